@@ -1,0 +1,118 @@
+//! Digests computed while bytes stream past. Only the algorithms asked for
+//! are computed: SHA-256 runs on SHA-NI where the CPU has it; MD5 and
+//! SHA-512 are several times slower and only run when a stored digest
+//! needs them.
+
+use md5::Md5;
+use model::catalog::{DigestAlgorithm, RepositoryFile};
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use std::collections::BTreeMap;
+
+pub struct MultiHasher {
+    md5: Option<Md5>,
+    sha1: Option<Sha1>,
+    sha256: Option<Sha256>,
+    sha512: Option<Sha512>,
+}
+
+impl MultiHasher {
+    pub fn new(algorithms: &[DigestAlgorithm]) -> Self {
+        let has = |a| algorithms.contains(&a);
+        Self {
+            md5: has(DigestAlgorithm::Md5).then(Md5::new),
+            sha1: has(DigestAlgorithm::Sha1).then(Sha1::new),
+            sha256: has(DigestAlgorithm::Sha256).then(Sha256::new),
+            sha512: has(DigestAlgorithm::Sha512).then(Sha512::new),
+        }
+    }
+
+    /// The strongest stored digest (for fixity) plus SHA-256 (for the client).
+    pub fn algorithms_for(file: &RepositoryFile) -> Vec<DigestAlgorithm> {
+        let mut algs = vec![DigestAlgorithm::Sha256];
+        if let Some(f) = file.strongest_fixity() {
+            if f.algorithm != DigestAlgorithm::Sha256 {
+                algs.push(f.algorithm);
+            }
+        }
+        algs
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        if let Some(h) = &mut self.md5 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha1 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha256 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha512 {
+            h.update(data);
+        }
+    }
+
+    /// Lowercase hex digests keyed by algorithm.
+    pub fn finish(self) -> BTreeMap<DigestAlgorithm, String> {
+        let mut out = BTreeMap::new();
+        if let Some(h) = self.md5 {
+            out.insert(DigestAlgorithm::Md5, hex::encode(h.finalize()));
+        }
+        if let Some(h) = self.sha1 {
+            out.insert(DigestAlgorithm::Sha1, hex::encode(h.finalize()));
+        }
+        if let Some(h) = self.sha256 {
+            out.insert(DigestAlgorithm::Sha256, hex::encode(h.finalize()));
+        }
+        if let Some(h) = self.sha512 {
+            out.insert(DigestAlgorithm::Sha512, hex::encode(h.finalize()));
+        }
+        out
+    }
+}
+
+/// Digests of a whole byte slice (demo data, tests).
+pub fn digests_of(
+    data: &[u8],
+    algorithms: &[DigestAlgorithm],
+) -> BTreeMap<DigestAlgorithm, String> {
+    let mut h = MultiHasher::new(algorithms);
+    h.update(data);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        let all = [
+            DigestAlgorithm::Md5,
+            DigestAlgorithm::Sha1,
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha512,
+        ];
+        let mut h = MultiHasher::new(&all);
+        h.update(b"ab");
+        h.update(b"c");
+        let d = h.finish();
+        assert_eq!(d[&DigestAlgorithm::Md5], "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            d[&DigestAlgorithm::Sha1],
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            d[&DigestAlgorithm::Sha256],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(d[&DigestAlgorithm::Sha512].starts_with("ddaf35a193617aba"));
+    }
+
+    #[test]
+    fn only_requested_algorithms_run() {
+        let d = digests_of(b"abc", &[DigestAlgorithm::Sha256]);
+        assert_eq!(d.len(), 1);
+    }
+}

@@ -1,0 +1,242 @@
+//! `/v1/disseminations`: create one, read one.
+
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AuthenticatedClient},
+    state::AppState,
+    temporal::{self, StartOutcome, StartRequest},
+};
+use axum::{
+    extract::{Path, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use model::{ArchiveId, ClientId, DisseminationId, DisseminationStatus, Priority};
+use serde::Deserialize;
+use std::time::Duration;
+use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, WorkflowSettings};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/disseminations", post(create))
+        .route("/v1/disseminations/{dissemination_id}", get(read))
+}
+
+/// The request body. Fields are checked one by one so each mistake gets
+/// its own code; unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DisseminationIn {
+    #[serde(default)]
+    archive_id: Option<serde_json::Value>,
+    #[serde(default)]
+    priority: Option<serde_json::Value>,
+}
+
+impl DisseminationIn {
+    fn parse(&self) -> Result<(ArchiveId, Priority), ApiError> {
+        let archive_id = match &self.archive_id {
+            Some(serde_json::Value::String(s)) => ArchiveId::parse(s),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "INVALID_ARCHIVE_ID",
+                    "archiveId must be a string",
+                ))
+            }
+            None => {
+                return Err(ApiError::bad_request(
+                    "INVALID_ARCHIVE_ID",
+                    "archiveId is required",
+                ))
+            }
+        }
+        .map_err(|e| ApiError::bad_request("INVALID_ARCHIVE_ID", e.to_string()))?;
+        let priority = match &self.priority {
+            None | Some(serde_json::Value::Null) => Priority::DEFAULT,
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n
+                .as_i64()
+                .and_then(|p| Priority::new(p).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("INVALID_PRIORITY", model::IdError::Priority.to_string())
+                })?,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "INVALID_PRIORITY",
+                    model::IdError::Priority.to_string(),
+                ))
+            }
+        };
+        Ok((archive_id, priority))
+    }
+}
+
+fn location(state: &AppState, id: &str) -> String {
+    format!(
+        "{}/v1/disseminations/{id}",
+        state.cfg.api.base_path.trim_end_matches('/')
+    )
+}
+
+/// Create a dissemination of an AIP for the calling client.
+async fn create(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    AppJson(body): AppJson<DisseminationIn>,
+) -> Result<Response, ApiError> {
+    let (archive_id, priority) = body.parse()?;
+    let aip = state
+        .catalog
+        .get(&archive_id)
+        .await
+        .map_err(|e| ApiError::unavailable("the catalog", e))?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "ARCHIVE_NOT_FOUND",
+                format!("no AIP with archiveId {archive_id}"),
+            )
+        })?;
+    let entity = &aip.intellectual_entity;
+    if !claims.can_read(&entity.access_group_id) {
+        return Err(ApiError::forbidden(format!(
+            "the token has no role {}_R for the AIP's contract",
+            entity.access_group_id
+        )));
+    }
+    if !entity.is_preserved() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ARCHIVE_NOT_PRESERVED",
+            format!(
+                "the AIP is {:?}, only preserved AIPs can be disseminated",
+                entity.status
+            ),
+        ));
+    }
+
+    let record = DisseminationRecord {
+        dissemination_id: DisseminationId::generate(),
+        archive_id,
+        client_id: ClientId(claims.client_id.clone()),
+        contract_id: entity.access_group_id.clone(),
+        object_id: entity.object_id.clone(),
+        sum_size_in_bytes: entity.sum_size_in_bytes,
+        priority,
+        date_created: model::time::now_rfc3339(),
+    };
+    let view = DisseminationView {
+        record: record.clone(),
+        status: DisseminationStatus::Received,
+        files: vec![],
+        reasons: vec![],
+    };
+    let cfg = &state.cfg;
+    let request = StartRequest {
+        input: DisseminationInput {
+            record: record.clone(),
+            files: aip.repository_files.clone(),
+            lock: None,
+            settings: WorkflowSettings::from(&cfg.timings),
+        },
+        band_queue: cfg.band_queue(cfg.band_for(priority)),
+        lock_queue: cfg.lock_queue(),
+        priority_key: priority.priority_key(),
+        view: &view,
+    };
+    match temporal::start(&state.temporal, request).await? {
+        StartOutcome::Started => {
+            tracing::info!(dissemination_id = %record.dissemination_id, archive_id = %record.archive_id,
+                client_id = %record.client_id, priority = priority.get(), "dissemination accepted");
+            let loc = location(&state, record.dissemination_id.as_str());
+            Ok((StatusCode::CREATED, [(header::LOCATION, loc)], Json(view)).into_response())
+        }
+        StartOutcome::InProgress(existing) => {
+            let loc = location(&state, &existing.id);
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                "DISSEMINATION_IN_PROGRESS",
+                "a dissemination of this AIP for this client is in progress",
+            )
+            .with_header(header::LOCATION, &loc);
+            err.body = Some(serde_json::json!({
+                "error": {
+                    "code": err.code,
+                    "message": err.message,
+                    "details": format!("disseminationId {}", existing.id),
+                },
+                "disseminationId": existing.id,
+                "dissemination": existing.view,
+            }));
+            Err(err)
+        }
+    }
+}
+
+/// Read one of the caller's disseminations.
+async fn read(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    Path(raw_id): Path<String>,
+) -> Result<Json<DisseminationView>, ApiError> {
+    let id = DisseminationId::parse(&raw_id)
+        .map_err(|e| ApiError::bad_request("INVALID_DISSEMINATION_ID", e.to_string()))?;
+    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
+    let not_found =
+        || ApiError::not_found("DISSEMINATION_NOT_FOUND", format!("no dissemination {id}"));
+    let view = temporal::read_view(&state.temporal, &id, timeout)
+        .await?
+        .ok_or_else(not_found)?;
+    // Another client's dissemination does not exist for this caller.
+    if view.record.client_id.0 != claims.client_id {
+        return Err(not_found());
+    }
+    Ok(Json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<(ArchiveId, Priority), &'static str> {
+        let body: DisseminationIn = serde_json::from_str(json).map_err(|_| "INVALID_REQUEST")?;
+        body.parse().map_err(|e| e.code)
+    }
+
+    #[test]
+    fn body_rules() {
+        let id = "019e404e-60ab-7457-b7c9-94c453242c69";
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}"}}"#)).map(|p| p.1.get()),
+            Ok(50)
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}","priority":1}}"#)).map(|p| p.1.get()),
+            Ok(1)
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}","priority":100}}"#)).map(|p| p.1.get()),
+            Ok(100)
+        );
+        for bad in ["0", "101", "2.5", "\"high\"", "-1", "true", "50.0", "1e2"] {
+            assert_eq!(
+                parse(&format!(r#"{{"archiveId":"{id}","priority":{bad}}}"#)).err(),
+                Some("INVALID_PRIORITY"),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse(r#"{"priority":1}"#).err(), Some("INVALID_ARCHIVE_ID"));
+        assert_eq!(
+            parse(r#"{"archiveId":42}"#).err(),
+            Some("INVALID_ARCHIVE_ID")
+        );
+        assert_eq!(
+            parse(r#"{"archiveId":"nope"}"#).err(),
+            Some("INVALID_ARCHIVE_ID")
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}","extra":1}}"#)).err(),
+            Some("INVALID_REQUEST")
+        );
+    }
+}

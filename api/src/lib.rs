@@ -1,0 +1,72 @@
+//! The Dissemination Service's HTTP API. `run` serves it on a listener
+//! until a shutdown signal; tests call the same function on `127.0.0.1:0`.
+
+pub mod auth;
+pub mod disseminations;
+pub mod error;
+pub mod extract;
+pub mod state;
+pub mod temporal;
+
+use anyhow::Context;
+use axum::{http::StatusCode, response::IntoResponse, Router};
+use error::ApiError;
+use model::{catalog::FsCatalog, config::Config};
+use state::AppState;
+use std::{future::Future, sync::Arc};
+use tokio::net::TcpListener;
+
+/// Connects to Temporal and loads the JWKS and catalog.
+pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
+    let verifier = auth::Verifier::from_config(&cfg.auth)?;
+    let temporal = workflows::client::connect(
+        &cfg.temporal,
+        &format!("dissemination-api@{}", std::process::id()),
+    )
+    .await?;
+    Ok(AppState {
+        catalog: Arc::new(FsCatalog::new(&cfg.catalog.root)),
+        temporal,
+        verifier: Arc::new(verifier),
+        cfg,
+    })
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = disseminations::router()
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed);
+    let base = state.cfg.api.base_path.trim_end_matches('/').to_owned();
+    let app = if base.is_empty() {
+        api
+    } else {
+        Router::new().nest(&base, api).fallback(fallback)
+    };
+    app.with_state(state)
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this route",
+    )
+}
+
+/// Serves the API until `shutdown` resolves, then drains in-flight requests.
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, base_path = %state.cfg.api.base_path, "API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the API")
+}

@@ -1,0 +1,83 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, sync::Arc};
+
+/// The Dissemination Service's HTTP API.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file (environment variables DISSEMINATION_* override it).
+    #[arg(long, env = "DISSEMINATION_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create a local signing key and its JWKS (development), unless present.
+    Keygen {
+        #[arg(long, default_value = ".data/auth")]
+        dir: PathBuf,
+    },
+    /// Mint an RS256 token for a client and its roles (development).
+    MintToken {
+        #[arg(long)]
+        client_id: String,
+        /// Roles, e.g. 2d17_R (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        role: Vec<String>,
+        #[arg(long, default_value = ".data/auth/private.pem")]
+        key: PathBuf,
+        #[arg(long, default_value = "dissemination-dev")]
+        kid: String,
+        #[arg(long, default_value = "http://localhost/realms/dps")]
+        issuer: String,
+        #[arg(long)]
+        audience: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let cfg = Arc::new(model::config::Config::load(cli.config.as_deref())?);
+            model::telemetry::init(&cfg.log);
+            let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
+                .await
+                .with_context(|| format!("binding {}", cfg.api.listen))?;
+            let state = api::build_state(cfg).await?;
+            api::run(state, listener, model::shutdown::signal()).await
+        }
+        Command::Keygen { dir } => api::auth::dev::ensure_files(&dir),
+        Command::MintToken {
+            client_id,
+            role,
+            key,
+            kid,
+            issuer,
+            audience,
+            ttl,
+        } => {
+            let pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            let spec = api::auth::dev::TokenSpec {
+                client_id: &client_id,
+                roles: &role,
+                issuer: &issuer,
+                audience: audience.as_deref(),
+                expires_in: ttl,
+                not_before_in: 0,
+            };
+            println!("{}", api::auth::dev::mint(&pem, &kid, &spec)?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Shared application state: one cheap clone per request.
+
+use crate::auth::Verifier;
+use model::{catalog::Catalog, config::Config};
+use std::sync::Arc;
+use temporalio_client::Client;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub catalog: Arc<dyn Catalog>,
+    pub temporal: Client,
+    pub verifier: Arc<Verifier>,
+}

@@ -1,0 +1,389 @@
+//! Configuration, loaded once at startup: built-in defaults, then an
+//! optional TOML file, then environment variables `DISSEMINATION_SECTION__KEY`.
+//! Nothing reads the environment after startup. Every timer and retry
+//! schedule lives here so tests can shrink them.
+
+use crate::ids::Priority;
+use anyhow::Context;
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::{collections::BTreeMap, path::PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub temporal: TemporalConfig,
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+    pub catalog: CatalogConfig,
+    pub repository: RepositoryConfig,
+    pub s3: S3Config,
+    pub worker: WorkerConfig,
+    pub bands: Vec<BandConfig>,
+    pub timings: Timings,
+    /// Per-client delivery settings, keyed by OAuth client id. Operator
+    /// configuration only: never taken from a request.
+    pub clients: BTreeMap<String, ClientConfig>,
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// Defaults ← `path` (if given) ← environment.
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("DISSEMINATION_").split("__"));
+        let mut config: Config = figment.extract().context("reading configuration")?;
+        config.fill_defaults();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults that depend on other values.
+    pub fn fill_defaults(&mut self) {
+        if self.bands.is_empty() {
+            self.bands = BandConfig::defaults();
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut last = 0u8;
+        for band in &self.bands {
+            anyhow::ensure!(
+                band.max_priority > last && band.max_priority <= 100,
+                "bands must have increasing max_priority within 1..=100"
+            );
+            anyhow::ensure!(band.slots > 0, "band {} needs at least one slot", band.name);
+            last = band.max_priority;
+        }
+        anyhow::ensure!(last == 100, "the last band must end at priority 100");
+        anyhow::ensure!(
+            self.timings.link_lifetime_secs <= 7 * 24 * 3600,
+            "timings.link_lifetime_secs is over the 7-day SigV4 limit"
+        );
+        anyhow::ensure!(
+            self.timings.link_lifetime_secs >= 1,
+            "timings.link_lifetime_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.s3.part_size_mib >= 5,
+            "s3.part_size_mib must be at least 5 (the S3 minimum part size)"
+        );
+        Ok(())
+    }
+
+    /// The band a priority falls into.
+    pub fn band_for(&self, priority: Priority) -> &BandConfig {
+        self.bands
+            .iter()
+            .find(|b| priority.get() <= b.max_priority)
+            .or(self.bands.last())
+            .expect("validated: at least one band")
+    }
+
+    /// The task queue a band's workflows and activities run on.
+    pub fn band_queue(&self, band: &BandConfig) -> String {
+        format!("{}-{}", self.temporal.task_queue_prefix, band.name)
+    }
+
+    /// The queue of the per-(client, AIP) lock workflows.
+    pub fn lock_queue(&self) -> String {
+        format!("{}-locks", self.temporal.task_queue_prefix)
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+        self.clients.get(client_id)
+    }
+
+    /// The bucket a client's deliveries go to.
+    pub fn client_bucket(&self, client_id: &str) -> String {
+        self.client(client_id)
+            .and_then(|c| c.bucket.clone())
+            .unwrap_or_else(|| self.s3.default_bucket.clone())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct TemporalConfig {
+    /// gRPC address of the frontend, e.g. `http://127.0.0.1:7233`.
+    pub address: String,
+    pub namespace: String,
+    /// Prefix of every task queue name (lets several deployments share a namespace).
+    pub task_queue_prefix: String,
+    /// RPC timeout of a status query; past it GET falls back to describe + memo.
+    pub query_timeout_ms: u64,
+}
+
+impl Default for TemporalConfig {
+    fn default() -> Self {
+        Self {
+            address: "http://127.0.0.1:7233".into(),
+            namespace: "default".into(),
+            task_queue_prefix: "dissemination".into(),
+            query_timeout_ms: 2000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    pub listen: String,
+    /// Where the routes are mounted, e.g. `/dps-submission`; empty for `/`.
+    pub base_path: String,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            base_path: String::new(),
+            body_limit_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// JWKS document with the issuer's public keys (RS256).
+    pub jwks_path: PathBuf,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Required `aud`, when set.
+    pub audience: Option<String>,
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwks_path: ".data/auth/jwks.json".into(),
+            issuer: None,
+            audience: None,
+            leeway_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct CatalogConfig {
+    /// Folder of AIP documents (the embedded catalog).
+    pub root: PathBuf,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            root: ".data/catalog".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct RepositoryConfig {
+    /// Root of the `disk` location.
+    pub disk_root: PathBuf,
+    /// Bucket of the `s3` location (on the S3 server below).
+    pub s3_bucket: String,
+}
+
+impl Default for RepositoryConfig {
+    fn default() -> Self {
+        Self {
+            disk_root: ".data/repository".into(),
+            s3_bucket: "repository".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    pub endpoint: String,
+    /// Endpoint clients download from; presigned URLs are signed for its host.
+    pub public_endpoint: Option<String>,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: SecretString,
+    /// Bucket for clients without one of their own.
+    pub default_bucket: String,
+    pub part_size_mib: u64,
+    pub upload_concurrency: usize,
+}
+
+impl S3Config {
+    pub fn public_endpoint(&self) -> &str {
+        self.public_endpoint.as_deref().unwrap_or(&self.endpoint)
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:8333".into(),
+            public_endpoint: None,
+            region: "us-east-1".into(),
+            access_key: "dissemination".into(),
+            secret_key: SecretString::from("dissemination-secret"),
+            default_bucket: "dissemination".into(),
+            part_size_mib: 16,
+            upload_concurrency: 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    /// Worker-local staging folder for downloaded repository files.
+    pub staging_dir: PathBuf,
+    /// This host's own task queue (steps that read the staging folder run
+    /// there). Default: `{prefix}-host-{hostname}`, stable across restarts.
+    pub host_queue: Option<String>,
+    pub identity: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            staging_dir: ".data/staging".into(),
+            host_queue: None,
+            identity: None,
+        }
+    }
+}
+
+/// A priority band: priorities up to `max_priority` share a task queue.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct BandConfig {
+    pub name: String,
+    pub max_priority: u8,
+    /// Concurrent activities a worker runs for this band.
+    #[serde(default = "default_slots")]
+    pub slots: usize,
+}
+
+fn default_slots() -> usize {
+    4
+}
+
+impl BandConfig {
+    pub fn defaults() -> Vec<Self> {
+        [("urgent", 10), ("high", 40), ("normal", 70), ("low", 100)]
+            .into_iter()
+            .map(|(name, max_priority)| Self {
+                name: name.into(),
+                max_priority,
+                slots: default_slots(),
+            })
+            .collect()
+    }
+}
+
+/// Timeouts and retry schedules, all in milliseconds unless named otherwise.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Timings {
+    pub heartbeat_timeout_ms: u64,
+    pub transfer_timeout_ms: u64,
+    pub short_activity_timeout_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_interval_ms: u64,
+    pub retry_max_attempts: u32,
+    /// How long a staged step may wait for its host before the file is fetched again.
+    pub host_schedule_to_start_ms: u64,
+    pub webhook_request_timeout_ms: u64,
+    pub webhook_retry_initial_ms: u64,
+    pub webhook_retry_max_interval_ms: u64,
+    /// Total time webhook delivery is retried (5 days).
+    pub webhook_give_up_after_ms: u64,
+    pub link_lifetime_secs: u64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout_ms: 30_000,
+            transfer_timeout_ms: 12 * 3600 * 1000,
+            short_activity_timeout_ms: 60_000,
+            retry_initial_ms: 1_000,
+            retry_max_interval_ms: 60_000,
+            retry_max_attempts: 10,
+            host_schedule_to_start_ms: 10 * 60 * 1000,
+            webhook_request_timeout_ms: 10_000,
+            webhook_retry_initial_ms: 5_000,
+            webhook_retry_max_interval_ms: 3600 * 1000,
+            webhook_give_up_after_ms: 5 * 24 * 3600 * 1000,
+            link_lifetime_secs: 24 * 3600,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientConfig {
+    pub webhook_url: Option<String>,
+    /// `whsec_<base64>`; several secrets separated by spaces during rotation.
+    pub webhook_secret: Option<SecretString>,
+    pub bucket: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for machines.
+    pub format: String,
+    /// An `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bands_cover_every_priority() {
+        let mut c = Config::default();
+        c.fill_defaults();
+        c.validate().expect("defaults valid");
+        for p in 1..=100 {
+            let band = c.band_for(Priority::new(p).expect("in range"));
+            assert!(p as u8 <= band.max_priority);
+        }
+        assert_eq!(c.band_for(Priority::new(1).expect("ok")).name, "urgent");
+        assert_eq!(c.band_for(Priority::new(50).expect("ok")).name, "normal");
+        assert_eq!(
+            c.band_queue(c.band_for(Priority::new(100).expect("ok"))),
+            "dissemination-low"
+        );
+    }
+
+    #[test]
+    fn link_lifetime_over_seven_days_is_refused() {
+        let mut c = Config::default();
+        c.fill_defaults();
+        c.timings.link_lifetime_secs = 8 * 24 * 3600;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! The dissemination status list of the contract. Names are never reused
+//! for another meaning.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DisseminationStatus {
+    Received,
+    /// Waiting for a worker: no worker has started the download yet.
+    Queued,
+    DownloadingFromRepository,
+    FixityCheck,
+    UploadingToS3,
+    Disseminated,
+    Failed,
+    /// Refused after it was accepted (no readable copy, no longer preserved).
+    Rejected,
+}
+
+impl DisseminationStatus {
+    /// DISSEMINATED, FAILED and REJECTED are final for a dissemination.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Disseminated | Self::Failed | Self::Rejected)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "RECEIVED",
+            Self::Queued => "QUEUED",
+            Self::DownloadingFromRepository => "DOWNLOADING_FROM_REPOSITORY",
+            Self::FixityCheck => "FIXITY_CHECK",
+            Self::UploadingToS3 => "UPLOADING_TO_S3",
+            Self::Disseminated => "DISSEMINATED",
+            Self::Failed => "FAILED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+}
+
+impl fmt::Display for DisseminationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DisseminationStatus as S;
+
+    #[test]
+    fn wire_names_match_display() {
+        for s in [
+            S::Received,
+            S::Queued,
+            S::DownloadingFromRepository,
+            S::FixityCheck,
+            S::UploadingToS3,
+            S::Disseminated,
+            S::Failed,
+            S::Rejected,
+        ] {
+            let json = serde_json::to_string(&s).expect("serialises");
+            assert_eq!(json, format!("\"{s}\""));
+        }
+        assert!(S::Rejected.is_final() && !S::UploadingToS3.is_final());
+    }
+}

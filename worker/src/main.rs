@@ -1,0 +1,67 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, sync::Arc};
+
+/// The Dissemination Service's Temporal worker.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file (environment variables DISSEMINATION_* override it).
+    #[arg(long, env = "DISSEMINATION_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll every task queue and run workflows and activities (the default).
+    Run,
+    /// Create the demo AIPs in the catalog and both repository locations.
+    SeedDemo {
+        /// Also create a single-TAR AIP of this many MiB (disk location only).
+        #[arg(long)]
+        large_mib: Option<u64>,
+        /// Archive id of the large AIP.
+        #[arg(long, default_value = "019e404e-ffff-7000-8000-000000000001")]
+        large_id: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Arc::new(model::config::Config::load(cli.config.as_deref())?);
+    model::telemetry::init(&cfg.log);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => worker::run(cfg, model::shutdown::signal()).await,
+        Command::SeedDemo {
+            large_mib,
+            large_id,
+        } => {
+            for aip in worker::demo::seed(&cfg)
+                .await
+                .context("creating demo AIPs")?
+            {
+                let e = &aip.intellectual_entity;
+                println!(
+                    "{} contract={} status={} files={}",
+                    e.archive_id,
+                    e.access_group_id,
+                    e.status,
+                    aip.repository_files.len()
+                );
+            }
+            if let Some(mib) = large_mib {
+                let aip = worker::demo::seed_large(&cfg, &large_id, mib).await?;
+                println!(
+                    "{} contract={} size={} (large)",
+                    aip.intellectual_entity.archive_id,
+                    aip.intellectual_entity.access_group_id,
+                    aip.intellectual_entity.sum_size_in_bytes
+                );
+            }
+            Ok(())
+        }
+    }
+}

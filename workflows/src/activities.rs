@@ -1,0 +1,57 @@
+//! The activities' signatures. Implementations live in the `activities`
+//! crate; names are explicit so renaming Rust items breaks no history.
+
+use crate::contract::*;
+use temporalio_common::ActivityError;
+use temporalio_macros::activity_definitions;
+
+pub struct DisseminationActivities;
+
+#[activity_definitions]
+impl DisseminationActivities {
+    /// Copies one repository file from one location into the worker's
+    /// staging folder, hashing while reading; heartbeats bytes done and
+    /// resumes from the last heartbeat on retry.
+    #[activity(name = "download")]
+    pub fn download(input: DownloadInput) -> Result<StagedFile, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Compares the digest computed while reading with the catalog's
+    /// strongest stored digest. A mismatch is non-retryable.
+    #[activity(name = "verify_fixity")]
+    pub fn verify_fixity(input: StagedFile) -> Result<FixityOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Uploads a verified staged file to the client's bucket and presigns
+    /// a download link.
+    #[activity(name = "upload")]
+    pub fn upload(input: UploadInput) -> Result<DeliveredFile, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Removes the dissemination's staging folder on this host.
+    #[activity(name = "cleanup_staging")]
+    pub fn cleanup_staging(input: CleanupInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Deletes whatever part of a delivery reached the client's bucket.
+    #[activity(name = "discard_delivery")]
+    pub fn discard_delivery(input: DiscardInput) -> Result<u32, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Posts a signed Standard Webhooks message to the client's endpoint.
+    #[activity(name = "notify")]
+    pub fn notify(input: NotifyInput) -> Result<NotifyOutcome, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// The activities' marker types, for `#[activity(definition = …)]` in the
+/// implementing crate.
+pub mod defs {
+    pub use super::dissemination_activities::*;
+}

@@ -1,0 +1,245 @@
+//! Types that cross the Temporal boundary. Their JSON shape is part of every
+//! recorded history: add optional fields only, never rename.
+
+use model::{
+    catalog::{DigestAlgorithm, RepositoryFile},
+    ArchiveId, ClientId, ContractId, DisseminationId, DisseminationStatus, Priority,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Workflow type names, fixed so renaming a Rust type breaks nothing.
+pub const DISSEMINATION_WORKFLOW: &str = "DisseminationWorkflow";
+pub const LOCK_WORKFLOW: &str = "DisseminationLock";
+
+/// Memo key holding the latest [`DisseminationView`].
+pub const MEMO_VIEW: &str = "dissemination";
+/// Memo key of a lock workflow naming the dissemination holding it.
+pub const MEMO_LOCK_HOLDER: &str = "disseminationId";
+
+/// Application failure types the workflow reacts to.
+pub mod failure_types {
+    /// The bytes read do not match the stored digest (never retried blindly).
+    pub const FIXITY_MISMATCH: &str = "FixityMismatch";
+    /// The copy at this location cannot be read at all (missing, refused).
+    pub const LOCATION_UNREADABLE: &str = "LocationUnreadable";
+    /// The client's webhook endpoint answered 410 Gone.
+    pub const WEBHOOK_GONE: &str = "WebhookGone";
+    /// Configuration refuses the work (e.g. unknown location kind).
+    pub const MISCONFIGURED: &str = "Misconfigured";
+    /// The staged copy is gone from its host (restart with a clean folder).
+    pub const STAGING_LOST: &str = "StagingLost";
+}
+
+/// Stable reason codes reported to clients.
+pub mod reason_codes {
+    pub const FIXITY_MISMATCH: &str = "FIXITY_MISMATCH";
+    pub const NO_READABLE_COPY: &str = "NO_READABLE_COPY";
+    pub const DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
+    pub const UPLOAD_FAILED: &str = "UPLOAD_FAILED";
+}
+
+/// The identity of a dissemination, fixed at creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationRecord {
+    pub dissemination_id: DisseminationId,
+    pub archive_id: ArchiveId,
+    pub client_id: ClientId,
+    pub contract_id: ContractId,
+    pub object_id: String,
+    pub sum_size_in_bytes: u64,
+    pub priority: Priority,
+    /// RFC 3339 with fractional seconds and an explicit offset.
+    pub date_created: String,
+}
+
+/// What the API shows a client: identity, current status and, once
+/// delivered, where the files are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationView {
+    #[serde(flatten)]
+    pub record: DisseminationRecord,
+    pub status: DisseminationStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<DeliveredFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Reason>,
+}
+
+/// A delivered file, as in the `dissemination.delivered` webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveredFile {
+    #[serde(rename = "downloadURL")]
+    pub download_url: String,
+    pub filename: String,
+    pub filesize: u64,
+    /// RFC 3339: when the download URL stops working.
+    pub expiration_date: String,
+    pub checksum: String,
+    pub checksum_algorithm: String,
+    /// MD5 of the bytes when the catalog holds one (clients that need MD5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+}
+
+/// Why a dissemination ended FAILED or REJECTED.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reason {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+}
+
+/// The lock a dissemination releases when it reaches a final status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockRef {
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// Timeouts and retry schedules, fixed per execution at start so the
+/// workflow stays deterministic whatever the workers' configuration says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSettings {
+    pub heartbeat_timeout_ms: u64,
+    pub transfer_timeout_ms: u64,
+    pub short_activity_timeout_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_interval_ms: u64,
+    pub retry_max_attempts: u32,
+    pub host_schedule_to_start_ms: u64,
+    pub webhook_retry_initial_ms: u64,
+    pub webhook_retry_max_interval_ms: u64,
+    pub webhook_give_up_after_ms: u64,
+    pub link_lifetime_secs: u64,
+}
+
+impl From<&model::config::Timings> for WorkflowSettings {
+    fn from(t: &model::config::Timings) -> Self {
+        Self {
+            heartbeat_timeout_ms: t.heartbeat_timeout_ms,
+            transfer_timeout_ms: t.transfer_timeout_ms,
+            short_activity_timeout_ms: t.short_activity_timeout_ms,
+            retry_initial_ms: t.retry_initial_ms,
+            retry_max_interval_ms: t.retry_max_interval_ms,
+            retry_max_attempts: t.retry_max_attempts,
+            host_schedule_to_start_ms: t.host_schedule_to_start_ms,
+            webhook_retry_initial_ms: t.webhook_retry_initial_ms,
+            webhook_retry_max_interval_ms: t.webhook_retry_max_interval_ms,
+            webhook_give_up_after_ms: t.webhook_give_up_after_ms,
+            link_lifetime_secs: t.link_lifetime_secs,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationInput {
+    pub record: DisseminationRecord,
+    /// The catalog's description of the AIP's files when the request was accepted.
+    pub files: Vec<RepositoryFile>,
+    pub lock: Option<LockRef>,
+    pub settings: WorkflowSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockInput {
+    pub dissemination_id: DisseminationId,
+}
+
+/// Input of `download`: one repository file from one of its locations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadInput {
+    pub dissemination_id: DisseminationId,
+    pub file: RepositoryFile,
+    pub location_index: usize,
+    /// Tell the workflow when a worker starts (QUEUED ends then).
+    #[serde(default)]
+    pub announce_start: bool,
+}
+
+/// Heartbeat details of `download`: how far it got, to resume from there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadProgress {
+    pub file: String,
+    pub location_id: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StagedFile {
+    pub file: RepositoryFile,
+    pub location_id: String,
+    /// Path in the staging folder of the host that downloaded it.
+    pub staged_path: String,
+    /// Task queue of that host: the steps reading the staged copy run there.
+    pub host_queue: String,
+    pub size: u64,
+    /// Digests computed while reading, lowercase hex, keyed by algorithm.
+    pub digests: BTreeMap<DigestAlgorithm, String>,
+    /// Bytes read from staging again to rebuild the hash state on resume.
+    pub bytes_reread: u64,
+    pub resumed_from: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FixityOutcome {
+    pub algorithm: DigestAlgorithm,
+    pub location_id: String,
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadInput {
+    pub record: DisseminationRecord,
+    pub staged: StagedFile,
+    pub link_lifetime_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupInput {
+    pub dissemination_id: DisseminationId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscardInput {
+    pub record: DisseminationRecord,
+}
+
+/// What the webhook says; the activity adds id, timestamp and signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyInput {
+    /// `dissemination.delivered` or `dissemination.failed`.
+    pub event_type: String,
+    /// Stable across retries: `webhook-id`.
+    pub message_id: String,
+    /// When the event happened (workflow time), RFC 3339.
+    pub occurred_at: String,
+    pub view: DisseminationView,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyOutcome {
+    /// `delivered`, `not_configured` or `gone`.
+    pub outcome: String,
+    pub status_code: Option<u16>,
+    pub attempt: u32,
+}

@@ -1,0 +1,541 @@
+//! `DisseminationWorkflow`: one execution per dissemination, id =
+//! disseminationId. It owns the dissemination's status, exposes it by query
+//! and mirrors it into memo and search attributes so the API and operators
+//! can read it without a worker. Every timeout and retry policy is declared
+//! here, from the settings fixed in the input.
+//!
+//! Flow: fetch every file (download to the worker's staging folder, hashing
+//! while reading) → verify each against its strongest stored digest, trying
+//! the next location on a mismatch → upload the verified copies → notify.
+//! Nothing reaches the client's bucket before every file has passed fixity.
+
+use crate::activities::DisseminationActivities as Acts;
+use crate::contract::*;
+use crate::lock::DisseminationLock;
+use model::{catalog::RepositoryFile, DisseminationStatus};
+use std::time::Duration;
+use temporalio_common::{
+    error::IncomingError, search_attributes::SearchAttributeKey, ActivityCloseTimeouts, RetryPolicy,
+};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, MemoValue, SignalWorkflowOptions, SyncWorkflowContext,
+    TimeoutType, WorkflowContext, WorkflowContextView, WorkflowResult,
+};
+
+pub const SA_ARCHIVE_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ArchiveId");
+pub const SA_CLIENT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ClientId");
+pub const SA_CONTRACT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ContractId");
+pub const SA_STATUS: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword("DisseminationStatus");
+
+/// How often a staged step may find its host gone before giving up.
+const MAX_HOST_LOSSES: u32 = 3;
+
+#[workflow]
+pub struct DisseminationWorkflow {
+    input: DisseminationInput,
+    view: DisseminationView,
+    /// Task queues of the hosts that staged files, to clean them all.
+    hosts: Vec<String>,
+}
+
+#[workflow_methods]
+impl DisseminationWorkflow {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: DisseminationInput) -> Self {
+        let view = DisseminationView {
+            record: input.record.clone(),
+            status: DisseminationStatus::Received,
+            files: Vec::new(),
+            reasons: Vec::new(),
+        };
+        Self {
+            input,
+            view,
+            hosts: Vec::new(),
+        }
+    }
+
+    #[run(name = "DisseminationWorkflow")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DisseminationView> {
+        let input = ctx.state(|s| s.input.clone());
+        set_status(
+            ctx,
+            DisseminationStatus::Queued,
+            "waiting for a worker to start the download",
+        );
+
+        let outcome = match fetch_and_verify(ctx, &input).await {
+            Ok(staged) => deliver(ctx, &input, staged).await,
+            Err(end) => Err(end),
+        };
+        cleanup(ctx, &input).await;
+
+        match outcome {
+            Ok(files) => {
+                ctx.state_mut(|s| s.view.files = files);
+                set_status(ctx, DisseminationStatus::Disseminated, "delivered");
+            }
+            Err(end) => {
+                if end.discard {
+                    discard(ctx, &input).await;
+                }
+                ctx.state_mut(|s| s.view.reasons = end.reasons.clone());
+                set_status(ctx, end.status, &end.summary());
+            }
+        }
+        release_lock(ctx, &input).await;
+        notify(ctx, &input).await;
+        Ok(ctx.state(|s| s.view.clone()))
+    }
+
+    /// Sent by `download` when a worker actually starts it: QUEUED ends there.
+    #[signal(name = "download_started")]
+    pub fn download_started(&mut self, ctx: &mut SyncWorkflowContext<Self>) {
+        if self.view.status == DisseminationStatus::Queued {
+            self.view.status = DisseminationStatus::DownloadingFromRepository;
+            mirror(ctx, &self.view, "downloading from the bit repository");
+        }
+    }
+
+    #[query(name = "state")]
+    pub fn state(&self, _ctx: &WorkflowContextView) -> DisseminationView {
+        self.view.clone()
+    }
+}
+
+/// A final status other than DISSEMINATED, with its reasons.
+struct Ending {
+    status: DisseminationStatus,
+    reasons: Vec<Reason>,
+    /// Objects may have reached the client's bucket and must be removed.
+    discard: bool,
+}
+
+impl Ending {
+    fn failed(code: &str, message: String, file: Option<&str>) -> Self {
+        Self {
+            status: DisseminationStatus::Failed,
+            reasons: vec![Reason {
+                code: code.into(),
+                message,
+                file_path: file.map(Into::into),
+            }],
+            discard: false,
+        }
+    }
+
+    fn summary(&self) -> String {
+        let codes: Vec<&str> = self.reasons.iter().map(|r| r.code.as_str()).collect();
+        format!("{}: {}", self.status, codes.join(", "))
+    }
+}
+
+/// Per file: which location is being tried and what went wrong so far.
+struct FileTry {
+    file: RepositoryFile,
+    location_index: usize,
+    mismatches: Vec<String>,
+    unreadable: Vec<String>,
+}
+
+async fn fetch_and_verify(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+) -> Result<Vec<StagedFile>, Ending> {
+    let mut pending: Vec<FileTry> = input
+        .files
+        .iter()
+        .map(|f| FileTry {
+            file: f.clone(),
+            location_index: 0,
+            mismatches: vec![],
+            unreadable: vec![],
+        })
+        .collect();
+    let mut verified = Vec::new();
+    let mut host_losses = 0;
+    let mut first_round = true;
+
+    while !pending.is_empty() {
+        if !first_round {
+            set_status(
+                ctx,
+                DisseminationStatus::DownloadingFromRepository,
+                "downloading from the next location",
+            );
+        }
+        first_round = false;
+
+        let mut staged_round = Vec::new();
+        for mut t in std::mem::take(&mut pending) {
+            loop {
+                let Some(location) = t.file.locations.get(t.location_index) else {
+                    return Err(no_copy_left(&t));
+                };
+                let location_id = location.location_id.clone();
+                let download = ctx
+                    .execute_activity(
+                        Acts::download,
+                        DownloadInput {
+                            dissemination_id: input.record.dissemination_id.clone(),
+                            file: t.file.clone(),
+                            location_index: t.location_index,
+                            announce_start: ctx
+                                .state(|s| s.view.status == DisseminationStatus::Queued),
+                        },
+                        summarised(
+                            transfer_options(&input.settings, None),
+                            format!("download {} from {location_id}", t.file.filename()),
+                        ),
+                    )
+                    .await;
+                match download {
+                    Ok(staged) => {
+                        ctx.state_mut(|s| {
+                            if !s.hosts.contains(&staged.host_queue) {
+                                s.hosts.push(staged.host_queue.clone());
+                            }
+                        });
+                        staged_round.push((t, staged));
+                        break;
+                    }
+                    Err(e) if failure_type(&e) == Some(failure_types::LOCATION_UNREADABLE) => {
+                        t.unreadable
+                            .push(format!("{location_id}: {}", failure_message(&e)));
+                        t.location_index += 1;
+                    }
+                    Err(e) => {
+                        return Err(Ending::failed(
+                            reason_codes::DOWNLOAD_FAILED,
+                            format!(
+                                "downloading {} failed: {}",
+                                t.file.relative_path,
+                                failure_message(&e)
+                            ),
+                            Some(&t.file.relative_path),
+                        ))
+                    }
+                }
+            }
+        }
+
+        set_status(ctx, DisseminationStatus::FixityCheck, "verifying fixity");
+        for (mut t, staged) in staged_round {
+            let check = ctx
+                .execute_activity(
+                    Acts::verify_fixity,
+                    staged.clone(),
+                    summarised(
+                        on_host(
+                            short_options(
+                                &input.settings,
+                                &[failure_types::FIXITY_MISMATCH, failure_types::STAGING_LOST],
+                            ),
+                            &input.settings,
+                            &staged.host_queue,
+                        ),
+                        format!("fixity of {} ({})", t.file.filename(), staged.location_id),
+                    ),
+                )
+                .await;
+            match check {
+                Ok(_) => verified.push(staged),
+                Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
+                    t.mismatches
+                        .push(format!("{}: {}", staged.location_id, failure_message(&e)));
+                    t.location_index += 1;
+                    pending.push(t);
+                }
+                Err(e)
+                    if (is_host_lost(&e)
+                        || failure_type(&e) == Some(failure_types::STAGING_LOST))
+                        && host_losses < MAX_HOST_LOSSES =>
+                {
+                    // The host holding the staged copy is gone: fetch it again.
+                    host_losses += 1;
+                    pending.push(t);
+                }
+                Err(e) => {
+                    return Err(Ending::failed(
+                        reason_codes::DOWNLOAD_FAILED,
+                        format!(
+                            "verifying {} failed: {}",
+                            t.file.relative_path,
+                            failure_message(&e)
+                        ),
+                        Some(&t.file.relative_path),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(verified)
+}
+
+fn no_copy_left(t: &FileTry) -> Ending {
+    let path = Some(t.file.relative_path.as_str());
+    if !t.mismatches.is_empty() {
+        let mut all = t.mismatches.clone();
+        all.extend(t.unreadable.iter().cloned());
+        Ending::failed(
+            reason_codes::FIXITY_MISMATCH,
+            format!(
+                "no copy of {} matches its stored digest ({})",
+                t.file.relative_path,
+                all.join("; ")
+            ),
+            path,
+        )
+    } else {
+        Ending {
+            status: DisseminationStatus::Rejected,
+            reasons: vec![Reason {
+                code: reason_codes::NO_READABLE_COPY.into(),
+                message: format!(
+                    "no readable copy of {} in the bit repository ({})",
+                    t.file.relative_path,
+                    t.unreadable.join("; ")
+                ),
+                file_path: path.map(Into::into),
+            }],
+            discard: false,
+        }
+    }
+}
+
+async fn deliver(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+    staged: Vec<StagedFile>,
+) -> Result<Vec<DeliveredFile>, Ending> {
+    set_status(
+        ctx,
+        DisseminationStatus::UploadingToS3,
+        "uploading to the client's bucket",
+    );
+    let mut delivered = Vec::new();
+    for s in staged {
+        let name = s.file.filename().to_owned();
+        let upload = ctx
+            .execute_activity(
+                Acts::upload,
+                UploadInput {
+                    record: input.record.clone(),
+                    staged: s.clone(),
+                    link_lifetime_secs: input.settings.link_lifetime_secs,
+                },
+                summarised(
+                    transfer_options(&input.settings, Some(&s.host_queue)),
+                    format!("upload {name}"),
+                ),
+            )
+            .await;
+        match upload {
+            Ok(file) => delivered.push(file),
+            Err(e) => {
+                let mut end = Ending::failed(
+                    reason_codes::UPLOAD_FAILED,
+                    format!("uploading {name} failed: {}", failure_message(&e)),
+                    Some(&s.file.relative_path),
+                );
+                end.discard = true;
+                return Err(end);
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// Best effort: staging folders on every host that staged a file.
+async fn cleanup(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
+    for host in ctx.state(|s| s.hosts.clone()) {
+        let _ = ctx
+            .execute_activity(
+                Acts::cleanup_staging,
+                CleanupInput {
+                    dissemination_id: input.record.dissemination_id.clone(),
+                },
+                summarised(
+                    on_host(short_options(&input.settings, &[]), &input.settings, &host),
+                    "clean staging".into(),
+                ),
+            )
+            .await;
+    }
+}
+
+async fn discard(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
+    let _ = ctx
+        .execute_activity(
+            Acts::discard_delivery,
+            DiscardInput {
+                record: input.record.clone(),
+            },
+            summarised(
+                short_options(&input.settings, &[]),
+                "remove a partial delivery".into(),
+            ),
+        )
+        .await;
+}
+
+async fn release_lock(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+) {
+    if let Some(lock) = &input.lock {
+        // A lock already gone (terminated by an operator) is fine.
+        let _ = ctx
+            .external_workflow(lock.workflow_id.clone(), Some(lock.run_id.clone()))
+            .signal(
+                DisseminationLock::release,
+                (),
+                SignalWorkflowOptions::default(),
+            )
+            .await;
+    }
+}
+
+async fn notify(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
+    let view = ctx.state(|s| s.view.clone());
+    let (event_type, suffix) = if view.status == DisseminationStatus::Disseminated {
+        ("dissemination.delivered", "delivered")
+    } else {
+        ("dissemination.failed", "failed")
+    };
+    let occurred_at = ctx
+        .workflow_time()
+        .map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let s = &input.settings;
+    let _ = ctx
+        .execute_activity(
+            Acts::notify,
+            NotifyInput {
+                event_type: event_type.into(),
+                message_id: format!("msg_{}_{suffix}", input.record.dissemination_id),
+                occurred_at,
+                view,
+            },
+            ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+                schedule_to_close: ms(s.webhook_give_up_after_ms),
+                start_to_close: ms(s.short_activity_timeout_ms),
+            })
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(ms(s.webhook_retry_initial_ms))
+                    .backoff_coefficient(2.0)
+                    .maximum_interval(ms(s.webhook_retry_max_interval_ms))
+                    .non_retryable_error_types([
+                        failure_types::WEBHOOK_GONE,
+                        failure_types::MISCONFIGURED,
+                    ])
+                    .build(),
+            )
+            .summary(format!("webhook {event_type}"))
+            .build(),
+        )
+        .await;
+}
+
+/// Sets the status and mirrors it for readers without a worker.
+fn set_status(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    status: DisseminationStatus,
+    details: &str,
+) {
+    let view = ctx.state_mut(|s| {
+        s.view.status = status;
+        s.view.clone()
+    });
+    let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view.clone())))]);
+    ctx.upsert_search_attributes([SA_STATUS.value_set(status.as_str().to_owned())]);
+    ctx.set_current_details(format!("{status}: {details}"));
+}
+
+fn mirror(
+    ctx: &mut SyncWorkflowContext<DisseminationWorkflow>,
+    view: &DisseminationView,
+    details: &str,
+) {
+    let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view.clone())))]);
+    ctx.upsert_search_attributes([SA_STATUS.value_set(view.status.as_str().to_owned())]);
+    ctx.set_current_details(format!("{}: {details}", view.status));
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(ms(s.retry_initial_ms))
+        .backoff_coefficient(2.0)
+        .maximum_interval(ms(s.retry_max_interval_ms))
+        .maximum_attempts(s.retry_max_attempts)
+        .non_retryable_error_types(non_retryable.iter().copied())
+        .build()
+}
+
+/// Long byte-moving steps: heartbeated, retried on I/O errors.
+fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
+    let opts = ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
+        .heartbeat_timeout(ms(s.heartbeat_timeout_ms))
+        .retry_policy(retry(
+            s,
+            &[
+                failure_types::LOCATION_UNREADABLE,
+                failure_types::MISCONFIGURED,
+            ],
+        ))
+        .build();
+    match host_queue {
+        Some(q) => on_host(opts, s, q),
+        None => opts,
+    }
+}
+
+fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
+        .retry_policy(retry(s, non_retryable))
+        .build()
+}
+
+/// Steps reading the staging folder run on the host that filled it.
+fn on_host(mut opts: ActivityOptions, s: &WorkflowSettings, host_queue: &str) -> ActivityOptions {
+    opts.task_queue = Some(host_queue.to_owned());
+    opts.schedule_to_start_timeout = Some(ms(s.host_schedule_to_start_ms));
+    opts
+}
+
+/// The line operators read in the Web UI's event list.
+fn summarised(mut opts: ActivityOptions, summary: String) -> ActivityOptions {
+    opts.summary = Some(summary);
+    opts
+}
+
+fn failure_type(e: &ActivityExecutionError) -> Option<&str> {
+    match e.cause() {
+        Some(IncomingError::Application(a)) => a.type_name(),
+        _ => None,
+    }
+}
+
+fn failure_message(e: &ActivityExecutionError) -> String {
+    match e.cause() {
+        Some(c) => c.failure().message.clone(),
+        None => e.to_string(),
+    }
+}
+
+/// A staged step never started: its host stopped polling.
+fn is_host_lost(e: &ActivityExecutionError) -> bool {
+    e.as_timeout()
+        .is_some_and(|t| t.timeout_type() == TimeoutType::ScheduleToStart)
+}

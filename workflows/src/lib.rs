@@ -1,0 +1,17 @@
+//! The workflow side of the service: the contract between the API and the
+//! workers (input, status view, query and signal names, activity
+//! signatures) and the deterministic workflows themselves.
+//!
+//! Nothing here does I/O: activities are declared with
+//! `#[activity_definitions]` so the API can start workflows without
+//! compiling the activities' S3 and HTTP clients.
+
+pub mod activities;
+pub mod client;
+pub mod contract;
+pub mod dissemination;
+pub mod lock;
+
+pub use contract::*;
+pub use dissemination::DisseminationWorkflow;
+pub use lock::DisseminationLock;
