@@ -253,6 +253,8 @@ pub struct WorkerConfig {
     /// there). Default: `{prefix}-host-{hostname}`, stable across restarts.
     pub host_queue: Option<String>,
     pub identity: Option<String>,
+    /// On shutdown, how long running activities may take to finish.
+    pub graceful_shutdown_secs: u64,
 }
 
 impl Default for WorkerConfig {
@@ -261,6 +263,7 @@ impl Default for WorkerConfig {
             staging_dir: ".data/staging".into(),
             host_queue: None,
             identity: None,
+            graceful_shutdown_secs: 30,
         }
     }
 }

@@ -68,7 +68,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             )
         })?;
     let acts = Activities::new(cfg.clone(), host_queue.clone())?;
-    let grace = Some(Duration::from_secs(30));
+    let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
 
     let mut workers = Vec::new();
     for band in &cfg.bands {

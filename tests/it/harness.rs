@@ -1,0 +1,485 @@
+//! Brings up real components for a test: Temporal dev server and SeaweedFS
+//! (child processes on free ports, killed by PID on drop), a webhook
+//! receiver, the worker (own thread and runtime) and the API, all configured
+//! with shortened timers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use anyhow::Context;
+use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
+use base64::Engine;
+use model::config::{ClientConfig, Config};
+use std::{
+    net::TcpListener as StdListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::oneshot;
+
+pub const CLIENT: &str = "client-a";
+pub const OTHER_CLIENT: &str = "client-b";
+
+/// The folder with the `temporal` and `weed` binaries (scripts/install-tools.sh).
+pub fn tools_bin() -> PathBuf {
+    std::env::var_os("DISSEMINATION_TOOLS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin"))
+}
+
+/// `n` distinct free loopback ports (held open together, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<StdListener> = (0..n).map(|_| StdListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// Free ports whose +10000 neighbour (SeaweedFS's gRPC default) is free too.
+fn free_ports_below(n: usize, max: u16) -> Vec<u16> {
+    loop {
+        let ports = free_ports(n * 3);
+        let ok: Vec<u16> = ports.into_iter().filter(|p| *p < max).take(n).collect();
+        if ok.len() == n {
+            return ok;
+        }
+    }
+}
+
+/// A child process stopped by PID when dropped.
+pub struct ChildGuard {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> anyhow::Result<ChildGuard> {
+    let out = std::fs::File::create(log)?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("starting {name} (run scripts/install-tools.sh first)"))?;
+    Ok(ChildGuard { name, child })
+}
+
+/// Real Temporal and S3, private to one test.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub temporal_address: String,
+    pub temporal_ui_port: u16,
+    pub s3_endpoint: String,
+    temporal: ChildGuard,
+    weed: ChildGuard,
+}
+
+pub const SEARCH_ATTRIBUTES: [&str; 4] = ["ArchiveId", "ClientId", "ContractId", "DisseminationStatus"];
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let bin = tools_bin();
+        let [t_port, t_ui, t_http, t_metrics] = free_ports(4)[..] else { unreachable!() };
+        let mut cmd = Command::new(bin.join("temporal"));
+        cmd.args(["server", "start-dev", "--ip", "127.0.0.1", "--log-level", "error"])
+            .args(["--port", &t_port.to_string(), "--ui-port", &t_ui.to_string()])
+            .args(["--http-port", &t_http.to_string(), "--metrics-port", &t_metrics.to_string()]);
+        for sa in SEARCH_ATTRIBUTES {
+            cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
+        }
+        let temporal = spawn("temporal", &mut cmd, &dir.path().join("temporal.log"))?;
+
+        let p = free_ports_below(6, 55000);
+        let s3_config = dir.path().join("s3.json");
+        let defaults = model::config::S3Config::default();
+        std::fs::write(
+            &s3_config,
+            serde_json::json!({"identities": [{"name": "svc",
+                "credentials": [{"accessKey": defaults.access_key,
+                    "secretKey": secrecy::ExposeSecret::expose_secret(&defaults.secret_key)}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]})
+            .to_string(),
+        )?;
+        let weed_dir = dir.path().join("weed");
+        std::fs::create_dir_all(&weed_dir)?;
+        let mut cmd = Command::new(bin.join("weed"));
+        cmd.arg("mini")
+            .arg(format!("-dir={}", weed_dir.display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false", "-webdav=false"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.config={}", s3_config.display()))
+            .arg(format!("-s3.port={}", p[0]))
+            .arg(format!("-master.port={}", p[1]))
+            .arg(format!("-volume.port={}", p[2]))
+            .arg(format!("-filer.port={}", p[3]))
+            .arg(format!("-admin.port={}", p[4]))
+            .arg(format!("-metricsPort={}", p[5]));
+        let weed = spawn("weed", &mut cmd, &dir.path().join("weed.log"))?;
+
+        let stack = Self {
+            temporal_address: format!("http://127.0.0.1:{t_port}"),
+            temporal_ui_port: t_ui,
+            s3_endpoint: format!("http://127.0.0.1:{}", p[0]),
+            dir,
+            temporal,
+            weed,
+        };
+        stack.wait_ready().await?;
+        Ok(stack)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let mut cfg = model::config::TemporalConfig::default();
+        cfg.address = self.temporal_address.clone();
+        let s3 = activities::s3::S3::new(&model::config::S3Config {
+            endpoint: self.s3_endpoint.clone(),
+            ..Default::default()
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut temporal_ok = false;
+        let mut s3_ok = false;
+        while Instant::now() < deadline {
+            if !temporal_ok {
+                temporal_ok = workflows::client::connect(&cfg, "test-probe").await.is_ok();
+            }
+            if !s3_ok {
+                s3_ok = s3.client().list_buckets().send().await.is_ok();
+            }
+            if temporal_ok && s3_ok {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!(
+            "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}",
+            self.dir.path().display()
+        )
+    }
+
+    pub fn temporal_pid(&self) -> u32 {
+        self.temporal.pid()
+    }
+}
+
+/// One request a webhook receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+/// A real HTTP server recording webhook deliveries; answers from a plan of
+/// status codes, then 200.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub plan: Arc<Mutex<Vec<(u16, Option<String>)>>>,
+    pub url: String,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap) {
+    r.received.lock().unwrap().push(Received { headers, body, at: Instant::now() });
+    let next = {
+        let mut plan = r.plan.lock().unwrap();
+        if plan.is_empty() { None } else { Some(plan.remove(0)) }
+    };
+    let mut out = HeaderMap::new();
+    match next {
+        Some((code, retry_after)) => {
+            if let Some(v) = retry_after {
+                out.insert("retry-after", v.parse().unwrap());
+            }
+            (StatusCode::from_u16(code).unwrap(), out)
+        }
+        None => (StatusCode::NO_CONTENT, out),
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut r = Receiver { url: format!("http://{}/hooks/dissemination", listener.local_addr()?), ..Default::default() };
+        let app = Router::new().route("/hooks/dissemination", post(receive)).with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        r.received = r.received.clone();
+        Ok(r)
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+pub struct Options {
+    pub with_worker: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { with_worker: true }
+    }
+}
+
+/// The service under test, on its own stack.
+pub struct TestApp {
+    pub stack: Stack,
+    pub cfg: Arc<Config>,
+    pub api_url: String,
+    pub http: reqwest::Client,
+    pub receiver: Receiver,
+    pub webhook_secret: String,
+    key_pem: String,
+    api_stop: Option<oneshot::Sender<()>>,
+    worker: Option<(oneshot::Sender<()>, std::thread::JoinHandle<anyhow::Result<()>>)>,
+}
+
+pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
+    let root = stack.dir.path();
+    let mut cfg = Config::default();
+    cfg.fill_defaults();
+    cfg.temporal.address = stack.temporal_address.clone();
+    cfg.temporal.query_timeout_ms = 1000;
+    cfg.auth.jwks_path = root.join("auth/jwks.json");
+    cfg.auth.issuer = Some("http://localhost/realms/dps".into());
+    cfg.catalog.root = root.join("catalog");
+    cfg.repository.disk_root = root.join("repository");
+    cfg.worker.staging_dir = root.join("staging");
+    cfg.worker.host_queue = Some("dissemination-host-test".into());
+    cfg.worker.graceful_shutdown_secs = 2;
+    cfg.s3.endpoint = stack.s3_endpoint.clone();
+    cfg.s3.part_size_mib = 5;
+    cfg.timings.heartbeat_timeout_ms = 5_000;
+    cfg.timings.retry_initial_ms = 200;
+    cfg.timings.retry_max_interval_ms = 1_000;
+    cfg.timings.retry_max_attempts = 5;
+    cfg.timings.host_schedule_to_start_ms = 30_000;
+    cfg.timings.webhook_retry_initial_ms = 200;
+    cfg.timings.webhook_retry_max_interval_ms = 1_000;
+    cfg.timings.webhook_give_up_after_ms = 60_000;
+    cfg.timings.link_lifetime_secs = 3600;
+    cfg.clients.insert(
+        CLIENT.into(),
+        ClientConfig {
+            webhook_url: Some(receiver.url.clone()),
+            webhook_secret: Some(secret.to_owned().into()),
+            bucket: Some("deliveries-client-a".into()),
+        },
+    );
+    cfg.clients.insert(OTHER_CLIENT.into(), ClientConfig::default());
+    cfg
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Self {
+        model::telemetry::init(&model::config::LogConfig { format: "text".into(), filter: "warn".into() });
+        let stack = Stack::start().await.expect("stack starts");
+        let receiver = Receiver::start().await.expect("receiver starts");
+        let secret = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(rand_bytes())
+        );
+        let cfg = test_config(&stack, &receiver, &secret);
+        let pair = api::auth::dev::generate("test-key").expect("key");
+        std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();
+        std::fs::write(&cfg.auth.jwks_path, pair.jwks.to_string()).unwrap();
+        worker::demo::seed(&cfg).await.expect("demo AIPs");
+        let cfg = Arc::new(cfg);
+
+        let worker = opts.with_worker.then(|| spawn_worker(cfg.clone()));
+        let state = api::build_state(cfg.clone()).await.expect("api state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        let (api_stop, rx) = oneshot::channel::<()>();
+        tokio::spawn(api::run(state, listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            stack,
+            cfg,
+            api_url,
+            http: reqwest::Client::new(),
+            receiver,
+            webhook_secret: secret,
+            key_pem: pair.private_pem,
+            api_stop: Some(api_stop),
+            worker,
+        }
+    }
+
+    pub fn token(&self, client: &str, roles: &[&str]) -> String {
+        self.token_with(client, roles, 3600, 0)
+    }
+
+    pub fn token_with(&self, client: &str, roles: &[&str], expires_in: i64, not_before_in: i64) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        api::auth::dev::mint(
+            &self.key_pem,
+            "test-key",
+            &api::auth::dev::TokenSpec {
+                client_id: client,
+                roles: &roles,
+                issuer: "http://localhost/realms/dps",
+                audience: None,
+                expires_in,
+                not_before_in,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A token for CLIENT with read access to the demo contract.
+    pub fn client_token(&self) -> String {
+        self.token(CLIENT, &["2d17_R"])
+    }
+
+    pub async fn post(&self, token: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}/v1/disseminations", self.api_url)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, token: &str, id: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/v1/disseminations/{id}", self.api_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls GET until `done` holds for the body (bounded); returns every
+    /// distinct status seen, in order, and the last body.
+    pub async fn poll_until(
+        &self,
+        token: &str,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> (Vec<String>, serde_json::Value) {
+        let deadline = Instant::now() + timeout;
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let res = self.get(token, id).await;
+            assert_eq!(res.status(), 200, "GET {id}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            let status = body["status"].as_str().unwrap_or_default().to_owned();
+            if seen.last() != Some(&status) {
+                seen.push(status);
+            }
+            if done(&body) {
+                return (seen, body);
+            }
+            assert!(Instant::now() < deadline, "timed out; statuses seen: {seen:?}; last: {body}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits (bounded) until the receiver has at least `n` requests.
+    pub async fn wait_webhooks(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.receiver.all();
+            if all.len() >= n {
+                return all;
+            }
+            assert!(Instant::now() < deadline, "expected {n} webhook(s), got {}", all.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn s3(&self) -> activities::s3::S3 {
+        activities::s3::S3::new(&self.cfg.s3)
+    }
+
+    /// Keys under `prefix` in a bucket (empty when the bucket does not exist).
+    pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        match self.s3().client().list_objects_v2().bucket(bucket).prefix(prefix).send().await {
+            Ok(out) => out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect(),
+            Err(_) => vec![],
+        }
+    }
+
+    pub fn catalog_doc(&self, archive_id: &str) -> model::catalog::Aip {
+        let path = self.cfg.catalog.root.join(format!("{archive_id}.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+}
+
+fn rand_bytes() -> [u8; 24] {
+    let id = model::DisseminationId::generate();
+    let mut out = [0u8; 24];
+    out[..22].copy_from_slice(id.as_str().as_bytes());
+    out
+}
+
+fn spawn_worker(cfg: Arc<Config>) -> (oneshot::Sender<()>, std::thread::JoinHandle<anyhow::Result<()>>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        rt.block_on(worker::run(cfg, async move {
+            let _ = rx.await;
+        }))
+    });
+    (tx, handle)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.api_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some((stop, handle)) = self.worker.take() {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Verifies a Standard Webhooks signature with the reference Python library.
+pub fn verify_with_standardwebhooks(secret: &str, r: &Received) -> Result<(), String> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/py");
+    let script = "import sys,json\nfrom standardwebhooks import Webhook\n\
+        h=json.loads(sys.argv[2])\nbody=sys.stdin.buffer.read()\nWebhook(sys.argv[1]).verify(body,h)\nprint('ok')";
+    let headers = serde_json::json!({
+        "webhook-id": r.headers.get("webhook-id").and_then(|v| v.to_str().ok()),
+        "webhook-timestamp": r.headers.get("webhook-timestamp").and_then(|v| v.to_str().ok()),
+        "webhook-signature": r.headers.get("webhook-signature").and_then(|v| v.to_str().ok()),
+    });
+    let mut child = Command::new("python3")
+        .args(["-c", script, secret, &headers.to_string()])
+        .env("PYTHONPATH", py)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&r.body).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
