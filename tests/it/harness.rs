@@ -418,6 +418,11 @@ impl TestApp {
         }
     }
 
+    /// A Temporal client on this test's server.
+    pub async fn stack_client(&self) -> temporalio_client::Client {
+        workflows::client::connect(&self.cfg.temporal, "test").await.unwrap()
+    }
+
     pub fn catalog_doc(&self, archive_id: &str) -> model::catalog::Aip {
         let path = self.cfg.catalog.root.join(format!("{archive_id}.json"));
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

@@ -4,3 +4,4 @@ mod harness;
 
 mod dissemination;
 mod rejections;
+mod replay;

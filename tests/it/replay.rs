@@ -1,0 +1,93 @@
+//! Determinism guard: histories recorded from real runs must replay with the
+//! current workflow code. A change that would break running or completed
+//! executions (and queries on them) fails here; version such changes with
+//! `ctx.patched()`. Re-record only for a deliberate, versioned change:
+//! `cargo test -p e2e-tests --test it -- --ignored record_histories`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::harness::TestApp;
+use serde_json::{json, Value};
+use std::{path::PathBuf, time::Duration};
+use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use worker::demo;
+use workflows::{DisseminationLock, DisseminationWorkflow};
+
+fn histories_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_histories_replay_with_the_current_workflow() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(histories_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "expected recorded histories in {}", histories_dir().display());
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<DisseminationWorkflow>()
+            .unwrap()
+            .register_workflow::<DisseminationLock>()
+            .unwrap()
+            .build(),
+    )
+    .unwrap();
+    for file in files {
+        let history = WorkflowHistory::from_json(&std::fs::read(&file).unwrap()).unwrap();
+        assert!(history.workflow_id().is_some());
+        if let Err(e) = replayer.replay_workflow(history).await {
+            panic!("{} no longer replays: {e}", file.display());
+        }
+    }
+}
+
+async fn record(app: &TestApp, workflow_id: &str, name: &str) {
+    let handle = app.stack_client().await.get_workflow_handle::<DisseminationWorkflow>(workflow_id.to_owned());
+    let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
+    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    std::fs::write(histories_dir().join(format!("{name}.json")), json).unwrap();
+}
+
+async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
+    let token = app.client_token();
+    let res = app.post(Some(&token), json!({"archiveId": archive_id})).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["disseminationId"].as_str().unwrap().to_owned();
+    app.poll_until(&token, &id, Duration::from_secs(60), |b| b["status"] == until).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "records new histories: only for deliberate, versioned workflow changes"]
+async fn record_histories() {
+    let app = TestApp::start().await;
+    let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
+    record(&app, &id, "delivered-one-file").await;
+    let lock = workflows::lock::lock_id(crate::harness::CLIENT, demo::DEMO_SINGLE);
+    let lock_handle = app.stack_client().await.get_workflow_handle::<DisseminationLock>(lock.clone());
+    let _ = lock_handle.get_result(WorkflowGetResultOptions::default()).await;
+    let json = lock_handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    std::fs::write(histories_dir().join("lock-released.json"), json).unwrap();
+
+    let id = disseminate(&app, demo::DEMO_TWO_FILES, "DISSEMINATED").await;
+    record(&app, &id, "delivered-two-files").await;
+
+    // Disk copy corrupt, S3 copy good: delivered from the second location.
+    let single = app.catalog_doc(demo::DEMO_SINGLE);
+    let disk = app.cfg.repository.disk_root.join(&single.repository_files[0].locations[0].file_path);
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&disk, &bytes).unwrap();
+    let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
+    record(&app, &id, "delivered-after-fallback").await;
+
+    // Every copy corrupt: FAILED with FIXITY_MISMATCH.
+    let key = &single.repository_files[0].locations[1].file_path;
+    app.s3().put_small(&app.cfg.repository.s3_bucket, key, bytes.into()).await.unwrap();
+    let id = disseminate(&app, demo::DEMO_SINGLE, "FAILED").await;
+    record(&app, &id, "failed-fixity").await;
+}
