@@ -153,22 +153,20 @@ async fn create(
         }
         StartOutcome::InProgress(existing) => {
             let loc = location(&state, &existing.id);
-            let mut err = ApiError::new(
-                StatusCode::CONFLICT,
-                "DISSEMINATION_IN_PROGRESS",
-                "a dissemination of this AIP for this client is in progress",
+            let message = "a dissemination of this AIP for this client is in progress";
+            Err(
+                ApiError::new(StatusCode::CONFLICT, "DISSEMINATION_IN_PROGRESS", message)
+                    .with_header(header::LOCATION, &loc)
+                    .with_body(serde_json::json!({
+                        "error": {
+                            "code": "DISSEMINATION_IN_PROGRESS",
+                            "message": message,
+                            "details": format!("disseminationId {}", existing.id),
+                        },
+                        "disseminationId": existing.id,
+                        "dissemination": existing.view,
+                    })),
             )
-            .with_header(header::LOCATION, &loc);
-            err.body = Some(serde_json::json!({
-                "error": {
-                    "code": err.code,
-                    "message": err.message,
-                    "details": format!("disseminationId {}", existing.id),
-                },
-                "disseminationId": existing.id,
-                "dissemination": existing.view,
-            }));
-            Err(err)
         }
     }
 }

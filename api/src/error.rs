@@ -15,6 +15,12 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<String>,
+    /// Rarely needed parts, boxed to keep the error small.
+    pub extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Extra {
     /// Extra headers (`Location` on 409, `WWW-Authenticate` on 401, `Retry-After`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
     /// A body other than the envelope (409 carries the existing dissemination).
@@ -41,8 +47,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
-            headers: Vec::new(),
-            body: None,
+            extra: None,
         }
     }
 
@@ -53,8 +58,17 @@ impl ApiError {
 
     pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.push((name, v));
+            self.extra
+                .get_or_insert_with(Box::default)
+                .headers
+                .push((name, v));
         }
+        self
+    }
+
+    /// Replaces the envelope with another body.
+    pub fn with_body(mut self, body: serde_json::Value) -> Self {
+        self.extra.get_or_insert_with(Box::default).body = Some(body);
         self
     }
 
@@ -104,7 +118,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = self.body.unwrap_or_else(|| {
+        let Extra { headers, body } = self.extra.map(|e| *e).unwrap_or_default();
+        let body = body.unwrap_or_else(|| {
             serde_json::json!(ErrorBody {
                 error: ErrorDetail {
                     code: self.code,
@@ -114,7 +129,7 @@ impl IntoResponse for ApiError {
             })
         });
         let mut response = (self.status, Json(body)).into_response();
-        for (name, value) in self.headers {
+        for (name, value) in headers {
             response.headers_mut().insert(name, value);
         }
         response

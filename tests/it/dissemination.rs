@@ -21,15 +21,29 @@ const FLOW: [&str; 6] = [
 fn assert_in_flow_order(seen: &[String]) {
     let positions: Vec<usize> = seen
         .iter()
-        .map(|s| FLOW.iter().position(|f| f == s).unwrap_or_else(|| panic!("unexpected status {s}")))
+        .map(|s| {
+            FLOW.iter()
+                .position(|f| f == s)
+                .unwrap_or_else(|| panic!("unexpected status {s}"))
+        })
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "statuses out of order: {seen:?}");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "statuses out of order: {seen:?}"
+    );
 }
 
 fn stored_sha256(app: &TestApp, archive_id: &str, file: &str) -> String {
     let aip = app.catalog_doc(archive_id);
-    let f = aip.repository_files.iter().find(|f| f.relative_path == file).unwrap();
-    f.fixity(model::catalog::DigestAlgorithm::Sha256).unwrap().digest.clone()
+    let f = aip
+        .repository_files
+        .iter()
+        .find(|f| f.relative_path == file)
+        .unwrap();
+    f.fixity(model::catalog::DigestAlgorithm::Sha256)
+        .unwrap()
+        .digest
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +51,12 @@ async fn delivers_an_aip_end_to_end() {
     let app = TestApp::start().await;
     let token = app.client_token();
 
-    let res = app.post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE, "priority": 30})).await;
+    let res = app
+        .post(
+            Some(&token),
+            json!({"archiveId": demo::DEMO_SINGLE, "priority": 30}),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     let created: Value = res.json().await.unwrap();
@@ -48,17 +67,28 @@ async fn delivers_an_aip_end_to_end() {
     assert_eq!(created["archiveId"], demo::DEMO_SINGLE);
     assert_eq!(created["clientId"], CLIENT);
     assert_eq!(created["contractId"], "2d17");
-    assert_eq!(created["objectId"], "digifoto_5584a028-ba43-4ecb-bb67-7663cc802010");
+    assert_eq!(
+        created["objectId"],
+        "digifoto_5584a028-ba43-4ecb-bb67-7663cc802010"
+    );
     assert_eq!(created["status"], "RECEIVED");
     assert_eq!(created["priority"], 30);
     let aip = app.catalog_doc(demo::DEMO_SINGLE);
-    assert_eq!(created["sumSizeInBytes"].as_u64(), Some(aip.intellectual_entity.sum_size_in_bytes));
+    assert_eq!(
+        created["sumSizeInBytes"].as_u64(),
+        Some(aip.intellectual_entity.sum_size_in_bytes)
+    );
     let date = created["dateCreated"].as_str().unwrap();
     let parsed = chrono::DateTime::parse_from_rfc3339(date).expect("RFC 3339");
-    assert!(date.contains('.') && (date.ends_with(&parsed.offset().to_string())), "{date}");
+    assert!(
+        date.contains('.') && (date.ends_with(&parsed.offset().to_string())),
+        "{date}"
+    );
 
     let (seen, done) = app
-        .poll_until(&token, &id, Duration::from_secs(60), |b| b["status"] == "DISSEMINATED")
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "DISSEMINATED"
+        })
         .await;
     eprintln!("statuses seen: {seen:?}");
     assert_in_flow_order(&seen);
@@ -85,13 +115,24 @@ async fn delivers_an_aip_end_to_end() {
     assert_eq!(file["checksumAlgorithm"], "SHA-256");
     let expected = stored_sha256(&app, demo::DEMO_SINGLE, "primary_20250325.tar");
     assert_eq!(file["checksum"], expected.as_str());
-    chrono::DateTime::parse_from_rfc3339(file["expirationDate"].as_str().unwrap()).expect("expirationDate");
+    chrono::DateTime::parse_from_rfc3339(file["expirationDate"].as_str().unwrap())
+        .expect("expirationDate");
 
     // The presigned link downloads over plain HTTP, without credentials.
     let url = file["downloadURL"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    assert!(url.contains(&format!("dissemination/{id}/{}/primary_20250325.tar", demo::DEMO_SINGLE)));
-    let bytes = reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
+    assert!(url.contains(&format!(
+        "dissemination/{id}/{}/primary_20250325.tar",
+        demo::DEMO_SINGLE
+    )));
+    let bytes = reqwest::get(url)
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(bytes.len() as u64, file["filesize"].as_u64().unwrap());
     assert_eq!(hex::encode(Sha256::digest(&bytes)), expected);
 
@@ -102,7 +143,9 @@ async fn delivers_an_aip_end_to_end() {
     assert_eq!(body["files"], data["files"]);
 
     // Once it has ended, the same AIP may be requested again.
-    let again = app.post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE})).await;
+    let again = app
+        .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
+        .await;
     assert_eq!(again.status(), 201);
     let again: Value = again.json().await.unwrap();
     assert_ne!(again["disseminationId"], id.as_str());
@@ -113,20 +156,41 @@ async fn delivers_an_aip_end_to_end() {
 async fn delivers_every_repository_file_of_an_aip() {
     let app = TestApp::start().await;
     let token = app.client_token();
-    let res = app.post(Some(&token), json!({"archiveId": demo::DEMO_TWO_FILES, "priority": 1})).await;
+    let res = app
+        .post(
+            Some(&token),
+            json!({"archiveId": demo::DEMO_TWO_FILES, "priority": 1}),
+        )
+        .await;
     assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"].as_str().unwrap().to_owned();
+    let id = res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (_, done) = app
-        .poll_until(&token, &id, Duration::from_secs(60), |b| b["status"] == "DISSEMINATED")
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "DISSEMINATED"
+        })
         .await;
     let files = done["files"].as_array().unwrap();
-    let mut names: Vec<&str> = files.iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = files
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
     names.sort_unstable();
     assert_eq!(names, ["metadata.tar", "primary_20250326.tar"]);
     for f in files {
         let name = f["filename"].as_str().unwrap();
-        let bytes = reqwest::get(f["downloadURL"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), stored_sha256(&app, demo::DEMO_TWO_FILES, name));
+        let bytes = reqwest::get(f["downloadURL"].as_str().unwrap())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            stored_sha256(&app, demo::DEMO_TWO_FILES, name)
+        );
     }
 }
 
@@ -137,23 +201,43 @@ async fn a_corrupted_repository_file_fails_with_fixity_mismatch_and_uploads_noth
     // Change one byte in every copy (disk and S3).
     let aip = app.catalog_doc(demo::DEMO_SINGLE);
     let file = &aip.repository_files[0];
-    let disk = app.cfg.repository.disk_root.join(&file.locations[0].file_path);
+    let disk = app
+        .cfg
+        .repository
+        .disk_root
+        .join(&file.locations[0].file_path);
     let mut bytes = std::fs::read(&disk).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&disk, &bytes).unwrap();
     app.s3()
-        .put_small(&app.cfg.repository.s3_bucket, &file.locations[1].file_path, bytes.into())
+        .put_small(
+            &app.cfg.repository.s3_bucket,
+            &file.locations[1].file_path,
+            bytes.into(),
+        )
         .await
         .unwrap();
 
-    let res = app.post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE})).await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"].as_str().unwrap().to_owned();
-    let (seen, done) = app
-        .poll_until(&token, &id, Duration::from_secs(60), |b| b["status"] == "FAILED")
+    let res = app
+        .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
         .await;
-    assert!(!seen.iter().any(|s| s == "UPLOADING_TO_S3" || s == "DISSEMINATED"), "{seen:?}");
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (seen, done) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "FAILED"
+        })
+        .await;
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s == "UPLOADING_TO_S3" || s == "DISSEMINATED"),
+        "{seen:?}"
+    );
     let reasons = done["reasons"].as_array().unwrap();
     assert_eq!(reasons[0]["code"], "FIXITY_MISMATCH");
     assert_eq!(reasons[0]["filePath"], "primary_20250325.tar");
@@ -161,7 +245,10 @@ async fn a_corrupted_repository_file_fails_with_fixity_mismatch_and_uploads_noth
 
     // Nothing reached the client's bucket.
     let bucket = app.cfg.client_bucket(CLIENT);
-    assert!(app.list_keys(&bucket, &format!("dissemination/{id}/")).await.is_empty());
+    assert!(app
+        .list_keys(&bucket, &format!("dissemination/{id}/"))
+        .await
+        .is_empty());
 
     // The client is told.
     let hooks = app.wait_webhooks(1, Duration::from_secs(30)).await;

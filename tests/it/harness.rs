@@ -30,8 +30,13 @@ pub fn tools_bin() -> PathBuf {
 
 /// `n` distinct free loopback ports (held open together, then released).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<StdListener> = (0..n).map(|_| StdListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    let listeners: Vec<StdListener> = (0..n)
+        .map(|_| StdListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// Free ports whose +10000 neighbour (SeaweedFS's gRPC default) is free too.
@@ -85,17 +90,37 @@ pub struct Stack {
     weed: ChildGuard,
 }
 
-pub const SEARCH_ATTRIBUTES: [&str; 4] = ["ArchiveId", "ClientId", "ContractId", "DisseminationStatus"];
+pub const SEARCH_ATTRIBUTES: [&str; 4] =
+    ["ArchiveId", "ClientId", "ContractId", "DisseminationStatus"];
 
 impl Stack {
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let bin = tools_bin();
-        let [t_port, t_ui, t_http, t_metrics] = free_ports(4)[..] else { unreachable!() };
+        let [t_port, t_ui, t_http, t_metrics] = free_ports(4)[..] else {
+            unreachable!()
+        };
         let mut cmd = Command::new(bin.join("temporal"));
-        cmd.args(["server", "start-dev", "--ip", "127.0.0.1", "--log-level", "error"])
-            .args(["--port", &t_port.to_string(), "--ui-port", &t_ui.to_string()])
-            .args(["--http-port", &t_http.to_string(), "--metrics-port", &t_metrics.to_string()]);
+        cmd.args([
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            "error",
+        ])
+        .args([
+            "--port",
+            &t_port.to_string(),
+            "--ui-port",
+            &t_ui.to_string(),
+        ])
+        .args([
+            "--http-port",
+            &t_http.to_string(),
+            "--metrics-port",
+            &t_metrics.to_string(),
+        ]);
         for sa in SEARCH_ATTRIBUTES {
             cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
         }
@@ -117,7 +142,13 @@ impl Stack {
         let mut cmd = Command::new(bin.join("weed"));
         cmd.arg("mini")
             .arg(format!("-dir={}", weed_dir.display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false", "-webdav=false"])
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+                "-admin.ui=false",
+                "-webdav=false",
+            ])
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
             .arg(format!("-s3.config={}", s3_config.display()))
             .arg(format!("-s3.port={}", p[0]))
@@ -141,8 +172,10 @@ impl Stack {
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        let mut cfg = model::config::TemporalConfig::default();
-        cfg.address = self.temporal_address.clone();
+        let cfg = model::config::TemporalConfig {
+            address: self.temporal_address.clone(),
+            ..Default::default()
+        };
         let s3 = activities::s3::S3::new(&model::config::S3Config {
             endpoint: self.s3_endpoint.clone(),
             ..Default::default()
@@ -181,20 +214,35 @@ pub struct Received {
     pub at: Instant,
 }
 
+/// A status code to answer with, and an optional `Retry-After`.
+pub type PlannedAnswer = (u16, Option<String>);
+
 /// A real HTTP server recording webhook deliveries; answers from a plan of
 /// status codes, then 200.
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub received: Arc<Mutex<Vec<Received>>>,
-    pub plan: Arc<Mutex<Vec<(u16, Option<String>)>>>,
+    pub plan: Arc<Mutex<Vec<PlannedAnswer>>>,
     pub url: String,
 }
 
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap) {
-    r.received.lock().unwrap().push(Received { headers, body, at: Instant::now() });
+async fn receive(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap) {
+    r.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
     let next = {
         let mut plan = r.plan.lock().unwrap();
-        if plan.is_empty() { None } else { Some(plan.remove(0)) }
+        if plan.is_empty() {
+            None
+        } else {
+            Some(plan.remove(0))
+        }
     };
     let mut out = HeaderMap::new();
     match next {
@@ -211,8 +259,13 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 impl Receiver {
     pub async fn start() -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let mut r = Receiver { url: format!("http://{}/hooks/dissemination", listener.local_addr()?), ..Default::default() };
-        let app = Router::new().route("/hooks/dissemination", post(receive)).with_state(r.clone());
+        let mut r = Receiver {
+            url: format!("http://{}/hooks/dissemination", listener.local_addr()?),
+            ..Default::default()
+        };
+        let app = Router::new()
+            .route("/hooks/dissemination", post(receive))
+            .with_state(r.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         r.received = r.received.clone();
         Ok(r)
@@ -243,7 +296,10 @@ pub struct TestApp {
     pub webhook_secret: String,
     key_pem: String,
     api_stop: Option<oneshot::Sender<()>>,
-    worker: Option<(oneshot::Sender<()>, std::thread::JoinHandle<anyhow::Result<()>>)>,
+    worker: Option<(
+        oneshot::Sender<()>,
+        std::thread::JoinHandle<anyhow::Result<()>>,
+    )>,
 }
 
 pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
@@ -278,7 +334,8 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
             bucket: Some("deliveries-client-a".into()),
         },
     );
-    cfg.clients.insert(OTHER_CLIENT.into(), ClientConfig::default());
+    cfg.clients
+        .insert(OTHER_CLIENT.into(), ClientConfig::default());
     cfg
 }
 
@@ -288,7 +345,10 @@ impl TestApp {
     }
 
     pub async fn start_with(opts: Options) -> Self {
-        model::telemetry::init(&model::config::LogConfig { format: "text".into(), filter: "warn".into() });
+        model::telemetry::init(&model::config::LogConfig {
+            format: "text".into(),
+            filter: "warn".into(),
+        });
         let stack = Stack::start().await.expect("stack starts");
         let receiver = Receiver::start().await.expect("receiver starts");
         let secret = format!(
@@ -327,7 +387,13 @@ impl TestApp {
         self.token_with(client, roles, 3600, 0)
     }
 
-    pub fn token_with(&self, client: &str, roles: &[&str], expires_in: i64, not_before_in: i64) -> String {
+    pub fn token_with(
+        &self,
+        client: &str,
+        roles: &[&str],
+        expires_in: i64,
+        not_before_in: i64,
+    ) -> String {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         api::auth::dev::mint(
             &self.key_pem,
@@ -350,7 +416,10 @@ impl TestApp {
     }
 
     pub async fn post(&self, token: Option<&str>, body: serde_json::Value) -> reqwest::Response {
-        let mut req = self.http.post(format!("{}/v1/disseminations", self.api_url)).json(&body);
+        let mut req = self
+            .http
+            .post(format!("{}/v1/disseminations", self.api_url))
+            .json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -388,7 +457,10 @@ impl TestApp {
             if done(&body) {
                 return (seen, body);
             }
-            assert!(Instant::now() < deadline, "timed out; statuses seen: {seen:?}; last: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out; statuses seen: {seen:?}; last: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -401,7 +473,11 @@ impl TestApp {
             if all.len() >= n {
                 return all;
             }
-            assert!(Instant::now() < deadline, "expected {n} webhook(s), got {}", all.len());
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} webhook(s), got {}",
+                all.len()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -412,15 +488,29 @@ impl TestApp {
 
     /// Keys under `prefix` in a bucket (empty when the bucket does not exist).
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        match self.s3().client().list_objects_v2().bucket(bucket).prefix(prefix).send().await {
-            Ok(out) => out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect(),
+        match self
+            .s3()
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect(),
             Err(_) => vec![],
         }
     }
 
     /// A Temporal client on this test's server.
     pub async fn stack_client(&self) -> temporalio_client::Client {
-        workflows::client::connect(&self.cfg.temporal, "test").await.unwrap()
+        workflows::client::connect(&self.cfg.temporal, "test")
+            .await
+            .unwrap()
     }
 
     pub fn catalog_doc(&self, archive_id: &str) -> model::catalog::Aip {
@@ -436,10 +526,18 @@ fn rand_bytes() -> [u8; 24] {
     out
 }
 
-fn spawn_worker(cfg: Arc<Config>) -> (oneshot::Sender<()>, std::thread::JoinHandle<anyhow::Result<()>>) {
+fn spawn_worker(
+    cfg: Arc<Config>,
+) -> (
+    oneshot::Sender<()>,
+    std::thread::JoinHandle<anyhow::Result<()>>,
+) {
     let (tx, rx) = oneshot::channel::<()>();
     let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         rt.block_on(worker::run(cfg, async move {
             let _ = rx.await;
         }))
@@ -479,7 +577,12 @@ pub fn verify_with_standardwebhooks(secret: &str, r: &Received) -> Result<(), St
         .map_err(|e| e.to_string())?;
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(&r.body).map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&r.body)
+            .map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {

@@ -12,7 +12,12 @@ async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Value 
     let body: Value = res.json().await.unwrap_or(Value::Null);
     assert_eq!(got, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     body
 }
 
@@ -39,36 +44,94 @@ async fn rejections_follow_the_contract() {
         },
     )
     .unwrap();
-    expect_error(app.post(Some(&forged), ok_body.clone()).await, 401, "UNAUTHORIZED").await;
+    expect_error(
+        app.post(Some(&forged), ok_body.clone()).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
     let expired = app.token_with(CLIENT, &["2d17_R"], -3600, -7200);
-    let body = expect_error(app.post(Some(&expired), ok_body.clone()).await, 401, "UNAUTHORIZED").await;
-    assert!(body["error"]["details"].as_str().unwrap().contains("expired"));
+    let body = expect_error(
+        app.post(Some(&expired), ok_body.clone()).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    assert!(body["error"]["details"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
     let future = app.token_with(CLIENT, &["2d17_R"], 7200, 3600);
-    expect_error(app.post(Some(&future), ok_body.clone()).await, 401, "UNAUTHORIZED").await;
-    expect_error(app.post(Some("not.a.jwt"), ok_body.clone()).await, 401, "UNAUTHORIZED").await;
+    expect_error(
+        app.post(Some(&future), ok_body.clone()).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    expect_error(
+        app.post(Some("not.a.jwt"), ok_body.clone()).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
 
     // 403: a valid token without the contract's role.
     let other_contract = app.token(CLIENT, &["8a3c_R"]);
-    expect_error(app.post(Some(&other_contract), ok_body.clone()).await, 403, "FORBIDDEN").await;
+    expect_error(
+        app.post(Some(&other_contract), ok_body.clone()).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
     let no_roles = app.token(CLIENT, &[]);
-    expect_error(app.post(Some(&no_roles), ok_body.clone()).await, 403, "FORBIDDEN").await;
+    expect_error(
+        app.post(Some(&no_roles), ok_body.clone()).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
 
     // 404, 422.
     let unknown = json!({"archiveId": "019e404e-0000-7000-8000-000000000000"});
-    expect_error(app.post(Some(&token), unknown).await, 404, "ARCHIVE_NOT_FOUND").await;
+    expect_error(
+        app.post(Some(&token), unknown).await,
+        404,
+        "ARCHIVE_NOT_FOUND",
+    )
+    .await;
     let not_preserved = json!({"archiveId": demo::DEMO_NOT_PRESERVED});
-    expect_error(app.post(Some(&token), not_preserved).await, 422, "ARCHIVE_NOT_PRESERVED").await;
+    expect_error(
+        app.post(Some(&token), not_preserved).await,
+        422,
+        "ARCHIVE_NOT_PRESERVED",
+    )
+    .await;
 
     // 400: ids of the wrong shape, priorities out of range or not integers.
-    for bad in [json!("not-an-id"), json!(""), json!(42), json!("019e404e60ab7457b7c994c453242c69")] {
+    for bad in [
+        json!("not-an-id"),
+        json!(""),
+        json!(42),
+        json!("019e404e60ab7457b7c994c453242c69"),
+    ] {
         let res = app.post(Some(&token), json!({"archiveId": bad})).await;
         expect_error(res, 400, "INVALID_ARCHIVE_ID").await;
     }
     for bad in [json!(0), json!(101), json!("high"), json!(2.5), json!(-1)] {
-        let res = app.post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE, "priority": bad})).await;
+        let res = app
+            .post(
+                Some(&token),
+                json!({"archiveId": demo::DEMO_SINGLE, "priority": bad}),
+            )
+            .await;
         expect_error(res, 400, "INVALID_PRIORITY").await;
     }
-    let res = app.post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE, "colour": "blue"})).await;
+    let res = app
+        .post(
+            Some(&token),
+            json!({"archiveId": demo::DEMO_SINGLE, "colour": "blue"}),
+        )
+        .await;
     expect_error(res, 400, "INVALID_REQUEST").await;
     let res = app
         .http
@@ -95,7 +158,11 @@ async fn rejections_follow_the_contract() {
         .post(format!("{}/v1/disseminations", app.api_url))
         .bearer_auth(&token)
         .header("content-type", "application/json")
-        .body(format!("{{\"archiveId\":\"{}\",\"pad\":\"{}\"}}", demo::DEMO_SINGLE, "x".repeat(20_000)))
+        .body(format!(
+            "{{\"archiveId\":\"{}\",\"pad\":\"{}\"}}",
+            demo::DEMO_SINGLE,
+            "x".repeat(20_000)
+        ))
         .send()
         .await
         .unwrap();
@@ -115,11 +182,22 @@ async fn rejections_follow_the_contract() {
     assert_eq!(body["status"], "RECEIVED");
 
     // 409 while it is in progress, naming the existing dissemination.
-    let res = app.post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE, "priority": 5})).await;
-    let location = res.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+    let res = app
+        .post(
+            Some(&token),
+            json!({"archiveId": demo::DEMO_SINGLE, "priority": 5}),
+        )
+        .await;
+    let location = res
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body = expect_error(res, 409, "DISSEMINATION_IN_PROGRESS").await;
     assert_eq!(body["disseminationId"], id.as_str());
-    assert_eq!(location.as_deref(), Some(format!("/v1/disseminations/{id}").as_str()));
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/v1/disseminations/{id}").as_str())
+    );
 
     // Another client may request the same AIP; it cannot see the first one's.
     let other = app.token(OTHER_CLIENT, &["2d17_R"]);
@@ -127,8 +205,23 @@ async fn rejections_follow_the_contract() {
     expect_error(app.get(&other, &id).await, 404, "DISSEMINATION_NOT_FOUND").await;
 
     // GET: unknown id, malformed id, no token.
-    expect_error(app.get(&token, "0000000000000000000000").await, 404, "DISSEMINATION_NOT_FOUND").await;
-    expect_error(app.get(&token, "not-an-id").await, 400, "INVALID_DISSEMINATION_ID").await;
-    let res = app.http.get(format!("{}/v1/disseminations/{id}", app.api_url)).send().await.unwrap();
+    expect_error(
+        app.get(&token, "0000000000000000000000").await,
+        404,
+        "DISSEMINATION_NOT_FOUND",
+    )
+    .await;
+    expect_error(
+        app.get(&token, "not-an-id").await,
+        400,
+        "INVALID_DISSEMINATION_ID",
+    )
+    .await;
+    let res = app
+        .http
+        .get(format!("{}/v1/disseminations/{id}", app.api_url))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 401, "UNAUTHORIZED").await;
 }

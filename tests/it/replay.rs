@@ -26,7 +26,11 @@ async fn recorded_histories_replay_with_the_current_workflow() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 4, "expected recorded histories in {}", histories_dir().display());
+    assert!(
+        files.len() >= 4,
+        "expected recorded histories in {}",
+        histories_dir().display()
+    );
     let replayer = WorkflowReplayer::new(
         WorkflowReplayerOptions::new()
             .register_workflow::<DisseminationWorkflow>()
@@ -46,18 +50,33 @@ async fn recorded_histories_replay_with_the_current_workflow() {
 }
 
 async fn record(app: &TestApp, workflow_id: &str, name: &str) {
-    let handle = app.stack_client().await.get_workflow_handle::<DisseminationWorkflow>(workflow_id.to_owned());
+    let handle = app
+        .stack_client()
+        .await
+        .get_workflow_handle::<DisseminationWorkflow>(workflow_id.to_owned());
     let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
-    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    let json = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .unwrap();
     std::fs::write(histories_dir().join(format!("{name}.json")), json).unwrap();
 }
 
 async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
     let token = app.client_token();
-    let res = app.post(Some(&token), json!({"archiveId": archive_id})).await;
+    let res = app
+        .post(Some(&token), json!({"archiveId": archive_id}))
+        .await;
     assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"].as_str().unwrap().to_owned();
-    app.poll_until(&token, &id, Duration::from_secs(60), |b| b["status"] == until).await;
+    let id = res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.poll_until(&token, &id, Duration::from_secs(60), |b| {
+        b["status"] == until
+    })
+    .await;
     id
 }
 
@@ -68,9 +87,18 @@ async fn record_histories() {
     let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
     record(&app, &id, "delivered-one-file").await;
     let lock = workflows::lock::lock_id(crate::harness::CLIENT, demo::DEMO_SINGLE);
-    let lock_handle = app.stack_client().await.get_workflow_handle::<DisseminationLock>(lock.clone());
-    let _ = lock_handle.get_result(WorkflowGetResultOptions::default()).await;
-    let json = lock_handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    let lock_handle = app
+        .stack_client()
+        .await
+        .get_workflow_handle::<DisseminationLock>(lock.clone());
+    let _ = lock_handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await;
+    let json = lock_handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .unwrap();
     std::fs::write(histories_dir().join("lock-released.json"), json).unwrap();
 
     let id = disseminate(&app, demo::DEMO_TWO_FILES, "DISSEMINATED").await;
@@ -78,7 +106,11 @@ async fn record_histories() {
 
     // Disk copy corrupt, S3 copy good: delivered from the second location.
     let single = app.catalog_doc(demo::DEMO_SINGLE);
-    let disk = app.cfg.repository.disk_root.join(&single.repository_files[0].locations[0].file_path);
+    let disk = app
+        .cfg
+        .repository
+        .disk_root
+        .join(&single.repository_files[0].locations[0].file_path);
     let mut bytes = std::fs::read(&disk).unwrap();
     bytes[100] ^= 0xff;
     std::fs::write(&disk, &bytes).unwrap();
@@ -87,7 +119,10 @@ async fn record_histories() {
 
     // Every copy corrupt: FAILED with FIXITY_MISMATCH.
     let key = &single.repository_files[0].locations[1].file_path;
-    app.s3().put_small(&app.cfg.repository.s3_bucket, key, bytes.into()).await.unwrap();
+    app.s3()
+        .put_small(&app.cfg.repository.s3_bucket, key, bytes.into())
+        .await
+        .unwrap();
     let id = disseminate(&app, demo::DEMO_SINGLE, "FAILED").await;
     record(&app, &id, "failed-fixity").await;
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every check and test: formatting,
+# clippy, unit tests, replay tests and the end-to-end suite (which starts
+# its own Temporal dev server, SeaweedFS and webhook receiver per test, on
+# free loopback ports, and stops them by PID).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-tools.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Each end-to-end test runs its own servers: two at a time fit two cores.
+cargo test --workspace -- --test-threads 2
