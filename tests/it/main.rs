@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod concurrency;
 mod dissemination;
 mod rejections;
 mod replay;
