@@ -93,7 +93,15 @@ impl Verifier {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = cfg.leeway_secs;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience must be present, not merely not wrong.
+        let mut required = vec!["exp"];
+        if cfg.issuer.is_some() {
+            required.push("iss");
+        }
+        if cfg.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match &cfg.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,

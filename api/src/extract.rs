@@ -100,6 +100,15 @@ where
             .verifier
             .verify(token)
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        if let Err(wait) = app.limiter.check(&claims.client_id) {
+            let secs = wait.as_secs() + 1;
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("too many requests; retry in {secs} s"),
+            )
+            .with_header(header::RETRY_AFTER, &secs.to_string()));
+        }
         Ok(Self(claims))
     }
 }

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod disseminations;
 pub mod error;
 pub mod extract;
+pub mod health;
+pub mod ratelimit;
 pub mod state;
 pub mod temporal;
 
@@ -28,12 +30,17 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
         catalog: Arc::new(FsCatalog::new(&cfg.catalog.root)),
         temporal,
         verifier: Arc::new(verifier),
+        limiter: Arc::new(ratelimit::RateLimiter::new(
+            cfg.api.rate_limit_per_minute,
+            cfg.api.rate_limit_burst,
+        )),
         cfg,
     })
 }
 
 pub fn router(state: AppState) -> Router {
     let api = disseminations::router()
+        .merge(health::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     let base = state.cfg.api.base_path.trim_end_matches('/').to_owned();

@@ -1,6 +1,6 @@
 //! Shared application state: one cheap clone per request.
 
-use crate::auth::Verifier;
+use crate::{auth::Verifier, ratelimit::RateLimiter};
 use model::{catalog::Catalog, config::Config};
 use std::sync::Arc;
 use temporalio_client::Client;
@@ -11,4 +11,5 @@ pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     pub temporal: Client,
     pub verifier: Arc<Verifier>,
+    pub limiter: Arc<RateLimiter>,
 }

@@ -126,9 +126,13 @@ pub enum CatalogError {
 pub type CatalogFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Aip>, CatalogError>> + Send + 'a>>;
 
+pub type ReadyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CatalogError>> + Send + 'a>>;
+
 /// Where AIP metadata is read from.
 pub trait Catalog: Send + Sync {
     fn get<'a>(&'a self, archive_id: &'a ArchiveId) -> CatalogFuture<'a>;
+    /// Whether the catalog can answer now.
+    fn ready(&self) -> ReadyFuture<'_>;
 }
 
 /// The embedded default: one JSON document per AIP, `{root}/{archiveId}.json`.
@@ -159,6 +163,18 @@ impl FsCatalog {
 }
 
 impl Catalog for FsCatalog {
+    fn ready(&self) -> ReadyFuture<'_> {
+        Box::pin(async move {
+            match tokio::fs::metadata(&self.root).await {
+                Ok(m) if m.is_dir() => Ok(()),
+                _ => Err(CatalogError::Unavailable(format!(
+                    "catalog folder {} is missing",
+                    self.root.display()
+                ))),
+            }
+        })
+    }
+
     fn get<'a>(&'a self, archive_id: &'a ArchiveId) -> CatalogFuture<'a> {
         Box::pin(async move {
             let path = self.document_path(archive_id);

@@ -140,6 +140,10 @@ pub struct ApiConfig {
     /// Where the routes are mounted, e.g. `/dps-submission`; empty for `/`.
     pub base_path: String,
     pub body_limit_bytes: usize,
+    /// Requests a client may make per minute (token bucket refill rate).
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may make in a burst above the steady rate.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for ApiConfig {
@@ -148,6 +152,8 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".into(),
             base_path: String::new(),
             body_limit_bytes: 16 * 1024,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 60,
         }
     }
 }

@@ -10,7 +10,11 @@ use worker::demo;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_parallel_posts_create_exactly_one_dissemination() {
     // No worker: the first dissemination stays in progress for the whole test.
-    let app = TestApp::start_with(Options { with_worker: false }).await;
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
     let token = app.client_token();
     let posts = (0..50).map(|_| {
         let (http, url, token) = (app.http.clone(), app.api_url.clone(), token.clone());

@@ -20,6 +20,8 @@ use tokio::sync::oneshot;
 
 pub const CLIENT: &str = "client-a";
 pub const OTHER_CLIENT: &str = "client-b";
+pub const ISSUER: &str = "http://localhost/realms/dps";
+pub const AUDIENCE: &str = "dissemination-service";
 
 /// The folder with the `temporal` and `weed` binaries (scripts/install-tools.sh).
 pub fn tools_bin() -> PathBuf {
@@ -278,11 +280,16 @@ impl Receiver {
 
 pub struct Options {
     pub with_worker: bool,
+    /// Requests per minute per client (the burst is a tenth of it).
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { with_worker: true }
+        Self {
+            with_worker: true,
+            rate_limit_per_minute: 60_000,
+        }
     }
 }
 
@@ -294,7 +301,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub receiver: Receiver,
     pub webhook_secret: String,
-    key_pem: String,
+    pub key_pem: String,
+    pub jwks: serde_json::Value,
     api_stop: Option<oneshot::Sender<()>>,
     worker: Option<(
         oneshot::Sender<()>,
@@ -309,7 +317,8 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.temporal.address = stack.temporal_address.clone();
     cfg.temporal.query_timeout_ms = 1000;
     cfg.auth.jwks_path = root.join("auth/jwks.json");
-    cfg.auth.issuer = Some("http://localhost/realms/dps".into());
+    cfg.auth.issuer = Some(ISSUER.into());
+    cfg.auth.audience = Some(AUDIENCE.into());
     cfg.catalog.root = root.join("catalog");
     cfg.repository.disk_root = root.join("repository");
     cfg.worker.staging_dir = root.join("staging");
@@ -355,7 +364,9 @@ impl TestApp {
             "whsec_{}",
             base64::engine::general_purpose::STANDARD.encode(rand_bytes())
         );
-        let cfg = test_config(&stack, &receiver, &secret);
+        let mut cfg = test_config(&stack, &receiver, &secret);
+        cfg.api.rate_limit_per_minute = opts.rate_limit_per_minute;
+        cfg.api.rate_limit_burst = (opts.rate_limit_per_minute / 10).max(1);
         let pair = api::auth::dev::generate("test-key").expect("key");
         std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();
         std::fs::write(&cfg.auth.jwks_path, pair.jwks.to_string()).unwrap();
@@ -378,6 +389,7 @@ impl TestApp {
             receiver,
             webhook_secret: secret,
             key_pem: pair.private_pem,
+            jwks: pair.jwks,
             api_stop: Some(api_stop),
             worker,
         }
@@ -401,8 +413,8 @@ impl TestApp {
             &api::auth::dev::TokenSpec {
                 client_id: client,
                 roles: &roles,
-                issuer: "http://localhost/realms/dps",
-                audience: None,
+                issuer: ISSUER,
+                audience: Some(AUDIENCE),
                 expires_in,
                 not_before_in,
             },

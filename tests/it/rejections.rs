@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{Options, TestApp, CLIENT, OTHER_CLIENT};
+use crate::harness::{Options, TestApp, AUDIENCE, CLIENT, ISSUER, OTHER_CLIENT};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{json, Value};
 use worker::demo;
 
@@ -24,7 +25,11 @@ async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Value 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_follow_the_contract() {
     // No worker: nothing accepted here may progress, so 409 is deterministic.
-    let app = TestApp::start_with(Options { with_worker: false }).await;
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
     let token = app.client_token();
     let ok_body = json!({"archiveId": demo::DEMO_SINGLE});
 
@@ -37,8 +42,8 @@ async fn rejections_follow_the_contract() {
         &api::auth::dev::TokenSpec {
             client_id: CLIENT,
             roles: &["2d17_R".to_owned()],
-            issuer: "http://localhost/realms/dps",
-            audience: None,
+            issuer: ISSUER,
+            audience: Some(AUDIENCE),
             expires_in: 3600,
             not_before_in: 0,
         },
@@ -74,6 +79,14 @@ async fn rejections_follow_the_contract() {
         "UNAUTHORIZED",
     )
     .await;
+    for token in forged_tokens(&app) {
+        expect_error(
+            app.post(Some(&token), ok_body.clone()).await,
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
 
     // 403: a valid token without the contract's role.
     let other_contract = app.token(CLIENT, &["8a3c_R"]);
@@ -224,4 +237,117 @@ async fn rejections_follow_the_contract() {
         .await
         .unwrap();
     expect_error(res, 401, "UNAUTHORIZED").await;
+}
+
+/// Tokens with a valid shape that must not be accepted: wrong issuer, wrong
+/// audience, `alg: none`, and HS256 signed with the public key (the classic
+/// algorithm-confusion attack).
+fn forged_tokens(app: &TestApp) -> Vec<String> {
+    let roles = ["2d17_R".to_owned()];
+    let spec = |issuer, audience| api::auth::dev::TokenSpec {
+        client_id: CLIENT,
+        roles: &roles,
+        issuer,
+        audience,
+        expires_in: 3600,
+        not_before_in: 0,
+    };
+    let wrong_issuer = api::auth::dev::mint(
+        &app.key_pem,
+        "test-key",
+        &spec("http://evil/realms/dps", Some(AUDIENCE)),
+    )
+    .unwrap();
+    let wrong_audience = api::auth::dev::mint(
+        &app.key_pem,
+        "test-key",
+        &spec(ISSUER, Some("another-service")),
+    )
+    .unwrap();
+    let no_audience = api::auth::dev::mint(&app.key_pem, "test-key", &spec(ISSUER, None)).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "azp": CLIENT, "exp": now + 3600,
+        "realm_access": {"roles": ["2d17_R"]}});
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": "test-key"})),
+        b64(&claims)
+    );
+    let n = app.jwks["keys"][0]["n"].as_str().unwrap().to_owned();
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header {
+            kid: Some("test-key".into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(n.as_bytes()),
+    )
+    .unwrap();
+    vec![wrong_issuer, wrong_audience, no_audience, alg_none, hs256]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        rate_limit_per_minute: 60,
+    })
+    .await;
+    let token = app.client_token();
+    // Burst of 6 (a tenth of the minute's 60), then 429.
+    let mut statuses = vec![];
+    for _ in 0..8 {
+        statuses.push(app.get(&token, "0000000000000000000000").await);
+    }
+    let last = statuses.pop().unwrap();
+    assert!(statuses.iter().take(6).all(|r| r.status() == 404));
+    let retry_after: u64 = last.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    expect_error(last, 429, "RATE_LIMITED").await;
+    // Another client is not affected.
+    let other = app.token(OTHER_CLIENT, &["2d17_R"]);
+    assert_eq!(
+        app.get(&other, "0000000000000000000000").await.status(),
+        404
+    );
+
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["temporal"], "ok");
+    assert_eq!(body["checks"]["catalog"], "ok");
+    // The catalog gone: not ready, and says which dependency.
+    std::fs::rename(
+        &app.cfg.catalog.root,
+        app.cfg.catalog.root.with_extension("moved"),
+    )
+    .unwrap();
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["checks"]["catalog"],
+        "unavailable"
+    );
 }

@@ -1,0 +1,49 @@
+//! Probes for orchestrators, without authentication: `/healthz` (the process
+//! answers) and `/readyz` (Temporal and the catalog answer too).
+
+use crate::state::AppState;
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use serde_json::{json, Value};
+use std::time::Duration;
+use temporalio_client::{RpcOptions, WorkflowCountOptions};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// The process is up.
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Temporal and the catalog are reachable; 503 names what is not.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let opts = WorkflowCountOptions::builder()
+        .rpc_options(
+            RpcOptions::builder()
+                .timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .build();
+    let temporal = state
+        .temporal
+        .count_workflows("WorkflowId = 'readyz-probe'", opts)
+        .await
+        .is_ok();
+    let catalog = state.catalog.ready().await.is_ok();
+    let status = if temporal && catalog {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    (
+        status,
+        Json(json!({
+            "status": word(temporal && catalog),
+            "checks": {"temporal": word(temporal), "catalog": word(catalog)},
+        })),
+    )
+}
