@@ -1,7 +1,7 @@
 //! `/v1/disseminations`: create one, read one.
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AuthenticatedClient},
     state::AppState,
     temporal::{self, StartOutcome, StartRequest},
@@ -26,13 +26,27 @@ pub fn router() -> Router<AppState> {
 
 /// The request body. Fields are checked one by one so each mistake gets
 /// its own code; unknown fields are refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DisseminationIn {
+    /// The AIP's id: a UUID, or a legacy 24-hex object id.
     #[serde(default)]
+    #[schema(value_type = String, required = true, example = "019e404e-60ab-7457-b7c9-94c453242c69")]
     archive_id: Option<serde_json::Value>,
+    /// 1 (most urgent) to 100; 50 when absent.
     #[serde(default)]
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 100, example = 50)]
     priority: Option<serde_json::Value>,
+}
+
+/// 409: a dissemination of the AIP for this client is in progress.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictBody {
+    pub error: crate::error::ErrorDetail,
+    /// The dissemination in progress (also in `Location`).
+    pub dissemination_id: String,
+    pub dissemination: Option<DisseminationView>,
 }
 
 impl DisseminationIn {
@@ -80,7 +94,31 @@ fn location(state: &AppState, id: &str) -> String {
 }
 
 /// Create a dissemination of an AIP for the calling client.
-async fn create(
+///
+/// Checks, in order: the token (401), the body (400/413/415), that the AIP
+/// exists (404), the token's role for its contract (403), that it is
+/// preserved (422) and that no dissemination of it for this client is in
+/// progress (409, naming that one).
+#[utoipa::path(post, path = "/v1/disseminations", tag = "disseminations",
+    request_body = DisseminationIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Accepted", body = DisseminationView,
+            headers(("Location" = String, description = "The new dissemination"))),
+        (status = 400, description = "Invalid archiveId, priority or body", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "The token has no role for the AIP's contract", body = ErrorBody),
+        (status = 404, description = "ARCHIVE_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "DISSEMINATION_IN_PROGRESS", body = ConflictBody,
+            headers(("Location" = String, description = "The dissemination in progress"))),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "ARCHIVE_NOT_PRESERVED", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Temporal or the catalog is unavailable", body = ErrorBody),
+    ))]
+pub async fn create(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
     AppJson(body): AppJson<DisseminationIn>,
@@ -171,8 +209,20 @@ async fn create(
     }
 }
 
-/// Read one of the caller's disseminations.
-async fn read(
+/// Read one of the caller's disseminations: its status, its files once
+/// delivered, its reasons once failed or rejected.
+#[utoipa::path(get, path = "/v1/disseminations/{disseminationId}", tag = "disseminations",
+    params(("disseminationId" = String, Path, description = "22 base62 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dissemination", body = DisseminationView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 404, description = "DISSEMINATION_NOT_FOUND (or another client's)", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+    ))]
+pub async fn read(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
     Path(raw_id): Path<String>,

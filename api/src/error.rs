@@ -27,13 +27,16 @@ pub struct Extra {
     pub body: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+/// Every 4xx/5xx body.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// Stable, upper snake case, e.g. `ARCHIVE_NOT_FOUND`.
+    #[schema(example = "ARCHIVE_NOT_FOUND")]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -14,12 +14,17 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process is up.
-async fn healthz() -> Json<Value> {
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, description = "The process answers")))]
+pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Temporal and the catalog are reachable; 503 names what is not.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "Ready"),
+    (status = 503, description = "A dependency is unavailable")))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let opts = WorkflowCountOptions::builder()
         .rpc_options(
             RpcOptions::builder()

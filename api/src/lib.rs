@@ -6,6 +6,7 @@ pub mod disseminations;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod ratelimit;
 pub mod state;
 pub mod temporal;
@@ -44,12 +45,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     let base = state.cfg.api.base_path.trim_end_matches('/').to_owned();
+    let docs = openapi::router(&base);
     let app = if base.is_empty() {
         api
     } else {
         Router::new().nest(&base, api).fallback(fallback)
     };
-    app.with_state(state)
+    app.with_state(state).merge(docs)
 }
 
 async fn fallback() -> ApiError {

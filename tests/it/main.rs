@@ -4,5 +4,6 @@ mod harness;
 
 mod concurrency;
 mod dissemination;
+mod openapi;
 mod rejections;
 mod replay;

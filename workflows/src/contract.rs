@@ -40,23 +40,35 @@ pub mod reason_codes {
 }
 
 /// The identity of a dissemination, fixed at creation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisseminationRecord {
+    /// 22 base62 characters (a random 128-bit value).
+    #[schema(value_type = String, pattern = "^[0-9A-Za-z]{22}$", example = "8Z7x1T9rN0Xc2B5Yq4L3zP")]
     pub dissemination_id: DisseminationId,
+    /// The AIP's id: a UUID, or a legacy 24-hex object id.
+    #[schema(value_type = String, example = "019e404e-60ab-7457-b7c9-94c453242c69")]
     pub archive_id: ArchiveId,
+    /// The requesting client (from its token).
+    #[schema(value_type = String, example = "client-id")]
     pub client_id: ClientId,
+    /// The AIP's contract (4 hex characters).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{4}$", example = "2d17")]
     pub contract_id: ContractId,
+    /// The client's own id for the object.
     pub object_id: String,
     pub sum_size_in_bytes: u64,
+    /// 1 (most urgent) to 100.
+    #[schema(value_type = u8, minimum = 1, maximum = 100, example = 50)]
     pub priority: Priority,
     /// RFC 3339 with fractional seconds and an explicit offset.
+    #[schema(example = "2025-09-09T12:34:56.123456+01:00")]
     pub date_created: String,
 }
 
 /// What the API shows a client: identity, current status and, once
 /// delivered, where the files are.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisseminationView {
     #[serde(flatten)]
@@ -69,7 +81,7 @@ pub struct DisseminationView {
 }
 
 /// A delivered file, as in the `dissemination.delivered` webhook.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveredFile {
     #[serde(rename = "downloadURL")]
@@ -86,7 +98,7 @@ pub struct DeliveredFile {
 }
 
 /// Why a dissemination ended FAILED or REJECTED.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
     pub code: String,

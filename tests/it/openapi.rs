@@ -1,0 +1,93 @@
+//! The published contract: the OpenAPI document and Swagger UI, served from
+//! the service itself with no network needed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::harness::{Options, TestApp};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_and_swagger_ui_are_served_offline() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let doc: Value = app
+        .http
+        .get(format!("{}/openapi.json", app.api_url))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/disseminations",
+        "/v1/disseminations/{disseminationId}",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    let post = &paths["/v1/disseminations"]["post"];
+    for code in [
+        "201", "400", "401", "403", "404", "409", "413", "415", "422", "429", "503",
+    ] {
+        assert!(post["responses"].get(code).is_some(), "POST lacks {code}");
+    }
+    assert_eq!(post["security"][0]["bearer"], serde_json::json!([]));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for s in [
+        "DisseminationIn",
+        "DisseminationView",
+        "DeliveredFile",
+        "ErrorBody",
+        "DisseminationStatus",
+    ] {
+        assert!(schemas.contains_key(s), "missing schema {s}");
+    }
+    let statuses = serde_json::to_string(&schemas["DisseminationStatus"]).unwrap();
+    assert!(statuses.contains("DOWNLOADING_FROM_REPOSITORY") && statuses.contains("REJECTED"));
+
+    // Swagger UI: the page and its assets come from the service.
+    let page = app
+        .http
+        .get(format!("{}/swagger-ui/", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"));
+    assert!(
+        !html.contains("https://"),
+        "the page must not load anything from the network"
+    );
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ] {
+        let res = app
+            .http
+            .get(format!("{}/swagger-ui/{asset}", app.api_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        let body = res.text().await.unwrap();
+        assert!(body.len() > 100, "{asset}");
+        if asset == "swagger-initializer.js" {
+            assert!(body.contains("/openapi.json"), "the UI loads our document");
+        }
+    }
+}
