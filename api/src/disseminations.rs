@@ -20,7 +20,7 @@ use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, Work
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/disseminations", post(create))
+        .route("/v1/disseminations", post(create).get(list))
         .route("/v1/disseminations/{dissemination_id}", get(read))
 }
 
@@ -207,6 +207,100 @@ pub async fn create(
             )
         }
     }
+}
+
+/// Filters and paging of the list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only disseminations of this AIP.
+    archive_id: Option<String>,
+    /// Only disseminations in this status.
+    #[param(value_type = Option<DisseminationStatus>)]
+    status: Option<String>,
+    /// Page size, 1..100 (default 20).
+    page_size: Option<i32>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of disseminations.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationPage {
+    pub items: Vec<DisseminationView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Temporal's visibility queries take string literals: escape what could end one.
+fn literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// List the caller's disseminations, newest first.
+#[utoipa::path(get, path = "/v1/disseminations", tag = "disseminations",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's disseminations", body = DisseminationPage),
+        (status = 400, description = "Invalid filter, page size or cursor", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    query: Result<axum::extract::Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DisseminationPage>, ApiError> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let axum::extract::Query(params) = query.map_err(|e| {
+        ApiError::bad_request("INVALID_REQUEST", "invalid query parameters")
+            .with_details(e.body_text())
+    })?;
+    let mut q = format!(
+        "WorkflowType = '{}' AND ClientId = '{}'",
+        workflows::DISSEMINATION_WORKFLOW,
+        literal(&claims.client_id)
+    );
+    if let Some(a) = &params.archive_id {
+        let a = ArchiveId::parse(a)
+            .map_err(|e| ApiError::bad_request("INVALID_ARCHIVE_ID", e.to_string()))?;
+        q.push_str(&format!(" AND ArchiveId = '{a}'"));
+    }
+    if let Some(s) = &params.status {
+        let status: DisseminationStatus =
+            serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+                ApiError::bad_request("INVALID_STATUS", format!("unknown status {s:?}"))
+            })?;
+        q.push_str(&format!(" AND DisseminationStatus = '{status}'"));
+    }
+    let page_size = params.page_size.unwrap_or(20);
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request(
+            "INVALID_PAGE_SIZE",
+            "pageSize must be 1..100",
+        ));
+    }
+    let cursor = match &params.cursor {
+        Some(c) => URL_SAFE_NO_PAD
+            .decode(c)
+            .map_err(|_| ApiError::bad_request("INVALID_CURSOR", "the cursor is not valid"))?,
+        None => Vec::new(),
+    };
+    let (items, next) = temporal::list_views(&state.temporal, q, page_size, cursor).await?;
+    // Isolation does not rest on the query alone.
+    let items = items
+        .into_iter()
+        .filter(|v| v.record.client_id.0 == claims.client_id)
+        .collect();
+    Ok(Json(DisseminationPage {
+        items,
+        next_cursor: (!next.is_empty()).then(|| URL_SAFE_NO_PAD.encode(next)),
+    }))
 }
 
 /// Read one of the caller's disseminations: its status, its files once

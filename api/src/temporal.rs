@@ -222,3 +222,62 @@ async fn describe_view(
         Err(e) => Err(ApiError::unavailable("Temporal", e)),
     }
 }
+
+/// One page of the caller's disseminations, newest first, from the
+/// visibility store (eventually consistent: a dissemination created a moment
+/// ago may appear a moment later).
+pub async fn list_views(
+    client: &Client,
+    query: String,
+    page_size: i32,
+    cursor: Vec<u8>,
+) -> Result<(Vec<DisseminationView>, Vec<u8>), ApiError> {
+    use temporalio_common::protos::temporal::api::workflowservice::v1::ListWorkflowExecutionsRequest;
+    let request = ListWorkflowExecutionsRequest {
+        namespace: client.namespace(),
+        page_size,
+        next_page_token: cursor,
+        query,
+    };
+    let mut service = client.connection().workflow_service();
+    let had_cursor = !request.next_page_token.is_empty();
+    let probe = ListWorkflowExecutionsRequest {
+        next_page_token: Vec::new(),
+        page_size: 1,
+        ..request.clone()
+    };
+    let response = match service
+        .list_workflow_executions(temporalio_client::tonic::Request::new(request))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            // The server rejects a forged or stale page token with a
+            // generic error: if the same query without it works, the
+            // client's cursor was at fault.
+            let cursor_fault = had_cursor
+                && service
+                    .list_workflow_executions(temporalio_client::tonic::Request::new(probe))
+                    .await
+                    .is_ok();
+            return Err(
+                if cursor_fault || status.code() == temporalio_client::tonic::Code::InvalidArgument
+                {
+                    ApiError::bad_request(
+                        "INVALID_CURSOR",
+                        "the cursor is not valid (or has expired)",
+                    )
+                } else {
+                    ApiError::unavailable("Temporal", status)
+                },
+            );
+        }
+    };
+    let views = response
+        .executions
+        .iter()
+        .filter_map(|e| e.memo.as_ref()?.fields.get(MEMO_VIEW))
+        .filter_map(|payload| serde_json::from_slice::<DisseminationView>(&payload.data).ok())
+        .collect();
+    Ok((views, response.next_page_token))
+}

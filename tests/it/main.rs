@@ -4,6 +4,7 @@ mod harness;
 
 mod concurrency;
 mod dissemination;
+mod listing;
 mod openapi;
 mod rejections;
 mod replay;
