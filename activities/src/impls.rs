@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use workflows::{
     activities::defs, failure_types, CleanupInput, DeliveredFile, DiscardInput,
     DisseminationWorkflow, DownloadInput, DownloadProgress, FixityOutcome, NotifyInput,
-    NotifyOutcome, StagedFile, UploadInput,
+    NotifyOutcome, PresignInput, StagedFile, UploadInput,
 };
 
 const READ_CHUNK: usize = 1 << 20;
@@ -189,6 +189,7 @@ impl Activities {
             bytes_total: file.size,
         };
         let mut last_beat = Instant::now();
+        let started = Instant::now();
         loop {
             let n = reader.read(&mut buf).await.map_err(|e| {
                 ActivityError::from(anyhow::anyhow!(
@@ -205,6 +206,14 @@ impl Activities {
                 .await
                 .map_err(io("writing staged copy".into()))?;
             done += n as u64;
+            if let Some(limit) = self.cfg.repository.max_read_bytes_per_sec {
+                // Stay under the configured read rate for this download.
+                let due = Duration::from_secs_f64((done - offset) as f64 / limit.max(1) as f64);
+                let elapsed = started.elapsed();
+                if due > elapsed {
+                    tokio::time::sleep(due - elapsed).await;
+                }
+            }
             if done > file.size {
                 // Longer than the catalog says: no need to read further, fixity will refuse it.
                 break;
@@ -217,6 +226,12 @@ impl Activities {
                 ctx.record_heartbeat(progress.clone()).await?;
                 last_beat = Instant::now();
                 if ctx.is_cancelled() {
+                    // Nothing of a cancelled dissemination stays on this host.
+                    drop(out);
+                    let _ = tokio::fs::remove_file(&path).await;
+                    if let Some(dir) = path.parent() {
+                        let _ = tokio::fs::remove_dir(dir).await;
+                    }
                     return Err(ActivityError::cancelled());
                 }
             }
@@ -316,10 +331,7 @@ impl Activities {
         let staged = &input.staged;
         let filename = staged.file.filename().to_owned();
         let bucket = self.cfg.client_bucket(&record.client_id.0);
-        let key = format!(
-            "dissemination/{}/{}/{}",
-            record.dissemination_id, record.archive_id, filename
-        );
+        let key = object_key(record, &filename);
         let sha256 = staged
             .digests
             .get(&DigestAlgorithm::Sha256)
@@ -402,6 +414,36 @@ impl Activities {
         let bucket = self.cfg.client_bucket(&input.record.client_id.0);
         let prefix = format!("dissemination/{}/", input.record.dissemination_id);
         Ok(self.s3.delete_prefix(&bucket, &prefix).await?)
+    }
+
+    #[activity(definition = defs::PresignLinks)]
+    pub async fn presign_links(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: PresignInput,
+    ) -> Result<Vec<DeliveredFile>, ActivityError> {
+        let record = &input.record;
+        let bucket = self.cfg.client_bucket(&record.client_id.0);
+        let lifetime = Duration::from_secs(input.link_lifetime_secs);
+        let mut out = Vec::new();
+        for file in &input.files {
+            let key = object_key(record, &file.filename);
+            if self.s3.object_size(&bucket, &key).await? != Some(file.filesize) {
+                return Err(final_failure(
+                    failure_types::OBJECTS_GONE,
+                    format!("{} is no longer in the bucket", file.filename),
+                ));
+            }
+            let expires =
+                chrono::Local::now() + chrono::Duration::seconds(input.link_lifetime_secs as i64);
+            out.push(DeliveredFile {
+                download_url: self.s3.presign_get(&bucket, &key, lifetime).await?,
+                expiration_date: model::time::rfc3339(&expires),
+                ..file.clone()
+            });
+        }
+        info!(dissemination_id = %record.dissemination_id, files = out.len(), "links regenerated");
+        Ok(out)
     }
 
     #[activity(definition = defs::Notify)]
@@ -554,6 +596,14 @@ fn read_at(path: &std::path::Path, offset: u64, len: usize) -> anyhow::Result<by
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, offset)?;
     Ok(buf.into())
+}
+
+/// Where a delivered file lives in the client's bucket.
+fn object_key(record: &workflows::DisseminationRecord, filename: &str) -> String {
+    format!(
+        "dissemination/{}/{}/{filename}",
+        record.dissemination_id, record.archive_id
+    )
 }
 
 /// A reqwest error without the URL (it may carry credentials or tokens).

@@ -21,7 +21,14 @@ use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, Work
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/disseminations", post(create).get(list))
-        .route("/v1/disseminations/{dissemination_id}", get(read))
+        .route(
+            "/v1/disseminations/{dissemination_id}",
+            get(read).delete(cancel),
+        )
+        .route(
+            "/v1/disseminations/{dissemination_id}/links",
+            post(regenerate_links),
+        )
 }
 
 /// The request body. Fields are checked one by one so each mistake gets
@@ -168,6 +175,8 @@ pub async fn create(
         status: DisseminationStatus::Received,
         files: vec![],
         reasons: vec![],
+        retention_ends_at: None,
+        objects_deleted: false,
     };
     let cfg = &state.cfg;
     let request = StartRequest {
@@ -381,4 +390,113 @@ mod tests {
             Some("INVALID_REQUEST")
         );
     }
+}
+
+/// The caller's dissemination, or 400/404 as GET answers.
+async fn own_view(
+    state: &AppState,
+    claims: &crate::auth::Claims,
+    raw_id: &str,
+) -> Result<(DisseminationId, DisseminationView), ApiError> {
+    let id = DisseminationId::parse(raw_id)
+        .map_err(|e| ApiError::bad_request("INVALID_DISSEMINATION_ID", e.to_string()))?;
+    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
+    let not_found =
+        || ApiError::not_found("DISSEMINATION_NOT_FOUND", format!("no dissemination {id}"));
+    let view = temporal::read_view(&state.temporal, &id, timeout)
+        .await?
+        .ok_or_else(not_found)?;
+    if view.record.client_id.0 != claims.client_id {
+        return Err(not_found());
+    }
+    Ok((id, view))
+}
+
+fn retention_ended() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "RETENTION_ENDED",
+        "the delivered objects were deleted at the end of their retention; request the AIP again",
+    )
+}
+
+/// New download links (new expiry) for a delivered dissemination whose
+/// objects are still retained. Nothing is downloaded or uploaded again;
+/// earlier links stay valid until their own expiry.
+#[utoipa::path(post, path = "/v1/disseminations/{disseminationId}/links", tag = "disseminations",
+    params(("disseminationId" = String, Path, description = "22 base62 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dissemination with new links in `files`", body = DisseminationView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "NOT_DELIVERED: not (yet) delivered", body = ErrorBody),
+        (status = 410, description = "RETENTION_ENDED: the objects were deleted", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+    ))]
+pub async fn regenerate_links(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    Path(raw_id): Path<String>,
+) -> Result<Json<DisseminationView>, ApiError> {
+    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    if view.status != DisseminationStatus::Disseminated {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "NOT_DELIVERED",
+            format!(
+                "the dissemination is {}; links exist only once it is delivered",
+                view.status
+            ),
+        ));
+    }
+    if view.objects_deleted {
+        return Err(retention_ended());
+    }
+    match temporal::regenerate_links(&state.temporal, &id, Duration::from_secs(30)).await {
+        Ok(view) => Ok(Json(view)),
+        Err(e) => {
+            // Retention may have ended meanwhile (or the workflow closed).
+            let now = temporal::read_view(&state.temporal, &id, Duration::from_secs(2)).await?;
+            if now.is_none_or(|v| v.objects_deleted || v.retention_ends_at.is_none()) {
+                Err(retention_ended())
+            } else {
+                Err(ApiError::unavailable("the workers", e))
+            }
+        }
+    }
+}
+
+/// Cancel a dissemination in progress: the running step stops, partial
+/// uploads and staged copies are removed, and it ends CANCELLED.
+#[utoipa::path(delete, path = "/v1/disseminations/{disseminationId}", tag = "disseminations",
+    params(("disseminationId" = String, Path, description = "22 base62 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Cancellation requested; the status becomes CANCELLED", body = DisseminationView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "DISSEMINATION_ENDED: already final", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+    ))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    if view.status.is_final() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "DISSEMINATION_ENDED",
+            format!("the dissemination already ended {}", view.status),
+        ));
+    }
+    temporal::cancel(&state.temporal, &id).await?;
+    tracing::info!(dissemination_id = %id, "cancellation requested");
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }

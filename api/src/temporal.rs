@@ -281,3 +281,32 @@ pub async fn list_views(
         .collect();
     Ok((views, response.next_page_token))
 }
+
+/// Asks the workflow for new download links (an update: the workflow runs
+/// the presigning step and records it).
+pub async fn regenerate_links(
+    client: &Client,
+    id: &DisseminationId,
+    timeout: Duration,
+) -> Result<DisseminationView, temporalio_client::errors::WorkflowUpdateError> {
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(timeout).build())
+        .build();
+    handle
+        .execute_update(DisseminationWorkflow::regenerate_links, (), opts)
+        .await
+}
+
+/// Requests cancellation: the workflow stops the running step, removes
+/// what it left behind and ends CANCELLED.
+pub async fn cancel(client: &Client, id: &DisseminationId) -> Result<(), ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = temporalio_client::WorkflowCancelOptions::builder()
+        .reason("cancelled at the client's request")
+        .build();
+    handle
+        .cancel(opts)
+        .await
+        .map_err(|e| ApiError::unavailable("Temporal", e))
+}

@@ -203,6 +203,9 @@ pub struct RepositoryConfig {
     pub disk_root: PathBuf,
     /// Bucket of the `s3` location (on the S3 server below).
     pub s3_bucket: String,
+    /// Cap on the read rate from a location per download, to spare the bit
+    /// repository (tape recalls, shared disks); none when absent.
+    pub max_read_bytes_per_sec: Option<u64>,
 }
 
 impl Default for RepositoryConfig {
@@ -210,6 +213,7 @@ impl Default for RepositoryConfig {
         Self {
             disk_root: ".data/repository".into(),
             s3_bucket: "repository".into(),
+            max_read_bytes_per_sec: None,
         }
     }
 }
@@ -319,6 +323,8 @@ pub struct Timings {
     /// Total time webhook delivery is retried (5 days).
     pub webhook_give_up_after_ms: u64,
     pub link_lifetime_secs: u64,
+    /// How long delivered objects are kept before the workflow deletes them.
+    pub retention_secs: u64,
 }
 
 impl Default for Timings {
@@ -336,6 +342,7 @@ impl Default for Timings {
             webhook_retry_max_interval_ms: 3600 * 1000,
             webhook_give_up_after_ms: 5 * 24 * 3600 * 1000,
             link_lifetime_secs: 24 * 3600,
+            retention_secs: 7 * 24 * 3600,
         }
     }
 }

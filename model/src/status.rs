@@ -17,12 +17,18 @@ pub enum DisseminationStatus {
     Failed,
     /// Refused after it was accepted (no readable copy, no longer preserved).
     Rejected,
+    /// Stopped at the client's request before it was delivered; nothing of
+    /// it is left in the client's bucket.
+    Cancelled,
 }
 
 impl DisseminationStatus {
-    /// DISSEMINATED, FAILED and REJECTED are final for a dissemination.
+    /// DISSEMINATED, FAILED, REJECTED and CANCELLED are final.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Disseminated | Self::Failed | Self::Rejected)
+        matches!(
+            self,
+            Self::Disseminated | Self::Failed | Self::Rejected | Self::Cancelled
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +41,7 @@ impl DisseminationStatus {
             Self::Disseminated => "DISSEMINATED",
             Self::Failed => "FAILED",
             Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
         }
     }
 }
@@ -60,6 +67,7 @@ mod tests {
             S::Disseminated,
             S::Failed,
             S::Rejected,
+            S::Cancelled,
         ] {
             let json = serde_json::to_string(&s).expect("serialises");
             assert_eq!(json, format!("\"{s}\""));

@@ -282,6 +282,8 @@ pub struct Options {
     pub with_worker: bool,
     /// Requests per minute per client (the burst is a tenth of it).
     pub rate_limit_per_minute: u32,
+    pub retention_secs: u64,
+    pub max_read_bytes_per_sec: Option<u64>,
 }
 
 impl Default for Options {
@@ -289,6 +291,8 @@ impl Default for Options {
         Self {
             with_worker: true,
             rate_limit_per_minute: 60_000,
+            retention_secs: 3600,
+            max_read_bytes_per_sec: None,
         }
     }
 }
@@ -367,6 +371,8 @@ impl TestApp {
         let mut cfg = test_config(&stack, &receiver, &secret);
         cfg.api.rate_limit_per_minute = opts.rate_limit_per_minute;
         cfg.api.rate_limit_burst = (opts.rate_limit_per_minute / 10).max(1);
+        cfg.timings.retention_secs = opts.retention_secs;
+        cfg.repository.max_read_bytes_per_sec = opts.max_read_bytes_per_sec;
         let pair = api::auth::dev::generate("test-key").expect("key");
         std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();
         std::fs::write(&cfg.auth.jwks_path, pair.jwks.to_string()).unwrap();

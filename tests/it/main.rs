@@ -4,6 +4,7 @@ mod harness;
 
 mod concurrency;
 mod dissemination;
+mod lifecycle;
 mod listing;
 mod openapi;
 mod rejections;

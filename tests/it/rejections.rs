@@ -292,6 +292,7 @@ async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() 
     let app = TestApp::start_with(Options {
         with_worker: false,
         rate_limit_per_minute: 60,
+        ..Default::default()
     })
     .await;
     let token = app.client_token();

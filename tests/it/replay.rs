@@ -83,9 +83,31 @@ async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "records new histories: only for deliberate, versioned workflow changes"]
 async fn record_histories() {
-    let app = TestApp::start().await;
+    // Histories are named by the workflow version that made them; earlier
+    // versions' files stay, so running executions of every version are covered.
+    const VERSION: &str = "v2";
+    let app = TestApp::start_with(crate::harness::Options {
+        retention_secs: 2,
+        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
     let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
-    record(&app, &id, "delivered-one-file").await;
+    // A link regeneration while the objects are retained.
+    let res = app
+        .http
+        .post(format!("{}/v1/disseminations/{id}/links", app.api_url))
+        .bearer_auth(app.client_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    record(
+        &app,
+        &id,
+        &format!("{VERSION}-delivered-links-regenerated-retention-ended"),
+    )
+    .await;
     let lock = workflows::lock::lock_id(crate::harness::CLIENT, demo::DEMO_SINGLE);
     let lock_handle = app
         .stack_client()
@@ -99,10 +121,14 @@ async fn record_histories() {
         .to_json()
         .await
         .unwrap();
-    std::fs::write(histories_dir().join("lock-released.json"), json).unwrap();
+    std::fs::write(
+        histories_dir().join(format!("{VERSION}-lock-released.json")),
+        json,
+    )
+    .unwrap();
 
     let id = disseminate(&app, demo::DEMO_TWO_FILES, "DISSEMINATED").await;
-    record(&app, &id, "delivered-two-files").await;
+    record(&app, &id, &format!("{VERSION}-delivered-two-files")).await;
 
     // Disk copy corrupt, S3 copy good: delivered from the second location.
     let single = app.catalog_doc(demo::DEMO_SINGLE);
@@ -115,7 +141,7 @@ async fn record_histories() {
     bytes[100] ^= 0xff;
     std::fs::write(&disk, &bytes).unwrap();
     let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
-    record(&app, &id, "delivered-after-fallback").await;
+    record(&app, &id, &format!("{VERSION}-delivered-after-fallback")).await;
 
     // Every copy corrupt: FAILED with FIXITY_MISMATCH.
     let key = &single.repository_files[0].locations[1].file_path;
@@ -124,5 +150,24 @@ async fn record_histories() {
         .await
         .unwrap();
     let id = disseminate(&app, demo::DEMO_SINGLE, "FAILED").await;
-    record(&app, &id, "failed-fixity").await;
+    record(&app, &id, &format!("{VERSION}-failed-fixity")).await;
+
+    // Cancelled while downloading.
+    let large = "019e404e-ffff-7000-8000-00000000000d";
+    worker::demo::seed_large(&app.cfg, large, 32).await.unwrap();
+    let id = disseminate(&app, large, "DOWNLOADING_FROM_REPOSITORY").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let res = app
+        .http
+        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
+        .bearer_auth(app.client_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    app.poll_until(&app.client_token(), &id, Duration::from_secs(30), |b| {
+        b["status"] == "CANCELLED"
+    })
+    .await;
+    record(&app, &id, &format!("{VERSION}-cancelled-while-downloading")).await;
 }

@@ -43,6 +43,13 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// New presigned links (new expiry) for objects already in the bucket:
+    /// nothing is downloaded or uploaded again.
+    #[activity(name = "presign_links")]
+    pub fn presign_links(input: PresignInput) -> Result<Vec<DeliveredFile>, ActivityError> {
+        unimplemented!()
+    }
+
     /// Posts a signed Standard Webhooks message to the client's endpoint.
     #[activity(name = "notify")]
     pub fn notify(input: NotifyInput) -> Result<NotifyOutcome, ActivityError> {

@@ -29,6 +29,8 @@ pub mod failure_types {
     pub const MISCONFIGURED: &str = "Misconfigured";
     /// The staged copy is gone from its host (restart with a clean folder).
     pub const STAGING_LOST: &str = "StagingLost";
+    /// Delivered objects are no longer in the bucket.
+    pub const OBJECTS_GONE: &str = "ObjectsGone";
 }
 
 /// Stable reason codes reported to clients.
@@ -37,6 +39,7 @@ pub mod reason_codes {
     pub const NO_READABLE_COPY: &str = "NO_READABLE_COPY";
     pub const DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
     pub const UPLOAD_FAILED: &str = "UPLOAD_FAILED";
+    pub const CANCELLED: &str = "CANCELLED";
 }
 
 /// The identity of a dissemination, fixed at creation.
@@ -78,6 +81,13 @@ pub struct DisseminationView {
     pub files: Vec<DeliveredFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<Reason>,
+    /// When the delivered objects will be (or were) deleted; links can be
+    /// regenerated until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ends_at: Option<String>,
+    /// The delivered objects were deleted at the end of retention.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub objects_deleted: bool,
 }
 
 /// A delivered file, as in the `dissemination.delivered` webhook.
@@ -131,6 +141,9 @@ pub struct WorkflowSettings {
     pub webhook_retry_max_interval_ms: u64,
     pub webhook_give_up_after_ms: u64,
     pub link_lifetime_secs: u64,
+    /// Absent in executions started before retention existed.
+    #[serde(default)]
+    pub retention_secs: Option<u64>,
 }
 
 impl From<&model::config::Timings> for WorkflowSettings {
@@ -147,6 +160,7 @@ impl From<&model::config::Timings> for WorkflowSettings {
             webhook_retry_max_interval_ms: t.webhook_retry_max_interval_ms,
             webhook_give_up_after_ms: t.webhook_give_up_after_ms,
             link_lifetime_secs: t.link_lifetime_secs,
+            retention_secs: Some(t.retention_secs),
         }
     }
 }
@@ -235,6 +249,15 @@ pub struct DiscardInput {
 }
 
 /// What the webhook says; the activity adds id, timestamp and signature.
+/// Input of `presign_links`: fresh links for objects already delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresignInput {
+    pub record: DisseminationRecord,
+    pub files: Vec<DeliveredFile>,
+    pub link_lifetime_secs: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifyInput {

@@ -19,8 +19,9 @@ use temporalio_common::{
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, MemoValue, SignalWorkflowOptions, SyncWorkflowContext,
-    TimeoutType, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityCancellationType, ActivityExecutionError, ActivityOptions, MemoValue,
+    SignalWorkflowOptions, SyncWorkflowContext, TimeoutType, WorkflowCancellationToken,
+    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 pub const SA_ARCHIVE_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ArchiveId");
@@ -28,6 +29,9 @@ pub const SA_CLIENT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword
 pub const SA_CONTRACT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ContractId");
 pub const SA_STATUS: SearchAttributeKey<String> =
     SearchAttributeKey::keyword("DisseminationStatus");
+
+/// Executions started before retention existed end after the webhook.
+const RETENTION_PATCH: &str = "retention-and-link-regeneration";
 
 /// How often a staged step may find its host gone before giving up.
 const MAX_HOST_LOSSES: u32 = 3;
@@ -49,6 +53,8 @@ impl DisseminationWorkflow {
             status: DisseminationStatus::Received,
             files: Vec::new(),
             reasons: Vec::new(),
+            retention_ends_at: None,
+            objects_deleted: false,
         };
         Self {
             input,
@@ -70,6 +76,14 @@ impl DisseminationWorkflow {
             Ok(staged) => deliver(ctx, &input, staged).await,
             Err(end) => Err(end),
         };
+        // A cancel request interrupts whatever step was running; what it
+        // left behind is removed below, whatever that step reported.
+        let cancelled = ctx.cancellation_token().is_cancelled();
+        let outcome = if cancelled {
+            Err(Ending::cancelled())
+        } else {
+            outcome
+        };
         cleanup(ctx, &input).await;
 
         match outcome {
@@ -86,8 +100,64 @@ impl DisseminationWorkflow {
             }
         }
         release_lock(ctx, &input).await;
-        notify(ctx, &input).await;
+        if !cancelled {
+            notify(ctx, &input).await;
+        }
+        let delivered = ctx.state(|s| s.view.status == DisseminationStatus::Disseminated);
+        if delivered && ctx.patched(RETENTION_PATCH) {
+            retain(ctx, &input).await;
+        }
+        if ctx.cancellation_token().is_cancelled() {
+            return Err(WorkflowTermination::cancelled());
+        }
         Ok(ctx.state(|s| s.view.clone()))
+    }
+
+    /// New download links for a delivered dissemination, while its objects
+    /// are retained: nothing is downloaded or uploaded again.
+    #[update(name = "regenerate_links")]
+    pub async fn regenerate_links(
+        ctx: &mut WorkflowContext<Self>,
+        _input: (),
+    ) -> Result<DisseminationView, Box<dyn std::error::Error + Send + Sync>> {
+        let (input, files) = ctx.state(|s| (s.input.clone(), s.view.files.clone()));
+        let fresh = ctx
+            .execute_activity(
+                Acts::presign_links,
+                PresignInput {
+                    record: input.record.clone(),
+                    files,
+                    link_lifetime_secs: input.settings.link_lifetime_secs,
+                },
+                summarised(
+                    short_options(&input.settings, &[failure_types::OBJECTS_GONE]),
+                    "regenerate download links".into(),
+                ),
+            )
+            .await
+            .map_err(|e| failure_message(&e))?;
+        ctx.state_mut(|s| s.view.files = fresh);
+        set_status(
+            ctx,
+            DisseminationStatus::Disseminated,
+            "download links regenerated",
+        );
+        Ok(ctx.state(|s| s.view.clone()))
+    }
+
+    #[update_validator(regenerate_links)]
+    fn validate_regenerate_links(
+        &self,
+        _ctx: &WorkflowContextView,
+        _input: &(),
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.view.status != DisseminationStatus::Disseminated {
+            return Err(format!("the dissemination is {}, not delivered", self.view.status).into());
+        }
+        if self.view.objects_deleted || self.view.retention_ends_at.is_none() {
+            return Err("the delivered objects are no longer retained".into());
+        }
+        Ok(())
     }
 
     /// Sent by `download` when a worker actually starts it: QUEUED ends there.
@@ -123,6 +193,18 @@ impl Ending {
                 file_path: file.map(Into::into),
             }],
             discard: false,
+        }
+    }
+
+    fn cancelled() -> Self {
+        Self {
+            status: DisseminationStatus::Cancelled,
+            reasons: vec![Reason {
+                code: reason_codes::CANCELLED.into(),
+                message: "cancelled at the client's request".into(),
+                file_path: None,
+            }],
+            discard: true,
         }
     }
 
@@ -348,6 +430,44 @@ async fn deliver(
     Ok(delivered)
 }
 
+/// Keeps the delivered objects (links can be regenerated) until retention
+/// ends, then deletes them.
+async fn retain(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
+    let secs = input.settings.retention_secs.unwrap_or(7 * 24 * 3600);
+    let ends_at = ctx.workflow_time().map(|t| {
+        let t = chrono::DateTime::<chrono::Utc>::from(t) + chrono::Duration::seconds(secs as i64);
+        t.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
+    });
+    ctx.state_mut(|s| s.view.retention_ends_at = ends_at.clone());
+    let until = ends_at.unwrap_or_default();
+    set_status(
+        ctx,
+        DisseminationStatus::Disseminated,
+        &format!("delivered; objects kept until {until}"),
+    );
+    // A cancel request (operator) ends retention early.
+    let _ = ctx.timer(Duration::from_secs(secs)).await;
+    discard(ctx, input).await;
+    ctx.state_mut(|s| s.view.objects_deleted = true);
+    set_status(
+        ctx,
+        DisseminationStatus::Disseminated,
+        "retention ended; objects deleted",
+    );
+}
+
+/// Clean-up steps run even when the workflow is being cancelled.
+fn detached(mut opts: ActivityOptions) -> ActivityOptions {
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    opts
+}
+
+fn detached_signal() -> SignalWorkflowOptions {
+    let mut opts = SignalWorkflowOptions::default();
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    opts
+}
+
 /// Best effort: staging folders on every host that staged a file.
 async fn cleanup(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
     for host in ctx.state(|s| s.hosts.clone()) {
@@ -357,10 +477,10 @@ async fn cleanup(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &Disse
                 CleanupInput {
                     dissemination_id: input.record.dissemination_id.clone(),
                 },
-                summarised(
+                detached(summarised(
                     on_host(short_options(&input.settings, &[]), &input.settings, &host),
                     "clean staging".into(),
-                ),
+                )),
             )
             .await;
     }
@@ -373,10 +493,10 @@ async fn discard(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &Disse
             DiscardInput {
                 record: input.record.clone(),
             },
-            summarised(
+            detached(summarised(
                 short_options(&input.settings, &[]),
                 "remove a partial delivery".into(),
-            ),
+            )),
         )
         .await;
 }
@@ -389,11 +509,7 @@ async fn release_lock(
         // A lock already gone (terminated by an operator) is fine.
         let _ = ctx
             .external_workflow(lock.workflow_id.clone(), Some(lock.run_id.clone()))
-            .signal(
-                DisseminationLock::release,
-                (),
-                SignalWorkflowOptions::default(),
-            )
+            .signal(DisseminationLock::release, (), detached_signal())
             .await;
     }
 }
@@ -487,6 +603,8 @@ fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
 fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
     let opts = ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
         .heartbeat_timeout(ms(s.heartbeat_timeout_ms))
+        // On cancel, wait until the activity has stopped writing before cleaning up.
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
         .retry_policy(retry(
             s,
             &[

@@ -1,0 +1,198 @@
+//! After delivery and before it: link regeneration, retention, cancel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::harness::{Options, TestApp, CLIENT};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use worker::demo;
+
+async fn post_links(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/v1/disseminations/{id}/links", app.api_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn sha256_of(url: &str) -> String {
+    let res = reqwest::get(url).await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    hex::encode(Sha256::digest(res.bytes().await.unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects() {
+    let app = TestApp::start_with(Options {
+        retention_secs: 8,
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let res = app
+        .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
+        .await;
+    let id = res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, delivered) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "DISSEMINATED"
+        })
+        .await;
+    let old_url = delivered["files"][0]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let digest = delivered["files"][0]["checksum"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Proof that nothing is fetched again: the repository copies are gone.
+    let aip = app.catalog_doc(demo::DEMO_SINGLE);
+    let file = &aip.repository_files[0];
+    std::fs::remove_file(
+        app.cfg
+            .repository
+            .disk_root
+            .join(&file.locations[0].file_path),
+    )
+    .unwrap();
+    app.s3()
+        .client()
+        .delete_object()
+        .bucket(&app.cfg.repository.s3_bucket)
+        .key(&file.locations[1].file_path)
+        .send()
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a new signing second
+    let res = post_links(&app, &token, &id).await;
+    assert_eq!(res.status(), 200);
+    let renewed: Value = res.json().await.unwrap();
+    let new_url = renewed["files"][0]["downloadURL"].as_str().unwrap();
+    assert_ne!(new_url, old_url);
+    assert!(
+        renewed["files"][0]["expirationDate"].as_str().unwrap()
+            > delivered["files"][0]["expirationDate"].as_str().unwrap()
+    );
+    assert_eq!(sha256_of(new_url).await, digest);
+    assert_eq!(
+        sha256_of(&old_url).await,
+        digest,
+        "the old link stays valid until its expiry"
+    );
+    assert!(renewed["retentionEndsAt"].is_string());
+    // GET shows the new links; one download happened in all.
+    let now: Value = app.get(&token, &id).await.json().await.unwrap();
+    assert_eq!(now["files"], renewed["files"]);
+    let history = app
+        .stack_client()
+        .await
+        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.clone())
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let downloads = history
+        .iter()
+        .filter(|e| format!("{e:?}").contains("name: \"download\""))
+        .count();
+    assert_eq!(downloads, 1, "download scheduled once");
+
+    // Retention ends: the workflow deletes the objects; links cannot be regenerated.
+    let (_, expired) = app
+        .poll_until(&token, &id, Duration::from_secs(30), |b| {
+            b["objectsDeleted"] == true
+        })
+        .await;
+    assert_eq!(expired["status"], "DISSEMINATED");
+    let bucket = app.cfg.client_bucket(CLIENT);
+    assert!(app
+        .list_keys(&bucket, &format!("dissemination/{id}/"))
+        .await
+        .is_empty());
+    let res = post_links(&app, &token, &id).await;
+    assert_eq!(res.status(), 410);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "RETENTION_ENDED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_download_leaves_nothing_behind() {
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-00000000000c";
+    worker::demo::seed_large(&app.cfg, large, 48).await.unwrap();
+    let token = app.client_token();
+    let res = app.post(Some(&token), json!({"archiveId": large})).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
+        b["status"] == "DOWNLOADING_FROM_REPOSITORY"
+    })
+    .await;
+    let staging = app.cfg.worker.staging_dir.join(&id);
+    for _ in 0..100 {
+        if staging.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(staging.exists(), "the download is staging bytes");
+
+    let res = app
+        .http
+        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let (seen, done) = app
+        .poll_until(&token, &id, Duration::from_secs(30), |b| {
+            b["status"] == "CANCELLED"
+        })
+        .await;
+    assert!(!seen.iter().any(|s| s == "UPLOADING_TO_S3"), "{seen:?}");
+    assert_eq!(done["reasons"][0]["code"], "CANCELLED");
+    assert!(!staging.exists(), "staged bytes removed");
+    let bucket = app.cfg.client_bucket(CLIENT);
+    assert!(app
+        .list_keys(&bucket, &format!("dissemination/{id}/"))
+        .await
+        .is_empty());
+
+    // It is final: a second cancel is refused, and the AIP may be requested again.
+    let res = app
+        .http
+        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "DISSEMINATION_ENDED"
+    );
+    assert_eq!(
+        app.post(Some(&token), json!({"archiveId": large}))
+            .await
+            .status(),
+        201
+    );
+}
