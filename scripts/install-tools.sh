@@ -32,6 +32,18 @@ if [ ! -f "$tools/py/.installed-2" ]; then
   touch "$tools/py/.installed-2"
 fi
 
+# schemathesis (property-based API tests) in its own virtualenv: its
+# dependencies stay apart from everything else.
+SCHEMATHESIS_VERSION=4.32.5
+if [ ! -f "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION" ]; then
+  echo "installing schemathesis==$SCHEMATHESIS_VERSION into $tools/schemathesis" >&2
+  rm -rf "$tools/schemathesis"
+  python3 -m venv "$tools/schemathesis"
+  "$tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check --no-input \
+    "schemathesis==$SCHEMATHESIS_VERSION"
+  touch "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION"
+fi
+
 find_bin() { find "$1" -type f -name "$2" -perm -u+x 2>/dev/null | head -1; }
 temporal=$(find_bin "$tools/temporal" temporal)
 weed=$(find_bin "$tools/seaweedfs" weed)

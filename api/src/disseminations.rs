@@ -38,7 +38,8 @@ pub fn router() -> Router<AppState> {
 pub struct DisseminationIn {
     /// The AIP's id: a UUID, or a legacy 24-hex object id.
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "019e404e-60ab-7457-b7c9-94c453242c69")]
+    #[schema(value_type = String, required = true, example = "019e404e-60ab-7457-b7c9-94c453242c69",
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24})$")]
     archive_id: Option<serde_json::Value>,
     /// 1 (most urgent) to 100; 50 when absent.
     #[serde(default)]
@@ -315,7 +316,7 @@ pub async fn list(
 /// Read one of the caller's disseminations: its status, its files once
 /// delivered, its reasons once failed or rejected.
 #[utoipa::path(get, path = "/v1/disseminations/{disseminationId}", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters")),
+    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dissemination", body = DisseminationView),
@@ -424,7 +425,7 @@ fn retention_ended() -> ApiError {
 /// objects are still retained. Nothing is downloaded or uploaded again;
 /// earlier links stay valid until their own expiry.
 #[utoipa::path(post, path = "/v1/disseminations/{disseminationId}/links", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters")),
+    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dissemination with new links in `files`", body = DisseminationView),
@@ -472,7 +473,7 @@ pub async fn regenerate_links(
 /// Cancel a dissemination in progress: the running step stops, partial
 /// uploads and staged copies are removed, and it ends CANCELLED.
 #[utoipa::path(delete, path = "/v1/disseminations/{disseminationId}", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters")),
+    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Cancellation requested; the status becomes CANCELLED", body = DisseminationView),

@@ -284,6 +284,7 @@ pub struct Options {
     pub rate_limit_per_minute: u32,
     pub retention_secs: u64,
     pub max_read_bytes_per_sec: Option<u64>,
+    pub base_path: String,
 }
 
 impl Default for Options {
@@ -293,6 +294,7 @@ impl Default for Options {
             rate_limit_per_minute: 60_000,
             retention_secs: 3600,
             max_read_bytes_per_sec: None,
+            base_path: String::new(),
         }
     }
 }
@@ -373,6 +375,7 @@ impl TestApp {
         cfg.api.rate_limit_burst = (opts.rate_limit_per_minute / 10).max(1);
         cfg.timings.retention_secs = opts.retention_secs;
         cfg.repository.max_read_bytes_per_sec = opts.max_read_bytes_per_sec;
+        cfg.api.base_path = opts.base_path.clone();
         let pair = api::auth::dev::generate("test-key").expect("key");
         std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();
         std::fs::write(&cfg.auth.jwks_path, pair.jwks.to_string()).unwrap();
@@ -382,7 +385,11 @@ impl TestApp {
         let worker = opts.with_worker.then(|| spawn_worker(cfg.clone()));
         let state = api::build_state(cfg.clone()).await.expect("api state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        let api_url = format!(
+            "http://{}{}",
+            listener.local_addr().unwrap(),
+            opts.base_path
+        );
         let (api_stop, rx) = oneshot::channel::<()>();
         tokio::spawn(api::run(state, listener, async move {
             let _ = rx.await;

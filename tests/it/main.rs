@@ -9,3 +9,4 @@ mod listing;
 mod openapi;
 mod rejections;
 mod replay;
+mod schemathesis;

@@ -352,3 +352,90 @@ async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() 
         "unavailable"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_paths_huge_headers_and_a_base_path() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        base_path: "/dps-submission".into(),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    // Mounted under the base path only.
+    let res = app
+        .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/dps-submission/v1/disseminations/"),
+        "{location}"
+    );
+    let root = app.api_url.trim_end_matches("/dps-submission").to_owned();
+    let res = app
+        .http
+        .get(format!("{root}/v1/disseminations/0000000000000000000000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404, "NOT_FOUND").await;
+    let doc: Value = app
+        .http
+        .get(format!("{}/openapi.json", app.api_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/dps-submission");
+
+    // Path ids with odd characters are 400, never 500.
+    for odd in [
+        "%2e%2e%2f%2e%2e%2fetc",
+        "a%00b",
+        "%F0%9F%92%A9",
+        "x'%20OR%201=1",
+        "0000000000000000000000%0A",
+    ] {
+        let res = app.get(&token, odd).await;
+        assert!(
+            res.status() == 400 || res.status() == 404,
+            "{odd}: {}",
+            res.status()
+        );
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"]["code"].is_string(), "{odd}: {body}");
+    }
+    // An unknown route and a wrong method get the envelope too.
+    let res = app
+        .http
+        .put(format!("{}/v1/disseminations", app.api_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 405, "METHOD_NOT_ALLOWED").await;
+
+    // Huge headers are refused by the HTTP layer (431), not a 500.
+    let res = app
+        .http
+        .get(format!(
+            "{}/v1/disseminations/0000000000000000000000",
+            app.api_url
+        ))
+        .bearer_auth(&token)
+        .header("x-padding", "x".repeat(200_000))
+        .send()
+        .await;
+    if let Ok(res) = res {
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    let huge_token = "e".repeat(100_000);
+    let res = app
+        .post(Some(&huge_token), json!({"archiveId": demo::DEMO_SINGLE}))
+        .await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
