@@ -89,7 +89,8 @@ pub struct Stack {
     pub temporal_ui_port: u16,
     pub s3_endpoint: String,
     temporal: ChildGuard,
-    weed: ChildGuard,
+    weed: Option<ChildGuard>,
+    weed_args: Vec<String>,
 }
 
 pub const SEARCH_ATTRIBUTES: [&str; 4] =
@@ -159,7 +160,11 @@ impl Stack {
             .arg(format!("-filer.port={}", p[3]))
             .arg(format!("-admin.port={}", p[4]))
             .arg(format!("-metricsPort={}", p[5]));
-        let weed = spawn("weed", &mut cmd, &dir.path().join("weed.log"))?;
+        let weed_args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let weed = Some(spawn("weed", &mut cmd, &dir.path().join("weed.log"))?);
 
         let stack = Self {
             temporal_address: format!("http://127.0.0.1:{t_port}"),
@@ -168,6 +173,7 @@ impl Stack {
             dir,
             temporal,
             weed,
+            weed_args,
         };
         stack.wait_ready().await?;
         Ok(stack)
@@ -201,6 +207,22 @@ impl Stack {
             "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}",
             self.dir.path().display()
         )
+    }
+
+    /// Stops the S3 server (an outage); `start_s3` brings it back, same data.
+    pub fn stop_s3(&mut self) {
+        self.weed = None;
+    }
+
+    pub async fn start_s3(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(tools_bin().join("weed"));
+        cmd.args(&self.weed_args);
+        self.weed = Some(spawn(
+            "weed",
+            &mut cmd,
+            &self.dir.path().join("weed-2.log"),
+        )?);
+        self.wait_ready().await
     }
 
     pub fn temporal_pid(&self) -> u32 {
@@ -285,6 +307,8 @@ pub struct Options {
     pub retention_secs: u64,
     pub max_read_bytes_per_sec: Option<u64>,
     pub base_path: String,
+    /// Activity slots of every band (default: the configured ones).
+    pub band_slots: Option<usize>,
 }
 
 impl Default for Options {
@@ -295,6 +319,7 @@ impl Default for Options {
             retention_secs: 3600,
             max_read_bytes_per_sec: None,
             base_path: String::new(),
+            band_slots: None,
         }
     }
 }
@@ -376,6 +401,9 @@ impl TestApp {
         cfg.timings.retention_secs = opts.retention_secs;
         cfg.repository.max_read_bytes_per_sec = opts.max_read_bytes_per_sec;
         cfg.api.base_path = opts.base_path.clone();
+        if let Some(slots) = opts.band_slots {
+            cfg.bands.iter_mut().for_each(|b| b.slots = slots);
+        }
         let pair = api::auth::dev::generate("test-key").expect("key");
         std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();
         std::fs::write(&cfg.auth.jwks_path, pair.jwks.to_string()).unwrap();

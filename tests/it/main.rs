@@ -4,6 +4,7 @@ mod harness;
 
 mod concurrency;
 mod dissemination;
+mod faults;
 mod lifecycle;
 mod listing;
 mod openapi;

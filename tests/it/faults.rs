@@ -1,0 +1,216 @@
+//! Durability and operations: priorities that hold, replica fallback,
+//! webhook retry schedule, and an operator's reset after an outage.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::harness::{verify_with_standardwebhooks, Options, TestApp, CLIENT};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+use worker::demo;
+
+async fn create(app: &TestApp, token: &str, archive_id: &str, priority: u8) -> String {
+    let res = app
+        .post(
+            Some(token),
+            json!({"archiveId": archive_id, "priority": priority}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn status(app: &TestApp, token: &str, id: &str) -> String {
+    let body: Value = app.get(token, id).await.json().await.unwrap();
+    body["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
+    // One activity slot per band, downloads slowed to ~6 s each.
+    let app = TestApp::start_with(Options {
+        band_slots: Some(1),
+        max_read_bytes_per_sec: Some(64 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let mut low = Vec::new();
+    for i in 0..20 {
+        let token = app.token(&format!("low-client-{i}"), &["2d17_R"]);
+        let id = create(&app, &token, demo::DEMO_SINGLE, 90).await;
+        low.push((token, id));
+    }
+    // The low band's one slot is busy; the other nineteen wait.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut started = 0;
+        for (t, id) in &low {
+            if status(&app, t, id).await != "QUEUED" {
+                started += 1;
+            }
+        }
+        if started == 1 {
+            break;
+        }
+        assert!(
+            started <= 1,
+            "one slot, yet {started} low-priority downloads started"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no low-priority download started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let urgent_token = app.token("urgent-client", &["2d17_R"]);
+    let urgent = create(&app, &urgent_token, demo::DEMO_SINGLE, 1).await;
+    app.poll_until(&urgent_token, &urgent, Duration::from_secs(10), |b| {
+        b["status"] == "DOWNLOADING_FROM_REPOSITORY"
+    })
+    .await;
+    let mut queued = 0;
+    for (t, id) in &low {
+        if status(&app, t, id).await == "QUEUED" {
+            queued += 1;
+        }
+    }
+    assert_eq!(
+        queued, 19,
+        "the urgent request overtook every queued low-priority one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_first_copy_is_delivered_from_the_second_location() {
+    let app = TestApp::start().await;
+    let token = app.client_token();
+    let aip = app.catalog_doc(demo::DEMO_SINGLE);
+    let file = &aip.repository_files[0];
+    let disk = app
+        .cfg
+        .repository
+        .disk_root
+        .join(&file.locations[0].file_path);
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[4096] ^= 0x80;
+    std::fs::write(&disk, &bytes).unwrap();
+
+    let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
+    let (seen, done) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "DISSEMINATED" || b["status"] == "FAILED"
+        })
+        .await;
+    assert_eq!(done["status"], "DISSEMINATED", "{seen:?} {done}");
+    let url = done["files"][0]["downloadURL"].as_str().unwrap();
+    let delivered = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    let stored = &file
+        .fixity(model::catalog::DigestAlgorithm::Sha256)
+        .unwrap()
+        .digest;
+    assert_eq!(
+        &hex::encode(Sha256::digest(&delivered)),
+        stored,
+        "the good copy, not the corrupt one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_retries_keep_their_id_follow_the_schedule_and_honour_retry_after() {
+    let app = TestApp::start().await;
+    app.receiver.plan.lock().unwrap().extend([
+        (500, None),
+        (500, None),
+        (429, Some("2".to_owned())),
+    ]);
+    let token = app.client_token();
+    let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
+    let hooks = app.wait_webhooks(4, Duration::from_secs(60)).await;
+    assert_eq!(
+        hooks.len(),
+        4,
+        "delivered on the fourth attempt and not again"
+    );
+    let ids: Vec<&str> = hooks
+        .iter()
+        .map(|h| h.headers["webhook-id"].to_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(ids[0], format!("msg_{id}_delivered"));
+    for h in &hooks {
+        verify_with_standardwebhooks(&app.webhook_secret, h).expect("every attempt is signed");
+    }
+    // Configured schedule: 200 ms, then doubling (capped at 1 s); Retry-After: 2 s.
+    let gaps: Vec<Duration> = hooks.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps[0] >= Duration::from_millis(150) && gaps[0] < Duration::from_secs(3),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(350) && gaps[1] < Duration::from_secs(4),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[2] >= Duration::from_millis(1900),
+        "Retry-After honoured: {gaps:?}"
+    );
+    let body: Value = serde_json::from_slice(&hooks[3].body).unwrap();
+    assert_eq!(body["type"], "dissemination.delivered");
+    assert_eq!(status(&app, &token, &id).await, "DISSEMINATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_s3_outage_an_operator_reset_delivers() {
+    let mut app = TestApp::start().await;
+    let token = app.client_token();
+    app.stack.stop_s3();
+    let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
+    let (_, failed) = app
+        .poll_until(&token, &id, Duration::from_secs(90), |b| {
+            b["status"] == "FAILED"
+        })
+        .await;
+    assert_eq!(failed["reasons"][0]["code"], "UPLOAD_FAILED", "{failed}");
+
+    // S3 is back; the operator resets the run (as the Web UI's Reset does).
+    app.stack.start_s3().await.unwrap();
+    let out = std::process::Command::new(crate::harness::tools_bin().join("temporal"))
+        .args([
+            "workflow",
+            "reset",
+            "--workflow-id",
+            &id,
+            "--type",
+            "FirstWorkflowTask",
+        ])
+        .args(["--reason", "S3 outage over", "--yes"])
+        .args([
+            "--address",
+            app.stack.temporal_address.trim_start_matches("http://"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "DISSEMINATED"
+        })
+        .await;
+    let url = done["files"][0]["downloadURL"].as_str().unwrap();
+    assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+    assert!(!app
+        .list_keys(
+            &app.cfg.client_bucket(CLIENT),
+            &format!("dissemination/{id}/")
+        )
+        .await
+        .is_empty());
+}
