@@ -265,6 +265,10 @@ pub struct WorkerConfig {
     pub identity: Option<String>,
     /// On shutdown, how long running activities may take to finish.
     pub graceful_shutdown_secs: u64,
+    /// Longest interval between heartbeats sent to the server (the SDK
+    /// otherwise waits up to 0.8 × the heartbeat timeout): how much a retry
+    /// after a crash may have to fetch again.
+    pub heartbeat_throttle_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -274,6 +278,7 @@ impl Default for WorkerConfig {
             host_queue: None,
             identity: None,
             graceful_shutdown_secs: 30,
+            heartbeat_throttle_ms: 2_000,
         }
     }
 }

@@ -214,3 +214,83 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
         .await
         .is_empty());
 }
+
+/// The `download` activity's results in a workflow's history.
+async fn download_results(app: &TestApp, id: &str) -> Vec<Value> {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    let events = app
+        .stack_client()
+        .await
+        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => a.result.as_ref(),
+            _ => None,
+        })
+        .filter_map(|p| serde_json::from_slice::<Value>(&p.payloads.first()?.data).ok())
+        .filter(|v| v.get("stagedPath").is_some())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_download_resumes_from_its_last_heartbeat() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-0000000000aa";
+    let aip = worker::demo::seed_large(&app.cfg, large, 24).await.unwrap();
+    let size = aip.intellectual_entity.sum_size_in_bytes;
+    let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
+    let token = app.client_token();
+    let id = create(&app, &token, large, 50).await;
+
+    // Let it get a good way in, then SIGKILL the worker.
+    let staged = app
+        .cfg
+        .worker
+        .staging_dir
+        .join(&id)
+        .join("primary_large.tar");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&staged).map(|m| m.len()).unwrap_or(0) < size / 3 {
+        assert!(Instant::now() < deadline, "the download did not progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill_hard();
+    let _second = crate::harness::spawn_worker_process(&app.cfg, "worker-2");
+
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(90), |b| {
+            b["status"] == "DISSEMINATED"
+        })
+        .await;
+    let url = done["files"][0]["downloadURL"].as_str().unwrap();
+    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    let stored = &aip.repository_files[0]
+        .fixity(model::catalog::DigestAlgorithm::Sha256)
+        .unwrap()
+        .digest;
+    assert_eq!(&hex::encode(Sha256::digest(&bytes)), stored);
+
+    let results = download_results(&app, &id).await;
+    assert_eq!(results.len(), 1);
+    let resumed_from = results[0]["resumedFrom"].as_u64().unwrap();
+    println!(
+        "download resumed from {resumed_from} of {size} bytes; {} bytes re-read from staging, {} re-fetched",
+        results[0]["bytesReread"],
+        size - resumed_from
+    );
+    assert!(
+        resumed_from > 0,
+        "resumed from the last heartbeat, not from zero"
+    );
+    assert_eq!(results[0]["bytesReread"].as_u64(), Some(resumed_from));
+}

@@ -355,6 +355,7 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.worker.staging_dir = root.join("staging");
     cfg.worker.host_queue = Some("dissemination-host-test".into());
     cfg.worker.graceful_shutdown_secs = 2;
+    cfg.worker.heartbeat_throttle_ms = 500;
     cfg.s3.endpoint = stack.s3_endpoint.clone();
     cfg.s3.part_size_mib = 5;
     cfg.timings.heartbeat_timeout_ms = 5_000;
@@ -577,6 +578,85 @@ fn rand_bytes() -> [u8; 24] {
     let mut out = [0u8; 24];
     out[..22].copy_from_slice(id.as_str().as_bytes());
     out
+}
+
+/// The worker as its own process (the real binary), so a test can kill it.
+pub fn spawn_worker_process(cfg: &Config, name: &'static str) -> ChildGuard {
+    let dir = cfg.catalog.root.parent().unwrap().to_owned();
+    let toml_path = dir.join(format!("{name}.toml"));
+    let t = &cfg.timings;
+    let mut toml = format!(
+        r#"[temporal]
+address = "{}"
+task_queue_prefix = "{}"
+[catalog]
+root = "{}"
+[repository]
+disk_root = "{}"
+{}
+[s3]
+endpoint = "{}"
+part_size_mib = {}
+[worker]
+staging_dir = "{}"
+host_queue = "{}"
+graceful_shutdown_secs = {}
+heartbeat_throttle_ms = 500
+[timings]
+heartbeat_timeout_ms = {}
+retry_initial_ms = {}
+retry_max_interval_ms = {}
+retry_max_attempts = {}
+webhook_retry_initial_ms = {}
+webhook_retry_max_interval_ms = {}
+"#,
+        cfg.temporal.address,
+        cfg.temporal.task_queue_prefix,
+        cfg.catalog.root.display(),
+        cfg.repository.disk_root.display(),
+        cfg.repository
+            .max_read_bytes_per_sec
+            .map(|r| format!("max_read_bytes_per_sec = {r}"))
+            .unwrap_or_default(),
+        cfg.s3.endpoint,
+        cfg.s3.part_size_mib,
+        cfg.worker.staging_dir.display(),
+        cfg.worker.host_queue.clone().unwrap_or_default(),
+        cfg.worker.graceful_shutdown_secs,
+        t.heartbeat_timeout_ms,
+        t.retry_initial_ms,
+        t.retry_max_interval_ms,
+        t.retry_max_attempts,
+        t.webhook_retry_initial_ms,
+        t.webhook_retry_max_interval_ms,
+    );
+    for (id, c) in &cfg.clients {
+        toml.push_str(&format!("[clients.{id}]\n"));
+        if let Some(u) = &c.webhook_url {
+            toml.push_str(&format!("webhook_url = \"{u}\"\n"));
+        }
+        if let Some(sec) = &c.webhook_secret {
+            let sec = secrecy::ExposeSecret::expose_secret(sec);
+            toml.push_str(&format!("webhook_secret = \"{sec}\"\n"));
+        }
+        if let Some(b) = &c.bucket {
+            toml.push_str(&format!("bucket = \"{b}\"\n"));
+        }
+    }
+    std::fs::write(&toml_path, toml).unwrap();
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-worker");
+    let mut cmd = Command::new(bin);
+    cmd.args(["--config", toml_path.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "warn");
+    spawn(name, &mut cmd, &dir.join(format!("{name}.log"))).expect("worker binary (cargo build)")
+}
+
+impl ChildGuard {
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn spawn_worker(

@@ -69,6 +69,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         })?;
     let acts = Activities::new(cfg.clone(), host_queue.clone())?;
     let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
+    let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
 
     let mut workers = Vec::new();
     for band in &cfg.bands {
@@ -77,6 +78,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             .register_workflow::<DisseminationWorkflow>()?
             .register_activities(acts.clone())
             .tuner(tuner(band.slots))
+            .max_heartbeat_throttle_interval(throttle)
             .maybe_graceful_shutdown_period(grace)
             .build();
         workers.push(
@@ -93,6 +95,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     let host = WorkerOptions::new(host_queue.clone())
         .register_activities(acts.clone())
         .tuner(tuner(staged_slots))
+        .max_heartbeat_throttle_interval(throttle)
         .maybe_graceful_shutdown_period(grace)
         .build();
     workers.push(Worker::new(&runtime, client.clone(), host).context("host worker")?);
