@@ -36,6 +36,9 @@ pub struct Activities {
     s3: S3,
     http: reqwest::Client,
     host_queue: String,
+    /// Set when the worker shuts down: a cancel then means "stop, another
+    /// worker resumes", not "the dissemination was cancelled".
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Heartbeat details of `upload`: the multipart upload to resume.
@@ -68,11 +71,18 @@ impl Activities {
             s3,
             http,
             host_queue,
+            shutting_down: Arc::default(),
         })
     }
 
     pub fn host_queue(&self) -> &str {
         &self.host_queue
+    }
+
+    /// Tells the activities the worker is shutting down (keep staged bytes).
+    pub fn shutting_down(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -226,11 +236,14 @@ impl Activities {
                 ctx.record_heartbeat(progress.clone()).await?;
                 last_beat = Instant::now();
                 if ctx.is_cancelled() {
-                    // Nothing of a cancelled dissemination stays on this host.
-                    drop(out);
-                    let _ = tokio::fs::remove_file(&path).await;
-                    if let Some(dir) = path.parent() {
-                        let _ = tokio::fs::remove_dir(dir).await;
+                    // Nothing of a cancelled dissemination stays on this host;
+                    // on a worker shutdown the bytes stay for the retry.
+                    if !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+                        drop(out);
+                        let _ = tokio::fs::remove_file(&path).await;
+                        if let Some(dir) = path.parent() {
+                            let _ = tokio::fs::remove_dir(dir).await;
+                        }
                     }
                     return Err(ActivityError::cancelled());
                 }

@@ -294,3 +294,110 @@ async fn a_worker_killed_mid_download_resumes_from_its_last_heartbeat() {
     );
     assert_eq!(results[0]["bytesReread"].as_u64(), Some(resumed_from));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_an_s3_outage_during_upload_and_a_temporal_restart() {
+    let mut app = TestApp::start().await;
+    let token = app.client_token();
+
+    // S3 down when the upload starts, back within the retry schedule.
+    app.stack.stop_s3();
+    let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
+    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
+        b["status"] == "UPLOADING_TO_S3"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.stack.start_s3().await.unwrap();
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["status"] == "DISSEMINATED" || b["status"] == "FAILED"
+        })
+        .await;
+    assert_eq!(done["status"], "DISSEMINATED", "{done}");
+
+    // The Temporal server restarts (file-backed): the next dissemination and
+    // the one above are still there.
+    let second = create(&app, &token, demo::DEMO_TWO_FILES, 50).await;
+    app.stack.restart_temporal().await.unwrap();
+    let (_, done2) = app
+        .poll_until(&token, &second, Duration::from_secs(90), |b| {
+            b["status"] == "DISSEMINATED"
+        })
+        .await;
+    for f in done2["files"].as_array().unwrap() {
+        assert_eq!(
+            reqwest::get(f["downloadURL"].as_str().unwrap())
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!(status(&app, &token, &id).await, "DISSEMINATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-0000000000bb";
+    let aip = worker::demo::seed_large(&app.cfg, large, 16).await.unwrap();
+    let size = aip.intellectual_entity.sum_size_in_bytes;
+    let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
+    let token = app.client_token();
+    let id = create(&app, &token, large, 50).await;
+    let staged = app
+        .cfg
+        .worker
+        .staging_dir
+        .join(&id)
+        .join("primary_large.tar");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&staged).map(|m| m.len()).unwrap_or(0) < size / 3 {
+        assert!(Instant::now() < deadline, "the download did not progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = first.pid().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    drop(first); // waits for the process to exit
+    let _second = crate::harness::spawn_worker_process(&app.cfg, "worker-2");
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(90), |b| {
+            b["status"] == "DISSEMINATED"
+        })
+        .await;
+    let bytes = reqwest::get(done["files"][0]["downloadURL"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let stored = &aip.repository_files[0]
+        .fixity(model::catalog::DigestAlgorithm::Sha256)
+        .unwrap()
+        .digest;
+    assert_eq!(&hex::encode(Sha256::digest(&bytes)), stored);
+    let results = download_results(&app, &id).await;
+    assert_eq!(results.len(), 1, "one completed download, no duplicate");
+    println!(
+        "after SIGTERM the download resumed from {} of {size} bytes",
+        results[0]["resumedFrom"]
+    );
+    assert!(results[0]["resumedFrom"].as_u64().unwrap() > 0);
+    let keys = app
+        .list_keys(
+            &app.cfg.client_bucket(CLIENT),
+            &format!("dissemination/{id}/"),
+        )
+        .await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+}

@@ -88,7 +88,8 @@ pub struct Stack {
     pub temporal_address: String,
     pub temporal_ui_port: u16,
     pub s3_endpoint: String,
-    temporal: ChildGuard,
+    temporal: Option<ChildGuard>,
+    temporal_args: Vec<String>,
     weed: Option<ChildGuard>,
     weed_args: Vec<String>,
 }
@@ -127,7 +128,20 @@ impl Stack {
         for sa in SEARCH_ATTRIBUTES {
             cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
         }
-        let temporal = spawn("temporal", &mut cmd, &dir.path().join("temporal.log"))?;
+        // File-backed, so a restart keeps every execution.
+        cmd.args([
+            "--db-filename",
+            dir.path().join("temporal.db").to_str().unwrap(),
+        ]);
+        let temporal_args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let temporal = Some(spawn(
+            "temporal",
+            &mut cmd,
+            &dir.path().join("temporal.log"),
+        )?);
 
         let p = free_ports_below(6, 55000);
         let s3_config = dir.path().join("s3.json");
@@ -172,6 +186,7 @@ impl Stack {
             s3_endpoint: format!("http://127.0.0.1:{}", p[0]),
             dir,
             temporal,
+            temporal_args,
             weed,
             weed_args,
         };
@@ -225,8 +240,17 @@ impl Stack {
         self.wait_ready().await
     }
 
-    pub fn temporal_pid(&self) -> u32 {
-        self.temporal.pid()
+    /// Stops and starts the Temporal server on the same port and database.
+    pub async fn restart_temporal(&mut self) -> anyhow::Result<()> {
+        self.temporal = None;
+        let mut cmd = Command::new(tools_bin().join("temporal"));
+        cmd.args(&self.temporal_args);
+        self.temporal = Some(spawn(
+            "temporal",
+            &mut cmd,
+            &self.dir.path().join("temporal-2.log"),
+        )?);
+        self.wait_ready().await
     }
 }
 

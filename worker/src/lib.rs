@@ -109,6 +109,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         results = &mut all => results,
         () = shutdown => {
             info!("shutting down: finishing running tasks");
+            acts.shutting_down();
             for stop in &stops {
                 stop();
             }
