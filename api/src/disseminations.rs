@@ -331,19 +331,9 @@ pub async fn read(
     AuthenticatedClient(claims): AuthenticatedClient,
     Path(raw_id): Path<String>,
 ) -> Result<Json<DisseminationView>, ApiError> {
-    let id = DisseminationId::parse(&raw_id)
-        .map_err(|e| ApiError::bad_request("INVALID_DISSEMINATION_ID", e.to_string()))?;
-    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
-    let not_found =
-        || ApiError::not_found("DISSEMINATION_NOT_FOUND", format!("no dissemination {id}"));
-    let view = temporal::read_view(&state.temporal, &id, timeout)
-        .await?
-        .ok_or_else(not_found)?;
-    // Another client's dissemination does not exist for this caller.
-    if view.record.client_id.0 != claims.client_id {
-        return Err(not_found());
-    }
-    Ok(Json(view))
+    own_view(&state, &claims, &raw_id)
+        .await
+        .map(|(_, view)| Json(view))
 }
 
 #[cfg(test)]
@@ -407,6 +397,7 @@ async fn own_view(
     let view = temporal::read_view(&state.temporal, &id, timeout)
         .await?
         .ok_or_else(not_found)?;
+    // Another client's dissemination does not exist for this caller.
     if view.record.client_id.0 != claims.client_id {
         return Err(not_found());
     }

@@ -4,23 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::harness::{verify_with_standardwebhooks, Options, TestApp, CLIENT};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use worker::demo;
 
 async fn create(app: &TestApp, token: &str, archive_id: &str, priority: u8) -> String {
-    let res = app
-        .post(
-            Some(token),
-            json!({"archiveId": archive_id, "priority": priority}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.create(token, archive_id, priority).await
 }
 
 async fn status(app: &TestApp, token: &str, id: &str) -> String {
@@ -245,41 +235,12 @@ async fn a_worker_killed_mid_download_resumes_from_its_last_heartbeat() {
         ..Default::default()
     })
     .await;
-    let large = "019e404e-ffff-7000-8000-0000000000aa";
-    let aip = worker::demo::seed_large(&app.cfg, large, 24).await.unwrap();
-    let size = aip.intellectual_entity.sum_size_in_bytes;
-    let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
-    let token = app.client_token();
-    let id = create(&app, &token, large, 50).await;
-
-    // Let it get a good way in, then SIGKILL the worker.
-    let staged = app
-        .cfg
-        .worker
-        .staging_dir
-        .join(&id)
-        .join("primary_large.tar");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&staged).map(|m| m.len()).unwrap_or(0) < size / 3 {
-        assert!(Instant::now() < deadline, "the download did not progress");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (first, aip, token, id) =
+        large_download_under_way(&app, "019e404e-ffff-7000-8000-0000000000aa", 24).await;
     first.kill_hard();
-    let _second = crate::harness::spawn_worker_process(&app.cfg, "worker-2");
+    delivered_intact(&app, &aip, &token, &id).await;
 
-    let (_, done) = app
-        .poll_until(&token, &id, Duration::from_secs(90), |b| {
-            b["status"] == "DISSEMINATED"
-        })
-        .await;
-    let url = done["files"][0]["downloadURL"].as_str().unwrap();
-    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
-    let stored = &aip.repository_files[0]
-        .fixity(model::catalog::DigestAlgorithm::Sha256)
-        .unwrap()
-        .digest;
-    assert_eq!(&hex::encode(Sha256::digest(&bytes)), stored);
-
+    let size = aip.intellectual_entity.sum_size_in_bytes;
     let results = download_results(&app, &id).await;
     assert_eq!(results.len(), 1);
     let resumed_from = results[0]["resumedFrom"].as_u64().unwrap();
@@ -345,12 +306,51 @@ async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
         ..Default::default()
     })
     .await;
-    let large = "019e404e-ffff-7000-8000-0000000000bb";
-    let aip = worker::demo::seed_large(&app.cfg, large, 16).await.unwrap();
+    let (first, aip, token, id) =
+        large_download_under_way(&app, "019e404e-ffff-7000-8000-0000000000bb", 16).await;
+    let pid = first.pid().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    drop(first); // waits for the process to exit
+    delivered_intact(&app, &aip, &token, &id).await;
+
+    let results = download_results(&app, &id).await;
+    assert_eq!(results.len(), 1, "one completed download, no duplicate");
+    println!(
+        "after SIGTERM the download resumed from {} of {} bytes",
+        results[0]["resumedFrom"], aip.intellectual_entity.sum_size_in_bytes
+    );
+    assert!(results[0]["resumedFrom"].as_u64().unwrap() > 0);
+    let keys = app
+        .list_keys(
+            &app.cfg.client_bucket(CLIENT),
+            &format!("dissemination/{id}/"),
+        )
+        .await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+}
+
+/// A large AIP downloading slowly on a worker process, a third of the way in.
+async fn large_download_under_way(
+    app: &TestApp,
+    archive_id: &str,
+    mib: u64,
+) -> (
+    crate::harness::ChildGuard,
+    model::catalog::Aip,
+    String,
+    String,
+) {
+    let aip = worker::demo::seed_large(&app.cfg, archive_id, mib)
+        .await
+        .unwrap();
     let size = aip.intellectual_entity.sum_size_in_bytes;
     let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
     let token = app.client_token();
-    let id = create(&app, &token, large, 50).await;
+    let id = create(app, &token, archive_id, 50).await;
     let staged = app
         .cfg
         .worker
@@ -362,42 +362,22 @@ async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
         assert!(Instant::now() < deadline, "the download did not progress");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = first.pid().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    drop(first); // waits for the process to exit
+    (first, aip, token, id)
+}
+
+/// Waits for delivery on a second worker process and checks the bytes.
+async fn delivered_intact(app: &TestApp, aip: &model::catalog::Aip, token: &str, id: &str) {
     let _second = crate::harness::spawn_worker_process(&app.cfg, "worker-2");
     let (_, done) = app
-        .poll_until(&token, &id, Duration::from_secs(90), |b| {
+        .poll_until(token, id, Duration::from_secs(90), |b| {
             b["status"] == "DISSEMINATED"
         })
         .await;
-    let bytes = reqwest::get(done["files"][0]["downloadURL"].as_str().unwrap())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let url = done["files"][0]["downloadURL"].as_str().unwrap();
+    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
     let stored = &aip.repository_files[0]
         .fixity(model::catalog::DigestAlgorithm::Sha256)
         .unwrap()
         .digest;
     assert_eq!(&hex::encode(Sha256::digest(&bytes)), stored);
-    let results = download_results(&app, &id).await;
-    assert_eq!(results.len(), 1, "one completed download, no duplicate");
-    println!(
-        "after SIGTERM the download resumed from {} of {size} bytes",
-        results[0]["resumedFrom"]
-    );
-    assert!(results[0]["resumedFrom"].as_u64().unwrap() > 0);
-    let keys = app
-        .list_keys(
-            &app.cfg.client_bucket(CLIENT),
-            &format!("dissemination/{id}/"),
-        )
-        .await;
-    assert_eq!(keys.len(), 1, "{keys:?}");
 }

@@ -513,6 +513,35 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs a dissemination and returns its id (asserting 201).
+    pub async fn create(&self, token: &str, archive_id: &str, priority: u8) -> String {
+        let res = self
+            .post(
+                Some(token),
+                serde_json::json!({"archiveId": archive_id, "priority": priority}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["disseminationId"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a dissemination and waits (bounded) for `status`.
+    pub async fn create_until(
+        &self,
+        token: &str,
+        archive_id: &str,
+        status: &str,
+    ) -> (String, serde_json::Value) {
+        let id = self.create(token, archive_id, 50).await;
+        let (_, body) = self
+            .poll_until(token, &id, Duration::from_secs(60), |b| {
+                b["status"] == status
+            })
+            .await;
+        (id, body)
+    }
+
     /// Polls GET until `done` holds for the body (bounded); returns every
     /// distinct status seen, in order, and the last body.
     pub async fn poll_until(

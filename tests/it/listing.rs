@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::harness::{TestApp, OTHER_CLIENT};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use worker::demo;
 
@@ -36,19 +36,7 @@ async fn list_n(app: &TestApp, token: &str, query: &str, n: usize) -> Value {
 }
 
 async fn create(app: &TestApp, token: &str, archive_id: &str) -> String {
-    let res = app
-        .post(Some(token), json!({"archiveId": archive_id}))
-        .await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.poll_until(token, &id, Duration::from_secs(60), |b| {
-        b["status"] == "DISSEMINATED"
-    })
-    .await;
-    id
+    app.create_until(token, archive_id, "DISSEMINATED").await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::harness::TestApp;
-use serde_json::{json, Value};
 use std::{path::PathBuf, time::Duration};
 use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
@@ -64,20 +63,9 @@ async fn record(app: &TestApp, workflow_id: &str, name: &str) {
 }
 
 async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
-    let token = app.client_token();
-    let res = app
-        .post(Some(&token), json!({"archiveId": archive_id}))
-        .await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.poll_until(&token, &id, Duration::from_secs(60), |b| {
-        b["status"] == until
-    })
-    .await;
-    id
+    app.create_until(&app.client_token(), archive_id, until)
+        .await
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
