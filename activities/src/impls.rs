@@ -465,7 +465,9 @@ impl Activities {
         ctx: ActivityContext,
         input: NotifyInput,
     ) -> Result<NotifyOutcome, ActivityError> {
-        let attempt = ctx.info().attempt;
+        // The workflow schedules retries itself (one attempt per activity);
+        // older executions retried the activity.
+        let attempt = input.attempt.max(ctx.info().attempt);
         let client = self.cfg.client(&input.view.record.client_id.0);
         let (Some(url), Some(secret)) = (
             client.and_then(|c| c.webhook_url.clone()),

@@ -178,6 +178,7 @@ pub async fn create(
         reasons: vec![],
         retention_ends_at: None,
         objects_deleted: false,
+        webhook: None,
     };
     let cfg = &state.cfg;
     let request = StartRequest {

@@ -111,11 +111,16 @@ async fn a_corrupt_first_copy_is_delivered_from_the_second_location() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_retries_keep_their_id_follow_the_schedule_and_honour_retry_after() {
-    let app = TestApp::start().await;
+    // Seconds, not milliseconds: Temporal's timers have about a second of precision.
+    let app = TestApp::start_with(Options {
+        webhook_retry_initial_ms: Some(2_000),
+        ..Default::default()
+    })
+    .await;
     app.receiver.plan.lock().unwrap().extend([
         (500, None),
         (500, None),
-        (429, Some("2".to_owned())),
+        (429, Some("10".to_owned())),
     ]);
     let token = app.client_token();
     let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
@@ -134,23 +139,31 @@ async fn webhook_retries_keep_their_id_follow_the_schedule_and_honour_retry_afte
     for h in &hooks {
         verify_with_standardwebhooks(&app.webhook_secret, h).expect("every attempt is signed");
     }
-    // Configured schedule: 200 ms, then doubling (capped at 1 s); Retry-After: 2 s.
+    // Configured schedule: 2 s doubling, each wait drawn from [½, 1] × the
+    // backoff (jitter); Retry-After: 10 s wins over the schedule's 4–8 s.
     let gaps: Vec<Duration> = hooks.windows(2).map(|w| w[1].at - w[0].at).collect();
+    println!("webhook attempt gaps: {gaps:?}");
+    let within = |g: Duration, lo: u64, hi: u64| {
+        g >= Duration::from_millis(lo) && g <= Duration::from_millis(hi)
+    };
+    assert!(within(gaps[0], 1_000, 2_000 + 1_500), "{gaps:?}");
+    assert!(within(gaps[1], 2_000, 4_000 + 1_500), "{gaps:?}");
     assert!(
-        gaps[0] >= Duration::from_millis(150) && gaps[0] < Duration::from_secs(3),
-        "{gaps:?}"
-    );
-    assert!(
-        gaps[1] >= Duration::from_millis(350) && gaps[1] < Duration::from_secs(4),
-        "{gaps:?}"
-    );
-    assert!(
-        gaps[2] >= Duration::from_millis(1900),
+        within(gaps[2], 10_000, 10_000 + 1_500),
         "Retry-After honoured: {gaps:?}"
     );
     let body: Value = serde_json::from_slice(&hooks[3].body).unwrap();
     assert_eq!(body["type"], "dissemination.delivered");
-    assert_eq!(status(&app, &token, &id).await, "DISSEMINATED");
+
+    // The delivery attempts are visible on GET.
+    let (_, view) = app
+        .poll_until(&token, &id, Duration::from_secs(10), |b| {
+            b["webhook"]["state"] == "delivered"
+        })
+        .await;
+    assert_eq!(view["status"], "DISSEMINATED");
+    assert_eq!(view["webhook"]["attempts"], 4);
+    assert_eq!(view["webhook"]["messageId"], format!("msg_{id}_delivered"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,4 +393,24 @@ async fn delivered_intact(app: &TestApp, aip: &model::catalog::Aip, token: &str,
         .unwrap()
         .digest;
     assert_eq!(&hex::encode(Sha256::digest(&bytes)), stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_webhook_endpoint_stops_retries() {
+    let app = TestApp::start().await;
+    app.receiver.plan.lock().unwrap().push((410, None));
+    let token = app.client_token();
+    let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
+    let (_, view) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["webhook"]["state"] == "gone"
+        })
+        .await;
+    assert_eq!(
+        view["status"], "DISSEMINATED",
+        "the files are available all the same"
+    );
+    assert_eq!(view["webhook"]["attempts"], 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.receiver.all().len(), 1, "no retry after 410");
 }

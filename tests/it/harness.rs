@@ -333,6 +333,8 @@ pub struct Options {
     pub base_path: String,
     /// Activity slots of every band (default: the configured ones).
     pub band_slots: Option<usize>,
+    /// First webhook retry backoff (default 200 ms).
+    pub webhook_retry_initial_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -344,6 +346,7 @@ impl Default for Options {
             max_read_bytes_per_sec: None,
             base_path: String::new(),
             band_slots: None,
+            webhook_retry_initial_ms: None,
         }
     }
 }
@@ -426,6 +429,10 @@ impl TestApp {
         cfg.timings.retention_secs = opts.retention_secs;
         cfg.repository.max_read_bytes_per_sec = opts.max_read_bytes_per_sec;
         cfg.api.base_path = opts.base_path.clone();
+        if let Some(ms) = opts.webhook_retry_initial_ms {
+            cfg.timings.webhook_retry_initial_ms = ms;
+            cfg.timings.webhook_retry_max_interval_ms = 8 * ms;
+        }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
         }

@@ -88,6 +88,30 @@ pub struct DisseminationView {
     /// The delivered objects were deleted at the end of retention.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub objects_deleted: bool,
+    /// Delivery of the webhook telling the client about this dissemination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookDelivery>,
+}
+
+/// How the webhook delivery went: visible to the client and operators.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// `webhook-id`, the same on every attempt.
+    pub message_id: String,
+    pub event_type: String,
+    /// `pending`, `delivered`, `gone` (410), `not_configured` or `gave_up`.
+    pub state: String,
+    pub attempts: u32,
+    /// RFC 3339, when the last attempt was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at: Option<String>,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// RFC 3339, when the next attempt is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
 }
 
 /// A delivered file, as in the `dissemination.delivered` webhook.
@@ -268,6 +292,9 @@ pub struct NotifyInput {
     /// When the event happened (workflow time), RFC 3339.
     pub occurred_at: String,
     pub view: DisseminationView,
+    /// Which delivery attempt this is (the workflow schedules retries).
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
