@@ -260,6 +260,14 @@ async fn fetch_and_verify(
                     return Err(no_copy_left(&t));
                 };
                 let location_id = location.location_id.clone();
+                describe(
+                    ctx,
+                    format!(
+                        "downloading {} ({}) from {location_id}",
+                        t.file.filename(),
+                        human_bytes(t.file.size)
+                    ),
+                );
                 let download = ctx
                     .execute_activity(
                         Acts::download,
@@ -308,6 +316,14 @@ async fn fetch_and_verify(
 
         set_status(ctx, DisseminationStatus::FixityCheck, "verifying fixity");
         for (mut t, staged) in staged_round {
+            describe(
+                ctx,
+                format!(
+                    "verifying {} ({}) against its stored digest",
+                    t.file.filename(),
+                    staged.location_id
+                ),
+            );
             let check = ctx
                 .execute_activity(
                     Acts::verify_fixity,
@@ -403,6 +419,7 @@ async fn deliver(
     let mut delivered = Vec::new();
     for s in staged {
         let name = s.file.filename().to_owned();
+        describe(ctx, format!("uploading {name} ({})", human_bytes(s.size)));
         let upload = ctx
             .execute_activity(
                 Acts::upload,
@@ -657,6 +674,28 @@ fn now(ctx: &WorkflowContext<DisseminationWorkflow>) -> String {
     ctx.workflow_time().map(format_time).unwrap_or_default()
 }
 
+/// The Web UI's "current details": the status and what is happening, in words.
+fn describe(ctx: &mut WorkflowContext<DisseminationWorkflow>, what: String) {
+    let status = ctx.state(|s| s.view.status);
+    ctx.set_current_details(format!("{status}: {what}"));
+}
+
+/// 3.4 GiB, 12.0 MiB, 512 B.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// Sets the status and mirrors it for readers without a worker.
 fn set_status(
     ctx: &mut WorkflowContext<DisseminationWorkflow>,
@@ -753,4 +792,14 @@ fn failure_message(e: &ActivityExecutionError) -> String {
 fn is_host_lost(e: &ActivityExecutionError) -> bool {
     e.as_timeout()
         .is_some_and(|t| t.timeout_type() == TimeoutType::ScheduleToStart)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_bytes_reads_like_the_web_ui_should() {
+        assert_eq!(super::human_bytes(512), "512 B");
+        assert_eq!(super::human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+        assert_eq!(super::human_bytes(3_650_722_201), "3.4 GiB");
+    }
 }
