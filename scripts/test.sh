@@ -10,6 +10,8 @@ cd "$root"
 bash scripts/install-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Some end-to-end tests run the worker binary as its own process.
+cargo build --workspace --bins --quiet
 # Each end-to-end test runs its own servers: two at a time fit two cores.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

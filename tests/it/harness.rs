@@ -41,15 +41,23 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// Free ports whose +10000 neighbour (SeaweedFS's gRPC default) is free too.
+/// Free ports whose +10000 neighbour (SeaweedFS's gRPC port) is free too:
+/// both are held while choosing, so parallel tests do not collide.
 fn free_ports_below(n: usize, max: u16) -> Vec<u16> {
-    loop {
-        let ports = free_ports(n * 3);
-        let ok: Vec<u16> = ports.into_iter().filter(|p| *p < max).take(n).collect();
-        if ok.len() == n {
-            return ok;
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let a = StdListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < max {
+            if let Ok(b) = StdListener::bind(("127.0.0.1", p + 10_000)) {
+                ports.push(p);
+                held.push(b);
+            }
         }
+        held.push(a);
     }
+    ports
 }
 
 /// A child process stopped by PID when dropped.
@@ -203,7 +211,7 @@ impl Stack {
             endpoint: self.s3_endpoint.clone(),
             ..Default::default()
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(90);
         let mut temporal_ok = false;
         let mut s3_ok = false;
         while Instant::now() < deadline {
@@ -218,9 +226,22 @@ impl Stack {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let tail = |name: &str| {
+            let log = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            log.lines()
+                .rev()
+                .take(15)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         anyhow::bail!(
-            "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}",
-            self.dir.path().display()
+            "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}\n--- temporal.log\n{}\n--- weed.log\n{}",
+            self.dir.path().display(),
+            tail("temporal.log"),
+            tail("weed.log")
         )
     }
 
