@@ -414,3 +414,57 @@ async fn a_gone_webhook_endpoint_stops_retries() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(app.receiver.all().len(), 1, "no retry after 410");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_endpoint_that_is_down_then_slow_still_gets_the_message() {
+    let app = TestApp::start_with(Options {
+        webhook_request_timeout_ms: Some(1_000),
+        ..Default::default()
+    })
+    .await;
+    app.receiver.go_down().await;
+    let token = app.client_token();
+    let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
+    let (_, down) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["webhook"]["attempts"].as_u64().unwrap_or(0) >= 2
+        })
+        .await;
+    assert_eq!(
+        down["status"], "DISSEMINATED",
+        "the files are there whatever the webhook does"
+    );
+    assert_eq!(down["webhook"]["state"], "pending");
+    assert!(
+        down["webhook"]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("connect"),
+        "{down}"
+    );
+    assert!(down["webhook"]["nextAttemptAt"].is_string());
+
+    // Back, but the first answer takes longer than the endpoint's 1 s.
+    app.receiver
+        .plan
+        .lock()
+        .unwrap()
+        .push((0, Some("3000".to_owned())));
+    app.receiver.come_back().await;
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["webhook"]["state"] == "delivered"
+        })
+        .await;
+    let hooks = app.receiver.all();
+    assert!(
+        hooks.len() >= 2,
+        "the slow attempt timed out and was retried"
+    );
+    assert!(hooks
+        .iter()
+        .all(|h| h.headers["webhook-id"] == hooks[0].headers["webhook-id"]));
+    assert!(done["webhook"]["attempts"].as_u64().unwrap() >= 4);
+    let url = done["files"][0]["downloadURL"].as_str().unwrap();
+    assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+}

@@ -283,7 +283,8 @@ pub struct Received {
     pub at: Instant,
 }
 
-/// A status code to answer with, and an optional `Retry-After`.
+/// A status code to answer with, and an optional `Retry-After`; code 0
+/// means "answer 204 after the given number of milliseconds".
 pub type PlannedAnswer = (u16, Option<String>);
 
 /// A real HTTP server recording webhook deliveries; answers from a plan of
@@ -293,6 +294,8 @@ pub struct Receiver {
     pub received: Arc<Mutex<Vec<Received>>>,
     pub plan: Arc<Mutex<Vec<PlannedAnswer>>>,
     pub url: String,
+    addr: Option<std::net::SocketAddr>,
+    stop: Arc<Mutex<Option<oneshot::Sender<()>>>>,
 }
 
 async fn receive(
@@ -315,6 +318,11 @@ async fn receive(
     };
     let mut out = HeaderMap::new();
     match next {
+        Some((0, Some(delay_ms))) => {
+            // A slow endpoint: answers, but only after the delay.
+            tokio::time::sleep(Duration::from_millis(delay_ms.parse().unwrap())).await;
+            (StatusCode::NO_CONTENT, out)
+        }
         Some((code, retry_after)) => {
             if let Some(v) = retry_after {
                 out.insert("retry-after", v.parse().unwrap());
@@ -332,12 +340,40 @@ impl Receiver {
             url: format!("http://{}/hooks/dissemination", listener.local_addr()?),
             ..Default::default()
         };
+        r.addr = Some(listener.local_addr()?);
+        r.serve(listener);
+        Ok(r)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
         let app = Router::new()
             .route("/hooks/dissemination", post(receive))
-            .with_state(r.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        r.received = r.received.clone();
-        Ok(r)
+            .with_state(self.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        *self.stop.lock().unwrap() = Some(tx);
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+    }
+
+    /// The endpoint goes down: connections are refused.
+    pub async fn go_down(&self) {
+        if let Some(tx) = self.stop.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Back on the same address.
+    pub async fn come_back(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr.unwrap())
+            .await
+            .unwrap();
+        self.serve(listener);
     }
 
     pub fn all(&self) -> Vec<Received> {
@@ -356,6 +392,8 @@ pub struct Options {
     pub band_slots: Option<usize>,
     /// First webhook retry backoff (default 200 ms).
     pub webhook_retry_initial_ms: Option<u64>,
+    /// How long the endpoint has to answer (default 10 s).
+    pub webhook_request_timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -368,6 +406,7 @@ impl Default for Options {
             base_path: String::new(),
             band_slots: None,
             webhook_retry_initial_ms: None,
+            webhook_request_timeout_ms: None,
         }
     }
 }
@@ -453,6 +492,9 @@ impl TestApp {
         if let Some(ms) = opts.webhook_retry_initial_ms {
             cfg.timings.webhook_retry_initial_ms = ms;
             cfg.timings.webhook_retry_max_interval_ms = 8 * ms;
+        }
+        if let Some(ms) = opts.webhook_request_timeout_ms {
+            cfg.timings.webhook_request_timeout_ms = ms;
         }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
