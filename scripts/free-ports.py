@@ -21,14 +21,24 @@ def try_bind(port):
 
 held = []
 out = []
+def with_neighbour(s):
+    """Keeps s only if port+10000 (SeaweedFS's gRPC port) is free too."""
+    if s is None:
+        return None
+    port = s.getsockname()[1]
+    n = try_bind(port + 10000) if port < MAX else None
+    if n is None:
+        held.append(s)
+        return None
+    held.append(n)
+    return s
+
+
 for wanted in sys.argv[1:]:
     wanted = int(wanted)
-    s = try_bind(wanted) if wanted else None
+    s = with_neighbour(try_bind(wanted)) if wanted else None
     while s is None:
-        s = try_bind(0)
-        if s and s.getsockname()[1] >= MAX:
-            held.append(s)
-            s = None
+        s = with_neighbour(try_bind(0))
     held.append(s)
     out.append(str(s.getsockname()[1]))
 for s in held:

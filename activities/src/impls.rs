@@ -200,6 +200,8 @@ impl Activities {
         };
         let mut last_beat = Instant::now();
         let started = Instant::now();
+        let report_every = Duration::from_millis(self.cfg.worker.progress_every_ms);
+        let mut last_report = Instant::now();
         loop {
             let n = reader.read(&mut buf).await.map_err(|e| {
                 ActivityError::from(anyhow::anyhow!(
@@ -235,6 +237,19 @@ impl Activities {
                 progress.bytes_done = done;
                 ctx.record_heartbeat(progress.clone()).await?;
                 last_beat = Instant::now();
+                if last_report.elapsed() >= report_every {
+                    last_report = Instant::now();
+                    report_progress(
+                        &ctx,
+                        workflows::Progress {
+                            phase: "download".into(),
+                            file: file.relative_path.clone(),
+                            bytes_done: done,
+                            bytes_total: file.size,
+                        },
+                    )
+                    .await;
+                }
                 if ctx.is_cancelled() {
                     // Nothing of a cancelled dissemination stays on this host;
                     // on a worker shutdown the bytes stay for the retry.
@@ -550,6 +565,8 @@ impl Activities {
         };
         let parts = staged.size.div_ceil(part_size) as i32;
         let path = std::path::PathBuf::from(&staged.staged_path);
+        let report_every = Duration::from_millis(self.cfg.worker.progress_every_ms);
+        let mut last_report = Instant::now();
         let upload_id = state.upload_id.clone();
         let todo: Vec<i32> = (1..=parts)
             .filter(|n| !state.parts.iter().any(|(d, _)| d == n))
@@ -584,6 +601,19 @@ impl Activities {
             };
             state.parts.push((n, etag));
             let bytes_done = (state.parts.len() as u64 * part_size).min(staged.size);
+            if last_report.elapsed() >= report_every {
+                last_report = Instant::now();
+                report_progress(
+                    ctx,
+                    workflows::Progress {
+                        phase: "upload".into(),
+                        file: staged.file.relative_path.clone(),
+                        bytes_done,
+                        bytes_total: staged.size,
+                    },
+                )
+                .await;
+            }
             ctx.record_heartbeat(UploadProgress {
                 file: staged.file.relative_path.clone(),
                 bytes_done,
@@ -611,6 +641,22 @@ fn read_at(path: &std::path::Path, offset: u64, len: usize) -> anyhow::Result<by
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, offset)?;
     Ok(buf.into())
+}
+
+/// Tells the workflow how far a transfer got (best effort).
+async fn report_progress(ctx: &ActivityContext, progress: workflows::Progress) {
+    if let Some(handle) = ctx.workflow_handle::<DisseminationWorkflow>() {
+        if let Err(e) = handle
+            .signal(
+                DisseminationWorkflow::progress,
+                progress,
+                WorkflowSignalOptions::default(),
+            )
+            .await
+        {
+            warn!(error = %e, "could not report progress");
+        }
+    }
 }
 
 /// Where a delivered file lives in the client's bucket.

@@ -179,6 +179,7 @@ pub async fn create(
         retention_ends_at: None,
         objects_deleted: false,
         webhook: None,
+        progress: None,
     };
     let cfg = &state.cfg;
     let request = StartRequest {

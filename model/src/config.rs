@@ -269,6 +269,9 @@ pub struct WorkerConfig {
     /// otherwise waits up to 0.8 × the heartbeat timeout): how much a retry
     /// after a crash may have to fetch again.
     pub heartbeat_throttle_ms: u64,
+    /// How often transfers report bytes done to the workflow (shown on GET
+    /// and in the Web UI); each report is one history event.
+    pub progress_every_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -279,6 +282,7 @@ impl Default for WorkerConfig {
             identity: None,
             graceful_shutdown_secs: 30,
             heartbeat_throttle_ms: 2_000,
+            progress_every_ms: 5_000,
         }
     }
 }

@@ -289,6 +289,7 @@ async fn survives_an_s3_outage_during_upload_and_a_temporal_restart() {
         })
         .await;
     assert_eq!(done["status"], "DISSEMINATED", "{done}");
+    files_match_catalog(&app, demo::DEMO_SINGLE, &done).await;
 
     // The Temporal server restarts (file-backed): the next dissemination and
     // the one above are still there.
@@ -299,15 +300,7 @@ async fn survives_an_s3_outage_during_upload_and_a_temporal_restart() {
             b["status"] == "DISSEMINATED"
         })
         .await;
-    for f in done2["files"].as_array().unwrap() {
-        assert_eq!(
-            reqwest::get(f["downloadURL"].as_str().unwrap())
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-    }
+    files_match_catalog(&app, demo::DEMO_TWO_FILES, &done2).await;
     assert_eq!(status(&app, &token, &id).await, "DISSEMINATED");
 }
 
@@ -467,4 +460,30 @@ async fn a_webhook_endpoint_that_is_down_then_slow_still_gets_the_message() {
     assert!(done["webhook"]["attempts"].as_u64().unwrap() >= 4);
     let url = done["files"][0]["downloadURL"].as_str().unwrap();
     assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+}
+
+/// Every delivered file downloads with the SHA-256 the catalog stores.
+async fn files_match_catalog(app: &TestApp, archive_id: &str, view: &Value) {
+    let aip = app.catalog_doc(archive_id);
+    let files = view["files"].as_array().unwrap();
+    assert_eq!(files.len(), aip.repository_files.len());
+    for f in files {
+        let name = f["filename"].as_str().unwrap();
+        let stored = aip
+            .repository_files
+            .iter()
+            .find(|r| r.relative_path == name)
+            .unwrap()
+            .fixity(model::catalog::DigestAlgorithm::Sha256)
+            .unwrap()
+            .digest
+            .clone();
+        let bytes = reqwest::get(f["downloadURL"].as_str().unwrap())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), stored, "{name}");
+    }
 }

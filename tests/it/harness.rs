@@ -443,6 +443,7 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.worker.host_queue = Some("dissemination-host-test".into());
     cfg.worker.graceful_shutdown_secs = 2;
     cfg.worker.heartbeat_throttle_ms = 500;
+    cfg.worker.progress_every_ms = 500;
     cfg.s3.endpoint = stack.s3_endpoint.clone();
     cfg.s3.part_size_mib = 5;
     cfg.timings.heartbeat_timeout_ms = 5_000;
@@ -725,6 +726,7 @@ staging_dir = "{}"
 host_queue = "{}"
 graceful_shutdown_secs = {}
 heartbeat_throttle_ms = 500
+progress_every_ms = 500
 [timings]
 heartbeat_timeout_ms = {}
 retry_initial_ms = {}

@@ -196,3 +196,41 @@ async fn cancel_during_download_leaves_nothing_behind() {
         201
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_shows_bytes_done_while_a_large_aip_downloads() {
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-00000000000e";
+    let aip = worker::demo::seed_large(&app.cfg, large, 16).await.unwrap();
+    let total = aip.intellectual_entity.sum_size_in_bytes;
+    let token = app.client_token();
+    let id = app.create(&token, large, 50).await;
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let body: Value = app.get(&token, &id).await.json().await.unwrap();
+        if body["status"] == "DOWNLOADING_FROM_REPOSITORY" {
+            if let Some(done) = body["progress"]["bytesDone"].as_u64() {
+                assert_eq!(body["progress"]["bytesTotal"].as_u64(), Some(total));
+                assert_eq!(body["progress"]["phase"], "download");
+                if seen.last() != Some(&done) {
+                    seen.push(done);
+                }
+            }
+        }
+        if body["status"] == "DISSEMINATED" {
+            assert!(body.get("progress").is_none(), "no progress once done");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("bytes done seen on GET: {seen:?} of {total}");
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "increasing: {seen:?}");
+    assert!(seen.iter().all(|d| *d < total), "{seen:?}");
+}

@@ -91,6 +91,21 @@ pub struct DisseminationView {
     /// Delivery of the webhook telling the client about this dissemination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookDelivery>,
+    /// Bytes done of the file being downloaded or uploaded (from the query;
+    /// not kept in the memo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// How far a long transfer has got.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// `download` or `upload`.
+    pub phase: String,
+    pub file: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
 }
 
 /// How the webhook delivery went: visible to the client and operators.

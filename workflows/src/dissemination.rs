@@ -58,6 +58,7 @@ impl DisseminationWorkflow {
             retention_ends_at: None,
             objects_deleted: false,
             webhook: None,
+            progress: None,
         };
         Self {
             input,
@@ -169,6 +170,25 @@ impl DisseminationWorkflow {
         if self.view.status == DisseminationStatus::Queued {
             self.view.status = DisseminationStatus::DownloadingFromRepository;
             mirror(ctx, &self.view, "downloading from the bit repository");
+        }
+    }
+
+    /// Sent by transfers every few seconds: shown on GET and in the Web UI.
+    #[signal(name = "progress")]
+    pub fn progress(&mut self, ctx: &mut SyncWorkflowContext<Self>, progress: Progress) {
+        let expected = match progress.phase.as_str() {
+            "download" => DisseminationStatus::DownloadingFromRepository,
+            _ => DisseminationStatus::UploadingToS3,
+        };
+        if self.view.status == expected {
+            ctx.set_current_details(format!(
+                "{expected}: {} {}: {} of {}",
+                progress.phase,
+                progress.file,
+                human_bytes(progress.bytes_done),
+                human_bytes(progress.bytes_total)
+            ));
+            self.view.progress = Some(progress);
         }
     }
 
@@ -704,6 +724,7 @@ fn set_status(
 ) {
     let view = ctx.state_mut(|s| {
         s.view.status = status;
+        s.view.progress = None;
         s.view.clone()
     });
     let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view.clone())))]);

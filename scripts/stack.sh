@@ -1,0 +1,148 @@
+# Sourced by run.sh and bench.sh: starts the whole service on loopback and
+# stops everything it started, by PID, on exit. Inputs (environment):
+#   STACK_DATA       folder for data and logs (default .data)
+#   STACK_TEMPORAL_DB  "memory" for an in-memory Temporal server
+# Sets: API, T_UI, S3_ENDPOINT, TOKEN, RUN (its folder), WORKER_PID, bin, tools.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-tools.sh
+echo "building (release)..." >&2
+cargo build --release --quiet -p api -p worker
+bin="$root/target/release"
+tools="$root/.tools/bin"
+
+data="${STACK_DATA:-$root/.data}"
+RUN="$data/run"
+mkdir -p "$RUN/logs" "$data/weed"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() { # port name
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 did not start; see $RUN/logs/" >&2
+  exit 1
+}
+
+start_worker() {
+  "$bin/dissemination-worker" run >>"$RUN/logs/worker.log" 2>&1 &
+  WORKER_PID=$!
+  pids+=("$WORKER_PID")
+}
+
+start_stack() {
+  read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT < <(
+    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080)
+
+  local db=(--db-filename "$data/temporal.db")
+  [ "${STACK_TEMPORAL_DB:-}" = memory ] && db=()
+  # Temporal dev server with the service's search attributes and fairness.
+  "$tools/temporal" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$T_UI" \
+    --http-port "$T_HTTP" --metrics-port "$T_METRICS" "${db[@]}" \
+    --log-level warn --ui-disable-news-fetch \
+    --search-attribute ArchiveId=Keyword --search-attribute ClientId=Keyword \
+    --search-attribute ContractId=Keyword --search-attribute DisseminationStatus=Keyword \
+    --dynamic-config-value matching.useNewMatcher=true \
+    --dynamic-config-value matching.enableFairness=true \
+    >"$RUN/logs/temporal.log" 2>&1 &
+  pids+=($!)
+
+  # SeaweedFS with one identity: signatures are checked.
+  S3_ACCESS=dissemination
+  S3_SECRET=dissemination-secret
+  S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+  cat >"$RUN/s3.json" <<JSON
+{"identities":[{"name":"svc","credentials":[{"accessKey":"$S3_ACCESS","secretKey":"$S3_SECRET"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  "$tools/weed" mini -dir="$data/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.config="$RUN/s3.json" \
+    -s3.port="$S3_PORT" -master.port="$M_PORT" -volume.port="$V_PORT" -filer.port="$F_PORT" \
+    -admin.port="$A_PORT" -metricsPort="$W_METRICS" -master.telemetry=false -admin.ui=false \
+    -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 >"$RUN/logs/seaweedfs.log" 2>&1 &
+  pids+=($!)
+
+  # A demo webhook endpoint for the demo client, with its own secret.
+  [ -f "$RUN/webhook-secret" ] || echo "whsec_$(head -c 24 /dev/urandom | base64)" >"$RUN/webhook-secret"
+  local secret
+  secret=$(cat "$RUN/webhook-secret")
+  PYTHONPATH="$root/.tools/py" python3 scripts/webhook-receiver.py "$HOOK_PORT" "$secret" \
+    >"$RUN/logs/webhooks.log" 2>&1 &
+  pids+=($!)
+
+  cat >"$RUN/config.toml" <<TOML
+[temporal]
+address = "http://127.0.0.1:$T_PORT"
+[api]
+listen = "127.0.0.1:$API_PORT"
+[auth]
+jwks_path = "$data/auth/jwks.json"
+[catalog]
+root = "$data/catalog"
+[repository]
+disk_root = "$data/repository"
+[s3]
+endpoint = "$S3_ENDPOINT"
+access_key = "$S3_ACCESS"
+secret_key = "$S3_SECRET"
+[worker]
+staging_dir = "$data/staging"
+[clients.demo-client]
+webhook_url = "http://127.0.0.1:$HOOK_PORT/webhooks/dissemination"
+webhook_secret = "$secret"
+TOML
+  export DISSEMINATION_CONFIG="$RUN/config.toml"
+
+  wait_port "$T_PORT" "Temporal"
+  wait_port "$S3_PORT" "SeaweedFS"
+  "$bin/dissemination-api" keygen --dir "$data/auth"
+  for _ in $(seq 1 50); do
+    "$bin/dissemination-worker" seed-demo ${SEED_ARGS:-} >"$RUN/logs/seed.log" 2>&1 && break
+    sleep 0.2
+  done
+  start_worker
+  "$bin/dissemination-api" serve >"$RUN/logs/api.log" 2>&1 &
+  pids+=($!)
+  wait_port "$API_PORT" "the API"
+
+  API="http://127.0.0.1:$API_PORT"
+  TOKEN=$("$bin/dissemination-api" mint-token --client-id demo-client --role 2d17_R \
+    --key "$data/auth/private.pem" --ttl 86400)
+  echo "$TOKEN" >"$RUN/token"
+}
+
+# POSTs a dissemination; prints its id.
+post_dissemination() { # archiveId priority
+  curl -s -X POST "$API/v1/disseminations" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"archiveId\":\"$1\",\"priority\":${2:-50}}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["disseminationId"])'
+}
+
+# Waits for a final status (bounded); prints it.
+wait_final() { # disseminationId
+  local status=""
+  for _ in $(seq 1 6000); do
+    status=$(curl -s "$API/v1/disseminations/$1" -H "Authorization: Bearer $TOKEN" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    case "$status" in DISSEMINATED | FAILED | REJECTED | CANCELLED) break ;; esac
+    sleep 0.1
+  done
+  echo "$status"
+}
+
+# Waits (bounded) until the demo endpoint verified the delivered webhook.
+wait_webhook() { # disseminationId
+  for _ in $(seq 1 600); do
+    grep -q "verified dissemination.delivered $1" "$RUN/logs/webhooks.log" && return 0
+    sleep 0.05
+  done
+  return 1
+}
