@@ -487,3 +487,116 @@ async fn files_match_catalog(app: &TestApp, archive_id: &str, view: &Value) {
         assert_eq!(hex::encode(Sha256::digest(&bytes)), stored, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_the_api_finishes_requests_in_flight_and_loses_nothing() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    // The API as its own process, on its own port, same configuration.
+    let port = crate::harness::free_ports(1)[0];
+    let dir = app.cfg.catalog.root.parent().unwrap().to_owned();
+    let toml = format!(
+        "[temporal]\naddress = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[auth]\njwks_path = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\n[catalog]\nroot = \"{}\"\n",
+        app.cfg.temporal.address,
+        app.cfg.auth.jwks_path.display(),
+        crate::harness::ISSUER,
+        crate::harness::AUDIENCE,
+        app.cfg.catalog.root.display(),
+    );
+    std::fs::write(dir.join("api.toml"), toml).unwrap();
+    let bin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-api");
+    let mut api = std::process::Command::new(bin)
+        .args(["--config", dir.join("api.toml").to_str().unwrap(), "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the API process did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Twenty clients create disseminations at once; SIGTERM lands among them.
+    let posts: Vec<_> = (0..20)
+        .map(|i| {
+            let (http, url, token) = (
+                http.clone(),
+                url.clone(),
+                app.token(&format!("term-client-{i}"), &["2d17_R"]),
+            );
+            tokio::spawn(async move {
+                http.post(format!("{url}/v1/disseminations"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({"archiveId": demo::DEMO_SINGLE}))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let pid = api.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut created = Vec::new();
+    let mut refused = Vec::new();
+    for (i, p) in posts.into_iter().enumerate() {
+        match p.await.unwrap() {
+            Ok(res) => {
+                assert_eq!(res.status(), 201, "a request in flight completes");
+                let body: Value = res.json().await.unwrap();
+                created.push(body["disseminationId"].as_str().unwrap().to_owned());
+            }
+            // Never answered (the listener or a pooled connection closed):
+            // the client retries; see below that nothing was left half-done.
+            Err(_) => refused.push(format!("term-client-{i}")),
+        }
+    }
+    let status = api.wait().unwrap();
+    assert!(
+        status.success(),
+        "the API exits cleanly on SIGTERM: {status}"
+    );
+    println!("{} created, {} not answered", created.len(), refused.len());
+    // Every 201 names a dissemination that exists (read through the in-test API).
+    for id in &created {
+        let client = app.stack_client().await;
+        let d = client
+            .get_workflow_handle::<workflows::DisseminationWorkflow>(id.clone())
+            .describe(Default::default())
+            .await;
+        assert!(d.is_ok(), "{id} was answered 201 but does not exist");
+    }
+    // An unanswered request left either nothing, or a lock and the
+    // dissemination it names (a retry then gets 409 pointing at it).
+    let client = app.stack_client().await;
+    for c in &refused {
+        let lock = client.get_workflow_handle::<workflows::DisseminationLock>(
+            workflows::lock::lock_id(c, demo::DEMO_SINGLE),
+        );
+        if let Ok(desc) = lock.describe(Default::default()).await {
+            let holder: String = desc
+                .memo()
+                .get(workflows::MEMO_LOCK_HOLDER)
+                .unwrap()
+                .unwrap();
+            let d = client
+                .get_workflow_handle::<workflows::DisseminationWorkflow>(holder.clone())
+                .describe(Default::default())
+                .await;
+            assert!(
+                d.is_ok(),
+                "lock of {c} names {holder}, which does not exist"
+            );
+        }
+    }
+}
