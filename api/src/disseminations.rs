@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
             "/v1/disseminations/{dissemination_id}/links",
             post(regenerate_links),
         )
+        .route("/v1/disseminations/{dissemination_id}/events", get(events))
 }
 
 /// The request body. Fields are checked one by one so each mistake gets
@@ -493,4 +494,35 @@ pub async fn cancel(
     temporal::cancel(&state.temporal, &id).await?;
     tracing::info!(dissemination_id = %id, "cancellation requested");
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+/// The audit trail of a dissemination.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub items: Vec<workflows::DisseminationEvent>,
+}
+
+/// What happened to one of the caller's disseminations, oldest first:
+/// request, retrieval, fixity checks (algorithm, location, outcome),
+/// delivery, link regenerations, webhook delivery, cancellation, deletion.
+#[utoipa::path(get, path = "/v1/disseminations/{disseminationId}/events", tag = "disseminations",
+    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The audit trail", body = EventList),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    Path(raw_id): Path<String>,
+) -> Result<Json<EventList>, ApiError> {
+    let (id, _) = own_view(&state, &claims, &raw_id).await?;
+    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
+    let items = temporal::read_events(&state.temporal, &id, timeout).await?;
+    Ok(Json(EventList { items }))
 }

@@ -310,3 +310,19 @@ pub async fn cancel(client: &Client, id: &DisseminationId) -> Result<(), ApiErro
         .await
         .map_err(|e| ApiError::unavailable("Temporal", e))
 }
+
+/// The dissemination's audit trail, from the workflow (a worker must answer).
+pub async fn read_events(
+    client: &Client,
+    id: &DisseminationId,
+    query_timeout: Duration,
+) -> Result<Vec<workflows::DisseminationEvent>, ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = WorkflowQueryOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(query_timeout).build())
+        .build();
+    handle
+        .query(DisseminationWorkflow::events, (), opts)
+        .await
+        .map_err(|e| ApiError::unavailable("the workers", e))
+}

@@ -142,6 +142,30 @@ async fn delivers_an_aip_end_to_end() {
     assert_eq!(body["status"], "DISSEMINATED");
     assert_eq!(body["files"], data["files"]);
 
+    // The audit trail, oldest first.
+    let types: Vec<String> = app
+        .events(&token, &id)
+        .await
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["eventType"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "dissemination requested success",
+            "retrieval success",
+            "fixity check success",
+            "delivery success",
+            "webhook success"
+        ]
+    );
+
     // Once it has ended, the same AIP may be requested again.
     let again = app
         .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))

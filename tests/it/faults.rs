@@ -107,6 +107,23 @@ async fn a_corrupt_first_copy_is_delivered_from_the_second_location() {
         stored,
         "the good copy, not the corrupt one"
     );
+    // The audit trail tells the story: disk failed fixity, s3 passed.
+    let events = app.events(&token, &id).await;
+    let fixity: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter(|e| e["eventType"] == "fixity check")
+        .map(|e| {
+            (
+                e["location"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+                e["algorithm"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fixity,
+        [("disk", "failure", "SHA-256"), ("s3", "success", "SHA-256")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

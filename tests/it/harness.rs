@@ -60,6 +60,64 @@ fn free_ports_below(n: usize, max: u16) -> Vec<u16> {
     ports
 }
 
+/// Starts `weed mini` on fresh free ports; returns it, its arguments and
+/// the S3 endpoint.
+fn start_weed(dir: &Path, attempt: u32) -> anyhow::Result<(ChildGuard, Vec<String>, String)> {
+    let p = free_ports_below(6, 55000);
+    let s3_config = dir.join("s3.json");
+    let defaults = model::config::S3Config::default();
+    std::fs::write(
+        &s3_config,
+        serde_json::json!({"identities": [{"name": "svc",
+            "credentials": [{"accessKey": defaults.access_key,
+                "secretKey": secrecy::ExposeSecret::expose_secret(&defaults.secret_key)}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]})
+        .to_string(),
+    )?;
+    let weed_dir = dir.join(format!("weed-data-{attempt}"));
+    std::fs::create_dir_all(&weed_dir)?;
+    let mut cmd = Command::new(tools_bin().join("weed"));
+    cmd.arg("mini")
+        .arg(format!("-dir={}", weed_dir.display()))
+        .args([
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            "-admin.ui=false",
+            "-webdav=false",
+        ])
+        .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+        .arg(format!("-s3.config={}", s3_config.display()))
+        .arg(format!("-s3.port={}", p[0]))
+        .arg(format!("-master.port={}", p[1]))
+        .arg(format!("-volume.port={}", p[2]))
+        .arg(format!("-filer.port={}", p[3]))
+        .arg(format!("-admin.port={}", p[4]))
+        .arg(format!("-metricsPort={}", p[5]));
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let guard = spawn("weed", &mut cmd, &dir.join(format!("weed-{attempt}.log")))?;
+    Ok((guard, args, format!("http://127.0.0.1:{}", p[0])))
+}
+
+/// Whether an S3 server answers at `endpoint` within `timeout`.
+async fn s3_answers(endpoint: &str, timeout: Duration) -> bool {
+    let s3 = activities::s3::S3::new(&model::config::S3Config {
+        endpoint: endpoint.to_owned(),
+        ..Default::default()
+    });
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if s3.client().list_buckets().send().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// A child process stopped by PID when dropped.
 pub struct ChildGuard {
     pub name: &'static str,
@@ -151,47 +209,26 @@ impl Stack {
             &dir.path().join("temporal.log"),
         )?);
 
-        let p = free_ports_below(6, 55000);
-        let s3_config = dir.path().join("s3.json");
-        let defaults = model::config::S3Config::default();
-        std::fs::write(
-            &s3_config,
-            serde_json::json!({"identities": [{"name": "svc",
-                "credentials": [{"accessKey": defaults.access_key,
-                    "secretKey": secrecy::ExposeSecret::expose_secret(&defaults.secret_key)}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]})
-            .to_string(),
-        )?;
-        let weed_dir = dir.path().join("weed");
-        std::fs::create_dir_all(&weed_dir)?;
-        let mut cmd = Command::new(bin.join("weed"));
-        cmd.arg("mini")
-            .arg(format!("-dir={}", weed_dir.display()))
-            .args([
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                "-master.telemetry=false",
-                "-admin.ui=false",
-                "-webdav=false",
-            ])
-            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
-            .arg(format!("-s3.config={}", s3_config.display()))
-            .arg(format!("-s3.port={}", p[0]))
-            .arg(format!("-master.port={}", p[1]))
-            .arg(format!("-volume.port={}", p[2]))
-            .arg(format!("-filer.port={}", p[3]))
-            .arg(format!("-admin.port={}", p[4]))
-            .arg(format!("-metricsPort={}", p[5]));
-        let weed_args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let weed = Some(spawn("weed", &mut cmd, &dir.path().join("weed.log"))?);
+        // SeaweedFS also opens random internal ports (each with a +10000
+        // twin), which can collide with another test's: retry on new ports.
+        let mut started = None;
+        for attempt in 1..=3 {
+            let (guard, args, endpoint) = start_weed(dir.path(), attempt)?;
+            if s3_answers(&endpoint, Duration::from_secs(30)).await {
+                started = Some((guard, args, endpoint));
+                break;
+            }
+        }
+        let Some((weed, weed_args, s3_endpoint)) = started else {
+            let log = std::fs::read_to_string(dir.path().join("weed-3.log")).unwrap_or_default();
+            anyhow::bail!("SeaweedFS did not start in 3 attempts; last log:\n{log}");
+        };
+        let weed = Some(weed);
 
         let stack = Self {
             temporal_address: format!("http://127.0.0.1:{t_port}"),
             temporal_ui_port: t_ui,
-            s3_endpoint: format!("http://127.0.0.1:{}", p[0]),
+            s3_endpoint,
             dir,
             temporal,
             temporal_args,
@@ -241,7 +278,7 @@ impl Stack {
             "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}\n--- temporal.log\n{}\n--- weed.log\n{}",
             self.dir.path().display(),
             tail("temporal.log"),
-            tail("weed.log")
+            tail("weed-1.log")
         )
     }
 
@@ -582,6 +619,21 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The audit trail (GET …/events), as (type, outcome, location) triples
+    /// plus the raw items.
+    pub async fn events(&self, token: &str, id: &str) -> Vec<serde_json::Value> {
+        let res = self
+            .http
+            .get(format!("{}/v1/disseminations/{id}/events", self.api_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["items"].as_array().unwrap().clone()
     }
 
     /// POSTs a dissemination and returns its id (asserting 201).

@@ -320,3 +320,25 @@ pub struct NotifyOutcome {
     pub status_code: Option<u16>,
     pub attempt: u32,
 }
+
+/// One entry of a dissemination's audit trail, PREMIS-style: what happened,
+/// when (workflow time), with what outcome, to which file where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationEvent {
+    /// `dissemination requested`, `retrieval`, `fixity check`, `delivery`,
+    /// `link regeneration`, `webhook`, `cancellation`, `deletion`, `failure`.
+    pub event_type: String,
+    /// RFC 3339.
+    pub date_time: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Digest algorithm of a fixity check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+}

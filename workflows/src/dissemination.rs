@@ -44,6 +44,8 @@ pub struct DisseminationWorkflow {
     view: DisseminationView,
     /// Task queues of the hosts that staged files, to clean them all.
     hosts: Vec<String>,
+    /// The audit trail (state only: recorded events are replayed, not stored).
+    events: Vec<DisseminationEvent>,
 }
 
 #[workflow_methods]
@@ -64,12 +66,22 @@ impl DisseminationWorkflow {
             input,
             view,
             hosts: Vec::new(),
+            events: Vec::new(),
         }
     }
 
     #[run(name = "DisseminationWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DisseminationView> {
         let input = ctx.state(|s| s.input.clone());
+        let requested = format!(
+            "requested by {} with priority {}",
+            input.record.client_id,
+            input.record.priority.get()
+        );
+        record(
+            ctx,
+            Event::new("dissemination requested", "success", requested),
+        );
         set_status(
             ctx,
             DisseminationStatus::Queued,
@@ -92,6 +104,9 @@ impl DisseminationWorkflow {
 
         match outcome {
             Ok(files) => {
+                let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+                let detail = format!("{} file(s) available: {}", files.len(), names.join(", "));
+                record(ctx, Event::new("delivery", "success", detail));
                 ctx.state_mut(|s| s.view.files = files);
                 set_status(ctx, DisseminationStatus::Disseminated, "delivered");
             }
@@ -99,6 +114,18 @@ impl DisseminationWorkflow {
                 if end.discard {
                     discard(ctx, &input).await;
                 }
+                let kind = if end.status == DisseminationStatus::Cancelled {
+                    "cancellation"
+                } else {
+                    "failure"
+                };
+                let detail = end
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{}: {}", r.code, r.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                record(ctx, Event::new(kind, "failure", detail));
                 ctx.state_mut(|s| s.view.reasons = end.reasons.clone());
                 set_status(ctx, end.status, &end.summary());
             }
@@ -140,6 +167,14 @@ impl DisseminationWorkflow {
             )
             .await
             .map_err(|e| failure_message(&e))?;
+        record(
+            ctx,
+            Event::new(
+                "link regeneration",
+                "success",
+                format!("{} new link(s)", fresh.len()),
+            ),
+        );
         ctx.state_mut(|s| s.view.files = fresh);
         set_status(
             ctx,
@@ -190,6 +225,11 @@ impl DisseminationWorkflow {
             ));
             self.view.progress = Some(progress);
         }
+    }
+
+    #[query(name = "events")]
+    pub fn events(&self, _ctx: &WorkflowContextView) -> Vec<DisseminationEvent> {
+        self.events.clone()
     }
 
     #[query(name = "state")]
@@ -306,6 +346,16 @@ async fn fetch_and_verify(
                     .await;
                 match download {
                     Ok(staged) => {
+                        record(
+                            ctx,
+                            Event::new(
+                                "retrieval",
+                                "success",
+                                format!("{} bytes staged", staged.size),
+                            )
+                            .file(&t.file.relative_path)
+                            .location(&location_id),
+                        );
                         ctx.state_mut(|s| {
                             if !s.hosts.contains(&staged.host_queue) {
                                 s.hosts.push(staged.host_queue.clone());
@@ -362,8 +412,29 @@ async fn fetch_and_verify(
                 )
                 .await;
             match check {
-                Ok(_) => verified.push(staged),
+                Ok(outcome) => {
+                    record(
+                        ctx,
+                        Event::new(
+                            "fixity check",
+                            "success",
+                            format!("digest {}", outcome.digest),
+                        )
+                        .file(&t.file.relative_path)
+                        .location(&outcome.location_id)
+                        .algorithm(outcome.algorithm.as_str()),
+                    );
+                    verified.push(staged)
+                }
                 Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
+                    let algorithm = t.file.strongest_fixity().map(|f| f.algorithm.as_str());
+                    let mut event = Event::new("fixity check", "failure", failure_message(&e))
+                        .file(&t.file.relative_path)
+                        .location(&staged.location_id);
+                    if let Some(a) = algorithm {
+                        event = event.algorithm(a);
+                    }
+                    record(ctx, event);
                     t.mismatches
                         .push(format!("{}: {}", staged.location_id, failure_message(&e)));
                     t.location_index += 1;
@@ -487,6 +558,14 @@ async fn retain(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &Dissem
     // A cancel request (operator) ends retention early.
     let _ = ctx.timer(Duration::from_secs(secs)).await;
     discard(ctx, input).await;
+    record(
+        ctx,
+        Event::new(
+            "deletion",
+            "success",
+            "retention ended; delivered objects deleted".into(),
+        ),
+    );
     ctx.state_mut(|s| s.view.objects_deleted = true);
     set_status(
         ctx,
@@ -665,6 +744,23 @@ async fn deliver_webhook(
         waited += wait;
     }
     record_webhook(ctx, &delivery);
+    let outcome = if delivery.state == "delivered" {
+        "success"
+    } else {
+        "failure"
+    };
+    let detail = format!(
+        "{} {} after {} attempt(s){}",
+        delivery.event_type,
+        delivery.state,
+        delivery.attempts,
+        delivery
+            .last_error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    record(ctx, Event::new("webhook", outcome, detail));
 }
 
 fn record_webhook(ctx: &mut WorkflowContext<DisseminationWorkflow>, delivery: &WebhookDelivery) {
@@ -692,6 +788,42 @@ fn format_time(t: std::time::SystemTime) -> String {
 /// Workflow time (deterministic), RFC 3339.
 fn now(ctx: &WorkflowContext<DisseminationWorkflow>) -> String {
     ctx.workflow_time().map(format_time).unwrap_or_default()
+}
+
+/// Builds an audit event.
+struct Event(DisseminationEvent);
+
+impl Event {
+    fn new(event_type: &str, outcome: &str, detail: String) -> Self {
+        Self(DisseminationEvent {
+            event_type: event_type.into(),
+            date_time: String::new(),
+            outcome: outcome.into(),
+            detail,
+            file: None,
+            location: None,
+            algorithm: None,
+        })
+    }
+    fn file(mut self, f: &str) -> Self {
+        self.0.file = Some(f.into());
+        self
+    }
+    fn location(mut self, l: &str) -> Self {
+        self.0.location = Some(l.into());
+        self
+    }
+    fn algorithm(mut self, a: &str) -> Self {
+        self.0.algorithm = Some(a.into());
+        self
+    }
+}
+
+/// Appends to the audit trail, stamped with workflow time (deterministic).
+fn record(ctx: &mut WorkflowContext<DisseminationWorkflow>, event: Event) {
+    let mut e = event.0;
+    e.date_time = now(ctx);
+    ctx.state_mut(|s| s.events.push(e));
 }
 
 /// The Web UI's "current details": the status and what is happening, in words.
