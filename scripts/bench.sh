@@ -37,7 +37,8 @@ aws() {
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
-# One dissemination on a fresh worker: prints "seconds peak_rss_kib".
+# One dissemination on a fresh worker; sets DUR (seconds) and RSS (peak KiB).
+# Runs in this shell (no subshell), so the worker it starts is tracked and stopped.
 disseminate() { # archive_id
   kill "$WORKER_PID" 2>/dev/null || true
   wait "$WORKER_PID" 2>/dev/null || true
@@ -50,11 +51,14 @@ disseminate() { # archive_id
   wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
   t1=$(now)
   [ "$status" = DISSEMINATED ] || { echo "$id ended $status" >&2; exit 1; }
-  echo "$(secs "$t0" "$t1") $(awk '/VmHWM/ {print $2}' "/proc/$WORKER_PID/status")"
+  DUR=$(secs "$t0" "$t1")
+  RSS=$(awk '/VmHWM/ {print $2}' "/proc/$WORKER_PID/status")
 }
 
-read -r small_s small_rss < <(disseminate "$SMALL_ID")
-read -r large_s large_rss < <(disseminate "$LARGE_ID")
+disseminate "$SMALL_ID"
+small_s=$DUR small_rss=$RSS
+disseminate "$LARGE_ID"
+large_s=$DUR large_rss=$RSS
 
 file="$STACK_DATA/repository/$LARGE_ID/primary_large.tar"
 aws s3 mb s3://bench-baseline >/dev/null 2>&1 || true
