@@ -60,6 +60,81 @@ fn free_ports_below(n: usize, max: u16) -> Vec<u16> {
     ports
 }
 
+/// `n` consecutive free ports, all held while choosing.
+fn free_block(n: u16) -> u16 {
+    loop {
+        let first = StdListener::bind("127.0.0.1:0").unwrap();
+        let p = first.local_addr().unwrap().port();
+        if p > 65_000 {
+            continue;
+        }
+        let rest: Vec<_> = (1..n)
+            .filter_map(|i| StdListener::bind(("127.0.0.1", p + i)).ok())
+            .collect();
+        if rest.len() == usize::from(n - 1) {
+            return p;
+        }
+    }
+}
+
+/// Starts the Temporal dev server (file-backed, so a restart keeps every
+/// execution) on fresh free ports; returns it, its arguments and address.
+fn start_temporal(dir: &Path, attempt: u32) -> anyhow::Result<(ChildGuard, Vec<String>, String)> {
+    let port = free_block(8);
+    let [ui, http, metrics] = free_ports(3)[..] else {
+        unreachable!()
+    };
+    let mut cmd = Command::new(tools_bin().join("temporal"));
+    cmd.args([
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "error",
+    ])
+    .args(["--port", &port.to_string(), "--ui-port", &ui.to_string()])
+    .args([
+        "--http-port",
+        &http.to_string(),
+        "--metrics-port",
+        &metrics.to_string(),
+    ]);
+    for sa in SEARCH_ATTRIBUTES {
+        cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
+    }
+    cmd.args([
+        "--db-filename",
+        dir.join(format!("temporal-{attempt}.db")).to_str().unwrap(),
+    ]);
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let guard = spawn(
+        "temporal",
+        &mut cmd,
+        &dir.join(format!("temporal-{attempt}.log")),
+    )?;
+    Ok((guard, args, format!("http://127.0.0.1:{port}")))
+}
+
+/// Whether a Temporal frontend answers at `address` within `timeout`.
+async fn temporal_answers(address: &str, timeout: Duration) -> bool {
+    let cfg = model::config::TemporalConfig {
+        address: address.to_owned(),
+        ..Default::default()
+    };
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if workflows::client::connect(&cfg, "test-probe").await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// Starts `weed mini` on fresh free ports; returns it, its arguments and
 /// the S3 endpoint.
 fn start_weed(dir: &Path, attempt: u32) -> anyhow::Result<(ChildGuard, Vec<String>, String)> {
@@ -152,7 +227,6 @@ fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> anyhow::Result<Ch
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub temporal_address: String,
-    pub temporal_ui_port: u16,
     pub s3_endpoint: String,
     temporal: Option<ChildGuard>,
     temporal_args: Vec<String>,
@@ -166,48 +240,23 @@ pub const SEARCH_ATTRIBUTES: [&str; 4] =
 impl Stack {
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let bin = tools_bin();
-        let [t_port, t_ui, t_http, t_metrics] = free_ports(4)[..] else {
-            unreachable!()
-        };
-        let mut cmd = Command::new(bin.join("temporal"));
-        cmd.args([
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--log-level",
-            "error",
-        ])
-        .args([
-            "--port",
-            &t_port.to_string(),
-            "--ui-port",
-            &t_ui.to_string(),
-        ])
-        .args([
-            "--http-port",
-            &t_http.to_string(),
-            "--metrics-port",
-            &t_metrics.to_string(),
-        ]);
-        for sa in SEARCH_ATTRIBUTES {
-            cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
+        // The dev server also listens next to its frontend port (internal
+        // services), so a whole block is chosen free; a start that still
+        // collides with a parallel test is retried on new ports.
+        let mut started = None;
+        for attempt in 1..=3 {
+            let (guard, args, address) = start_temporal(dir.path(), attempt)?;
+            if temporal_answers(&address, Duration::from_secs(30)).await {
+                started = Some((guard, args, address));
+                break;
+            }
         }
-        // File-backed, so a restart keeps every execution.
-        cmd.args([
-            "--db-filename",
-            dir.path().join("temporal.db").to_str().unwrap(),
-        ]);
-        let temporal_args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let temporal = Some(spawn(
-            "temporal",
-            &mut cmd,
-            &dir.path().join("temporal.log"),
-        )?);
+        let Some((temporal, temporal_args, temporal_address)) = started else {
+            let log =
+                std::fs::read_to_string(dir.path().join("temporal-3.log")).unwrap_or_default();
+            anyhow::bail!("the Temporal dev server did not start in 3 attempts; last log:\n{log}");
+        };
+        let temporal = Some(temporal);
 
         // SeaweedFS also opens random internal ports (each with a +10000
         // twin), which can collide with another test's: retry on new ports.
@@ -226,8 +275,7 @@ impl Stack {
         let weed = Some(weed);
 
         let stack = Self {
-            temporal_address: format!("http://127.0.0.1:{t_port}"),
-            temporal_ui_port: t_ui,
+            temporal_address,
             s3_endpoint,
             dir,
             temporal,
@@ -277,7 +325,7 @@ impl Stack {
         anyhow::bail!(
             "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}\n--- temporal.log\n{}\n--- weed.log\n{}",
             self.dir.path().display(),
-            tail("temporal.log"),
+            tail("temporal-1.log"),
             tail("weed-1.log")
         )
     }
@@ -293,7 +341,7 @@ impl Stack {
         self.weed = Some(spawn(
             "weed",
             &mut cmd,
-            &self.dir.path().join("weed-2.log"),
+            &self.dir.path().join("weed-restart.log"),
         )?);
         self.wait_ready().await
     }
@@ -306,7 +354,7 @@ impl Stack {
         self.temporal = Some(spawn(
             "temporal",
             &mut cmd,
-            &self.dir.path().join("temporal-2.log"),
+            &self.dir.path().join("temporal-restart.log"),
         )?);
         self.wait_ready().await
     }
