@@ -107,18 +107,13 @@ impl Activities {
         input: DownloadInput,
     ) -> Result<StagedFile, ActivityError> {
         if input.announce_start {
-            if let Some(handle) = ctx.workflow_handle::<DisseminationWorkflow>() {
-                if let Err(e) = handle
-                    .signal(
-                        DisseminationWorkflow::download_started,
-                        (),
-                        WorkflowSignalOptions::default(),
-                    )
-                    .await
-                {
-                    warn!(error = %e, "could not announce the download start");
-                }
-            }
+            signal_workflow(
+                &ctx,
+                DisseminationWorkflow::download_started,
+                (),
+                "announce the download start",
+            )
+            .await;
         }
         let file = &input.file;
         let location = file.locations.get(input.location_index).ok_or_else(|| {
@@ -645,16 +640,30 @@ fn read_at(path: &std::path::Path, offset: u64, len: usize) -> anyhow::Result<by
 
 /// Tells the workflow how far a transfer got (best effort).
 async fn report_progress(ctx: &ActivityContext, progress: workflows::Progress) {
+    signal_workflow(
+        ctx,
+        DisseminationWorkflow::progress,
+        progress,
+        "report progress",
+    )
+    .await;
+}
+
+/// Signals the workflow this activity belongs to; a failure is only logged
+/// (the signals are informative, the work goes on).
+async fn signal_workflow<S>(ctx: &ActivityContext, signal: S, input: S::Input, what: &str)
+where
+    S: temporalio_common::SignalDefinition<
+        Workflow = <DisseminationWorkflow as temporalio_common::HasWorkflowDefinition>::Run,
+    >,
+    S::Input: Send,
+{
     if let Some(handle) = ctx.workflow_handle::<DisseminationWorkflow>() {
         if let Err(e) = handle
-            .signal(
-                DisseminationWorkflow::progress,
-                progress,
-                WorkflowSignalOptions::default(),
-            )
+            .signal(signal, input, WorkflowSignalOptions::default())
             .await
         {
-            warn!(error = %e, "could not report progress");
+            warn!(error = %e, "could not {what}");
         }
     }
 }

@@ -195,9 +195,7 @@ pub async fn read_view(
     query_timeout: Duration,
 ) -> Result<Option<DisseminationView>, ApiError> {
     let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    let opts = WorkflowQueryOptions::builder()
-        .rpc_options(RpcOptions::builder().timeout(query_timeout).build())
-        .build();
+    let opts = query_options(query_timeout);
     match handle.query(DisseminationWorkflow::state, (), opts).await {
         Ok(view) => Ok(Some(view)),
         Err(WorkflowQueryError::NotFound(_)) => Ok(None),
@@ -318,11 +316,16 @@ pub async fn read_events(
     query_timeout: Duration,
 ) -> Result<Vec<workflows::DisseminationEvent>, ApiError> {
     let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    let opts = WorkflowQueryOptions::builder()
-        .rpc_options(RpcOptions::builder().timeout(query_timeout).build())
-        .build();
+    let opts = query_options(query_timeout);
     handle
         .query(DisseminationWorkflow::events, (), opts)
         .await
         .map_err(|e| ApiError::unavailable("the workers", e))
+}
+
+/// Queries time out quickly: with no worker polling, one would hang ~30 s.
+fn query_options(timeout: Duration) -> WorkflowQueryOptions {
+    WorkflowQueryOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(timeout).build())
+        .build()
 }

@@ -274,7 +274,8 @@ impl Stack {
         };
         let weed = Some(weed);
 
-        let stack = Self {
+        // Both servers already answered above.
+        Ok(Self {
             temporal_address,
             s3_endpoint,
             dir,
@@ -282,34 +283,15 @@ impl Stack {
             temporal_args,
             weed,
             weed_args,
-        };
-        stack.wait_ready().await?;
-        Ok(stack)
+        })
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        let cfg = model::config::TemporalConfig {
-            address: self.temporal_address.clone(),
-            ..Default::default()
-        };
-        let s3 = activities::s3::S3::new(&model::config::S3Config {
-            endpoint: self.s3_endpoint.clone(),
-            ..Default::default()
-        });
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut temporal_ok = false;
-        let mut s3_ok = false;
-        while Instant::now() < deadline {
-            if !temporal_ok {
-                temporal_ok = workflows::client::connect(&cfg, "test-probe").await.is_ok();
-            }
-            if !s3_ok {
-                s3_ok = s3.client().list_buckets().send().await.is_ok();
-            }
-            if temporal_ok && s3_ok {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let timeout = Duration::from_secs(90);
+        let temporal_ok = temporal_answers(&self.temporal_address, timeout).await;
+        let s3_ok = s3_answers(&self.s3_endpoint, timeout).await;
+        if temporal_ok && s3_ok {
+            return Ok(());
         }
         let tail = |name: &str| {
             let log = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
