@@ -50,6 +50,19 @@ if [ ! -f "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION" ]; then
   touch "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION"
 fi
 
+# check-jsonschema in its own virtualenv: the tests validate
+# docker-compose.temporal.yml against the Compose specification with its
+# built-in schema `vendor.compose-spec` (no Docker needed).
+CHECK_JSONSCHEMA_VERSION=0.39.0
+if [ ! -f "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION" ]; then
+  echo "installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION into $tools/check-jsonschema" >&2
+  rm -rf "$tools/check-jsonschema"
+  python3 -m venv "$tools/check-jsonschema"
+  "$tools/check-jsonschema/bin/pip" install --quiet --disable-pip-version-check --no-input \
+    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+  touch "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION"
+fi
+
 find_bin() { find "$1" -type f -name "$2" -perm -u+x 2>/dev/null | head -1; }
 temporal=$(find_bin "$tools/temporal" temporal)
 weed=$(find_bin "$tools/seaweedfs" weed)

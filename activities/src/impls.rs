@@ -3,11 +3,13 @@
 use crate::{
     digest::MultiHasher,
     final_failure,
+    observe::{annotate, mark_error, trace_headers, WorkerMetrics},
     repository::{OpenError, Repository},
     s3::{MultipartState, S3},
     staging, webhook,
 };
 use model::{catalog::DigestAlgorithm, config::Config};
+use opentelemetry::{trace::TraceContextExt, Context, KeyValue};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -39,6 +41,7 @@ pub struct Activities {
     /// Set when the worker shuts down: a cancel then means "stop, another
     /// worker resumes", not "the dissemination was cancelled".
     shutting_down: Arc<std::sync::atomic::AtomicBool>,
+    metrics: WorkerMetrics,
 }
 
 /// Heartbeat details of `upload`: the multipart upload to resume.
@@ -72,7 +75,14 @@ impl Activities {
             http,
             host_queue,
             shutting_down: Arc::default(),
+            metrics: WorkerMetrics::default(),
         })
+    }
+
+    /// Records the worker's metrics with `metrics` (default: nowhere).
+    pub fn with_metrics(mut self, metrics: WorkerMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn host_queue(&self) -> &str {
@@ -106,6 +116,15 @@ impl Activities {
         ctx: ActivityContext,
         input: DownloadInput,
     ) -> Result<StagedFile, ActivityError> {
+        self.metrics.queue_wait(&ctx);
+        annotate(
+            &ctx,
+            [
+                KeyValue::new("disseminationId", input.dissemination_id.to_string()),
+                KeyValue::new("file", input.file.relative_path.clone()),
+                KeyValue::new("bytes", input.file.size as i64),
+            ],
+        );
         if input.announce_start {
             signal_workflow(
                 &ctx,
@@ -180,6 +199,21 @@ impl Activities {
             location = %location.location_id, resume_from = offset, attempt = ctx.info().attempt,
             "download started"
         );
+        annotate(
+            &ctx,
+            [
+                KeyValue::new("location", location.location_id.clone()),
+                KeyValue::new("resumeFrom", offset as i64),
+                KeyValue::new(
+                    "digestAlgorithms",
+                    algorithms
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            ],
+        );
 
         let mut reader = self
             .repo
@@ -187,6 +221,7 @@ impl Activities {
             .await
             .map_err(open_failure)?;
         let mut done = offset;
+        let mut counted = offset;
         let mut progress = DownloadProgress {
             file: file.relative_path.clone(),
             location_id: location.location_id.clone(),
@@ -232,6 +267,8 @@ impl Activities {
                 progress.bytes_done = done;
                 ctx.record_heartbeat(progress.clone()).await?;
                 last_beat = Instant::now();
+                self.metrics.downloaded(done - counted);
+                counted = done;
                 if last_report.elapsed() >= report_every {
                     last_report = Instant::now();
                     report_progress(
@@ -264,6 +301,7 @@ impl Activities {
             .map_err(io("flushing staged copy".into()))?;
         progress.bytes_done = done;
         ctx.record_heartbeat(progress).await?;
+        self.metrics.downloaded(done - counted);
         Ok(StagedFile {
             file: file.clone(),
             location_id: location.location_id.clone(),
@@ -279,9 +317,10 @@ impl Activities {
     #[activity(definition = defs::VerifyFixity)]
     pub async fn verify_fixity(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: StagedFile,
     ) -> Result<FixityOutcome, ActivityError> {
+        self.metrics.queue_wait(&ctx);
         let file = &input.file;
         let stored = file.strongest_fixity().ok_or_else(|| {
             final_failure(
@@ -309,7 +348,18 @@ impl Activities {
                 ))
             }
         }
+        annotate(
+            &ctx,
+            [
+                KeyValue::new("file", file.relative_path.clone()),
+                KeyValue::new("location", input.location_id.clone()),
+                KeyValue::new("bytes", input.size as i64),
+                KeyValue::new("digestAlgorithm", stored.algorithm.as_str()),
+            ],
+        );
         if input.size != file.size {
+            self.metrics.fixity(stored.algorithm.as_str(), false);
+            mark_error("fixity mismatch: size");
             return Err(final_failure(
                 failure_types::FIXITY_MISMATCH,
                 format!(
@@ -324,6 +374,8 @@ impl Activities {
             .cloned()
             .unwrap_or_default();
         if !computed.eq_ignore_ascii_case(stored.digest.trim()) {
+            self.metrics.fixity(stored.algorithm.as_str(), false);
+            mark_error("fixity mismatch: digest");
             return Err(final_failure(
                 failure_types::FIXITY_MISMATCH,
                 format!(
@@ -336,6 +388,7 @@ impl Activities {
                 ),
             ));
         }
+        self.metrics.fixity(stored.algorithm.as_str(), true);
         info!(file = %file.relative_path, location = %input.location_id, algorithm = stored.algorithm.as_str(), "fixity verified");
         Ok(FixityOutcome {
             algorithm: stored.algorithm,
@@ -350,8 +403,17 @@ impl Activities {
         ctx: ActivityContext,
         input: UploadInput,
     ) -> Result<DeliveredFile, ActivityError> {
+        self.metrics.queue_wait(&ctx);
         let record = &input.record;
         let staged = &input.staged;
+        annotate(
+            &ctx,
+            record_attributes(record).into_iter().chain([
+                KeyValue::new("file", staged.file.relative_path.clone()),
+                KeyValue::new("bytes", staged.size as i64),
+                KeyValue::new("digestAlgorithm", DigestAlgorithm::Sha256.as_str()),
+            ]),
+        );
         let filename = staged.file.filename().to_owned();
         let bucket = self.cfg.client_bucket(&record.client_id.0);
         let key = object_key(record, &filename);
@@ -399,6 +461,7 @@ impl Activities {
         let url = self.s3.presign_get(&bucket, &key, lifetime).await?;
         let expires =
             chrono::Local::now() + chrono::Duration::seconds(input.link_lifetime_secs as i64);
+        self.metrics.uploaded(staged.size);
         info!(dissemination_id = %record.dissemination_id, %bucket, %key, bytes = staged.size, "uploaded");
         Ok(DeliveredFile {
             download_url: url,
@@ -478,12 +541,21 @@ impl Activities {
         // The workflow schedules retries itself (one attempt per activity);
         // older executions retried the activity.
         let attempt = input.attempt.max(ctx.info().attempt);
+        self.metrics.queue_wait(&ctx);
+        annotate(
+            &ctx,
+            record_attributes(&input.view.record).into_iter().chain([
+                KeyValue::new("webhookType", input.event_type.clone()),
+                KeyValue::new("webhookAttempt", i64::from(attempt)),
+            ]),
+        );
         let client = self.cfg.client(&input.view.record.client_id.0);
         let (Some(url), Some(secret)) = (
             client.and_then(|c| c.webhook_url.clone()),
             client.and_then(|c| c.webhook_secret.as_ref()),
         ) else {
             info!(client_id = %input.view.record.client_id, "no webhook configured for the client");
+            self.metrics.webhook("not_configured");
             return Ok(NotifyOutcome {
                 outcome: "not_configured".into(),
                 status_code: None,
@@ -495,9 +567,11 @@ impl Activities {
         let body = serde_json::to_vec(&envelope(&input)).map_err(anyhow::Error::from)?;
         let timestamp = chrono::Utc::now().timestamp();
         let signature = webhook::sign(&keys, &input.message_id, timestamp, &body);
-        let response = self
-            .http
-            .post(&url)
+        let mut request = self.http.post(&url);
+        for (name, value) in trace_headers() {
+            request = request.header(name, value);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("webhook-id", &input.message_id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -505,9 +579,17 @@ impl Activities {
             .body(body)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("webhook POST failed: {}", without_url(&e)))?;
+            .map_err(|e| {
+                self.metrics.webhook("error");
+                anyhow::anyhow!("webhook POST failed: {}", without_url(&e))
+            })?;
         let status = response.status();
+        Context::current().span().set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
         if status.is_success() {
+            self.metrics.webhook("delivered");
             info!(message_id = %input.message_id, status = status.as_u16(), attempt, "webhook delivered");
             return Ok(NotifyOutcome {
                 outcome: "delivered".into(),
@@ -516,6 +598,7 @@ impl Activities {
             });
         }
         if status.as_u16() == 410 {
+            self.metrics.webhook("gone");
             return Err(final_failure(
                 failure_types::WEBHOOK_GONE,
                 "the endpoint answered 410 Gone",
@@ -528,6 +611,7 @@ impl Activities {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|_| matches!(status.as_u16(), 429 | 503));
         let message = format!("the endpoint answered {status}");
+        self.metrics.webhook("rejected");
         warn!(message_id = %input.message_id, status = status.as_u16(), attempt, "webhook not accepted");
         Err(match retry_after {
             Some(secs) => ActivityError::application(
@@ -666,6 +750,16 @@ where
             warn!(error = %e, "could not {what}");
         }
     }
+}
+
+/// The dissemination's identity as span attributes.
+fn record_attributes(record: &workflows::DisseminationRecord) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("disseminationId", record.dissemination_id.to_string()),
+        KeyValue::new("archiveId", record.archive_id.to_string()),
+        KeyValue::new("clientId", record.client_id.0.clone()),
+        KeyValue::new("contractId", record.contract_id.to_string()),
+    ]
 }
 
 /// Where a delivered file lives in the client's bucket.

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod impls;
+pub mod observe;
 pub mod repository;
 pub mod s3;
 pub mod staging;

@@ -16,6 +16,7 @@ use axum::{
 use model::{ArchiveId, ClientId, DisseminationId, DisseminationStatus, Priority};
 use serde::Deserialize;
 use std::time::Duration;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, WorkflowSettings};
 
 pub fn router() -> Router<AppState> {
@@ -172,6 +173,12 @@ pub async fn create(
         priority,
         date_created: model::time::now_rfc3339(),
     };
+    let span = tracing::Span::current();
+    span.set_attribute("disseminationId", record.dissemination_id.to_string());
+    span.set_attribute("archiveId", record.archive_id.to_string());
+    span.set_attribute("clientId", record.client_id.0.clone());
+    span.set_attribute("contractId", record.contract_id.to_string());
+    span.set_attribute("priority", i64::from(priority.get()));
     let view = DisseminationView {
         record: record.clone(),
         status: DisseminationStatus::Received,

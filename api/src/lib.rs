@@ -6,6 +6,7 @@ pub mod disseminations;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod observe;
 pub mod openapi;
 pub mod ratelimit;
 pub mod state;
@@ -35,6 +36,7 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
             cfg.api.rate_limit_per_minute,
             cfg.api.rate_limit_burst,
         )),
+        metrics: Arc::new(observe::ApiMetrics::new()?),
         cfg,
     })
 }
@@ -42,8 +44,13 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
 pub fn router(state: AppState) -> Router {
     let api = disseminations::router()
         .merge(health::router())
+        .route("/metrics", axum::routing::get(observe::metrics))
         .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ));
     let base = state.cfg.api.base_path.trim_end_matches('/').to_owned();
     let docs = openapi::router(&base);
     let app = if base.is_empty() {

@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let cfg = Arc::new(model::config::Config::load(cli.config.as_deref())?);
-            model::telemetry::init(&cfg.log);
+            let _telemetry = model::telemetry::init(&cfg.log, &cfg.telemetry, "dissemination-api");
             let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
                 .await
                 .with_context(|| format!("binding {}", cfg.api.listen))?;

@@ -1,6 +1,6 @@
 //! Shared application state: one cheap clone per request.
 
-use crate::{auth::Verifier, ratelimit::RateLimiter};
+use crate::{auth::Verifier, observe::ApiMetrics, ratelimit::RateLimiter};
 use model::{catalog::Catalog, config::Config};
 use std::sync::Arc;
 use temporalio_client::Client;
@@ -12,4 +12,5 @@ pub struct AppState {
     pub temporal: Client,
     pub verifier: Arc<Verifier>,
     pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<ApiMetrics>,
 }

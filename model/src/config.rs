@@ -29,6 +29,7 @@ pub struct Config {
     /// configuration only: never taken from a request.
     pub clients: BTreeMap<String, ClientConfig>,
     pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -272,6 +273,9 @@ pub struct WorkerConfig {
     /// How often transfers report bytes done to the workflow (shown on GET
     /// and in the Web UI); each report is one history event.
     pub progress_every_ms: u64,
+    /// Prometheus endpoint (`/metrics`) for the worker's own and the
+    /// Temporal SDK's metrics, e.g. `127.0.0.1:9464`; unset: none.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerConfig {
@@ -283,6 +287,7 @@ impl Default for WorkerConfig {
             graceful_shutdown_secs: 30,
             heartbeat_throttle_ms: 2_000,
             progress_every_ms: 5_000,
+            metrics_addr: None,
         }
     }
 }
@@ -372,6 +377,15 @@ pub struct LogConfig {
     pub format: String,
     /// An `EnvFilter` directive; `RUST_LOG` overrides it.
     pub filter: String,
+}
+
+/// Trace export. The same keys for the embedded default (the bundled trace
+/// viewer) and for deployments (a real Jaeger or OpenTelemetry collector).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint, e.g. `http://127.0.0.1:4317`; unset: no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for LogConfig {

@@ -23,6 +23,19 @@ pub enum DisseminationStatus {
 }
 
 impl DisseminationStatus {
+    /// Every status, in flow order.
+    pub const ALL: [Self; 9] = [
+        Self::Received,
+        Self::Queued,
+        Self::DownloadingFromRepository,
+        Self::FixityCheck,
+        Self::UploadingToS3,
+        Self::Disseminated,
+        Self::Failed,
+        Self::Rejected,
+        Self::Cancelled,
+    ];
+
     /// DISSEMINATED, FAILED, REJECTED and CANCELLED are final.
     pub fn is_final(self) -> bool {
         matches!(
@@ -58,17 +71,7 @@ mod tests {
 
     #[test]
     fn wire_names_match_display() {
-        for s in [
-            S::Received,
-            S::Queued,
-            S::DownloadingFromRepository,
-            S::FixityCheck,
-            S::UploadingToS3,
-            S::Disseminated,
-            S::Failed,
-            S::Rejected,
-            S::Cancelled,
-        ] {
+        for s in S::ALL {
             let json = serde_json::to_string(&s).expect("serialises");
             assert_eq!(json, format!("\"{s}\""));
         }

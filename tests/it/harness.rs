@@ -541,10 +541,15 @@ impl TestApp {
     }
 
     pub async fn start_with(opts: Options) -> Self {
-        model::telemetry::init(&model::config::LogConfig {
-            format: "text".into(),
-            filter: "warn".into(),
-        });
+        // Logs only: the trace test exports from API and worker processes.
+        drop(model::telemetry::init(
+            &model::config::LogConfig {
+                format: "text".into(),
+                filter: "warn".into(),
+            },
+            &Default::default(),
+            "e2e-tests",
+        ));
         let stack = Stack::start().await.expect("stack starts");
         let receiver = Receiver::start().await.expect("receiver starts");
         let secret = format!(
@@ -786,16 +791,26 @@ fn rand_bytes() -> [u8; 24] {
     out
 }
 
-/// The worker as its own process (the real binary), so a test can kill it.
-pub fn spawn_worker_process(cfg: &Config, name: &'static str) -> ChildGuard {
+/// The whole configuration as a TOML file, for the service's own binaries.
+pub fn write_config_toml(cfg: &Config, name: &str) -> PathBuf {
     let dir = cfg.catalog.root.parent().unwrap().to_owned();
     let toml_path = dir.join(format!("{name}.toml"));
     let t = &cfg.timings;
+    let opt =
+        |key: &str, v: Option<String>| v.map(|v| format!("{key} = {v}\n")).unwrap_or_default();
     let mut toml = format!(
         r#"[temporal]
 address = "{}"
 task_queue_prefix = "{}"
-[catalog]
+query_timeout_ms = {}
+[api]
+listen = "{}"
+base_path = "{}"
+rate_limit_per_minute = {}
+rate_limit_burst = {}
+[auth]
+jwks_path = "{}"
+{}{}[catalog]
 root = "{}"
 [repository]
 disk_root = "{}"
@@ -807,8 +822,12 @@ part_size_mib = {}
 staging_dir = "{}"
 host_queue = "{}"
 graceful_shutdown_secs = {}
-heartbeat_throttle_ms = 500
-progress_every_ms = 500
+heartbeat_throttle_ms = {}
+progress_every_ms = {}
+{}[telemetry]
+{}[log]
+format = "{}"
+filter = "{}"
 [timings]
 heartbeat_timeout_ms = {}
 retry_initial_ms = {}
@@ -816,26 +835,54 @@ retry_max_interval_ms = {}
 retry_max_attempts = {}
 webhook_retry_initial_ms = {}
 webhook_retry_max_interval_ms = {}
+retention_secs = {}
 "#,
         cfg.temporal.address,
         cfg.temporal.task_queue_prefix,
+        cfg.temporal.query_timeout_ms,
+        cfg.api.listen,
+        cfg.api.base_path,
+        cfg.api.rate_limit_per_minute,
+        cfg.api.rate_limit_burst,
+        cfg.auth.jwks_path.display(),
+        opt("issuer", cfg.auth.issuer.as_ref().map(|v| format!("{v:?}"))),
+        opt(
+            "audience",
+            cfg.auth.audience.as_ref().map(|v| format!("{v:?}"))
+        ),
         cfg.catalog.root.display(),
         cfg.repository.disk_root.display(),
-        cfg.repository
-            .max_read_bytes_per_sec
-            .map(|r| format!("max_read_bytes_per_sec = {r}"))
-            .unwrap_or_default(),
+        opt(
+            "max_read_bytes_per_sec",
+            cfg.repository.max_read_bytes_per_sec.map(|r| r.to_string())
+        ),
         cfg.s3.endpoint,
         cfg.s3.part_size_mib,
         cfg.worker.staging_dir.display(),
         cfg.worker.host_queue.clone().unwrap_or_default(),
         cfg.worker.graceful_shutdown_secs,
+        cfg.worker.heartbeat_throttle_ms,
+        cfg.worker.progress_every_ms,
+        opt(
+            "metrics_addr",
+            cfg.worker.metrics_addr.map(|a| format!("\"{a}\""))
+        ),
+        opt(
+            "otlp_endpoint",
+            cfg.telemetry
+                .otlp_endpoint
+                .as_ref()
+                .map(|v| format!("{v:?}"))
+        ),
+        cfg.log.format,
+        cfg.log.filter,
         t.heartbeat_timeout_ms,
         t.retry_initial_ms,
         t.retry_max_interval_ms,
         t.retry_max_attempts,
         t.webhook_retry_initial_ms,
         t.webhook_retry_max_interval_ms,
+        t.retention_secs,
     );
     for (id, c) in &cfg.clients {
         toml.push_str(&format!("[clients.{id}]\n"));
@@ -851,11 +898,58 @@ webhook_retry_max_interval_ms = {}
         }
     }
     std::fs::write(&toml_path, toml).unwrap();
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-worker");
+    toml_path
+}
+
+/// One of the service's binaries as its own process, logging to `{name}.log`.
+fn spawn_service(cfg: &Config, name: &'static str, bin: &str, command: &str) -> ChildGuard {
+    let toml_path = write_config_toml(cfg, name);
+    let dir = toml_path.parent().unwrap().to_owned();
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug")
+        .join(bin);
     let mut cmd = Command::new(bin);
-    cmd.args(["--config", toml_path.to_str().unwrap(), "run"])
-        .env("RUST_LOG", "warn");
-    spawn(name, &mut cmd, &dir.join(format!("{name}.log"))).expect("worker binary (cargo build)")
+    cmd.args(["--config", toml_path.to_str().unwrap(), command]);
+    if std::env::var_os("RUST_LOG").is_none() && cfg.log.format != "json" {
+        cmd.env("RUST_LOG", "warn");
+    }
+    spawn(name, &mut cmd, &dir.join(format!("{name}.log"))).expect("service binary (cargo build)")
+}
+
+/// The worker as its own process (the real binary), so a test can kill it.
+pub fn spawn_worker_process(cfg: &Config, name: &'static str) -> ChildGuard {
+    spawn_service(cfg, name, "dissemination-worker", "run")
+}
+
+/// The API as its own process on `cfg.api.listen`, answering once ready.
+pub async fn spawn_api_process(cfg: &Config, name: &'static str) -> ChildGuard {
+    let guard = spawn_service(cfg, name, "dissemination-api", "serve");
+    let url = format!("http://{}{}/healthz", cfg.api.listen, cfg.api.base_path);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(&url).await.map(|r| r.status().as_u16()).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "{name} did not answer at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    guard
+}
+
+/// The bundled trace viewer: (process, Jaeger UI/query URL, OTLP endpoint).
+pub async fn spawn_trace_viewer(dir: &Path) -> (ChildGuard, String, String) {
+    let p = free_ports(2);
+    let bin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-trace-viewer");
+    let mut cmd = Command::new(bin);
+    cmd.args(["--ui", &format!("127.0.0.1:{}", p[0])])
+        .args(["--otlp", &format!("127.0.0.1:{}", p[1])]);
+    let guard = spawn("trace-viewer", &mut cmd, &dir.join("trace-viewer.log"))
+        .expect("trace viewer binary (cargo build)");
+    let ui = format!("http://127.0.0.1:{}", p[0]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{ui}/api/services")).await.is_err() {
+        assert!(Instant::now() < deadline, "trace viewer did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (guard, ui, format!("http://127.0.0.1:{}", p[1]))
 }
 
 impl ChildGuard {

@@ -2,11 +2,13 @@
 
 mod harness;
 
+mod compose;
 mod concurrency;
 mod dissemination;
 mod faults;
 mod lifecycle;
 mod listing;
+mod observability;
 mod openapi;
 mod rejections;
 mod replay;

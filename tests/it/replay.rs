@@ -36,6 +36,9 @@ async fn recorded_histories_replay_with_the_current_workflow() {
             .unwrap()
             .register_workflow::<DisseminationLock>()
             .unwrap()
+            // As in production: the tracing interceptors must not change
+            // what the workflow does.
+            .worker_plugin(temporalio_sdk::opentelemetry::OpenTelemetryPlugin::builder().build())
             .build(),
     )
     .unwrap();

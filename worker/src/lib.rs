@@ -4,13 +4,21 @@
 //! and the staged steps on this host's own queue.
 
 pub mod demo;
+pub mod spans;
 
-use activities::Activities;
+use activities::{observe::WorkerMetrics, Activities};
 use anyhow::Context;
 use model::config::Config;
 use std::{future::Future, sync::Arc, time::Duration};
+use temporalio_common::telemetry::{
+    metrics::CoreMeter, start_prometheus_metric_exporter, PrometheusExporterOptions,
+    TelemetryOptions,
+};
 use temporalio_sdk::{
-    runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
+    runtime::{
+        worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
+        RuntimeOptions,
+    },
     Runtime, Worker, WorkerOptions,
 };
 use tracing::info;
@@ -55,8 +63,36 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .identity
         .clone()
         .unwrap_or_else(|| format!("{}@{}", std::process::id(), hostname()));
-    let runtime =
-        Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+    // One Prometheus endpoint for the SDK's worker metrics and our own.
+    let prometheus = match cfg.worker.metrics_addr {
+        Some(addr) => {
+            let started = start_prometheus_metric_exporter(
+                PrometheusExporterOptions::builder()
+                    .socket_addr(addr)
+                    .counters_total_suffix(true)
+                    .use_seconds_for_durations(true)
+                    .unit_suffix(true)
+                    .build(),
+            )
+            .with_context(|| format!("starting the metrics endpoint on {addr}"))?;
+            info!(addr = %started.bound_addr, "metrics at http://{}/metrics", started.bound_addr);
+            Some(started)
+        }
+        None => None,
+    };
+    let meter = prometheus
+        .as_ref()
+        .map(|p| p.meter.clone() as Arc<dyn CoreMeter>);
+    let telemetry = TelemetryOptions::builder()
+        .maybe_metrics(meter.clone())
+        .build();
+    let runtime = Runtime::from_current_tokio(
+        RuntimeOptions::builder()
+            .telemetry_options(telemetry)
+            .build()
+            .map_err(anyhow::Error::msg)?,
+    )
+    .context("starting the Temporal runtime")?;
     let client = workflows::client::connect(&cfg.temporal, &identity).await?;
     let host_queue = host_queue(&cfg);
     tokio::fs::create_dir_all(&cfg.worker.staging_dir)
@@ -67,7 +103,8 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
                 cfg.worker.staging_dir.display()
             )
         })?;
-    let acts = Activities::new(cfg.clone(), host_queue.clone())?;
+    let acts = Activities::new(cfg.clone(), host_queue.clone())?
+        .with_metrics(meter.map(WorkerMetrics::new).unwrap_or_default());
     let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
     let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
 

@@ -1,6 +1,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use std::{path::PathBuf, sync::Arc};
+use temporalio_sdk::opentelemetry::{WorkflowIdGenerator, WorkflowSpanProcessor};
+use worker::spans::RunWorkflowMarkers;
 
 /// The Dissemination Service's Temporal worker.
 #[derive(Parser)]
@@ -32,7 +35,19 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg = Arc::new(model::config::Config::load(cli.config.as_deref())?);
-    model::telemetry::init(&cfg.log);
+    // Workflow spans get replay-safe ids and are not exported again on replay.
+    let _telemetry = model::telemetry::init_with(
+        &cfg.log,
+        &cfg.telemetry,
+        "dissemination-worker",
+        |exporter| {
+            SdkTracerProvider::builder()
+                .with_span_processor(WorkflowSpanProcessor::new(RunWorkflowMarkers(
+                    BatchSpanProcessor::builder(exporter).build(),
+                )))
+                .with_id_generator(WorkflowIdGenerator::default())
+        },
+    );
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => worker::run(cfg, model::shutdown::signal()).await,
         Command::SeedDemo {
