@@ -21,6 +21,8 @@ Dissemination Service is running (logs in $RUN/logs/):
   API              $API/v1/disseminations
   Swagger UI       $API/swagger-ui/   (OpenAPI: $API/openapi.json)
   Temporal Web UI  http://127.0.0.1:$T_UI
+  Jaeger UI        $JAEGER   (traces of the API and the worker; query API $JAEGER/api/traces/<traceId>)
+  Metrics          $API/metrics (API), http://127.0.0.1:$WORKER_METRICS/metrics (worker and Temporal SDK)
   S3 (SeaweedFS)   $S3_ENDPOINT
   Webhooks         $RUN/logs/webhooks.log (verified with standardwebhooks)
 
@@ -45,6 +47,15 @@ if [ "$check" = 1 ]; then
   echo "status $status after $(python3 -c "print(round($end-$start,2))") s; webhook log:"
   cat "$RUN/logs/webhooks.log"
   [ "$status" = DISSEMINATED ]
+  trace=$(grep "verified dissemination.delivered $id" "$RUN/logs/webhooks.log" | sed -n 's/.*traceparent=00-\([0-9a-f]*\)-.*/\1/p')
+  spans=""
+  for _ in $(seq 1 50); do
+    spans=$(curl -s "$JAEGER/api/traces/$trace" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"][0]["spans"]))' 2>/dev/null || true)
+    [ -n "$spans" ] && [ "$spans" -ge 7 ] && break
+    sleep 0.2
+  done
+  echo "trace $trace: $spans spans, $JAEGER/trace/$trace"
+  [ -n "$spans" ] && [ "$spans" -ge 7 ]
   exit 0
 fi
 echo "Press Ctrl-C to stop everything."

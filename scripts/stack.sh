@@ -2,13 +2,14 @@
 # stops everything it started, by PID, on exit. Inputs (environment):
 #   STACK_DATA       folder for data and logs (default .data)
 #   STACK_TEMPORAL_DB  "memory" for an in-memory Temporal server
-# Sets: API, T_UI, S3_ENDPOINT, TOKEN, RUN (its folder), WORKER_PID, bin, tools.
+# Sets: API, T_UI, JAEGER, WORKER_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
+# WORKER_PID, bin, tools.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/install-tools.sh
 echo "building (release)..." >&2
-cargo build --release --quiet -p api -p worker
+cargo build --release --quiet -p api -p worker -p trace-viewer
 bin="$root/target/release"
 tools="$root/.tools/bin"
 
@@ -41,8 +42,15 @@ start_worker() {
 }
 
 start_stack() {
-  read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT < <(
-    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080)
+  read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT \
+    J_UI J_OTLP WORKER_METRICS < <(
+    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464)
+
+  # The trace viewer (Jaeger UI and query API; OTLP/gRPC in).
+  "$bin/dissemination-trace-viewer" --ui "127.0.0.1:$J_UI" --otlp "127.0.0.1:$J_OTLP" \
+    >"$RUN/logs/trace-viewer.log" 2>&1 &
+  pids+=($!)
+  JAEGER="http://127.0.0.1:$J_UI"
 
   local db=(--db-filename "$data/temporal.db")
   [ "${STACK_TEMPORAL_DB:-}" = memory ] && db=()
@@ -95,12 +103,16 @@ access_key = "$S3_ACCESS"
 secret_key = "$S3_SECRET"
 [worker]
 staging_dir = "$data/staging"
+metrics_addr = "127.0.0.1:$WORKER_METRICS"
+[telemetry]
+otlp_endpoint = "http://127.0.0.1:$J_OTLP"
 [clients.demo-client]
 webhook_url = "http://127.0.0.1:$HOOK_PORT/webhooks/dissemination"
 webhook_secret = "$secret"
 TOML
   export DISSEMINATION_CONFIG="$RUN/config.toml"
 
+  wait_port "$J_UI" "the trace viewer"
   wait_port "$T_PORT" "Temporal"
   wait_port "$S3_PORT" "SeaweedFS"
   "$bin/dissemination-api" keygen --dir "$data/auth"

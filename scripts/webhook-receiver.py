@@ -22,7 +22,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         data = msg.get("data", {})
         print(f"verified {msg.get('type')} {data.get('disseminationId')} "
-              f"webhook-id={self.headers.get('webhook-id')}", flush=True)
+              f"webhook-id={self.headers.get('webhook-id')} "
+              f"traceparent={self.headers.get('traceparent')}", flush=True)
         for f in data.get("files", []):
             print(f"  {f['filename']} {f['filesize']} bytes {f['checksumAlgorithm']} {f['checksum']}", flush=True)
             print(f"  {f['downloadURL']}", flush=True)
