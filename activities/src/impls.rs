@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use workflows::{
     activities::defs, failure_types, CleanupInput, DeliveredFile, DiscardInput,
     DisseminationWorkflow, DownloadInput, DownloadProgress, FixityOutcome, NotifyInput,
-    NotifyOutcome, PresignInput, StagedFile, UploadInput,
+    NotifyOutcome, PresignInput, StagedFile, TransferInput, TransferOutcome, UploadInput,
 };
 
 const READ_CHUNK: usize = 1 << 20;
@@ -33,15 +33,15 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Activities {
-    cfg: Arc<Config>,
-    repo: Repository,
-    s3: S3,
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) repo: Repository,
+    pub(crate) s3: S3,
     http: reqwest::Client,
     host_queue: String,
     /// Set when the worker shuts down: a cancel then means "stop, another
     /// worker resumes", not "the dissemination was cancelled".
-    shutting_down: Arc<std::sync::atomic::AtomicBool>,
-    metrics: WorkerMetrics,
+    pub(crate) shutting_down: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) metrics: WorkerMetrics,
 }
 
 /// Heartbeat details of `upload`: the multipart upload to resume.
@@ -96,7 +96,7 @@ impl Activities {
     }
 }
 
-fn open_failure(e: OpenError) -> ActivityError {
+pub(crate) fn open_failure(e: OpenError) -> ActivityError {
     match e {
         OpenError::Unreadable(m) => final_failure(failure_types::LOCATION_UNREADABLE, m),
         OpenError::Misconfigured(m) => final_failure(failure_types::MISCONFIGURED, m),
@@ -477,6 +477,15 @@ impl Activities {
         })
     }
 
+    #[activity(definition = defs::Transfer)]
+    pub async fn transfer(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: TransferInput,
+    ) -> Result<TransferOutcome, ActivityError> {
+        crate::transfer::transfer(&self, &ctx, input).await
+    }
+
     #[activity(definition = defs::CleanupStaging)]
     pub async fn cleanup_staging(
         self: Arc<Self>,
@@ -723,7 +732,7 @@ fn read_at(path: &std::path::Path, offset: u64, len: usize) -> anyhow::Result<by
 }
 
 /// Tells the workflow how far a transfer got (best effort).
-async fn report_progress(ctx: &ActivityContext, progress: workflows::Progress) {
+pub(crate) async fn report_progress(ctx: &ActivityContext, progress: workflows::Progress) {
     signal_workflow(
         ctx,
         DisseminationWorkflow::progress,
@@ -735,8 +744,12 @@ async fn report_progress(ctx: &ActivityContext, progress: workflows::Progress) {
 
 /// Signals the workflow this activity belongs to; a failure is only logged
 /// (the signals are informative, the work goes on).
-async fn signal_workflow<S>(ctx: &ActivityContext, signal: S, input: S::Input, what: &str)
-where
+pub(crate) async fn signal_workflow<S>(
+    ctx: &ActivityContext,
+    signal: S,
+    input: S::Input,
+    what: &str,
+) where
     S: temporalio_common::SignalDefinition<
         Workflow = <DisseminationWorkflow as temporalio_common::HasWorkflowDefinition>::Run,
     >,
@@ -753,7 +766,7 @@ where
 }
 
 /// The dissemination's identity as span attributes.
-fn record_attributes(record: &workflows::DisseminationRecord) -> Vec<KeyValue> {
+pub(crate) fn record_attributes(record: &workflows::DisseminationRecord) -> Vec<KeyValue> {
     vec![
         KeyValue::new("disseminationId", record.dissemination_id.to_string()),
         KeyValue::new("archiveId", record.archive_id.to_string()),
@@ -763,7 +776,7 @@ fn record_attributes(record: &workflows::DisseminationRecord) -> Vec<KeyValue> {
 }
 
 /// Where a delivered file lives in the client's bucket.
-fn object_key(record: &workflows::DisseminationRecord, filename: &str) -> String {
+pub(crate) fn object_key(record: &workflows::DisseminationRecord, filename: &str) -> String {
     format!(
         "dissemination/{}/{}/{filename}",
         record.dissemination_id, record.archive_id

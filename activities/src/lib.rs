@@ -9,6 +9,7 @@ pub mod observe;
 pub mod repository;
 pub mod s3;
 pub mod staging;
+pub mod transfer;
 pub mod webhook;
 
 pub use impls::Activities;

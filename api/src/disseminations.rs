@@ -195,7 +195,10 @@ pub async fn create(
             record: record.clone(),
             files: aip.repository_files.clone(),
             lock: None,
-            settings: WorkflowSettings::from(&cfg.timings),
+            settings: WorkflowSettings {
+                streaming: cfg.transfer.mode == model::config::TransferMode::Streaming,
+                ..WorkflowSettings::from(&cfg.timings)
+            },
         },
         band_queue: cfg.band_queue(cfg.band_for(priority)),
         lock_queue: cfg.lock_queue(),

@@ -30,6 +30,7 @@ pub struct Config {
     pub clients: BTreeMap<String, ClientConfig>,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
+    pub transfer: TransferConfig,
 }
 
 impl Config {
@@ -377,6 +378,25 @@ pub struct LogConfig {
     pub format: String,
     /// An `EnvFilter` directive; `RUST_LOG` overrides it.
     pub filter: String,
+}
+
+/// How a file travels from the bit repository to the client's bucket.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// One pass: read, hash and upload parts at once; the multipart upload
+    /// is completed only after the digest matched (aborted otherwise), so
+    /// nothing unverified ever becomes visible in the bucket.
+    #[default]
+    Streaming,
+    /// Download to the worker's staging folder, verify, then upload.
+    Staged,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TransferConfig {
+    pub mode: TransferMode,
 }
 
 /// Trace export. The same keys for the embedded default (the bundled trace

@@ -237,6 +237,11 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
 
 /// The `download` activity's results in a workflow's history.
 async fn download_results(app: &TestApp, id: &str) -> Vec<Value> {
+    activity_results(app, id, "stagedPath").await
+}
+
+/// Completed activities' results (those with field `marker`) in a history.
+async fn activity_results(app: &TestApp, id: &str, marker: &str) -> Vec<Value> {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
     let events = app
         .stack_client()
@@ -253,7 +258,7 @@ async fn download_results(app: &TestApp, id: &str) -> Vec<Value> {
             _ => None,
         })
         .filter_map(|p| serde_json::from_slice::<Value>(&p.payloads.first()?.data).ok())
-        .filter(|v| v.get("stagedPath").is_some())
+        .filter(|v| v.get(marker).is_some())
         .collect()
 }
 
@@ -262,6 +267,7 @@ async fn a_worker_killed_mid_download_resumes_from_its_last_heartbeat() {
     let app = TestApp::start_with(Options {
         with_worker: false,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        staged: true,
         ..Default::default()
     })
     .await;
@@ -288,7 +294,12 @@ async fn a_worker_killed_mid_download_resumes_from_its_last_heartbeat() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_an_s3_outage_during_upload_and_a_temporal_restart() {
-    let mut app = TestApp::start().await;
+    // Staged: the outage hits the upload step itself (UPLOADING_TO_S3).
+    let mut app = TestApp::start_with(Options {
+        staged: true,
+        ..Default::default()
+    })
+    .await;
     let token = app.client_token();
 
     // S3 down when the upload starts, back within the retry schedule.
@@ -326,6 +337,7 @@ async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
     let app = TestApp::start_with(Options {
         with_worker: false,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        staged: true,
         ..Default::default()
     })
     .await;
@@ -403,6 +415,57 @@ async fn delivered_intact(app: &TestApp, aip: &model::catalog::Aip, token: &str,
         .unwrap()
         .digest;
     assert_eq!(&hex::encode(Sha256::digest(&bytes)), stored);
+}
+
+/// `transfer` results (one-pass flow) in a workflow's history.
+async fn transfer_results(app: &TestApp, id: &str) -> Vec<Value> {
+    activity_results(app, id, "partsReused").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_transfer_delivers_intact_bytes_and_no_orphan_upload() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-0000000000ab";
+    let aip = worker::demo::seed_large(&app.cfg, large, 24).await.unwrap();
+    let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
+    let token = app.client_token();
+    let id = create(&app, &token, large, 50).await;
+    // Killed once parts are in the bucket's multipart upload.
+    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
+        b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= 12 * 1024 * 1024
+    })
+    .await;
+    first.kill_hard();
+    delivered_intact(&app, &aip, &token, &id).await;
+
+    let results = transfer_results(&app, &id).await;
+    assert_eq!(results.len(), 1, "one completed transfer");
+    println!(
+        "after kill -9 the retry reused {} uploaded part(s) of {}",
+        results[0]["partsReused"],
+        aip.intellectual_entity
+            .sum_size_in_bytes
+            .div_ceil(5 * 1024 * 1024)
+    );
+    let bucket = app.cfg.client_bucket(CLIENT);
+    let open = app
+        .s3()
+        .client()
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        open.uploads().is_empty(),
+        "no multipart upload left open: {:?}",
+        open.uploads()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

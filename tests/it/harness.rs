@@ -461,6 +461,8 @@ pub struct Options {
     pub webhook_retry_initial_ms: Option<u64>,
     /// How long the endpoint has to answer (default 10 s).
     pub webhook_request_timeout_ms: Option<u64>,
+    /// Stage files on the worker before uploading (default: one pass).
+    pub staged: bool,
 }
 
 impl Default for Options {
@@ -474,6 +476,7 @@ impl Default for Options {
             band_slots: None,
             webhook_retry_initial_ms: None,
             webhook_request_timeout_ms: None,
+            staged: false,
         }
     }
 }
@@ -568,6 +571,9 @@ impl TestApp {
         }
         if let Some(ms) = opts.webhook_request_timeout_ms {
             cfg.timings.webhook_request_timeout_ms = ms;
+        }
+        if opts.staged {
+            cfg.transfer.mode = model::config::TransferMode::Staged;
         }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
@@ -824,7 +830,9 @@ host_queue = "{}"
 graceful_shutdown_secs = {}
 heartbeat_throttle_ms = {}
 progress_every_ms = {}
-{}[telemetry]
+{}[transfer]
+mode = "{}"
+[telemetry]
 {}[log]
 format = "{}"
 filter = "{}"
@@ -867,6 +875,11 @@ retention_secs = {}
             "metrics_addr",
             cfg.worker.metrics_addr.map(|a| format!("\"{a}\""))
         ),
+        if cfg.transfer.mode == model::config::TransferMode::Staged {
+            "staged"
+        } else {
+            "streaming"
+        },
         opt(
             "otlp_endpoint",
             cfg.telemetry

@@ -101,9 +101,12 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
         .unwrap();
     let downloads = history
         .iter()
-        .filter(|e| format!("{e:?}").contains("name: \"download\""))
+        .filter(|e| {
+            let e = format!("{e:?}");
+            e.contains("name: \"download\"") || e.contains("name: \"transfer\"")
+        })
         .count();
-    assert_eq!(downloads, 1, "download scheduled once");
+    assert_eq!(downloads, 1, "one transfer scheduled in all");
 
     // Retention ends: the workflow deletes the objects; links cannot be regenerated.
     let (_, expired) = app
@@ -141,6 +144,7 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
 async fn cancel_during_download_leaves_nothing_behind() {
     let app = TestApp::start_with(Options {
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        staged: true,
         ..Default::default()
     })
     .await;
@@ -207,6 +211,60 @@ async fn cancel_during_download_leaves_nothing_behind() {
             .status(),
         201
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_a_one_pass_transfer_aborts_the_upload() {
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-00000000000e";
+    worker::demo::seed_large(&app.cfg, large, 48).await.unwrap();
+    let token = app.client_token();
+    let res = app.post(Some(&token), json!({"archiveId": large})).await;
+    let id = res.json::<Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Parts are being uploaded while the file is read.
+    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
+        b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= 12 * 1024 * 1024
+    })
+    .await;
+    let bucket = app.cfg.client_bucket(CLIENT);
+    let s3 = app.s3();
+    let open = || async {
+        s3.client()
+            .list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .uploads()
+            .len()
+    };
+    assert_eq!(open().await, 1, "a multipart upload is under way");
+    let res = app
+        .http
+        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let (seen, _) = app
+        .poll_until(&token, &id, Duration::from_secs(30), |b| {
+            b["status"] == "CANCELLED"
+        })
+        .await;
+    assert!(!seen.iter().any(|s| s == "UPLOADING_TO_S3"), "{seen:?}");
+    assert_eq!(open().await, 0, "the multipart upload was aborted");
+    assert!(app
+        .list_keys(&bucket, &format!("dissemination/{id}/"))
+        .await
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,7 +76,7 @@ async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
 async fn record_histories() {
     // Histories are named by the workflow version that made them; earlier
     // versions' files stay, so running executions of every version are covered.
-    const VERSION: &str = "v3";
+    const VERSION: &str = "v4";
     let app = TestApp::start_with(crate::harness::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),

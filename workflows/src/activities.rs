@@ -31,6 +31,16 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// One pass from one repository location to the client's bucket:
+    /// reads, hashes and uploads parts concurrently; completes the multipart
+    /// upload only when the digest matches the stored one (a mismatch is
+    /// non-retryable and aborts it). Heartbeats the uploaded parts; a retry
+    /// reuses those whose MD5 matches the bytes read again.
+    #[activity(name = "transfer")]
+    pub fn transfer(input: TransferInput) -> Result<TransferOutcome, ActivityError> {
+        unimplemented!()
+    }
+
     /// Removes the dissemination's staging folder on this host.
     #[activity(name = "cleanup_staging")]
     pub fn cleanup_staging(input: CleanupInput) -> Result<(), ActivityError> {

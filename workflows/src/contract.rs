@@ -31,6 +31,8 @@ pub mod failure_types {
     pub const STAGING_LOST: &str = "StagingLost";
     /// Delivered objects are no longer in the bucket.
     pub const OBJECTS_GONE: &str = "ObjectsGone";
+    /// The client's bucket refused or failed a write (retryable).
+    pub const UPLOAD_ERROR: &str = "UploadError";
 }
 
 /// Stable reason codes reported to clients.
@@ -183,6 +185,10 @@ pub struct WorkflowSettings {
     /// Absent in executions started before retention existed.
     #[serde(default)]
     pub retention_secs: Option<u64>,
+    /// One-pass transfers (`transfer` activity) instead of staging; false
+    /// in executions started before they existed.
+    #[serde(default)]
+    pub streaming: bool,
 }
 
 impl From<&model::config::Timings> for WorkflowSettings {
@@ -200,6 +206,7 @@ impl From<&model::config::Timings> for WorkflowSettings {
             webhook_give_up_after_ms: t.webhook_give_up_after_ms,
             link_lifetime_secs: t.link_lifetime_secs,
             retention_secs: Some(t.retention_secs),
+            streaming: false,
         }
     }
 }
@@ -265,6 +272,29 @@ pub struct FixityOutcome {
     pub algorithm: DigestAlgorithm,
     pub location_id: String,
     pub digest: String,
+}
+
+/// One file from one location straight into the client's bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferInput {
+    pub record: DisseminationRecord,
+    pub file: RepositoryFile,
+    pub location_index: usize,
+    /// Tell the workflow when a worker starts (QUEUED ends then).
+    pub announce_start: bool,
+    pub link_lifetime_secs: u64,
+}
+
+/// What `transfer` did: the verified digest and the delivered object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferOutcome {
+    pub fixity: FixityOutcome,
+    pub delivered: DeliveredFile,
+    pub bytes_read: u64,
+    /// Parts a retry found already uploaded (checked against their MD5).
+    pub parts_reused: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,10 +4,13 @@
 //! can read it without a worker. Every timeout and retry policy is declared
 //! here, from the settings fixed in the input.
 //!
-//! Flow: fetch every file (download to the worker's staging folder, hashing
-//! while reading) → verify each against its strongest stored digest, trying
-//! the next location on a mismatch → upload the verified copies → notify.
-//! Nothing reaches the client's bucket before every file has passed fixity.
+//! Flow (streaming, the default): per file, one `transfer` reads, hashes and
+//! uploads parts at once and completes the upload only when the digest
+//! matches, trying the next location on a mismatch (see `streaming`).
+//! Flow (staged): fetch every file (download to the worker's staging folder,
+//! hashing while reading) → verify each against its strongest stored digest,
+//! trying the next location on a mismatch → upload the verified copies.
+//! Then notify. Nothing unverified is ever visible in the client's bucket.
 
 use crate::activities::DisseminationActivities as Acts;
 use crate::contract::*;
@@ -35,13 +38,16 @@ const RETENTION_PATCH: &str = "retention-and-link-regeneration";
 /// Executions started before the workflow scheduled webhook retries itself.
 const WEBHOOK_PATCH: &str = "workflow-scheduled-webhook-retries";
 
+/// Executions started before one-pass transfers existed stage every file.
+const STREAMING_PATCH: &str = "single-pass-transfer";
+
 /// How often a staged step may find its host gone before giving up.
 const MAX_HOST_LOSSES: u32 = 3;
 
 #[workflow]
 pub struct DisseminationWorkflow {
     input: DisseminationInput,
-    view: DisseminationView,
+    pub(crate) view: DisseminationView,
     /// Task queues of the hosts that staged files, to clean them all.
     hosts: Vec<String>,
     /// The audit trail (state only: recorded events are replayed, not stored).
@@ -88,9 +94,13 @@ impl DisseminationWorkflow {
             "waiting for a worker to start the download",
         );
 
-        let outcome = match fetch_and_verify(ctx, &input).await {
-            Ok(staged) => deliver(ctx, &input, staged).await,
-            Err(end) => Err(end),
+        let outcome = if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
+            crate::streaming::transfer_all(ctx, &input).await
+        } else {
+            match fetch_and_verify(ctx, &input).await {
+                Ok(staged) => deliver(ctx, &input, staged).await,
+                Err(end) => Err(end),
+            }
         };
         // A cancel request interrupts whatever step was running; what it
         // left behind is removed below, whatever that step reported.
@@ -208,6 +218,30 @@ impl DisseminationWorkflow {
         }
     }
 
+    /// Sent by a one-pass `transfer` when it moves to its next step: all
+    /// bytes read (FIXITY_CHECK), digest matched (UPLOADING_TO_S3).
+    #[signal(name = "transfer_step")]
+    pub fn transfer_step(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        status: DisseminationStatus,
+    ) {
+        let step = matches!(
+            status,
+            DisseminationStatus::FixityCheck | DisseminationStatus::UploadingToS3
+        );
+        if step && !self.view.status.is_final() && self.view.status != status {
+            self.view.status = status;
+            self.view.progress = None;
+            let details = if status == DisseminationStatus::FixityCheck {
+                "comparing the digest with the stored one"
+            } else {
+                "completing the upload to the client's bucket"
+            };
+            mirror(ctx, &self.view, details);
+        }
+    }
+
     /// Sent by transfers every few seconds: shown on GET and in the Web UI.
     #[signal(name = "progress")]
     pub fn progress(&mut self, ctx: &mut SyncWorkflowContext<Self>, progress: Progress) {
@@ -239,15 +273,15 @@ impl DisseminationWorkflow {
 }
 
 /// A final status other than DISSEMINATED, with its reasons.
-struct Ending {
-    status: DisseminationStatus,
-    reasons: Vec<Reason>,
+pub(crate) struct Ending {
+    pub(crate) status: DisseminationStatus,
+    pub(crate) reasons: Vec<Reason>,
     /// Objects may have reached the client's bucket and must be removed.
-    discard: bool,
+    pub(crate) discard: bool,
 }
 
 impl Ending {
-    fn failed(code: &str, message: String, file: Option<&str>) -> Self {
+    pub(crate) fn failed(code: &str, message: String, file: Option<&str>) -> Self {
         Self {
             status: DisseminationStatus::Failed,
             reasons: vec![Reason {
@@ -278,11 +312,11 @@ impl Ending {
 }
 
 /// Per file: which location is being tried and what went wrong so far.
-struct FileTry {
-    file: RepositoryFile,
-    location_index: usize,
-    mismatches: Vec<String>,
-    unreadable: Vec<String>,
+pub(crate) struct FileTry {
+    pub(crate) file: RepositoryFile,
+    pub(crate) location_index: usize,
+    pub(crate) mismatches: Vec<String>,
+    pub(crate) unreadable: Vec<String>,
 }
 
 async fn fetch_and_verify(
@@ -466,7 +500,7 @@ async fn fetch_and_verify(
     Ok(verified)
 }
 
-fn no_copy_left(t: &FileTry) -> Ending {
+pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
     let path = Some(t.file.relative_path.as_str());
     if !t.mismatches.is_empty() {
         let mut all = t.mismatches.clone();
@@ -791,10 +825,10 @@ fn now(ctx: &WorkflowContext<DisseminationWorkflow>) -> String {
 }
 
 /// Builds an audit event.
-struct Event(DisseminationEvent);
+pub(crate) struct Event(DisseminationEvent);
 
 impl Event {
-    fn new(event_type: &str, outcome: &str, detail: String) -> Self {
+    pub(crate) fn new(event_type: &str, outcome: &str, detail: String) -> Self {
         Self(DisseminationEvent {
             event_type: event_type.into(),
             date_time: String::new(),
@@ -805,29 +839,29 @@ impl Event {
             algorithm: None,
         })
     }
-    fn file(mut self, f: &str) -> Self {
+    pub(crate) fn file(mut self, f: &str) -> Self {
         self.0.file = Some(f.into());
         self
     }
-    fn location(mut self, l: &str) -> Self {
+    pub(crate) fn location(mut self, l: &str) -> Self {
         self.0.location = Some(l.into());
         self
     }
-    fn algorithm(mut self, a: &str) -> Self {
+    pub(crate) fn algorithm(mut self, a: &str) -> Self {
         self.0.algorithm = Some(a.into());
         self
     }
 }
 
 /// Appends to the audit trail, stamped with workflow time (deterministic).
-fn record(ctx: &mut WorkflowContext<DisseminationWorkflow>, event: Event) {
+pub(crate) fn record(ctx: &mut WorkflowContext<DisseminationWorkflow>, event: Event) {
     let mut e = event.0;
     e.date_time = now(ctx);
     ctx.state_mut(|s| s.events.push(e));
 }
 
 /// The Web UI's "current details": the status and what is happening, in words.
-fn describe(ctx: &mut WorkflowContext<DisseminationWorkflow>, what: String) {
+pub(crate) fn describe(ctx: &mut WorkflowContext<DisseminationWorkflow>, what: String) {
     let status = ctx.state(|s| s.view.status);
     ctx.set_current_details(format!("{status}: {what}"));
 }
@@ -849,7 +883,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// Sets the status and mirrors it for readers without a worker.
-fn set_status(
+pub(crate) fn set_status(
     ctx: &mut WorkflowContext<DisseminationWorkflow>,
     status: DisseminationStatus,
     details: &str,
@@ -889,7 +923,7 @@ fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
 }
 
 /// Long byte-moving steps: heartbeated, retried on I/O errors.
-fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
+pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
     let opts = ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
         .heartbeat_timeout(ms(s.heartbeat_timeout_ms))
         // On cancel, wait until the activity has stopped writing before cleaning up.
@@ -922,19 +956,19 @@ fn on_host(mut opts: ActivityOptions, s: &WorkflowSettings, host_queue: &str) ->
 }
 
 /// The line operators read in the Web UI's event list.
-fn summarised(mut opts: ActivityOptions, summary: String) -> ActivityOptions {
+pub(crate) fn summarised(mut opts: ActivityOptions, summary: String) -> ActivityOptions {
     opts.summary = Some(summary);
     opts
 }
 
-fn failure_type(e: &ActivityExecutionError) -> Option<&str> {
+pub(crate) fn failure_type(e: &ActivityExecutionError) -> Option<&str> {
     match e.cause() {
         Some(IncomingError::Application(a)) => a.type_name(),
         _ => None,
     }
 }
 
-fn failure_message(e: &ActivityExecutionError) -> String {
+pub(crate) fn failure_message(e: &ActivityExecutionError) -> String {
     match e.cause() {
         Some(c) => c.failure().message.clone(),
         None => e.to_string(),

@@ -1,0 +1,138 @@
+//! One-pass delivery: per file, a `transfer` activity reads the repository
+//! copy, hashes it and uploads its parts at once, and completes the
+//! multipart upload only when the digest matches the stored one. A
+//! mismatch aborts the upload (nothing becomes visible in the bucket) and
+//! the next location is tried, as in the staged flow. The activity reports
+//! its steps (`transfer_step`), so the statuses stay in flow order:
+//! DOWNLOADING_FROM_REPOSITORY while bytes move, FIXITY_CHECK when all are
+//! read, UPLOADING_TO_S3 once the digest matched.
+
+use crate::activities::DisseminationActivities as Acts;
+use crate::contract::*;
+use crate::dissemination::{
+    describe, failure_message, failure_type, human_bytes, no_copy_left, record, set_status,
+    summarised, transfer_options, DisseminationWorkflow, Ending, Event, FileTry,
+};
+use model::DisseminationStatus;
+use temporalio_sdk::WorkflowContext;
+
+pub(crate) async fn transfer_all(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+) -> Result<Vec<DeliveredFile>, Ending> {
+    let mut delivered: Vec<DeliveredFile> = Vec::new();
+    for file in &input.files {
+        let mut t = FileTry {
+            file: file.clone(),
+            location_index: 0,
+            mismatches: vec![],
+            unreadable: vec![],
+        };
+        loop {
+            let Some(location) = t.file.locations.get(t.location_index) else {
+                let mut end = no_copy_left(&t);
+                // Files delivered before this one are in the bucket.
+                end.discard = !delivered.is_empty();
+                return Err(end);
+            };
+            let location_id = location.location_id.clone();
+            let status = ctx.state(|s| s.view.status);
+            let queued = status == DisseminationStatus::Queued;
+            if !queued && status != DisseminationStatus::DownloadingFromRepository {
+                set_status(
+                    ctx,
+                    DisseminationStatus::DownloadingFromRepository,
+                    "downloading from the bit repository",
+                );
+            }
+            describe(
+                ctx,
+                format!(
+                    "transferring {} ({}) from {location_id}",
+                    t.file.filename(),
+                    human_bytes(t.file.size)
+                ),
+            );
+            let result = ctx
+                .execute_activity(
+                    Acts::transfer,
+                    TransferInput {
+                        record: input.record.clone(),
+                        file: t.file.clone(),
+                        location_index: t.location_index,
+                        announce_start: queued,
+                        link_lifetime_secs: input.settings.link_lifetime_secs,
+                    },
+                    summarised(
+                        transfer_options(&input.settings, None),
+                        format!("transfer {} from {location_id}", t.file.filename()),
+                    ),
+                )
+                .await;
+            match result {
+                Ok(out) => {
+                    let path = &t.file.relative_path;
+                    record(
+                        ctx,
+                        Event::new(
+                            "retrieval",
+                            "success",
+                            format!("{} bytes read", out.bytes_read),
+                        )
+                        .file(path)
+                        .location(&location_id),
+                    );
+                    record(
+                        ctx,
+                        Event::new(
+                            "fixity check",
+                            "success",
+                            format!("digest {}", out.fixity.digest),
+                        )
+                        .file(path)
+                        .location(&out.fixity.location_id)
+                        .algorithm(out.fixity.algorithm.as_str()),
+                    );
+                    delivered.push(out.delivered);
+                    break;
+                }
+                Err(e) if failure_type(&e) == Some(failure_types::LOCATION_UNREADABLE) => {
+                    t.unreadable
+                        .push(format!("{location_id}: {}", failure_message(&e)));
+                    t.location_index += 1;
+                }
+                Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
+                    let mut event = Event::new("fixity check", "failure", failure_message(&e))
+                        .file(&t.file.relative_path)
+                        .location(&location_id);
+                    if let Some(f) = t.file.strongest_fixity() {
+                        event = event.algorithm(f.algorithm.as_str());
+                    }
+                    record(ctx, event);
+                    t.mismatches
+                        .push(format!("{location_id}: {}", failure_message(&e)));
+                    t.location_index += 1;
+                }
+                Err(e) => {
+                    let code = if failure_type(&e) == Some(failure_types::UPLOAD_ERROR) {
+                        reason_codes::UPLOAD_FAILED
+                    } else {
+                        reason_codes::DOWNLOAD_FAILED
+                    };
+                    let mut end = Ending::failed(
+                        code,
+                        format!(
+                            "transferring {} failed: {}",
+                            t.file.relative_path,
+                            failure_message(&e)
+                        ),
+                        Some(&t.file.relative_path),
+                    );
+                    end.discard = true;
+                    return Err(end);
+                }
+            }
+        }
+    }
+    Ok(delivered)
+}
