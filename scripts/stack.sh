@@ -124,6 +124,12 @@ TOML
   "$bin/dissemination-api" serve >"$RUN/logs/api.log" 2>&1 &
   pids+=($!)
   wait_port "$API_PORT" "the API"
+  # A port taken by someone else between choosing and binding: fail, do not
+  # talk to a stranger's server.
+  sleep 0.5
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a component exited at start; see $RUN/logs/" >&2; exit 1; }
+  done
 
   API="http://127.0.0.1:$API_PORT"
   TOKEN=$("$bin/dissemination-api" mint-token --client-id demo-client --role 2d17_R \
@@ -142,8 +148,9 @@ post_dissemination() { # archiveId priority
 wait_final() { # disseminationId
   local status=""
   for _ in $(seq 1 6000); do
+    # curl and sed only: a poll must not steal CPU from what is measured.
     status=$(curl -s "$API/v1/disseminations/$1" -H "Authorization: Bearer $TOKEN" |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+      sed -n 's/.*"status":"\([A-Z_]*\)".*/\1/p')
     case "$status" in DISSEMINATED | FAILED | REJECTED | CANCELLED) break ;; esac
     sleep 0.1
   done

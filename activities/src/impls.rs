@@ -3,7 +3,7 @@
 use crate::{
     digest::MultiHasher,
     final_failure,
-    observe::{annotate, mark_error, trace_headers, WorkerMetrics},
+    observe::{annotate, begin, mark_error, trace_headers, WorkerMetrics},
     repository::{OpenError, Repository},
     s3::{MultipartState, S3},
     staging, webhook,
@@ -117,7 +117,7 @@ impl Activities {
         input: DownloadInput,
     ) -> Result<StagedFile, ActivityError> {
         self.metrics.queue_wait(&ctx);
-        annotate(
+        begin(
             &ctx,
             [
                 KeyValue::new("disseminationId", input.dissemination_id.to_string()),
@@ -199,21 +199,18 @@ impl Activities {
             location = %location.location_id, resume_from = offset, attempt = ctx.info().attempt,
             "download started"
         );
-        annotate(
-            &ctx,
-            [
-                KeyValue::new("location", location.location_id.clone()),
-                KeyValue::new("resumeFrom", offset as i64),
-                KeyValue::new(
-                    "digestAlgorithms",
-                    algorithms
-                        .iter()
-                        .map(|a| a.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-            ],
-        );
+        annotate([
+            KeyValue::new("location", location.location_id.clone()),
+            KeyValue::new("resumeFrom", offset as i64),
+            KeyValue::new(
+                "digestAlgorithms",
+                algorithms
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ]);
 
         let mut reader = self
             .repo
@@ -348,7 +345,7 @@ impl Activities {
                 ))
             }
         }
-        annotate(
+        begin(
             &ctx,
             [
                 KeyValue::new("file", file.relative_path.clone()),
@@ -406,7 +403,7 @@ impl Activities {
         self.metrics.queue_wait(&ctx);
         let record = &input.record;
         let staged = &input.staged;
-        annotate(
+        begin(
             &ctx,
             record_attributes(record).into_iter().chain([
                 KeyValue::new("file", staged.file.relative_path.clone()),
@@ -437,14 +434,18 @@ impl Activities {
         }
         self.s3.ensure_bucket(&bucket).await?;
 
-        let part_size = self.cfg.s3.part_size_mib * 1024 * 1024;
+        let (part_size, in_flight) = crate::s3::part_plan(
+            staged.size,
+            self.cfg.s3.part_size_mib,
+            self.cfg.s3.upload_concurrency,
+        );
         if staged.size <= part_size {
             let body = tokio::fs::read(&staged.staged_path)
                 .await
                 .map_err(io(format!("reading {}", staged.staged_path)))?;
             self.s3.put_small(&bucket, &key, body.into()).await?;
         } else {
-            self.upload_multipart(&ctx, staged, &bucket, &key, part_size)
+            self.upload_multipart(&ctx, staged, &bucket, &key, (part_size, in_flight))
                 .await?;
         }
         match self.s3.object_size(&bucket, &key).await? {
@@ -551,7 +552,7 @@ impl Activities {
         // older executions retried the activity.
         let attempt = input.attempt.max(ctx.info().attempt);
         self.metrics.queue_wait(&ctx);
-        annotate(
+        begin(
             &ctx,
             record_attributes(&input.view.record).into_iter().chain([
                 KeyValue::new("webhookType", input.event_type.clone()),
@@ -640,7 +641,7 @@ impl Activities {
         staged: &StagedFile,
         bucket: &str,
         key: &str,
-        part_size: u64,
+        (part_size, in_flight): (u64, usize),
     ) -> Result<(), ActivityError> {
         use futures::StreamExt;
         let previous: Option<UploadProgress> = ctx.heartbeat_details().deserialize().ok().flatten();
@@ -676,7 +677,7 @@ impl Activities {
                     Ok::<_, anyhow::Error>((n, etag))
                 }
             })
-            .buffer_unordered(self.cfg.s3.upload_concurrency.max(1));
+            .buffer_unordered(in_flight);
         while let Some(result) = stream.next().await {
             let (n, etag) = match result {
                 Ok(done) => done,

@@ -15,11 +15,16 @@ use temporalio_common::telemetry::metrics::{
 };
 use temporalio_sdk::activities::ActivityContext;
 
-/// Sets attributes on the current activity span, with the attempt number.
-pub fn annotate(ctx: &ActivityContext, attributes: impl IntoIterator<Item = KeyValue>) {
+/// At an activity's start: the attempt number and `attributes` on its span.
+pub fn begin(ctx: &ActivityContext, attributes: impl IntoIterator<Item = KeyValue>) {
+    let attempt = KeyValue::new("attempt", i64::from(ctx.info().attempt));
+    annotate(std::iter::once(attempt).chain(attributes));
+}
+
+/// Sets attributes on the current activity span.
+pub fn annotate(attributes: impl IntoIterator<Item = KeyValue>) {
     let cx = Context::current();
     let span = cx.span();
-    span.set_attribute(KeyValue::new("attempt", i64::from(ctx.info().attempt)));
     for kv in attributes {
         span.set_attribute(kv);
     }

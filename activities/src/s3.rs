@@ -47,6 +47,22 @@ fn client_for(cfg: &S3Config, endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
+/// S3's limit on parts per upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// Part size and parts in flight for a file of `size` bytes: the configured
+/// part size unless the file needs bigger parts to fit in 10,000, and then
+/// fewer in flight, so the bytes held stay about the configured budget.
+pub fn part_plan(size: u64, part_size_mib: u64, concurrency: usize) -> (u64, usize) {
+    const MIB: u64 = 1024 * 1024;
+    let configured = part_size_mib.max(5) * MIB;
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    let part = configured.max(needed);
+    let budget = configured * concurrency.max(1) as u64;
+    let in_flight = (budget / part).max(1) as usize;
+    (part, in_flight.min(concurrency.max(1)))
+}
+
 /// Progress of a multipart upload, kept in heartbeats so a retry resumes.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MultipartState {
@@ -158,6 +174,8 @@ impl S3 {
             .part_number(part_number)
             .content_length(body.len() as i64)
             .body(ByteStream::from(body))
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| {
@@ -325,5 +343,23 @@ pub fn error_text<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String 
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),
         _ => format!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_plan;
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn parts_grow_for_huge_files_and_fewer_fly_at_once() {
+        assert_eq!(part_plan(2048 * MIB, 8, 4), (8 * MIB, 4));
+        assert_eq!(part_plan(MIB, 8, 4), (8 * MIB, 4));
+        // 1 TiB needs parts of at least 105 MiB to fit in 10,000.
+        let (part, in_flight) = part_plan(1024 * 1024 * MIB, 8, 4);
+        assert_eq!(part, 105 * MIB);
+        assert!(1024 * 1024 * MIB <= part * 10_000);
+        assert_eq!(in_flight, 1, "memory stays near 4 × 8 MiB");
+        assert_eq!(part_plan(100 * 1024 * MIB, 8, 4), (11 * MIB, 2));
     }
 }

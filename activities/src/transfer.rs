@@ -13,7 +13,7 @@ use crate::{
     digest::MultiHasher,
     final_failure,
     impls::{object_key, open_failure, report_progress, signal_workflow},
-    observe::{annotate, mark_error},
+    observe::{annotate, begin, mark_error},
     s3::{MultipartState, S3},
     Activities,
 };
@@ -169,7 +169,7 @@ pub(crate) async fn transfer(
     acts.metrics.queue_wait(ctx);
     let record = &input.record;
     let file = &input.file;
-    annotate(
+    begin(
         ctx,
         crate::impls::record_attributes(record).into_iter().chain([
             KeyValue::new("file", file.relative_path.clone()),
@@ -200,18 +200,17 @@ pub(crate) async fn transfer(
             format!("{} has no stored digest", file.relative_path),
         )
     })?;
-    annotate(
-        ctx,
-        [
-            KeyValue::new("location", location.location_id.clone()),
-            KeyValue::new("digestAlgorithm", stored.algorithm.as_str()),
-        ],
-    );
+    annotate([
+        KeyValue::new("location", location.location_id.clone()),
+        KeyValue::new("digestAlgorithm", stored.algorithm.as_str()),
+    ]);
     let filename = file.filename().to_owned();
     let bucket = acts.cfg.client_bucket(&record.client_id.0);
     let key = object_key(record, &filename);
     acts.s3.ensure_bucket(&bucket).await.map_err(upload_error)?;
-    let part_size = acts.cfg.s3.part_size_mib.max(5) * 1024 * 1024;
+    let s3cfg = &acts.cfg.s3;
+    let (part_size, max_in_flight) =
+        crate::s3::part_plan(file.size, s3cfg.part_size_mib, s3cfg.upload_concurrency);
     let multipart = file.size > part_size;
 
     // An earlier attempt's upload: reuse it from the same location, else drop it.
@@ -251,7 +250,7 @@ pub(crate) async fn transfer(
                 .map(|m| m.parts.into_iter().collect())
                 .unwrap_or_default(),
             reused: 0,
-            max_in_flight: acts.cfg.s3.upload_concurrency.max(1),
+            max_in_flight,
         })
     } else {
         None

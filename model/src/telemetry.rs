@@ -90,6 +90,7 @@ pub fn init_with(
     });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let result = if log.format == "json" {
         registry
             .with(
@@ -102,7 +103,8 @@ pub fn init_with(
         registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .event_format(TextWithTrace(format::Format::default())),
+                    .with_ansi(ansi)
+                    .event_format(TextWithTrace(format::Format::default().with_ansi(ansi))),
             )
             .try_init()
     };

@@ -4,6 +4,7 @@
 //! and the staged steps on this host's own queue.
 
 pub mod demo;
+pub mod probe;
 pub mod spans;
 
 use activities::{observe::WorkerMetrics, Activities};

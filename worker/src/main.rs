@@ -5,6 +5,11 @@ use std::{path::PathBuf, sync::Arc};
 use temporalio_sdk::opentelemetry::{WorkflowIdGenerator, WorkflowSpanProcessor};
 use worker::spans::RunWorkflowMarkers;
 
+/// Transfers allocate and free a part buffer per part: mimalloc returns
+/// them to the OS instead of letting arenas grow, so memory stays flat.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Dissemination Service's Temporal worker.
 #[derive(Parser)]
 #[command(version)]
@@ -29,6 +34,13 @@ enum Command {
         #[arg(long, default_value = "019e404e-ffff-7000-8000-000000000001")]
         large_id: String,
     },
+    /// Benchmark baseline: workflow starts per second straight from the SDK.
+    StartRate {
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
@@ -50,6 +62,13 @@ async fn main() -> anyhow::Result<()> {
     );
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => worker::run(cfg, model::shutdown::signal()).await,
+        Command::StartRate { count, concurrency } => {
+            let (rate, failures) = worker::probe::raw_start_rate(&cfg, count, concurrency).await?;
+            println!(
+                "{rate:.1} starts/s ({count} starts, {concurrency} concurrent, {failures} failed)"
+            );
+            Ok(())
+        }
         Command::SeedDemo {
             large_mib,
             large_id,
