@@ -8,7 +8,10 @@ use crate::{
     s3::{MultipartState, S3},
     staging, webhook,
 };
-use model::{catalog::DigestAlgorithm, config::Config};
+use model::{
+    catalog::{DigestAlgorithm, FileLocation, Fixity, RepositoryFile},
+    config::Config,
+};
 use opentelemetry::{trace::TraceContextExt, Context, KeyValue};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -96,6 +99,29 @@ impl Activities {
     }
 }
 
+/// The file's location number `index` (the workflow's choice).
+pub(crate) fn location_of(
+    file: &RepositoryFile,
+    index: usize,
+) -> Result<&FileLocation, ActivityError> {
+    file.locations.get(index).ok_or_else(|| {
+        final_failure(
+            failure_types::MISCONFIGURED,
+            format!("{} has no location {index}", file.relative_path),
+        )
+    })
+}
+
+/// The digest fixity is checked against: the strongest one stored.
+pub(crate) fn stored_digest(file: &RepositoryFile) -> Result<&Fixity, ActivityError> {
+    file.strongest_fixity().ok_or_else(|| {
+        final_failure(
+            failure_types::MISCONFIGURED,
+            format!("{} has no stored digest", file.relative_path),
+        )
+    })
+}
+
 pub(crate) fn open_failure(e: OpenError) -> ActivityError {
     match e {
         OpenError::Unreadable(m) => final_failure(failure_types::LOCATION_UNREADABLE, m),
@@ -135,15 +161,7 @@ impl Activities {
             .await;
         }
         let file = &input.file;
-        let location = file.locations.get(input.location_index).ok_or_else(|| {
-            final_failure(
-                failure_types::MISCONFIGURED,
-                format!(
-                    "{} has no location {}",
-                    file.relative_path, input.location_index
-                ),
-            )
-        })?;
+        let location = location_of(file, input.location_index)?;
         let path =
             staging::staged_path(&self.cfg.worker.staging_dir, &input.dissemination_id, file);
         if let Some(parent) = path.parent() {
@@ -319,12 +337,7 @@ impl Activities {
     ) -> Result<FixityOutcome, ActivityError> {
         self.metrics.queue_wait(&ctx);
         let file = &input.file;
-        let stored = file.strongest_fixity().ok_or_else(|| {
-            final_failure(
-                failure_types::MISCONFIGURED,
-                format!("{} has no stored digest", file.relative_path),
-            )
-        })?;
+        let stored = stored_digest(file)?;
         match tokio::fs::metadata(&input.staged_path).await {
             Ok(m) if m.len() == input.size => {}
             Ok(m) => {

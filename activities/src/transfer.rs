@@ -12,7 +12,9 @@
 use crate::{
     digest::MultiHasher,
     final_failure,
-    impls::{object_key, open_failure, report_progress, signal_workflow},
+    impls::{
+        location_of, object_key, open_failure, report_progress, signal_workflow, stored_digest,
+    },
     observe::{annotate, begin, mark_error},
     s3::{MultipartState, S3},
     Activities,
@@ -185,21 +187,8 @@ pub(crate) async fn transfer(
         )
         .await;
     }
-    let location = file.locations.get(input.location_index).ok_or_else(|| {
-        final_failure(
-            failure_types::MISCONFIGURED,
-            format!(
-                "{} has no location {}",
-                file.relative_path, input.location_index
-            ),
-        )
-    })?;
-    let stored = file.strongest_fixity().ok_or_else(|| {
-        final_failure(
-            failure_types::MISCONFIGURED,
-            format!("{} has no stored digest", file.relative_path),
-        )
-    })?;
+    let location = location_of(file, input.location_index)?;
+    let stored = stored_digest(file)?;
     annotate([
         KeyValue::new("location", location.location_id.clone()),
         KeyValue::new("digestAlgorithm", stored.algorithm.as_str()),
@@ -266,6 +255,14 @@ pub(crate) async fn transfer(
     };
     let download_span = step_span("download", step_attrs());
     let upload_span = step_span("upload", step_attrs());
+    let beat = |bytes_read, multipart| TransferProgress {
+        file: file.relative_path.clone(),
+        location_id: location.location_id.clone(),
+        bytes_read,
+        bytes_total: file.size,
+        part_size,
+        multipart,
+    };
     let algorithms = MultiHasher::algorithms_for(file);
     let mut hasher = MultiHasher::new(&algorithms);
     let capacity = part_size.min(file.size.max(1)) as usize;
@@ -324,15 +321,8 @@ pub(crate) async fn transfer(
                 last_beat = Instant::now();
                 acts.metrics.downloaded(read - counted);
                 counted = read;
-                ctx.record_heartbeat(TransferProgress {
-                    file: file.relative_path.clone(),
-                    location_id: location.location_id.clone(),
-                    bytes_read: read,
-                    bytes_total: file.size,
-                    part_size,
-                    multipart: parts.as_ref().map(Parts::state),
-                })
-                .await?;
+                ctx.record_heartbeat(beat(read, parts.as_ref().map(Parts::state)))
+                    .await?;
                 if last_report.elapsed() >= report_every {
                     last_report = Instant::now();
                     report_progress(
@@ -433,15 +423,7 @@ pub(crate) async fn transfer(
             while !p.in_flight.is_empty() {
                 p.next_finished().await?;
                 let bytes_done = (p.done.len() as u64 * part_size).min(file.size);
-                ctx.record_heartbeat(TransferProgress {
-                    file: file.relative_path.clone(),
-                    location_id: location.location_id.clone(),
-                    bytes_read: read,
-                    bytes_total: file.size,
-                    part_size,
-                    multipart: Some(p.state()),
-                })
-                .await?;
+                ctx.record_heartbeat(beat(read, Some(p.state()))).await?;
                 if last_report.elapsed() >= report_every {
                     last_report = Instant::now();
                     report_progress(

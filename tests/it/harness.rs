@@ -653,6 +653,16 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// `DELETE /v1/disseminations/{id}`: the client cancels.
+    pub async fn cancel(&self, token: &str, id: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}/v1/disseminations/{id}", self.api_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, token: &str, id: &str) -> reqwest::Response {
         self.http
             .get(format!("{}/v1/disseminations/{id}", self.api_url))

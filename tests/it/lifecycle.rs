@@ -170,13 +170,7 @@ async fn cancel_during_download_leaves_nothing_behind() {
     }
     assert!(staging.exists(), "the download is staging bytes");
 
-    let res = app
-        .http
-        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.cancel(&token, &id).await;
     assert_eq!(res.status(), 202);
     let (seen, done) = app
         .poll_until(&token, &id, Duration::from_secs(30), |b| {
@@ -193,13 +187,7 @@ async fn cancel_during_download_leaves_nothing_behind() {
         .is_empty());
 
     // It is final: a second cancel is refused, and the AIP may be requested again.
-    let res = app
-        .http
-        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.cancel(&token, &id).await;
     assert_eq!(res.status(), 409);
     assert_eq!(
         res.json::<Value>().await.unwrap()["error"]["code"],
@@ -246,13 +234,7 @@ async fn cancel_during_a_one_pass_transfer_aborts_the_upload() {
             .len()
     };
     assert_eq!(open().await, 1, "a multipart upload is under way");
-    let res = app
-        .http
-        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.cancel(&token, &id).await;
     assert_eq!(res.status(), 202);
     let (seen, _) = app
         .poll_until(&token, &id, Duration::from_secs(30), |b| {

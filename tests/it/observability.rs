@@ -174,15 +174,8 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
     );
 
     // Metrics: the API's and the worker's counters moved.
-    let api_page = app
-        .http
-        .get(format!("{api}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = |url: String| async move { reqwest::get(url).await.unwrap().text().await.unwrap() };
+    let api_page = page(format!("{api}/metrics")).await;
     assert_eq!(
         sample(
             &api_page,
@@ -199,18 +192,11 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
         Some(1.0)
     );
     assert!(api_page.contains("dissemination_api_request_duration_seconds_bucket"));
-    let worker_page = app
-        .http
-        .get(format!(
-            "http://{}/metrics",
-            cfg.worker.metrics_addr.unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let worker_page = page(format!(
+        "http://{}/metrics",
+        cfg.worker.metrics_addr.unwrap()
+    ))
+    .await;
     let size = app
         .catalog_doc(demo::DEMO_SINGLE)
         .intellectual_entity

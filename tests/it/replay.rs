@@ -148,13 +148,7 @@ async fn record_histories() {
     worker::demo::seed_large(&app.cfg, large, 32).await.unwrap();
     let id = disseminate(&app, large, "DOWNLOADING_FROM_REPOSITORY").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let res = app
-        .http
-        .delete(format!("{}/v1/disseminations/{id}", app.api_url))
-        .bearer_auth(app.client_token())
-        .send()
-        .await
-        .unwrap();
+    let res = app.cancel(&app.client_token(), &id).await;
     assert_eq!(res.status(), 202);
     app.poll_until(&app.client_token(), &id, Duration::from_secs(30), |b| {
         b["status"] == "CANCELLED"
