@@ -8,6 +8,7 @@ pub mod impls;
 pub mod observe;
 pub mod repository;
 pub mod s3;
+pub mod staged;
 pub mod staging;
 pub mod transfer;
 pub mod webhook;

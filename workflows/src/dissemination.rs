@@ -41,15 +41,12 @@ const WEBHOOK_PATCH: &str = "workflow-scheduled-webhook-retries";
 /// Executions started before one-pass transfers existed stage every file.
 const STREAMING_PATCH: &str = "single-pass-transfer";
 
-/// How often a staged step may find its host gone before giving up.
-const MAX_HOST_LOSSES: u32 = 3;
-
 #[workflow]
 pub struct DisseminationWorkflow {
     input: DisseminationInput,
     pub(crate) view: DisseminationView,
     /// Task queues of the hosts that staged files, to clean them all.
-    hosts: Vec<String>,
+    pub(crate) hosts: Vec<String>,
     /// The audit trail (state only: recorded events are replayed, not stored).
     events: Vec<DisseminationEvent>,
 }
@@ -97,8 +94,8 @@ impl DisseminationWorkflow {
         let outcome = if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
             crate::streaming::transfer_all(ctx, &input).await
         } else {
-            match fetch_and_verify(ctx, &input).await {
-                Ok(staged) => deliver(ctx, &input, staged).await,
+            match crate::staged::fetch_and_verify(ctx, &input).await {
+                Ok(staged) => crate::staged::deliver(ctx, &input, staged).await,
                 Err(end) => Err(end),
             }
         };
@@ -319,187 +316,6 @@ pub(crate) struct FileTry {
     pub(crate) unreadable: Vec<String>,
 }
 
-async fn fetch_and_verify(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
-    input: &DisseminationInput,
-) -> Result<Vec<StagedFile>, Ending> {
-    let mut pending: Vec<FileTry> = input
-        .files
-        .iter()
-        .map(|f| FileTry {
-            file: f.clone(),
-            location_index: 0,
-            mismatches: vec![],
-            unreadable: vec![],
-        })
-        .collect();
-    let mut verified = Vec::new();
-    let mut host_losses = 0;
-    let mut first_round = true;
-
-    while !pending.is_empty() {
-        if !first_round {
-            set_status(
-                ctx,
-                DisseminationStatus::DownloadingFromRepository,
-                "downloading from the next location",
-            );
-        }
-        first_round = false;
-
-        let mut staged_round = Vec::new();
-        for mut t in std::mem::take(&mut pending) {
-            loop {
-                let Some(location) = t.file.locations.get(t.location_index) else {
-                    return Err(no_copy_left(&t));
-                };
-                let location_id = location.location_id.clone();
-                describe(
-                    ctx,
-                    format!(
-                        "downloading {} ({}) from {location_id}",
-                        t.file.filename(),
-                        human_bytes(t.file.size)
-                    ),
-                );
-                let download = ctx
-                    .execute_activity(
-                        Acts::download,
-                        DownloadInput {
-                            dissemination_id: input.record.dissemination_id.clone(),
-                            file: t.file.clone(),
-                            location_index: t.location_index,
-                            announce_start: ctx
-                                .state(|s| s.view.status == DisseminationStatus::Queued),
-                        },
-                        summarised(
-                            transfer_options(&input.settings, None),
-                            format!("download {} from {location_id}", t.file.filename()),
-                        ),
-                    )
-                    .await;
-                match download {
-                    Ok(staged) => {
-                        record(
-                            ctx,
-                            Event::new(
-                                "retrieval",
-                                "success",
-                                format!("{} bytes staged", staged.size),
-                            )
-                            .file(&t.file.relative_path)
-                            .location(&location_id),
-                        );
-                        ctx.state_mut(|s| {
-                            if !s.hosts.contains(&staged.host_queue) {
-                                s.hosts.push(staged.host_queue.clone());
-                            }
-                        });
-                        staged_round.push((t, staged));
-                        break;
-                    }
-                    Err(e) if failure_type(&e) == Some(failure_types::LOCATION_UNREADABLE) => {
-                        t.unreadable
-                            .push(format!("{location_id}: {}", failure_message(&e)));
-                        t.location_index += 1;
-                    }
-                    Err(e) => {
-                        return Err(Ending::failed(
-                            reason_codes::DOWNLOAD_FAILED,
-                            format!(
-                                "downloading {} failed: {}",
-                                t.file.relative_path,
-                                failure_message(&e)
-                            ),
-                            Some(&t.file.relative_path),
-                        ))
-                    }
-                }
-            }
-        }
-
-        set_status(ctx, DisseminationStatus::FixityCheck, "verifying fixity");
-        for (mut t, staged) in staged_round {
-            describe(
-                ctx,
-                format!(
-                    "verifying {} ({}) against its stored digest",
-                    t.file.filename(),
-                    staged.location_id
-                ),
-            );
-            let check = ctx
-                .execute_activity(
-                    Acts::verify_fixity,
-                    staged.clone(),
-                    summarised(
-                        on_host(
-                            short_options(
-                                &input.settings,
-                                &[failure_types::FIXITY_MISMATCH, failure_types::STAGING_LOST],
-                            ),
-                            &input.settings,
-                            &staged.host_queue,
-                        ),
-                        format!("fixity of {} ({})", t.file.filename(), staged.location_id),
-                    ),
-                )
-                .await;
-            match check {
-                Ok(outcome) => {
-                    record(
-                        ctx,
-                        Event::new(
-                            "fixity check",
-                            "success",
-                            format!("digest {}", outcome.digest),
-                        )
-                        .file(&t.file.relative_path)
-                        .location(&outcome.location_id)
-                        .algorithm(outcome.algorithm.as_str()),
-                    );
-                    verified.push(staged)
-                }
-                Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
-                    let algorithm = t.file.strongest_fixity().map(|f| f.algorithm.as_str());
-                    let mut event = Event::new("fixity check", "failure", failure_message(&e))
-                        .file(&t.file.relative_path)
-                        .location(&staged.location_id);
-                    if let Some(a) = algorithm {
-                        event = event.algorithm(a);
-                    }
-                    record(ctx, event);
-                    t.mismatches
-                        .push(format!("{}: {}", staged.location_id, failure_message(&e)));
-                    t.location_index += 1;
-                    pending.push(t);
-                }
-                Err(e)
-                    if (is_host_lost(&e)
-                        || failure_type(&e) == Some(failure_types::STAGING_LOST))
-                        && host_losses < MAX_HOST_LOSSES =>
-                {
-                    // The host holding the staged copy is gone: fetch it again.
-                    host_losses += 1;
-                    pending.push(t);
-                }
-                Err(e) => {
-                    return Err(Ending::failed(
-                        reason_codes::DOWNLOAD_FAILED,
-                        format!(
-                            "verifying {} failed: {}",
-                            t.file.relative_path,
-                            failure_message(&e)
-                        ),
-                        Some(&t.file.relative_path),
-                    ))
-                }
-            }
-        }
-    }
-    Ok(verified)
-}
-
 pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
     let path = Some(t.file.relative_path.as_str());
     if !t.mismatches.is_empty() {
@@ -529,50 +345,6 @@ pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
             discard: false,
         }
     }
-}
-
-async fn deliver(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
-    input: &DisseminationInput,
-    staged: Vec<StagedFile>,
-) -> Result<Vec<DeliveredFile>, Ending> {
-    set_status(
-        ctx,
-        DisseminationStatus::UploadingToS3,
-        "uploading to the client's bucket",
-    );
-    let mut delivered = Vec::new();
-    for s in staged {
-        let name = s.file.filename().to_owned();
-        describe(ctx, format!("uploading {name} ({})", human_bytes(s.size)));
-        let upload = ctx
-            .execute_activity(
-                Acts::upload,
-                UploadInput {
-                    record: input.record.clone(),
-                    staged: s.clone(),
-                    link_lifetime_secs: input.settings.link_lifetime_secs,
-                },
-                summarised(
-                    transfer_options(&input.settings, Some(&s.host_queue)),
-                    format!("upload {name}"),
-                ),
-            )
-            .await;
-        match upload {
-            Ok(file) => delivered.push(file),
-            Err(e) => {
-                let mut end = Ending::failed(
-                    reason_codes::UPLOAD_FAILED,
-                    format!("uploading {name} failed: {}", failure_message(&e)),
-                    Some(&s.file.relative_path),
-                );
-                end.discard = true;
-                return Err(end);
-            }
-        }
-    }
-    Ok(delivered)
 }
 
 /// Keeps the delivered objects (links can be regenerated) until retention
@@ -942,14 +714,18 @@ pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -
     }
 }
 
-fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
+pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
         .retry_policy(retry(s, non_retryable))
         .build()
 }
 
 /// Steps reading the staging folder run on the host that filled it.
-fn on_host(mut opts: ActivityOptions, s: &WorkflowSettings, host_queue: &str) -> ActivityOptions {
+pub(crate) fn on_host(
+    mut opts: ActivityOptions,
+    s: &WorkflowSettings,
+    host_queue: &str,
+) -> ActivityOptions {
     opts.task_queue = Some(host_queue.to_owned());
     opts.schedule_to_start_timeout = Some(ms(s.host_schedule_to_start_ms));
     opts
@@ -976,7 +752,7 @@ pub(crate) fn failure_message(e: &ActivityExecutionError) -> String {
 }
 
 /// A staged step never started: its host stopped polling.
-fn is_host_lost(e: &ActivityExecutionError) -> bool {
+pub(crate) fn is_host_lost(e: &ActivityExecutionError) -> bool {
     e.as_timeout()
         .is_some_and(|t| t.timeout_type() == TimeoutType::ScheduleToStart)
 }

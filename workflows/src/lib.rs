@@ -11,6 +11,7 @@ pub mod client;
 pub mod contract;
 pub mod dissemination;
 pub mod lock;
+mod staged;
 mod streaming;
 
 pub use contract::*;
