@@ -14,7 +14,10 @@ use model::{
 use opentelemetry::{trace::TraceContextExt, Context, KeyValue};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use temporalio_client::WorkflowSignalOptions;
 use temporalio_common::{error::ApplicationFailure, ActivityError};
 use temporalio_macros::activities;
@@ -311,6 +314,27 @@ impl Activities {
             ),
             None => anyhow::anyhow!(message).into(),
         })
+    }
+}
+
+/// A progress report with an estimate of the time left: the rate since
+/// `since` (when `base` bytes were done) applied to what remains.
+pub(crate) fn progress(
+    phase: &str,
+    file: &str,
+    (done, total): (u64, u64),
+    (base, since): (u64, Instant),
+) -> workflows::Progress {
+    let elapsed = since.elapsed().as_secs_f64();
+    let rate = done.saturating_sub(base) as f64 / elapsed.max(1e-3);
+    let seconds_left = (rate > 0.0 && elapsed >= 0.5)
+        .then(|| (total.saturating_sub(done) as f64 / rate).ceil() as u64);
+    workflows::Progress {
+        phase: phase.into(),
+        file: file.into(),
+        bytes_done: done,
+        bytes_total: total,
+        seconds_left,
     }
 }
 

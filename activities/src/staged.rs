@@ -175,12 +175,12 @@ pub(crate) async fn download(
                 last_report = Instant::now();
                 report_progress(
                     ctx,
-                    workflows::Progress {
-                        phase: "download".into(),
-                        file: file.relative_path.clone(),
-                        bytes_done: done,
-                        bytes_total: file.size,
-                    },
+                    crate::impls::progress(
+                        "download",
+                        &file.relative_path,
+                        (done, file.size),
+                        (offset, started),
+                    ),
                 )
                 .await;
             }
@@ -393,6 +393,7 @@ async fn upload_multipart(
     let path = std::path::PathBuf::from(&staged.staged_path);
     let report_every = Duration::from_millis(acts.cfg.worker.progress_every_ms);
     let mut last_report = Instant::now();
+    let upload_started = Instant::now();
     let upload_id = state.upload_id.clone();
     let todo: Vec<i32> = (1..=parts)
         .filter(|n| !state.parts.iter().any(|(d, _)| d == n))
@@ -431,12 +432,12 @@ async fn upload_multipart(
             last_report = Instant::now();
             report_progress(
                 ctx,
-                workflows::Progress {
-                    phase: "upload".into(),
-                    file: staged.file.relative_path.clone(),
-                    bytes_done,
-                    bytes_total: staged.size,
-                },
+                crate::impls::progress(
+                    "upload",
+                    &staged.file.relative_path,
+                    (bytes_done, staged.size),
+                    (0, upload_started),
+                ),
             )
             .await;
         }

@@ -13,7 +13,8 @@ use crate::{
     digest::MultiHasher,
     final_failure,
     impls::{
-        location_of, object_key, open_failure, report_progress, signal_workflow, stored_digest,
+        location_of, object_key, open_failure, progress, report_progress, signal_workflow,
+        stored_digest,
     },
     observe::{annotate, begin, mark_error},
     s3::{MultipartState, S3},
@@ -327,12 +328,12 @@ pub(crate) async fn transfer(
                     last_report = Instant::now();
                     report_progress(
                         ctx,
-                        workflows::Progress {
-                            phase: "download".into(),
-                            file: file.relative_path.clone(),
-                            bytes_done: read,
-                            bytes_total: file.size,
-                        },
+                        progress(
+                            "download",
+                            &file.relative_path,
+                            (read, file.size),
+                            (0, started),
+                        ),
                     )
                     .await;
                 }
@@ -428,12 +429,12 @@ pub(crate) async fn transfer(
                     last_report = Instant::now();
                     report_progress(
                         ctx,
-                        workflows::Progress {
-                            phase: "upload".into(),
-                            file: file.relative_path.clone(),
-                            bytes_done,
-                            bytes_total: file.size,
-                        },
+                        progress(
+                            "upload",
+                            &file.relative_path,
+                            (bytes_done, file.size),
+                            (0, started),
+                        ),
                     )
                     .await;
                 }

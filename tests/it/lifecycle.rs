@@ -262,6 +262,7 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
     let token = app.client_token();
     let id = app.create(&token, large, 50).await;
     let mut seen = Vec::new();
+    let mut left_seen: Vec<u64> = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let body: Value = app.get(&token, &id).await.json().await.unwrap();
@@ -271,6 +272,9 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
                 assert_eq!(body["progress"]["phase"], "download");
                 if seen.last() != Some(&done) {
                     seen.push(done);
+                    if let Some(left) = body["progress"]["secondsLeft"].as_u64() {
+                        left_seen.push(left);
+                    }
                 }
             }
         }
@@ -281,7 +285,11 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
         assert!(std::time::Instant::now() < deadline, "{body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("bytes done seen on GET: {seen:?} of {total}");
+    println!("bytes done seen on GET: {seen:?} of {total}, seconds left: {left_seen:?}");
+    // 16 MiB at 4 MiB/s: the estimate is a few seconds and shrinks.
+    assert!(!left_seen.is_empty(), "an estimate of the time left");
+    assert!(left_seen.iter().all(|s| *s <= 6), "{left_seen:?}");
+    assert!(left_seen.last() <= left_seen.first(), "{left_seen:?}");
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "increasing: {seen:?}");
     assert!(seen.iter().all(|d| *d < total), "{seen:?}");

@@ -108,6 +108,10 @@ pub struct Progress {
     pub file: String,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    /// Estimated seconds until this phase of this file is done, from the
+    /// rate so far (absent until there is a rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_left: Option<u64>,
 }
 
 /// How the webhook delivery went: visible to the client and operators.
