@@ -17,9 +17,7 @@ use crate::contract::*;
 use crate::lock::DisseminationLock;
 use model::{catalog::RepositoryFile, DisseminationStatus};
 use std::time::Duration;
-use temporalio_common::{
-    error::IncomingError, search_attributes::SearchAttributeKey, ActivityCloseTimeouts, RetryPolicy,
-};
+use temporalio_common::{error::IncomingError, search_attributes::SearchAttributeKey, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityCancellationType, ActivityExecutionError, ActivityOptions, MemoValue,
@@ -35,8 +33,6 @@ pub const SA_STATUS: SearchAttributeKey<String> =
 
 /// Executions started before retention existed end after the webhook.
 const RETENTION_PATCH: &str = "retention-and-link-regeneration";
-/// Executions started before the workflow scheduled webhook retries itself.
-const WEBHOOK_PATCH: &str = "workflow-scheduled-webhook-retries";
 
 /// Executions started before one-pass transfers existed stage every file.
 const STREAMING_PATCH: &str = "single-pass-transfer";
@@ -139,7 +135,7 @@ impl DisseminationWorkflow {
         }
         release_lock(ctx, &input).await;
         if !cancelled {
-            notify(ctx, &input).await;
+            crate::webhook::notify(ctx, &input).await;
         }
         let delivered = ctx.state(|s| s.view.status == DisseminationStatus::Disseminated);
         if delivered && ctx.patched(RETENTION_PATCH) {
@@ -438,161 +434,14 @@ async fn release_lock(
     }
 }
 
-async fn notify(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
-    let view = ctx.state(|s| s.view.clone());
-    let (event_type, suffix) = if view.status == DisseminationStatus::Disseminated {
-        ("dissemination.delivered", "delivered")
-    } else {
-        ("dissemination.failed", "failed")
-    };
-    let message = NotifyInput {
-        event_type: event_type.into(),
-        message_id: format!("msg_{}_{suffix}", input.record.dissemination_id),
-        occurred_at: now(ctx),
-        view,
-        attempt: 0,
-    };
-    if ctx.patched(WEBHOOK_PATCH) {
-        deliver_webhook(ctx, input, message).await;
-        return;
-    }
-    // Executions started before workflow-scheduled retries: Temporal's retry policy.
-    let s = &input.settings;
-    let _ = ctx
-        .execute_activity(
-            Acts::notify,
-            message,
-            ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
-                schedule_to_close: ms(s.webhook_give_up_after_ms),
-                start_to_close: ms(s.short_activity_timeout_ms),
-            })
-            .retry_policy(
-                RetryPolicy::builder()
-                    .initial_interval(ms(s.webhook_retry_initial_ms))
-                    .backoff_coefficient(2.0)
-                    .maximum_interval(ms(s.webhook_retry_max_interval_ms))
-                    .non_retryable_error_types([
-                        failure_types::WEBHOOK_GONE,
-                        failure_types::MISCONFIGURED,
-                    ])
-                    .build(),
-            )
-            .summary(format!("webhook {event_type}"))
-            .build(),
-        )
-        .await;
-}
-
-/// Standard Webhooks delivery: one attempt per activity, retried by the
-/// workflow with exponential backoff and jitter (waits drawn from
-/// [½, 1] × the backoff, deterministic via the workflow's random stream),
-/// at least `Retry-After` when the endpoint gave one, until
-/// `webhook_give_up_after_ms` of waiting; 410 stops at once. Every attempt is
-/// recorded in the view, so clients and operators see how delivery goes.
-async fn deliver_webhook(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
-    input: &DisseminationInput,
-    mut message: NotifyInput,
-) {
-    let s = &input.settings;
-    let mut delivery = WebhookDelivery {
-        message_id: message.message_id.clone(),
-        event_type: message.event_type.clone(),
-        state: "pending".into(),
-        ..Default::default()
-    };
-    let mut backoff = ms(s.webhook_retry_initial_ms);
-    let mut waited = Duration::ZERO;
-    loop {
-        delivery.attempts += 1;
-        message.attempt = delivery.attempts;
-        let mut opts = short_options(s, &[]);
-        opts.retry_policy = Some(RetryPolicy::builder().maximum_attempts(1).build());
-        opts.summary = Some(format!(
-            "webhook {} (attempt {})",
-            message.event_type, delivery.attempts
-        ));
-        let result = ctx
-            .execute_activity(Acts::notify, message.clone(), opts)
-            .await;
-        delivery.last_attempt_at = Some(now(ctx));
-        delivery.next_attempt_at = None;
-        let error = match result {
-            Ok(outcome) => {
-                delivery.state = outcome.outcome;
-                delivery.last_error = None;
-                break;
-            }
-            Err(e) => e,
-        };
-        delivery.last_error = Some(failure_message(&error));
-        match failure_type(&error) {
-            Some(failure_types::WEBHOOK_GONE) => {
-                delivery.state = "gone".into();
-                break;
-            }
-            Some(failure_types::MISCONFIGURED) => {
-                delivery.state = "not_configured".into();
-                break;
-            }
-            _ => {}
-        }
-        let jittered = backoff.mul_f64(0.5 + 0.5 * ctx.random::<f64>());
-        let wait = retry_after(&error).map_or(jittered, |r| r.max(jittered));
-        backoff = (backoff * 2).min(ms(s.webhook_retry_max_interval_ms));
-        if waited + wait > ms(s.webhook_give_up_after_ms) {
-            delivery.state = "gave_up".into();
-            break;
-        }
-        delivery.next_attempt_at = ctx.workflow_time().map(|t| format_time(t + wait));
-        record_webhook(ctx, &delivery);
-        let _ = ctx.timer(wait).await;
-        waited += wait;
-    }
-    record_webhook(ctx, &delivery);
-    let outcome = if delivery.state == "delivered" {
-        "success"
-    } else {
-        "failure"
-    };
-    let detail = format!(
-        "{} {} after {} attempt(s){}",
-        delivery.event_type,
-        delivery.state,
-        delivery.attempts,
-        delivery
-            .last_error
-            .as_deref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
-    );
-    record(ctx, Event::new("webhook", outcome, detail));
-}
-
-fn record_webhook(ctx: &mut WorkflowContext<DisseminationWorkflow>, delivery: &WebhookDelivery) {
-    let view = ctx.state_mut(|s| {
-        s.view.webhook = Some(delivery.clone());
-        s.view.clone()
-    });
-    let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view)))]);
-}
-
-/// The endpoint's `Retry-After`, carried as the failure's next retry delay.
-fn retry_after(e: &ActivityExecutionError) -> Option<Duration> {
-    match e.cause() {
-        Some(IncomingError::Application(a)) => a.next_retry_delay(),
-        _ => None,
-    }
-}
-
-fn format_time(t: std::time::SystemTime) -> String {
+pub(crate) fn format_time(t: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
         .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
         .to_string()
 }
 
 /// Workflow time (deterministic), RFC 3339.
-fn now(ctx: &WorkflowContext<DisseminationWorkflow>) -> String {
+pub(crate) fn now(ctx: &WorkflowContext<DisseminationWorkflow>) -> String {
     ctx.workflow_time().map(format_time).unwrap_or_default()
 }
 
@@ -680,7 +529,7 @@ fn mirror(
     ctx.set_current_details(format!("{}: {details}", view.status));
 }
 
-fn ms(v: u64) -> Duration {
+pub(crate) fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 

@@ -13,6 +13,7 @@ pub mod dissemination;
 pub mod lock;
 mod staged;
 mod streaming;
+mod webhook;
 
 pub use contract::*;
 pub use dissemination::DisseminationWorkflow;
