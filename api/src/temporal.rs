@@ -3,7 +3,7 @@
 //! short timeout, falling back to describe + memo when no worker answers).
 
 use crate::error::ApiError;
-use model::DisseminationId;
+use model::{DisseminationId, DisseminationStatus};
 use std::time::{Duration, SystemTime};
 use temporalio_client::{
     errors::{WorkflowInteractionError, WorkflowQueryError, WorkflowStartError},
@@ -187,21 +187,42 @@ fn release_orphan(client: &Client, lock_wf: &str, run_id: &str) {
     tokio::spawn(async move { terminate_run(&client, &lock_wf, &run_id).await });
 }
 
-/// The dissemination's view: from the workflow (query) or, when no worker
-/// answers in time, from the memo it keeps up to date. `None`: no such workflow.
+/// The dissemination's view in one round trip where one suffices: the memo
+/// the workflow keeps up to date with every change of status, files, reasons
+/// and webhook (describe: no worker involved). Only while bytes move is the
+/// workflow queried as well, for the live progress; when no worker answers
+/// in time the memo's view is the answer. `None`: no such workflow.
 pub async fn read_view(
     client: &Client,
     id: &DisseminationId,
     query_timeout: Duration,
 ) -> Result<Option<DisseminationView>, ApiError> {
+    let memo = describe_view(client, id).await?;
+    let moving = memo.as_ref().is_none_or(|v| {
+        matches!(
+            v.status,
+            DisseminationStatus::DownloadingFromRepository
+                | DisseminationStatus::FixityCheck
+                | DisseminationStatus::UploadingToS3
+        )
+    });
+    if !moving {
+        return Ok(memo);
+    }
     let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    let opts = query_options(query_timeout);
-    match handle.query(DisseminationWorkflow::state, (), opts).await {
+    match handle
+        .query(
+            DisseminationWorkflow::state,
+            (),
+            query_options(query_timeout),
+        )
+        .await
+    {
         Ok(view) => Ok(Some(view)),
         Err(WorkflowQueryError::NotFound(_)) => Ok(None),
         Err(e) => {
-            tracing::debug!(dissemination_id = %id, error = %e, "query unanswered, reading the memo");
-            describe_view(client, id).await
+            tracing::debug!(dissemination_id = %id, error = %e, "query unanswered, answering from the memo");
+            Ok(memo)
         }
     }
 }
