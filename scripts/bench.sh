@@ -5,8 +5,23 @@
 #       `aws s3 cp` of the same bytes to the same S3 server and beside
 #       `sha256sum && aws s3 cp`, as ratios;
 #   P2  the worker's peak RSS during that run and during a SMALL_MIB run.
-# P3 (API latency under load) and P4 (priority queueing) are not measured
-# here yet. Page cache is warm for every contender alike.
+#   P3  API latency and throughput under load (wrk, 32 connections, --latency,
+#       P3_SECS each): GET of one delivered dissemination (worker running);
+#       POST, each request for a distinct AIP (P3_AIPS catalog copies of the
+#       small demo AIP, see bench-post.lua) with the worker stopped, so the
+#       workflows just queue: the API + Temporal start path, not transfers;
+#       beside the raw SDK workflow-start rate (`dissemination-worker
+#       start-rate`, same concurrency) as the ratio POST/raw. The rate limit
+#       is lifted for the whole run (DISSEMINATION_API__RATE_LIMIT_*).
+#   P4  priority: with the worker stopped, 20 priority-90 requests (64 MiB
+#       AIPs) are queued, then one priority-1 request; the worker is started
+#       and its log tells in which order the transfers started: how many
+#       priority-90 transfers started before the priority-1 one, and how many
+#       priority-90 transfers ran at once (the low band's slots).
+# Order on the stack: P1, P2, P3 GET, P4, raw SDK starts, P3 POST last (its
+# queued workflows would otherwise keep the worker busy during the others).
+# Page cache is warm for every contender alike. Needs wrk (installed with
+# apt-get when missing).
 #
 #   scripts/bench.sh [LARGE_MIB=2048] [SMALL_MIB=256]
 set -euo pipefail
@@ -15,6 +30,15 @@ SMALL_MIB=${2:-256}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export STACK_DATA="$here/.data/bench"
 export STACK_TEMPORAL_DB=memory
+# P3 measures the API, not its rate limit: lift it for every process.
+export DISSEMINATION_API__RATE_LIMIT_PER_MINUTE=100000000
+export DISSEMINATION_API__RATE_LIMIT_BURST=10000000
+P3_SECS=${P3_SECS:-10}
+P3_AIPS=${P3_AIPS:-30000}
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk" >&2
+  apt-get install -y wrk >/dev/null
+fi
 rm -rf "$STACK_DATA"
 source "$here/scripts/stack.sh"
 start_stack
@@ -71,10 +95,139 @@ sha256sum "$file" >/dev/null && aws s3 cp --quiet "$file" s3://bench-baseline/na
 t1=$(now)
 naive_s=$(secs "$t0" "$t1")
 
+stop_worker() {
+  kill "$WORKER_PID" 2>/dev/null || true
+  wait "$WORKER_PID" 2>/dev/null || true
+}
+
+# Copies catalog entry $1 under fresh archive ids (same repository files);
+# writes the new ids to file $3, one a line.
+copy_aip() { # archive_id count ids_file
+  python3 - "$STACK_DATA/catalog" "$1" "$2" "$3" <<'PY'
+import json, os, sys, uuid
+catalog, source, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+with open(os.path.join(catalog, source + ".json")) as f:
+    aip = json.load(f)
+ids = [str(uuid.uuid4()) for _ in range(count)]
+for i in ids:
+    aip["intellectualEntity"]["archiveId"] = i
+    with open(os.path.join(catalog, i + ".json"), "w") as f:
+        json.dump(aip, f)
+with open(out, "w") as f:
+    f.write("\n".join(ids) + "\n")
+PY
+}
+
+# wrk's --latency output -> "p50_ms p99_ms req_per_s non_2xx_3xx socket_errors".
+wrk_stats() { # wrk_output_file
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+def pct(p):
+    m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    return float(m.group(1)) * unit[m.group(2)]
+rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+sock = re.search(r"Socket errors: (.*)", text)
+print(f"{pct(50):.2f} {pct(99):.2f} {rps:.1f} {non2xx.group(1) if non2xx else 0} "
+      f"{sock.group(1).replace(' ', '') if sock else 'none'}")
+PY
+}
+
+# P3 GET: one delivered dissemination, read by 32 connections (worker running).
+get_id=$(post_dissemination 019e404e-60ab-7457-b7c9-94c453242c69 50)
+status=$(wait_final "$get_id")
+[ "$status" = DISSEMINATED ] || { echo "$get_id ended $status" >&2; exit 1; }
+echo "P3: wrk GET for ${P3_SECS} s..." >&2
+wrk -t2 -c32 -d"${P3_SECS}s" --timeout 5s --latency -H "Authorization: Bearer $TOKEN" \
+  "$API/v1/disseminations/$get_id" >"$RUN/logs/wrk-get.txt"
+read -r get_p50 get_p99 get_rps get_bad get_sock < <(wrk_stats "$RUN/logs/wrk-get.txt")
+
+# P4: 20 priority-90 requests queued before one priority-1 request.
+P4_BASE=019e404e-ffff-7000-8000-00000000b004
+echo "P4: queueing 20 priority-90 requests, then one priority-1..." >&2
+"$bin/dissemination-worker" seed-demo --large-mib 64 --large-id "$P4_BASE" >/dev/null
+copy_aip "$P4_BASE" 21 "$RUN/p4-aips"
+mapfile -t p4_aips <"$RUN/p4-aips"
+stop_worker
+p90_ids=()
+for aip in "${p4_aips[@]:0:20}"; do
+  p90_ids+=("$(post_dissemination "$aip" 90)")
+done
+p1_id=$(post_dissemination "${p4_aips[20]}" 1)
+printf '%s\n' "p1 $p1_id" "${p90_ids[@]/#/p90 }" >"$RUN/p4-disseminations"
+start_worker
+status=$(wait_final "$p1_id")
+[ "$status" = DISSEMINATED ] || { echo "priority-1 $p1_id ended $status" >&2; exit 1; }
+for id in "${p90_ids[@]}"; do
+  status=$(wait_final "$id")
+  [ "$status" = DISSEMINATED ] || { echo "priority-90 $id ended $status" >&2; exit 1; }
+done
+# The order of the first "transfer started" (streaming) or "download started"
+# (staged) line per dissemination; a p90 transfer ends at its "delivered" line.
+# Prints: p90 transfers started before the p1 one, most p90 transfers at once,
+# ms from the first of these 21 transfers starting to the p1 one starting,
+# p90 transfers that had ended before the p1 one started.
+read -r p4_before p4_slots p4_delay_ms p4_waited < <(
+  sed 's/\x1b\[[0-9;]*m//g' "$RUN/logs/worker.log" |
+    python3 -c '
+import datetime, re, sys
+p1, p90 = sys.argv[1], set(sys.argv[2:])
+start, end, order, at = {}, {}, [], {}
+for n, line in enumerate(sys.stdin):
+    m = re.search(r"(transfer started|download started|delivered) .*dissemination_id=(\S+)", line)
+    if not m:
+        continue
+    what, id = m.groups()
+    if what == "delivered":
+        end.setdefault(id, n)
+    elif id not in start and (id == p1 or id in p90):
+        start[id] = n
+        order.append(id)
+        t = re.match(r"\s*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?)", line)
+        if t:
+            at[id] = datetime.datetime.fromisoformat(t.group(1)[:26])
+before = sum(1 for id in order[:order.index(p1)] if id in p90) if p1 in order else -1
+# p90 transfers that had ended before the p1 one started (it waited for them)
+waited = sum(1 for i in p90 if i in end and p1 in start and end[i] < start[p1])
+delay = "?"
+if p1 in at and order[0] in at:
+    delay = f"{(at[p1] - at[order[0]]).total_seconds() * 1000:.0f}"
+# most priority-90 transfers in progress at once (log line order)
+events = sorted([(start[i], 1) for i in p90 if i in start] + [(end[i], -1) for i in p90 if i in end])
+running = most = 0
+for _, d in events:
+    running += d
+    most = max(most, running)
+print(before, most, delay, waited)
+' "$p1_id" "${p90_ids[@]}"
+)
+
+# Raw SDK start rate, then P3 POST with the worker stopped (workflows queue).
+stop_worker
+echo "P3: creating $P3_AIPS catalog entries, raw SDK start rate..." >&2
+copy_aip 019e404e-60ab-7457-b7c9-94c453242c69 "$P3_AIPS" "$RUN/p3-aips"
+raw=$("$bin/dissemination-worker" start-rate --count 3000 --concurrency 32 | grep 'starts/s')
+echo "raw SDK: $raw" >&2
+raw_rate=${raw%% starts/s*}
+echo "P3: wrk POST for ${P3_SECS} s..." >&2
+wrk -t2 -c32 -d"${P3_SECS}s" --timeout 5s --latency -s "$root/scripts/bench-post.lua" \
+  "$API/v1/disseminations" -- "$RUN/p3-aips" "$TOKEN" 2 >"$RUN/logs/wrk-post.txt"
+read -r post_p50 post_p99 post_rps _ post_sock < <(wrk_stats "$RUN/logs/wrk-post.txt")
+post_non201=$(awk '/^non201 / {print $2}' "$RUN/logs/wrk-post.txt")
+post_reused=$(awk '/^reused / {print $2}' "$RUN/logs/wrk-post.txt")
+post_statuses=$(awk '/^status / {printf "%s%s x%s", sep, $2, $3; sep=", "}' "$RUN/logs/wrk-post.txt")
+
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-python3 - "$commit" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" <<'PY'
+python3 - "$commit" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" \
+  "$post_p50" "$post_p99" "$post_rps" "$post_non201" "$post_statuses" "$post_reused" "$post_sock" \
+  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" <<'PY'
 import sys
-commit, large, small, ours, cp, naive, large_rss, small_rss, small_s = sys.argv[1:]
+commit, large, small, ours, cp, naive, large_rss, small_rss, small_s = sys.argv[1:10]
+(post_p50, post_p99, post_rps, post_non201, post_statuses, post_reused, post_sock,
+ get_p50, get_p99, get_rps, get_bad, get_sock, raw_rate, p3_secs, p4_before, p4_slots,
+ p4_delay_ms, p4_waited) = sys.argv[10:]
 ours, cp, naive, small_s = float(ours), float(cp), float(naive), float(small_s)
 lr, sr = int(large_rss) / 1024, int(small_rss) / 1024
 print(f"commit {commit}, {large} MiB and {small} MiB AIPs, SeaweedFS on loopback")
@@ -85,5 +238,23 @@ print(f"   sha256sum && aws s3 cp:             {naive:.2f} s  -> naive/ours = {n
 print(f"   ({small} MiB AIP: {small_s:.2f} s)")
 print(f"P2 worker peak RSS: {lr:.0f} MiB ({large} MiB AIP), {sr:.0f} MiB ({small} MiB AIP); "
       f"difference {abs(lr - sr) / sr * 100:.0f} % (target <= 150 MiB, within 20 %)")
-print("P3, P4: not measured by this script yet")
+post_p50, post_p99, post_rps, raw_rate = map(float, (post_p50, post_p99, post_rps, raw_rate))
+get_p50, get_p99, get_rps = map(float, (get_p50, get_p99, get_rps))
+print(f"P3 POST: p50 {post_p50:.2f} ms, p99 {post_p99:.2f} ms, {post_rps:.0f} req/s ({post_non201} non-201); "
+      f"GET: p50 {get_p50:.2f} ms, p99 {get_p99:.2f} ms, {get_rps:.0f} req/s; "
+      f"raw SDK starts: {raw_rate:.0f}/s -> POST/raw = {post_rps / raw_rate:.2f} "
+      f"(target >= 0.9; POST p99 <= 50 ms, GET p99 <= 25 ms)")
+print(f"   (wrk -t2 -c32, {p3_secs} s each; a POST starts two workflows, the lock and the dissemination)")
+if int(post_non201) or int(post_reused) or post_sock != "none":
+    print(f"   NOT ALL POSTs ANSWERED 201: {post_non201} non-201 ({post_statuses or '-'}); "
+          f"{post_reused} reused an archive id; socket errors: {post_sock}")
+if int(get_bad) or get_sock != "none":
+    print(f"   GET: {get_bad} non-2xx answers; socket errors: {get_sock}")
+if int(p4_before) < 0:
+    print("P4 the priority-1 transfer's start was not found in the worker log")
+else:
+    print(f"P4 priority 1 started after {p4_before} of the 20 queued priority-90 requests "
+          f"(the low band runs {p4_slots} at a time; target: starts next)")
+    print(f"   (its transfer started {p4_delay_ms} ms after the first of the 21; "
+          f"{p4_waited} priority-90 transfers had ended before it started)")
 PY
