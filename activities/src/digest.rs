@@ -4,7 +4,7 @@
 //! needs them.
 
 use md5::Md5;
-use model::catalog::{DigestAlgorithm, RepositoryFile};
+use model::catalog::{DigestAlgorithm, Fixity, RepositoryFile};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 use std::collections::BTreeMap;
@@ -73,6 +73,36 @@ impl MultiHasher {
 }
 
 /// Digests of a whole byte slice (demo data, tests).
+/// The fixity verdict on the bytes read from `location_id`: their size, then
+/// the digest computed for `stored`'s algorithm, against the catalog.
+/// `Ok(computed digest)` or `Err(why not)`.
+pub fn verify(
+    file: &RepositoryFile,
+    stored: &Fixity,
+    location_id: &str,
+    size: u64,
+    digests: &BTreeMap<DigestAlgorithm, String>,
+) -> Result<String, String> {
+    let computed = digests.get(&stored.algorithm).cloned().unwrap_or_default();
+    if size != file.size {
+        // Reading stops one chunk past the catalog's size.
+        let over = if size > file.size { "over " } else { "" };
+        return Err(format!(
+            "{} at {location_id} is {over}{size} bytes, the catalog says {}",
+            file.relative_path, file.size
+        ));
+    }
+    if !computed.eq_ignore_ascii_case(stored.digest.trim()) {
+        return Err(format!(
+            "{} at {location_id}: {} {computed} does not match the stored {}",
+            file.relative_path,
+            stored.algorithm.as_str(),
+            stored.digest
+        ));
+    }
+    Ok(computed)
+}
+
 pub fn digests_of(
     data: &[u8],
     algorithms: &[DigestAlgorithm],
@@ -85,6 +115,36 @@ pub fn digests_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdict_checks_size_then_the_stored_digest() {
+        let bytes = b"ab";
+        let digests = digests_of(bytes, &[DigestAlgorithm::Sha256]);
+        let stored = Fixity {
+            algorithm: DigestAlgorithm::Sha256,
+            digest: digests[&DigestAlgorithm::Sha256].to_uppercase(),
+            originator: "test".into(),
+        };
+        let file = RepositoryFile {
+            relative_path: "a.tar".into(),
+            size: 2,
+            fixities: vec![stored.clone()],
+            locations: vec![],
+        };
+        let ok = verify(&file, &stored, "disk", 2, &digests);
+        assert_eq!(
+            ok.as_deref(),
+            Ok(digests[&DigestAlgorithm::Sha256].as_str())
+        );
+        let long = verify(&file, &stored, "disk", 3, &digests).expect_err("too long");
+        assert!(
+            long.contains("is over 3 bytes, the catalog says 2"),
+            "{long}"
+        );
+        let other = digests_of(b"ba", &[DigestAlgorithm::Sha256]);
+        let bad = verify(&file, &stored, "s3", 2, &other).expect_err("other bytes");
+        assert!(bad.contains("a.tar at s3: SHA-256"), "{bad}");
+    }
 
     #[test]
     fn known_vectors() {

@@ -22,6 +22,18 @@ pub enum OpenError {
     Misconfigured(String),
 }
 
+/// Keeps a read under `limit` bytes per second (`repository.max_read_bytes_per_sec`,
+/// sparing the bit repository): sleeps until `bytes` read since `started` are due.
+pub async fn pace(limit: Option<u64>, bytes: u64, started: std::time::Instant) {
+    if let Some(limit) = limit {
+        let due = std::time::Duration::from_secs_f64(bytes as f64 / limit.max(1) as f64);
+        let elapsed = started.elapsed();
+        if due > elapsed {
+            tokio::time::sleep(due - elapsed).await;
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Repository {
     disk_root: PathBuf,

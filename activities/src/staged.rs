@@ -4,13 +4,14 @@
 //! verified copy as a parallel, resumable multipart upload.
 
 use crate::{
-    digest::MultiHasher,
+    digest::{self, MultiHasher},
     final_failure,
     impls::{
         io, location_of, object_key, open_failure, record_attributes, report_progress,
         signal_workflow, stored_digest, UploadProgress, HEARTBEAT_EVERY, READ_CHUNK,
     },
     observe::{annotate, begin, mark_error},
+    repository::pace,
     s3::MultipartState,
     staging, Activities,
 };
@@ -150,14 +151,12 @@ pub(crate) async fn download(
             .await
             .map_err(io("writing staged copy".into()))?;
         done += n as u64;
-        if let Some(limit) = acts.cfg.repository.max_read_bytes_per_sec {
-            // Stay under the configured read rate for this download.
-            let due = Duration::from_secs_f64((done - offset) as f64 / limit.max(1) as f64);
-            let elapsed = started.elapsed();
-            if due > elapsed {
-                tokio::time::sleep(due - elapsed).await;
-            }
-        }
+        pace(
+            acts.cfg.repository.max_read_bytes_per_sec,
+            done - offset,
+            started,
+        )
+        .await;
         if done > file.size {
             // Longer than the catalog says: no need to read further, fixity will refuse it.
             break;
@@ -253,38 +252,13 @@ pub(crate) async fn verify_fixity(
             KeyValue::new("digestAlgorithm", stored.algorithm.as_str()),
         ],
     );
-    if input.size != file.size {
-        acts.metrics.fixity(stored.algorithm.as_str(), false);
-        mark_error("fixity mismatch: size");
-        return Err(final_failure(
-            failure_types::FIXITY_MISMATCH,
-            format!(
-                "{} at {} is {} bytes, the catalog says {}",
-                file.relative_path, input.location_id, input.size, file.size
-            ),
-        ));
-    }
-    let computed = input
-        .digests
-        .get(&stored.algorithm)
-        .cloned()
-        .unwrap_or_default();
-    if !computed.eq_ignore_ascii_case(stored.digest.trim()) {
-        acts.metrics.fixity(stored.algorithm.as_str(), false);
-        mark_error("fixity mismatch: digest");
-        return Err(final_failure(
-            failure_types::FIXITY_MISMATCH,
-            format!(
-                "{} at {}: {} {} does not match the stored {}",
-                file.relative_path,
-                input.location_id,
-                stored.algorithm.as_str(),
-                computed,
-                stored.digest
-            ),
-        ));
-    }
-    acts.metrics.fixity(stored.algorithm.as_str(), true);
+    let verdict = digest::verify(file, stored, &input.location_id, input.size, &input.digests);
+    acts.metrics
+        .fixity(stored.algorithm.as_str(), verdict.is_ok());
+    let computed = verdict.map_err(|why| {
+        mark_error("fixity mismatch");
+        final_failure(failure_types::FIXITY_MISMATCH, why)
+    })?;
     info!(file = %file.relative_path, location = %input.location_id, algorithm = stored.algorithm.as_str(), "fixity verified");
     Ok(FixityOutcome {
         algorithm: stored.algorithm,

@@ -10,16 +10,18 @@
 //! only when the MD5 of the bytes read again equals its ETag.
 
 use crate::{
-    digest::MultiHasher,
+    digest::{self, MultiHasher},
     final_failure,
     impls::{
         location_of, object_key, open_failure, progress, report_progress, signal_workflow,
         stored_digest,
     },
     observe::{annotate, begin, mark_error},
+    repository::pace,
     s3::{MultipartState, S3},
     Activities,
 };
+use bytes::BufMut;
 use futures::{stream::FuturesUnordered, FutureExt, StreamExt};
 use md5::{Digest, Md5};
 use model::{catalog::DigestAlgorithm, DisseminationStatus};
@@ -111,23 +113,28 @@ impl Parts {
     }
 
     async fn next_finished(&mut self) -> Result<(), ActivityError> {
-        if let Some(joined) = self.in_flight.next().await {
-            let (n, etag) = joined
-                .map_err(|e| upload_error(e.into()))?
-                .map_err(upload_error)?;
-            self.done.push((n, etag));
+        match self.in_flight.next().await {
+            Some(joined) => self.finished(joined),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Collects the parts that finished meanwhile, without waiting.
     fn collect_finished(&mut self) -> Result<(), ActivityError> {
         while let Some(Some(joined)) = self.in_flight.next().now_or_never() {
-            let (n, etag) = joined
-                .map_err(|e| upload_error(e.into()))?
-                .map_err(upload_error)?;
-            self.done.push((n, etag));
+            self.finished(joined)?;
         }
+        Ok(())
+    }
+
+    fn finished(
+        &mut self,
+        joined: Result<anyhow::Result<(i32, String)>, tokio::task::JoinError>,
+    ) -> Result<(), ActivityError> {
+        let part = joined
+            .map_err(|e| upload_error(e.into()))?
+            .map_err(upload_error)?;
+        self.done.push(part);
         Ok(())
     }
 
@@ -277,17 +284,19 @@ pub(crate) async fn transfer(
     let mut last_report = Instant::now();
     let result: Result<(), ActivityError> = async {
         loop {
+            // Straight into the part's spare capacity (no zero-filling).
             let want = READ_CHUNK.min(capacity.saturating_sub(part.len())).max(1);
             let start = part.len();
-            part.resize(start + want, 0);
-            let n = reader.read(&mut part[start..]).await.map_err(|e| {
-                ActivityError::from(anyhow::anyhow!(
-                    "reading {} from {}: {e}",
-                    file.relative_path,
-                    location.location_id
-                ))
-            })?;
-            part.truncate(start + n);
+            let n = reader
+                .read_buf(&mut (&mut part).limit(want))
+                .await
+                .map_err(|e| {
+                    ActivityError::from(anyhow::anyhow!(
+                        "reading {} from {}: {e}",
+                        file.relative_path,
+                        location.location_id
+                    ))
+                })?;
             if n > 0 {
                 hasher.update(&part[start..]);
                 read += n as u64;
@@ -311,13 +320,7 @@ pub(crate) async fn transfer(
             if n == 0 {
                 break;
             }
-            if let Some(limit) = acts.cfg.repository.max_read_bytes_per_sec {
-                let due = Duration::from_secs_f64(read as f64 / limit.max(1) as f64);
-                let elapsed = started.elapsed();
-                if due > elapsed {
-                    tokio::time::sleep(due - elapsed).await;
-                }
-            }
+            pace(acts.cfg.repository.max_read_bytes_per_sec, read, started).await;
             if last_beat.elapsed() >= HEARTBEAT_EVERY {
                 last_beat = Instant::now();
                 acts.metrics.downloaded(read - counted);
@@ -377,38 +380,21 @@ pub(crate) async fn transfer(
     let mut fixity_span = step_span("fixity", step_attrs());
     fixity_span.set_attribute(KeyValue::new("digestAlgorithm", stored.algorithm.as_str()));
     let digests = hasher.finish();
-    let computed = digests.get(&stored.algorithm).cloned().unwrap_or_default();
-    let mismatch = if read != file.size {
-        Some(format!(
-            "{} at {} is {}{read} bytes, the catalog says {}",
-            file.relative_path,
-            location.location_id,
-            if read > file.size { "over " } else { "" },
-            file.size
-        ))
-    } else if !computed.eq_ignore_ascii_case(stored.digest.trim()) {
-        Some(format!(
-            "{} at {}: {} {} does not match the stored {}",
-            file.relative_path,
-            location.location_id,
-            stored.algorithm.as_str(),
-            computed,
-            stored.digest
-        ))
-    } else {
-        None
-    };
+    let verdict = digest::verify(file, stored, &location.location_id, read, &digests);
     acts.metrics
-        .fixity(stored.algorithm.as_str(), mismatch.is_none());
-    end_span(fixity_span, mismatch.clone());
-    if let Some(message) = mismatch {
-        if let Some(p) = parts.as_mut() {
-            p.abort().await;
+        .fixity(stored.algorithm.as_str(), verdict.is_ok());
+    end_span(fixity_span, verdict.clone().err());
+    let computed = match verdict {
+        Ok(computed) => computed,
+        Err(message) => {
+            if let Some(p) = parts.as_mut() {
+                p.abort().await;
+            }
+            end_span(upload_span, Some("aborted: fixity mismatch".into()));
+            mark_error("fixity mismatch");
+            return Err(final_failure(failure_types::FIXITY_MISMATCH, message));
         }
-        end_span(upload_span, Some("aborted: fixity mismatch".into()));
-        mark_error("fixity mismatch");
-        return Err(final_failure(failure_types::FIXITY_MISMATCH, message));
-    }
+    };
     info!(file = %file.relative_path, location = %location.location_id,
         algorithm = stored.algorithm.as_str(), "fixity verified");
     signal_workflow(

@@ -4,8 +4,6 @@
 use crate::state::AppState;
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use serde_json::{json, Value};
-use std::time::Duration;
-use temporalio_client::{RpcOptions, WorkflowCountOptions};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,16 +23,12 @@ pub async fn healthz() -> Json<Value> {
     (status = 200, description = "Ready"),
     (status = 503, description = "A dependency is unavailable")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let opts = WorkflowCountOptions::builder()
-        .rpc_options(
-            RpcOptions::builder()
-                .timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .build();
     let temporal = state
         .temporal
-        .count_workflows("WorkflowId = 'readyz-probe'", opts)
+        .count_workflows(
+            "WorkflowId = 'readyz-probe'",
+            crate::temporal::count_options(),
+        )
         .await
         .is_ok();
     let catalog = state.catalog.ready().await.is_ok();

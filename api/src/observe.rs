@@ -8,6 +8,7 @@
 //! instance reports the same truth).
 
 use crate::state::AppState;
+use crate::temporal::count_options;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{header, StatusCode},
@@ -18,8 +19,7 @@ use model::status::DisseminationStatus;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::time::{Duration, Instant};
-use temporalio_client::{RpcOptions, WorkflowCountOptions};
+use std::time::Instant;
 use tracing::{field::Empty, Instrument};
 
 /// The API's metrics, registered once per process.
@@ -107,22 +107,13 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let opts = || {
-        WorkflowCountOptions::builder()
-            .rpc_options(
-                RpcOptions::builder()
-                    .timeout(Duration::from_secs(2))
-                    .build(),
-            )
-            .build()
-    };
     let counts = futures::future::join_all(DisseminationStatus::ALL.iter().map(|s| {
         let query = format!(
             "WorkflowType = 'DisseminationWorkflow' AND DisseminationStatus = '{}'",
             s.as_str()
         );
         let client = state.temporal.clone();
-        async move { (s, client.count_workflows(query, opts()).await) }
+        async move { (s, client.count_workflows(query, count_options()).await) }
     }))
     .await;
     for (status, count) in counts {

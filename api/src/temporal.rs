@@ -345,6 +345,17 @@ pub async fn read_events(
 }
 
 /// Queries time out quickly: with no worker polling, one would hang ~30 s.
+/// Counting in the visibility store (readiness, metrics): bounded at 2 s.
+pub fn count_options() -> temporalio_client::WorkflowCountOptions {
+    temporalio_client::WorkflowCountOptions::builder()
+        .rpc_options(
+            RpcOptions::builder()
+                .timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .build()
+}
+
 fn query_options(timeout: Duration) -> WorkflowQueryOptions {
     WorkflowQueryOptions::builder()
         .rpc_options(RpcOptions::builder().timeout(timeout).build())

@@ -928,10 +928,7 @@ retention_secs = {}
 fn spawn_service(cfg: &Config, name: &'static str, bin: &str, command: &str) -> ChildGuard {
     let toml_path = write_config_toml(cfg, name);
     let dir = toml_path.parent().unwrap().to_owned();
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/debug")
-        .join(bin);
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(service_bin(bin));
     cmd.args(["--config", toml_path.to_str().unwrap(), command]);
     if std::env::var_os("RUST_LOG").is_none() && cfg.log.format != "json" {
         cmd.env("RUST_LOG", "warn");
@@ -948,30 +945,45 @@ pub fn spawn_worker_process(cfg: &Config, name: &'static str) -> ChildGuard {
 pub async fn spawn_api_process(cfg: &Config, name: &'static str) -> ChildGuard {
     let guard = spawn_service(cfg, name, "dissemination-api", "serve");
     let url = format!("http://{}{}/healthz", cfg.api.listen, cfg.api.base_path);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(&url).await.map(|r| r.status().as_u16()).ok() != Some(200) {
-        assert!(Instant::now() < deadline, "{name} did not answer at {url}");
+    assert!(
+        http_answers(&url, Duration::from_secs(20)).await,
+        "{name} did not answer at {url}"
+    );
+    guard
+}
+
+/// Whether `url` answers 200 within `timeout`.
+async fn http_answers(url: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    guard
+    false
+}
+
+/// One of the service's binaries in the workspace's debug build.
+fn service_bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug")
+        .join(name)
 }
 
 /// The bundled trace viewer: (process, Jaeger UI/query URL, OTLP endpoint).
 pub async fn spawn_trace_viewer(dir: &Path) -> (ChildGuard, String, String) {
     let p = free_ports(2);
-    let bin =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-trace-viewer");
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(service_bin("dissemination-trace-viewer"));
     cmd.args(["--ui", &format!("127.0.0.1:{}", p[0])])
         .args(["--otlp", &format!("127.0.0.1:{}", p[1])]);
     let guard = spawn("trace-viewer", &mut cmd, &dir.join("trace-viewer.log"))
         .expect("trace viewer binary (cargo build)");
     let ui = format!("http://127.0.0.1:{}", p[0]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reqwest::get(format!("{ui}/api/services")).await.is_err() {
-        assert!(Instant::now() < deadline, "trace viewer did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        http_answers(&format!("{ui}/api/services"), Duration::from_secs(10)).await,
+        "trace viewer did not start"
+    );
     (guard, ui, format!("http://127.0.0.1:{}", p[1]))
 }
 
