@@ -6,14 +6,20 @@
 use md5::Md5;
 use model::catalog::{DigestAlgorithm, Fixity, RepositoryFile};
 use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{
+    digest::common::hazmat::{SerializableState, SerializedState},
+    Digest, Sha256, Sha512,
+};
 use std::collections::BTreeMap;
+use workflows::HashCheckpoint;
 
 pub struct MultiHasher {
     md5: Option<Md5>,
     sha1: Option<Sha1>,
     sha256: Option<Sha256>,
     sha512: Option<Sha512>,
+    /// Bytes hashed so far (a checkpoint names the offset it belongs to).
+    bytes: u64,
 }
 
 impl MultiHasher {
@@ -24,6 +30,7 @@ impl MultiHasher {
             sha1: has(DigestAlgorithm::Sha1).then(Sha1::new),
             sha256: has(DigestAlgorithm::Sha256).then(Sha256::new),
             sha512: has(DigestAlgorithm::Sha512).then(Sha512::new),
+            bytes: 0,
         }
     }
 
@@ -51,6 +58,64 @@ impl MultiHasher {
         if let Some(h) = &mut self.sha512 {
             h.update(data);
         }
+        self.bytes += data.len() as u64;
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The hash states after `bytes()` bytes, to carry in a heartbeat: a
+    /// retry continues from there instead of re-reading from byte 0.
+    pub fn checkpoint(&self) -> HashCheckpoint {
+        let mut states = BTreeMap::new();
+        let mut put = |alg: DigestAlgorithm, state: &[u8]| {
+            states.insert(alg, hex::encode(state));
+        };
+        if let Some(h) = &self.md5 {
+            put(DigestAlgorithm::Md5, &h.serialize());
+        }
+        if let Some(h) = &self.sha1 {
+            put(DigestAlgorithm::Sha1, &h.serialize());
+        }
+        if let Some(h) = &self.sha256 {
+            put(DigestAlgorithm::Sha256, &h.serialize());
+        }
+        if let Some(h) = &self.sha512 {
+            put(DigestAlgorithm::Sha512, &h.serialize());
+        }
+        HashCheckpoint {
+            offset: self.bytes,
+            states,
+        }
+    }
+
+    /// Hashers continuing from `checkpoint`, when it holds a valid state for
+    /// exactly `algorithms`; `None` otherwise (start again from byte 0).
+    pub fn resume(algorithms: &[DigestAlgorithm], checkpoint: &HashCheckpoint) -> Option<Self> {
+        let mut wanted: Vec<DigestAlgorithm> = algorithms.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let held: Vec<DigestAlgorithm> = checkpoint.states.keys().copied().collect();
+        if wanted != held {
+            return None;
+        }
+        fn restore<H: SerializableState>(hex_state: Option<&String>) -> Option<Option<H>> {
+            let Some(text) = hex_state else {
+                return Some(None);
+            };
+            let bytes = hex::decode(text).ok()?;
+            let state = SerializedState::<H>::try_from(bytes.as_slice()).ok()?;
+            H::deserialize(&state).ok().map(Some)
+        }
+        let s = &checkpoint.states;
+        Some(Self {
+            md5: restore(s.get(&DigestAlgorithm::Md5))?,
+            sha1: restore(s.get(&DigestAlgorithm::Sha1))?,
+            sha256: restore(s.get(&DigestAlgorithm::Sha256))?,
+            sha512: restore(s.get(&DigestAlgorithm::Sha512))?,
+            bytes: checkpoint.offset,
+        })
     }
 
     /// Lowercase hex digests keyed by algorithm.
@@ -168,6 +233,32 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(d[&DigestAlgorithm::Sha512].starts_with("ddaf35a193617aba"));
+    }
+
+    #[test]
+    fn a_checkpoint_resumes_to_the_same_digests() {
+        let all = [
+            DigestAlgorithm::Md5,
+            DigestAlgorithm::Sha1,
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha512,
+        ];
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut first = MultiHasher::new(&all);
+        first.update(&data[..33_333]);
+        // Through JSON, as in a heartbeat.
+        let saved = serde_json::to_string(&first.checkpoint()).expect("serializes");
+        let checkpoint: HashCheckpoint = serde_json::from_str(&saved).expect("parses");
+        assert_eq!(checkpoint.offset, 33_333);
+        let mut resumed = MultiHasher::resume(&all, &checkpoint).expect("resumes");
+        resumed.update(&data[33_333..]);
+        assert_eq!(resumed.bytes(), data.len() as u64);
+        assert_eq!(resumed.finish(), digests_of(&data, &all));
+        // Another set of algorithms, or a damaged state, starts again.
+        assert!(MultiHasher::resume(&[DigestAlgorithm::Sha256], &checkpoint).is_none());
+        let mut damaged = checkpoint.clone();
+        damaged.states.insert(DigestAlgorithm::Sha256, "00".into());
+        assert!(MultiHasher::resume(&all, &damaged).is_none());
     }
 
     #[test]

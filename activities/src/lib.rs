@@ -1,28 +1,113 @@
-//! Activity implementations. Each holds its clients behind `self: Arc<Self>`
-//! and maps failures onto the workflow's failure types: a fixity mismatch or
-//! an unreadable location is final for that attempt path; I/O errors are
-//! retried by the workflow's retry policy.
+//! Activity implementations: the one-pass `transfer` (repository → fixity
+//! → client's bucket), the delivery steps after it (links, discard) and the
+//! webhook. Each holds its clients behind `self: Arc<Self>` and fails with
+//! one [`failure::Failure`], converted once into the SDK's error: a fixity
+//! mismatch or an unreadable location is final for that copy; I/O errors
+//! are retried for the workflow's configured duration.
+//!
+//! The staged flow's activities (`download`, `verify_fixity`, `upload`,
+//! `cleanup_staging`) are no longer implemented: only executions started
+//! before one-pass transfers (histories before v4) scheduled them, and such
+//! executions must finish on a release that still runs them.
 
+pub mod delivery;
 pub mod digest;
-pub mod impls;
+pub mod failure;
+pub mod notify;
 pub mod observe;
 pub mod repository;
 pub mod s3;
-pub mod staged;
-pub mod staging;
 pub mod transfer;
 pub mod webhook;
 
-pub use impls::Activities;
+use model::config::Config;
+use observe::WorkerMetrics;
+use repository::Repository;
+use s3::S3;
+use std::{sync::Arc, time::Duration};
+use temporalio_common::ActivityError;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::ActivityContext;
+use workflows::{
+    activities::defs, DeliveredFile, DiscardInput, NotifyInput, NotifyOutcome, PresignInput,
+    TransferInput, TransferOutcome,
+};
 
-use temporalio_common::{error::ApplicationFailure, ActivityError};
+/// The activities the worker registers, with the clients they share.
+#[derive(Clone)]
+pub struct Activities {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) repo: Repository,
+    pub(crate) s3: S3,
+    pub(crate) http: reqwest::Client,
+    pub(crate) metrics: WorkerMetrics,
+}
 
-/// A non-retryable failure the workflow recognises by its type.
-pub(crate) fn final_failure(type_name: &str, message: impl Into<String>) -> ActivityError {
-    ActivityError::application(
-        ApplicationFailure::builder(message.into())
-            .type_name(type_name.to_owned())
-            .non_retryable(true)
-            .build(),
-    )
+impl Activities {
+    pub fn new(cfg: Arc<Config>) -> anyhow::Result<Self> {
+        let s3 = S3::new(&cfg.s3);
+        let repo = Repository::new(
+            cfg.repository.disk_root.clone(),
+            s3.clone(),
+            cfg.repository.s3_bucket.clone(),
+        );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(
+                cfg.timings.webhook_request_timeout_ms,
+            ))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            cfg,
+            repo,
+            s3,
+            http,
+            metrics: WorkerMetrics::default(),
+        })
+    }
+
+    /// Records the worker's metrics with `metrics` (default: nowhere).
+    pub fn with_metrics(mut self, metrics: WorkerMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
+#[activities]
+impl Activities {
+    #[activity(definition = defs::Transfer)]
+    pub async fn transfer(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: TransferInput,
+    ) -> Result<TransferOutcome, ActivityError> {
+        transfer::transfer(&self, &ctx, input).await
+    }
+
+    #[activity(definition = defs::DiscardDelivery)]
+    pub async fn discard_delivery(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: DiscardInput,
+    ) -> Result<u32, ActivityError> {
+        Ok(delivery::discard(&self, input).await?)
+    }
+
+    #[activity(definition = defs::PresignLinks)]
+    pub async fn presign_links(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: PresignInput,
+    ) -> Result<Vec<DeliveredFile>, ActivityError> {
+        Ok(delivery::presign_links(&self, input).await?)
+    }
+
+    #[activity(definition = defs::Notify)]
+    pub async fn notify(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: NotifyInput,
+    ) -> Result<NotifyOutcome, ActivityError> {
+        Ok(notify::notify(&self, &ctx, input).await?)
+    }
 }

@@ -163,3 +163,13 @@ impl WorkerMetrics {
         );
     }
 }
+
+/// The dissemination's identity as span attributes.
+pub(crate) fn record_attributes(record: &workflows::DisseminationRecord) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("disseminationId", record.dissemination_id.to_string()),
+        KeyValue::new("archiveId", record.archive_id.to_string()),
+        KeyValue::new("clientId", record.client_id.to_string()),
+        KeyValue::new("contractId", record.contract_id.to_string()),
+    ]
+}

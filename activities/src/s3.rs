@@ -13,10 +13,53 @@ use aws_sdk_s3::{
     types::{CompletedMultipartUpload, CompletedPart},
     Client,
 };
+use aws_smithy_types::timeout::TimeoutConfig;
 use model::config::S3Config;
 use secrecy::ExposeSecret;
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 use tokio::sync::Mutex;
+pub use workflows::MultipartState;
+
+/// Object metadata naming the stored digest a delivered object was verified
+/// against: an object carrying it was completed only after that digest
+/// matched, so a retry that finds it has found the delivery.
+pub const FIXITY_METADATA: &str = "fixity";
+
+/// What the transfer needs to tell apart among S3's answers (by the error's
+/// code, never by its message).
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// The multipart upload is gone: aborted, expired, lost, or completed.
+    #[error("{0}: the multipart upload no longer exists")]
+    NoSuchUpload(String),
+    /// Anything else: worth retrying.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl S3Error {
+    fn from_sdk<E>(what: String, e: &E) -> Self
+    where
+        E: ProvideErrorMetadata + std::fmt::Display,
+    {
+        if e.code() == Some("NoSuchUpload") {
+            Self::NoSuchUpload(what)
+        } else {
+            Self::Other(format!("{what}: {}", error_text(e)))
+        }
+    }
+}
+
+/// An object's size and the fixity it was verified against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub size: u64,
+    pub fixity: Option<String>,
+}
 
 #[derive(Clone)]
 pub struct S3 {
@@ -43,6 +86,14 @@ fn client_for(cfg: &S3Config, endpoint: &str) -> Client {
         .force_path_style(true)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        // A server that stops answering (SIGSTOP, a dead link) must fail the
+        // request, not hang the transfer: the retry policy takes over.
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+                .operation_attempt_timeout(Duration::from_millis(cfg.request_timeout_ms))
+                .build(),
+        )
         .build();
     Client::from_conf(conf)
 }
@@ -61,14 +112,6 @@ pub fn part_plan(size: u64, part_size_mib: u64, concurrency: usize) -> (u64, usi
     let budget = configured * concurrency.max(1) as u64;
     let in_flight = (budget / part).max(1) as usize;
     (part, in_flight.min(concurrency.max(1)))
-}
-
-/// Progress of a multipart upload, kept in heartbeats so a retry resumes.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct MultipartState {
-    pub upload_id: String,
-    /// (part number, ETag) of the parts already uploaded.
-    pub parts: Vec<(i32, String)>,
 }
 
 impl S3 {
@@ -143,13 +186,20 @@ impl S3 {
         Ok(())
     }
 
-    pub async fn start_multipart(&self, bucket: &str, key: &str) -> anyhow::Result<String> {
+    /// Starts a multipart upload of an object to be verified against `fixity`.
+    pub async fn start_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        fixity: &str,
+    ) -> anyhow::Result<String> {
         let out = self
             .client
             .create_multipart_upload()
             .bucket(bucket)
             .key(key)
             .content_type("application/x-tar")
+            .metadata(FIXITY_METADATA, fixity)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("starting upload of {key}: {}", error_text(&e)))?;
@@ -164,7 +214,7 @@ impl S3 {
         upload_id: &str,
         part_number: i32,
         body: bytes::Bytes,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, S3Error> {
         let out = self
             .client
             .upload_part()
@@ -181,11 +231,49 @@ impl S3 {
             .disable_payload_signing()
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("uploading part {part_number} of {key}: {}", error_text(&e))
-            })?;
-        out.e_tag
-            .ok_or_else(|| anyhow::anyhow!("S3 returned no ETag for part {part_number} of {key}"))
+            .map_err(|e| S3Error::from_sdk(format!("uploading part {part_number} of {key}"), &e))?;
+        out.e_tag.ok_or_else(|| {
+            S3Error::Other(format!(
+                "S3 returned no ETag for part {part_number} of {key}"
+            ))
+        })
+    }
+
+    /// The parts S3 holds for an upload, (part number → ETag), all pages.
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<BTreeMap<i32, String>, S3Error> {
+        let mut parts = BTreeMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_parts()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| S3Error::from_sdk(format!("listing the parts of {key}"), &e))?;
+            for p in out.parts() {
+                if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
+                    parts.insert(n, etag.to_owned());
+                }
+            }
+            match out.next_part_number_marker() {
+                Some(next)
+                    if out.is_truncated() == Some(true) && marker.as_deref() != Some(next) =>
+                {
+                    marker = Some(next.to_owned());
+                }
+                _ => break,
+            }
+        }
+        Ok(parts)
     }
 
     pub async fn complete_multipart(
@@ -194,7 +282,7 @@ impl S3 {
         key: &str,
         upload_id: &str,
         parts: &[(i32, String)],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), S3Error> {
         let mut sorted = parts.to_vec();
         sorted.sort_by_key(|p| p.0);
         let completed = CompletedMultipartUpload::builder()
@@ -213,24 +301,50 @@ impl S3 {
             .multipart_upload(completed)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("completing upload of {key}: {}", error_text(&e)))?;
+            .map_err(|e| S3Error::from_sdk(format!("completing the upload of {key}"), &e))?;
         Ok(())
     }
 
+    /// Puts a small object whole (repository copies, demo data).
     pub async fn put_small(
         &self,
         bucket: &str,
         key: &str,
         body: bytes::Bytes,
     ) -> anyhow::Result<()> {
-        self.client
+        self.put(bucket, key, body, None).await
+    }
+
+    /// Puts a small delivered object verified against `fixity`.
+    pub async fn put_verified(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: bytes::Bytes,
+        fixity: &str,
+    ) -> anyhow::Result<()> {
+        self.put(bucket, key, body, Some(fixity)).await
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: bytes::Bytes,
+        fixity: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut req = self
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type("application/x-tar")
             .content_length(body.len() as i64)
-            .body(ByteStream::from(body))
-            .send()
+            .body(ByteStream::from(body));
+        if let Some(f) = fixity {
+            req = req.metadata(FIXITY_METADATA, f);
+        }
+        req.send()
             .await
             .map_err(|e| anyhow::anyhow!("uploading {key}: {}", error_text(&e)))?;
         Ok(())
@@ -238,6 +352,11 @@ impl S3 {
 
     /// Size of an object, or None when it does not exist.
     pub async fn object_size(&self, bucket: &str, key: &str) -> anyhow::Result<Option<u64>> {
+        Ok(self.head(bucket, key).await?.map(|h| h.size))
+    }
+
+    /// Size and fixity metadata of an object, or None when it does not exist.
+    pub async fn head(&self, bucket: &str, key: &str) -> anyhow::Result<Option<ObjectHead>> {
         match self
             .client
             .head_object()
@@ -246,7 +365,10 @@ impl S3 {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(out.content_length.unwrap_or(0).max(0) as u64)),
+            Ok(out) => Ok(Some(ObjectHead {
+                size: out.content_length.unwrap_or(0).max(0) as u64,
+                fixity: out.metadata().and_then(|m| m.get(FIXITY_METADATA)).cloned(),
+            })),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => anyhow::bail!("checking {key}: {}", error_text(&e)),
         }
@@ -326,6 +448,17 @@ impl S3 {
             }
         }
         Ok(deleted)
+    }
+
+    /// Deletes one object (best effort: a retry or the discard step repeats it).
+    pub async fn delete_object(&self, bucket: &str, key: &str) {
+        let _ = self
+            .client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await;
     }
 
     pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) {

@@ -179,26 +179,15 @@ pub async fn create(
     span.set_attribute("clientId", record.client_id.0.clone());
     span.set_attribute("contractId", record.contract_id.to_string());
     span.set_attribute("priority", i64::from(priority.get()));
-    let view = DisseminationView {
-        record: record.clone(),
-        status: DisseminationStatus::Received,
-        files: vec![],
-        reasons: vec![],
-        retention_ends_at: None,
-        objects_deleted: false,
-        webhook: None,
-        progress: None,
-    };
+    let view = DisseminationView::received(record.clone());
     let cfg = &state.cfg;
+    refuse_oversized(cfg, &aip.repository_files)?;
     let request = StartRequest {
         input: DisseminationInput {
             record: record.clone(),
             files: aip.repository_files.clone(),
             lock: None,
-            settings: WorkflowSettings {
-                streaming: cfg.transfer.mode == model::config::TransferMode::Streaming,
-                ..WorkflowSettings::from(&cfg.timings)
-            },
+            settings: WorkflowSettings::from(&cfg.timings),
         },
         band_queue: cfg.band_queue(cfg.band_for(priority)),
         lock_queue: cfg.lock_queue(),
@@ -396,6 +385,30 @@ mod tests {
     }
 }
 
+/// Temporal carries a dissemination's input and its view (one entry per
+/// file) as payloads of at most 2 MB: an AIP with too many repository files
+/// for that is refused before anything starts.
+fn refuse_oversized(
+    cfg: &model::config::Config,
+    files: &[model::catalog::RepositoryFile],
+) -> Result<(), ApiError> {
+    /// Input and view each stay well inside the 2 MB payload limit.
+    const MAX_INPUT_BYTES: usize = 512 * 1024;
+    let max = cfg.api.max_repository_files;
+    let bytes = serde_json::to_vec(files).map_or(usize::MAX, |v| v.len());
+    if files.len() > max || bytes > MAX_INPUT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "TOO_MANY_REPOSITORY_FILES",
+            format!(
+                "the AIP has {} repository files; one dissemination carries at most {max}",
+                files.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The caller's dissemination, or 400/404 as GET answers.
 async fn own_view(
     state: &AppState,
@@ -404,10 +417,9 @@ async fn own_view(
 ) -> Result<(DisseminationId, DisseminationView), ApiError> {
     let id = DisseminationId::parse(raw_id)
         .map_err(|e| ApiError::bad_request("INVALID_DISSEMINATION_ID", e.to_string()))?;
-    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
     let not_found =
         || ApiError::not_found("DISSEMINATION_NOT_FOUND", format!("no dissemination {id}"));
-    let view = temporal::read_view(&state.temporal, &id, timeout)
+    let view = temporal::read_view(&state.temporal, &id)
         .await?
         .ok_or_else(not_found)?;
     // Another client's dissemination does not exist for this caller.
@@ -464,9 +476,19 @@ pub async fn regenerate_links(
         Ok(view) => Ok(Json(view)),
         Err(e) => {
             // Retention may have ended meanwhile (or the workflow closed).
-            let now = temporal::read_view(&state.temporal, &id, Duration::from_secs(2)).await?;
+            let now = temporal::read_view(&state.temporal, &id).await?;
+            let cap = state.cfg.timings.max_link_regenerations;
             if now.is_none_or(|v| v.objects_deleted || v.retention_ends_at.is_none()) {
                 Err(retention_ended())
+            } else if e
+                .to_string()
+                .contains(workflows::dissemination::LINK_CAP_PREFIX)
+            {
+                Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "LINK_REGENERATION_LIMIT",
+                    format!("links of a dissemination can be regenerated at most {cap} times; request the AIP again"),
+                ))
             } else {
                 Err(ApiError::unavailable("the workers", e))
             }

@@ -6,22 +6,49 @@ use crate::error::ApiError;
 use model::{DisseminationId, DisseminationStatus};
 use std::time::{Duration, SystemTime};
 use temporalio_client::{
-    errors::{WorkflowInteractionError, WorkflowQueryError, WorkflowStartError},
+    errors::{WorkflowInteractionError, WorkflowStartError},
     Client, NamespacedClient, Priority, RpcOptions, WorkflowDescribeOptions, WorkflowExecutionInfo,
-    WorkflowHandle, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions,
-    WorkflowStartOptions, WorkflowTerminateOptions,
+    WorkflowExecutionStatus, WorkflowHandle, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowQueryOptions, WorkflowStartOptions, WorkflowTerminateOptions,
+};
+use temporalio_common::protos::temporal::api::{
+    enums::v1::PendingActivityState, failure::v1::failure::FailureInfo,
+    workflow::v1::PendingActivityInfo, workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
 use temporalio_common::{search_attributes::SearchAttributes, MemoValues};
 use workflows::{
     dissemination::{SA_ARCHIVE_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS},
+    failure_types,
     lock::lock_id,
     DisseminationInput, DisseminationLock, DisseminationView, DisseminationWorkflow, LockInput,
-    LockRef, MEMO_LOCK_HOLDER, MEMO_VIEW,
+    LockRef, TransferHeartbeat, Waiting, MEMO_LOCK_HOLDER, MEMO_VIEW,
 };
 
 /// A lock whose dissemination never appeared is stale after this long
 /// (the API stopped between the two starts).
 const ORPHAN_LOCK_AFTER: Duration = Duration::from_secs(30);
+
+/// Every call to Temporal answers within this: while it is down, clients
+/// get a 503 with `Retry-After` at once, not after the SDK's own retries.
+const RPC_BUDGET: Duration = Duration::from_millis(1500);
+
+/// How often a request tries to take a lock whose holder just ended.
+const LOCK_TRIES: usize = 6;
+
+/// `call`, or 503 when Temporal does not answer within the budget.
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(RPC_BUDGET, call)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::unavailable("Temporal", "no answer in time")))
+}
+
+fn describe_options() -> WorkflowDescribeOptions {
+    WorkflowDescribeOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(RPC_BUDGET).build())
+        .build()
+}
 
 pub enum StartOutcome {
     Started,
@@ -47,8 +74,9 @@ pub struct StartRequest<'a> {
 /// lock start succeeds.
 pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOutcome, ApiError> {
     let record = &req.input.record;
-    let lock_wf = lock_id(&record.client_id.0, record.archive_id.as_str());
-    for _ in 0..2 {
+    let lock_wf = lock_id(record.client_id.as_str(), record.archive_id.as_str());
+    let mut holder = None;
+    for _ in 0..LOCK_TRIES {
         let mut memo = MemoValues::new();
         memo.insert(MEMO_LOCK_HOLDER, record.dissemination_id.to_string());
         let opts = WorkflowStartOptions::new(req.lock_queue.clone(), lock_wf.clone())
@@ -63,10 +91,13 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
         let input = LockInput {
             dissemination_id: record.dissemination_id.clone(),
         };
-        match client
-            .start_workflow(DisseminationLock::run, input, opts)
-            .await
-        {
+        let started = bounded(async {
+            Ok(client
+                .start_workflow(DisseminationLock::run, input, opts)
+                .await)
+        })
+        .await?;
+        match started {
             Ok(handle) => {
                 let run_id = handle.info().run_id.clone().unwrap_or_default();
                 req.input.lock = Some(LockRef {
@@ -81,19 +112,27 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
                     });
             }
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                match existing_holder(client, &lock_wf).await? {
+                match bounded(existing_holder(client, &lock_wf)).await? {
                     Holder::Active(existing) => return Ok(StartOutcome::InProgress(existing)),
-                    // The lock outlived its dissemination: remove it and try again.
-                    Holder::Stale { run_id } => terminate_run(client, &lock_wf, &run_id).await,
+                    // The lock outlived its dissemination: remove it and try
+                    // again (a parallel request may have removed it first).
+                    Holder::Stale { run_id, holder: h } => {
+                        holder = h.or(holder);
+                        terminate_run(client, &lock_wf, &run_id).await;
+                    }
+                    // Released or removed between the start and the look.
+                    Holder::Gone => {}
                 }
             }
             Err(e) => return Err(ApiError::unavailable("Temporal", e)),
         }
     }
-    Err(ApiError::unavailable(
-        "Temporal",
-        "the in-progress lock could not be taken",
-    ))
+    // Still handed over after every try: others are taking it right now;
+    // one of them holds it.
+    Ok(StartOutcome::InProgress(Box::new(Existing {
+        id: holder.unwrap_or_default(),
+        view: None,
+    })))
 }
 
 async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<(), ApiError> {
@@ -125,43 +164,74 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
                 record.priority.get()
             ))
             .build();
-    client
-        .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts)
-        .await
-        .map(|_| ())
-        .map_err(|e| ApiError::unavailable("Temporal", e))
+    bounded(async {
+        client
+            .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| ApiError::unavailable("Temporal", e))
+    })
+    .await
 }
 
 enum Holder {
     Active(Box<Existing>),
-    Stale { run_id: String },
+    Stale {
+        run_id: String,
+        holder: Option<String>,
+    },
+    /// No running lock any more.
+    Gone,
 }
 
 async fn existing_holder(client: &Client, lock_wf: &str) -> Result<Holder, ApiError> {
     let lock = client.get_workflow_handle::<DisseminationLock>(lock_wf.to_owned());
-    let desc = lock
-        .describe(WorkflowDescribeOptions::default())
-        .await
-        .map_err(|e| ApiError::unavailable("Temporal", e))?;
+    let desc = match lock.describe(describe_options()).await {
+        Ok(d) => d,
+        Err(WorkflowInteractionError::NotFound(_)) => return Ok(Holder::Gone),
+        Err(e) => return Err(ApiError::unavailable("Temporal", e)),
+    };
+    if desc.status() != WorkflowExecutionStatus::Running {
+        return Ok(Holder::Gone);
+    }
     let run_id = desc.run_id().to_owned();
     let holder: Option<String> = desc.memo().get(MEMO_LOCK_HOLDER).ok().flatten();
     let Some(holder) = holder else {
-        return Ok(Holder::Stale { run_id });
+        return Ok(Holder::Stale {
+            run_id,
+            holder: None,
+        });
     };
     let started = desc.start_time();
-    let view = match DisseminationId::parse(&holder) {
-        Ok(id) => describe_view(client, &id).await?,
+    let described = match DisseminationId::parse(&holder) {
+        Ok(id) => describe(client, &id).await?,
         Err(_) => None,
     };
-    match view {
-        Some(v) if v.status.is_final() => Ok(Holder::Stale { run_id }),
+    let stale = |holder: String| {
+        Ok(Holder::Stale {
+            run_id: run_id.clone(),
+            holder: Some(holder),
+        })
+    };
+    match described {
+        // Ended (final status), or terminated / timed out by an operator
+        // before it could release the lock.
+        Some(d)
+            if d.status != WorkflowExecutionStatus::Running
+                || d.view.as_ref().is_some_and(|v| v.status.is_final()) =>
+        {
+            stale(holder)
+        }
         None if started.is_some_and(|t| {
             SystemTime::now().duration_since(t).unwrap_or_default() > ORPHAN_LOCK_AFTER
         }) =>
         {
-            Ok(Holder::Stale { run_id })
+            stale(holder)
         }
-        view => Ok(Holder::Active(Box::new(Existing { id: holder, view }))),
+        d => Ok(Holder::Active(Box::new(Existing {
+            id: holder,
+            view: d.and_then(|d| d.view),
+        }))),
     }
 }
 
@@ -176,8 +246,12 @@ async fn terminate_run(client: &Client, workflow_id: &str, run_id: &str) {
     let opts = WorkflowTerminateOptions::builder()
         .reason("stale in-progress lock")
         .build();
-    if let Err(e) = handle.terminate(opts).await {
-        tracing::warn!(%workflow_id, error = %e, "could not remove a stale lock");
+    match tokio::time::timeout(RPC_BUDGET, handle.terminate(opts)).await {
+        Ok(Ok(())) => {}
+        // Removed by a parallel request, or released meanwhile: fine.
+        Ok(Err(WorkflowInteractionError::NotFound(_))) => {}
+        Ok(Err(e)) => tracing::info!(%workflow_id, error = %e, "a stale lock was not removed"),
+        Err(_) => tracing::info!(%workflow_id, "removing a stale lock took too long"),
     }
 }
 
@@ -187,56 +261,123 @@ fn release_orphan(client: &Client, lock_wf: &str, run_id: &str) {
     tokio::spawn(async move { terminate_run(&client, &lock_wf, &run_id).await });
 }
 
-/// The dissemination's view in one round trip where one suffices: the memo
-/// the workflow keeps up to date with every change of status, files, reasons
-/// and webhook (describe: no worker involved). Only while bytes move is the
-/// workflow queried as well, for the live progress; when no worker answers
-/// in time the memo's view is the answer. `None`: no such workflow.
+/// The dissemination's view in one round trip, with no worker involved:
+/// describe returns the memo the workflow keeps up to date with every
+/// change of status, files, reasons and webhook, and the pending transfer
+/// whose heartbeat carries the live progress (and whose last failure says
+/// what a retrying step waits for). `None`: no such workflow.
 pub async fn read_view(
     client: &Client,
     id: &DisseminationId,
-    query_timeout: Duration,
 ) -> Result<Option<DisseminationView>, ApiError> {
-    let memo = describe_view(client, id).await?;
-    let moving = memo.as_ref().is_none_or(|v| {
-        matches!(
-            v.status,
-            DisseminationStatus::DownloadingFromRepository
-                | DisseminationStatus::FixityCheck
-                | DisseminationStatus::UploadingToS3
-        )
-    });
-    if !moving {
-        return Ok(memo);
-    }
-    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    match handle
-        .query(
-            DisseminationWorkflow::state,
-            (),
-            query_options(query_timeout),
-        )
-        .await
-    {
-        Ok(view) => Ok(Some(view)),
-        Err(WorkflowQueryError::NotFound(_)) => Ok(None),
-        Err(e) => {
-            tracing::debug!(dissemination_id = %id, error = %e, "query unanswered, answering from the memo");
-            Ok(memo)
+    Ok(bounded(describe(client, id))
+        .await?
+        .and_then(Described::live_view))
+}
+
+/// What describe tells about a dissemination.
+pub struct Described {
+    pub view: Option<DisseminationView>,
+    /// Running, completed, failed, terminated…: a lock whose holder is no
+    /// longer running is stale whatever its memo says.
+    pub status: WorkflowExecutionStatus,
+    raw: DescribeWorkflowExecutionResponse,
+}
+
+impl Described {
+    /// The memo's view with the live progress and wait of the pending step.
+    fn live_view(self) -> Option<DisseminationView> {
+        let mut view = self.view?;
+        if view.status.is_final() {
+            return Some(view);
         }
+        for pending in &self.raw.pending_activities {
+            let kind = pending
+                .activity_type
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .unwrap_or_default();
+            if kind == "transfer" {
+                let beat = pending
+                    .heartbeat_details
+                    .as_ref()
+                    .and_then(|p| p.payloads.first())
+                    .and_then(|p| serde_json::from_slice::<TransferHeartbeat>(&p.data).ok());
+                let progress = beat.and_then(|b| b.progress).filter(|p| {
+                    let expected = if p.phase == "download" {
+                        DisseminationStatus::DownloadingFromRepository
+                    } else {
+                        DisseminationStatus::UploadingToS3
+                    };
+                    view.status == expected
+                });
+                if progress.is_some() {
+                    view.progress = progress;
+                }
+            }
+            if let Some(waiting) = waiting(pending, kind) {
+                view.waiting = Some(waiting);
+            }
+        }
+        Some(view)
     }
 }
 
-async fn describe_view(
+/// A step that failed and waits for its next attempt: what it waits for.
+fn waiting(pending: &PendingActivityInfo, kind: &str) -> Option<Waiting> {
+    let failure = pending.last_failure.as_ref()?;
+    if pending.state != PendingActivityState::Scheduled as i32 || pending.attempt < 2 {
+        return None;
+    }
+    let type_name = match &failure.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(a)) => a.r#type.as_str(),
+        Some(FailureInfo::TimeoutFailureInfo(_)) => "timeout",
+        _ => "",
+    };
+    let waiting_for = match (type_name, kind) {
+        ("timeout", _) => "a worker",
+        (t, _) if t == failure_types::UPLOAD_ERROR => "S3",
+        (_, "transfer") => "the bit repository",
+        (_, "notify") => "the client's webhook endpoint",
+        _ => "S3",
+    };
+    let next_attempt_at = pending.next_attempt_schedule_time.as_ref().and_then(|t| {
+        let at =
+            std::time::UNIX_EPOCH + Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32);
+        let at: chrono::DateTime<chrono::Utc> = at.into();
+        Some(model::time::rfc3339(&at))
+    });
+    let reason = if failure.message.is_empty() {
+        "the step timed out".to_owned()
+    } else {
+        failure.message.clone()
+    };
+    Some(Waiting {
+        waiting_for: waiting_for.into(),
+        reason,
+        attempt: u32::try_from(pending.attempt).unwrap_or_default(),
+        next_attempt_at,
+    })
+}
+
+/// Describes a dissemination's workflow; `None` when there is none.
+pub async fn describe(
     client: &Client,
     id: &DisseminationId,
-) -> Result<Option<DisseminationView>, ApiError> {
+) -> Result<Option<Described>, ApiError> {
     let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    match handle.describe(WorkflowDescribeOptions::default()).await {
-        Ok(desc) => desc
-            .memo()
-            .get::<DisseminationView>(MEMO_VIEW)
-            .map_err(ApiError::internal),
+    match handle.describe(describe_options()).await {
+        Ok(desc) => {
+            let view = desc
+                .memo()
+                .get::<DisseminationView>(MEMO_VIEW)
+                .map_err(ApiError::internal)?;
+            Ok(Some(Described {
+                view,
+                status: desc.status(),
+                raw: desc.raw().clone(),
+            }))
+        }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
         Err(e) => Err(ApiError::unavailable("Temporal", e)),
     }

@@ -9,11 +9,12 @@ use figment::{
     providers::{Env, Format, Toml},
     Figment,
 };
+use secrecy::ExposeSecret;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::{collections::BTreeMap, path::PathBuf};
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     pub temporal: TemporalConfig,
@@ -30,7 +31,19 @@ pub struct Config {
     pub clients: BTreeMap<String, ClientConfig>,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
-    pub transfer: TransferConfig,
+}
+
+/// Secrets are written out only when a whole configuration is serialized
+/// (a configuration file for a process this one starts, as the tests do).
+fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+fn expose_opt<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(v) => s.serialize_some(v.expose_secret()),
+        None => s.serialize_none(),
+    }
 }
 
 impl Config {
@@ -112,7 +125,7 @@ impl Config {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TemporalConfig {
     /// gRPC address of the frontend, e.g. `http://127.0.0.1:7233`.
@@ -135,7 +148,7 @@ impl Default for TemporalConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ApiConfig {
     pub listen: String,
@@ -146,6 +159,9 @@ pub struct ApiConfig {
     pub rate_limit_per_minute: u32,
     /// Requests a client may make in a burst above the steady rate.
     pub rate_limit_burst: u32,
+    /// Repository files one dissemination may carry (Temporal's payload
+    /// limit); an AIP with more is refused with 422.
+    pub max_repository_files: usize,
 }
 
 impl Default for ApiConfig {
@@ -156,11 +172,12 @@ impl Default for ApiConfig {
             body_limit_bytes: 16 * 1024,
             rate_limit_per_minute: 600,
             rate_limit_burst: 60,
+            max_repository_files: 1000,
         }
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuthConfig {
     /// JWKS document with the issuer's public keys (RS256).
@@ -183,7 +200,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CatalogConfig {
     /// Folder of AIP documents (the embedded catalog).
@@ -198,7 +215,7 @@ impl Default for CatalogConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RepositoryConfig {
     /// Root of the `disk` location.
@@ -220,7 +237,7 @@ impl Default for RepositoryConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct S3Config {
     pub endpoint: String,
@@ -228,6 +245,7 @@ pub struct S3Config {
     pub public_endpoint: Option<String>,
     pub region: String,
     pub access_key: String,
+    #[serde(serialize_with = "expose")]
     pub secret_key: SecretString,
     /// Bucket for clients without one of their own.
     pub default_bucket: String,
@@ -238,6 +256,10 @@ pub struct S3Config {
     /// (upload_concurrency + 1) × part size. Measured on SeaweedFS
     /// (scripts/bench.sh): 8 MiB × 4 keeps up with `aws s3 cp` at ~135 MiB RSS.
     pub upload_concurrency: usize,
+    /// How long one S3 request may take before it fails and is retried (a
+    /// server that stopped answering must not hang a transfer).
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
 }
 
 impl S3Config {
@@ -257,18 +279,15 @@ impl Default for S3Config {
             default_bucket: "dissemination".into(),
             part_size_mib: 8,
             upload_concurrency: 4,
+            request_timeout_ms: 120_000,
+            connect_timeout_ms: 5_000,
         }
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct WorkerConfig {
-    /// Worker-local staging folder for downloaded repository files.
-    pub staging_dir: PathBuf,
-    /// This host's own task queue (steps that read the staging folder run
-    /// there). Default: `{prefix}-host-{hostname}`, stable across restarts.
-    pub host_queue: Option<String>,
     pub identity: Option<String>,
     /// On shutdown, how long running activities may take to finish.
     pub graceful_shutdown_secs: u64,
@@ -276,9 +295,6 @@ pub struct WorkerConfig {
     /// otherwise waits up to 0.8 × the heartbeat timeout): how much a retry
     /// after a crash may have to fetch again.
     pub heartbeat_throttle_ms: u64,
-    /// How often transfers report bytes done to the workflow (shown on GET
-    /// and in the Web UI); each report is one history event.
-    pub progress_every_ms: u64,
     /// Prometheus endpoint (`/metrics`) for the worker's own and the
     /// Temporal SDK's metrics, e.g. `127.0.0.1:9464`; unset: none.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -287,19 +303,16 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            staging_dir: ".data/staging".into(),
-            host_queue: None,
             identity: None,
             graceful_shutdown_secs: 30,
             heartbeat_throttle_ms: 2_000,
-            progress_every_ms: 5_000,
             metrics_addr: None,
         }
     }
 }
 
 /// A priority band: priorities up to `max_priority` share a task queue.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct BandConfig {
     pub name: String,
     pub max_priority: u8,
@@ -326,7 +339,7 @@ impl BandConfig {
 }
 
 /// Timeouts and retry schedules, all in milliseconds unless named otherwise.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Timings {
     pub heartbeat_timeout_ms: u64,
@@ -334,7 +347,17 @@ pub struct Timings {
     pub short_activity_timeout_ms: u64,
     pub retry_initial_ms: u64,
     pub retry_max_interval_ms: u64,
+    /// Attempts of short steps in executions started before retries were
+    /// timed (kept for them; new work retries for `retry_for_ms`).
     pub retry_max_attempts: u32,
+    /// How long infrastructure errors (S3, the repository, Temporal, a lost
+    /// worker) are retried without progress before a dissemination fails.
+    pub retry_for_ms: u64,
+    /// How long a repository copy that cannot be opened (absent, refused,
+    /// an I/O error) is tried again before the next location.
+    pub unreadable_retry_ms: u64,
+    /// Link regenerations allowed per dissemination.
+    pub max_link_regenerations: u32,
     /// How long a staged step may wait for its host before the file is fetched again.
     pub host_schedule_to_start_ms: u64,
     pub webhook_request_timeout_ms: u64,
@@ -356,6 +379,9 @@ impl Default for Timings {
             retry_initial_ms: 1_000,
             retry_max_interval_ms: 60_000,
             retry_max_attempts: 10,
+            retry_for_ms: 6 * 3600 * 1000,
+            unreadable_retry_ms: 5 * 60 * 1000,
+            max_link_regenerations: 100,
             host_schedule_to_start_ms: 10 * 60 * 1000,
             webhook_request_timeout_ms: 10_000,
             webhook_retry_initial_ms: 5_000,
@@ -367,16 +393,17 @@ impl Default for Timings {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ClientConfig {
     pub webhook_url: Option<String>,
     /// `whsec_<base64>`; several secrets separated by spaces during rotation.
+    #[serde(serialize_with = "expose_opt")]
     pub webhook_secret: Option<SecretString>,
     pub bucket: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogConfig {
     /// `text` for people, `json` for machines.
@@ -385,28 +412,9 @@ pub struct LogConfig {
     pub filter: String,
 }
 
-/// How a file travels from the bit repository to the client's bucket.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferMode {
-    /// One pass: read, hash and upload parts at once; the multipart upload
-    /// is completed only after the digest matched (aborted otherwise), so
-    /// nothing unverified ever becomes visible in the bucket.
-    #[default]
-    Streaming,
-    /// Download to the worker's staging folder, verify, then upload.
-    Staged,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct TransferConfig {
-    pub mode: TransferMode,
-}
-
 /// Trace export. The same keys for the embedded default (the bundled trace
 /// viewer) and for deployments (a real Jaeger or OpenTelemetry collector).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TelemetryConfig {
     /// OTLP/gRPC endpoint, e.g. `http://127.0.0.1:4317`; unset: no export.

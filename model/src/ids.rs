@@ -169,6 +169,12 @@ impl fmt::Display for ContractId {
 #[serde(transparent)]
 pub struct ClientId(pub String);
 
+impl ClientId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -235,13 +235,8 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
         .is_empty());
 }
 
-/// The `download` activity's results in a workflow's history.
-async fn download_results(app: &TestApp, id: &str) -> Vec<Value> {
-    activity_results(app, id, "stagedPath").await
-}
-
 /// Completed activities' results (those with field `marker`) in a history.
-async fn activity_results(app: &TestApp, id: &str, marker: &str) -> Vec<Value> {
+pub(crate) async fn activity_results(app: &TestApp, id: &str, marker: &str) -> Vec<Value> {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
     let events = app
         .stack_client()
@@ -263,53 +258,19 @@ async fn activity_results(app: &TestApp, id: &str, marker: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_download_resumes_from_its_last_heartbeat() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
-        staged: true,
-        ..Default::default()
-    })
-    .await;
-    let (first, aip, token, id) =
-        large_download_under_way(&app, "019e404e-ffff-7000-8000-0000000000aa", 24).await;
-    first.kill_hard();
-    delivered_intact(&app, &aip, &token, &id).await;
-
-    let size = aip.intellectual_entity.sum_size_in_bytes;
-    let results = download_results(&app, &id).await;
-    assert_eq!(results.len(), 1);
-    let resumed_from = results[0]["resumedFrom"].as_u64().unwrap();
-    println!(
-        "download resumed from {resumed_from} of {size} bytes; {} bytes re-read from staging, {} re-fetched",
-        results[0]["bytesReread"],
-        size - resumed_from
-    );
-    assert!(
-        resumed_from > 0,
-        "resumed from the last heartbeat, not from zero"
-    );
-    assert_eq!(results[0]["bytesReread"].as_u64(), Some(resumed_from));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn survives_an_s3_outage_during_upload_and_a_temporal_restart() {
-    // Staged: the outage hits the upload step itself (UPLOADING_TO_S3).
-    let mut app = TestApp::start_with(Options {
-        staged: true,
-        ..Default::default()
-    })
-    .await;
+async fn survives_an_s3_outage_at_the_start_and_a_temporal_restart() {
+    let mut app = TestApp::start().await;
     let token = app.client_token();
 
-    // S3 down when the upload starts, back within the retry schedule.
+    // S3 down when the transfer starts: GET says what the step waits for.
     app.stack.stop_s3();
     let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
-    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
-        b["status"] == "UPLOADING_TO_S3"
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, waiting) = app
+        .poll_until(&token, &id, Duration::from_secs(30), |b| {
+            b["waiting"]["for"] == "S3"
+        })
+        .await;
+    assert!(waiting["waiting"]["nextAttemptAt"].is_string(), "{waiting}");
     app.stack.start_s3().await.unwrap();
     let (_, done) = app
         .poll_until(&token, &id, Duration::from_secs(60), |b| {
@@ -333,16 +294,15 @@ async fn survives_an_s3_outage_during_upload_and_a_temporal_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
+async fn sigterm_to_the_worker_mid_transfer_loses_and_duplicates_nothing() {
     let app = TestApp::start_with(Options {
         with_worker: false,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
-        staged: true,
         ..Default::default()
     })
     .await;
     let (first, aip, token, id) =
-        large_download_under_way(&app, "019e404e-ffff-7000-8000-0000000000bb", 16).await;
+        large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000bb", 24).await;
     let pid = first.pid().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -352,10 +312,10 @@ async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
     drop(first); // waits for the process to exit
     delivered_intact(&app, &aip, &token, &id).await;
 
-    let results = download_results(&app, &id).await;
-    assert_eq!(results.len(), 1, "one completed download, no duplicate");
+    let results = transfer_results(&app, &id).await;
+    assert_eq!(results.len(), 1, "one completed transfer, no duplicate");
     println!(
-        "after SIGTERM the download resumed from {} of {} bytes",
+        "after SIGTERM the transfer resumed from {} of {} bytes",
         results[0]["resumedFrom"], aip.intellectual_entity.sum_size_in_bytes
     );
     assert!(results[0]["resumedFrom"].as_u64().unwrap() > 0);
@@ -368,8 +328,8 @@ async fn sigterm_to_the_worker_mid_download_loses_and_duplicates_nothing() {
     assert_eq!(keys.len(), 1, "{keys:?}");
 }
 
-/// A large AIP downloading slowly on a worker process, a third of the way in.
-async fn large_download_under_way(
+/// A large AIP transferring slowly on a worker process, a third of the way in.
+pub(crate) async fn large_transfer_under_way(
     app: &TestApp,
     archive_id: &str,
     mib: u64,
@@ -386,22 +346,20 @@ async fn large_download_under_way(
     let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
     let token = app.client_token();
     let id = create(app, &token, archive_id, 50).await;
-    let staged = app
-        .cfg
-        .worker
-        .staging_dir
-        .join(&id)
-        .join("primary_large.tar");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&staged).map(|m| m.len()).unwrap_or(0) < size / 3 {
-        assert!(Instant::now() < deadline, "the download did not progress");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
+        b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= size / 3
+    })
+    .await;
     (first, aip, token, id)
 }
 
 /// Waits for delivery on a second worker process and checks the bytes.
-async fn delivered_intact(app: &TestApp, aip: &model::catalog::Aip, token: &str, id: &str) {
+pub(crate) async fn delivered_intact(
+    app: &TestApp,
+    aip: &model::catalog::Aip,
+    token: &str,
+    id: &str,
+) {
     let _second = crate::harness::spawn_worker_process(&app.cfg, "worker-2");
     let (_, done) = app
         .poll_until(token, id, Duration::from_secs(90), |b| {
@@ -418,40 +376,12 @@ async fn delivered_intact(app: &TestApp, aip: &model::catalog::Aip, token: &str,
 }
 
 /// `transfer` results (one-pass flow) in a workflow's history.
-async fn transfer_results(app: &TestApp, id: &str) -> Vec<Value> {
+pub(crate) async fn transfer_results(app: &TestApp, id: &str) -> Vec<Value> {
     activity_results(app, id, "partsReused").await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_transfer_delivers_intact_bytes_and_no_orphan_upload() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
-    let large = "019e404e-ffff-7000-8000-0000000000ab";
-    let aip = worker::demo::seed_large(&app.cfg, large, 24).await.unwrap();
-    let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
-    let token = app.client_token();
-    let id = create(&app, &token, large, 50).await;
-    // Killed once parts are in the bucket's multipart upload.
-    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
-        b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= 12 * 1024 * 1024
-    })
-    .await;
-    first.kill_hard();
-    delivered_intact(&app, &aip, &token, &id).await;
-
-    let results = transfer_results(&app, &id).await;
-    assert_eq!(results.len(), 1, "one completed transfer");
-    println!(
-        "after kill -9 the retry reused {} uploaded part(s) of {}",
-        results[0]["partsReused"],
-        aip.intellectual_entity
-            .sum_size_in_bytes
-            .div_ceil(5 * 1024 * 1024)
-    );
+/// No multipart upload left open in the client's bucket.
+pub(crate) async fn no_open_upload(app: &TestApp) {
     let bucket = app.cfg.client_bucket(CLIENT);
     let open = app
         .s3()
@@ -466,6 +396,34 @@ async fn a_worker_killed_mid_transfer_delivers_intact_bytes_and_no_orphan_upload
         "no multipart upload left open: {:?}",
         open.uploads()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_transfer_resumes_from_its_checkpoint() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let large = "019e404e-ffff-7000-8000-0000000000ab";
+    let (first, aip, token, id) = large_transfer_under_way(&app, large, 24).await;
+    first.kill_hard();
+    delivered_intact(&app, &aip, &token, &id).await;
+
+    let results = transfer_results(&app, &id).await;
+    assert_eq!(results.len(), 1, "one completed transfer");
+    let size = aip.intellectual_entity.sum_size_in_bytes;
+    let resumed_from = results[0]["resumedFrom"].as_u64().unwrap();
+    let reread = results[0]["bytesRead"].as_u64().unwrap();
+    println!("after kill -9 the retry resumed at byte {resumed_from} of {size} and read {reread}");
+    assert!(resumed_from > 0, "resumed from the checkpoint, not byte 0");
+    assert_eq!(
+        resumed_from + reread,
+        size,
+        "nothing before the checkpoint read again"
+    );
+    no_open_upload(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -328,6 +328,24 @@ impl Stack {
         self.wait_ready().await
     }
 
+    /// Freezes the S3 server (SIGSTOP): connections open, nothing answers.
+    pub fn pause_s3(&self) {
+        signal(self.weed.as_ref().expect("S3 runs").pid(), "-STOP");
+    }
+
+    pub fn resume_s3(&self) {
+        signal(self.weed.as_ref().expect("S3 runs").pid(), "-CONT");
+    }
+
+    /// Stops the Temporal server (an outage); `start_temporal` brings it back.
+    pub fn stop_temporal(&mut self) {
+        self.temporal = None;
+    }
+
+    pub async fn start_temporal(&mut self) -> anyhow::Result<()> {
+        self.restart_temporal().await
+    }
+
     /// Stops and starts the Temporal server on the same port and database.
     pub async fn restart_temporal(&mut self) -> anyhow::Result<()> {
         self.temporal = None;
@@ -340,6 +358,14 @@ impl Stack {
         )?);
         self.wait_ready().await
     }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
 }
 
 /// One request a webhook receiver got.
@@ -461,8 +487,10 @@ pub struct Options {
     pub webhook_retry_initial_ms: Option<u64>,
     /// How long the endpoint has to answer (default 10 s).
     pub webhook_request_timeout_ms: Option<u64>,
-    /// Stage files on the worker before uploading (default: one pass).
-    pub staged: bool,
+    /// How long infrastructure errors are retried (default 20 s).
+    pub retry_for_ms: Option<u64>,
+    /// How long an unreadable copy is tried again (default 2 s).
+    pub unreadable_retry_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -476,7 +504,8 @@ impl Default for Options {
             band_slots: None,
             webhook_retry_initial_ms: None,
             webhook_request_timeout_ms: None,
-            staged: false,
+            retry_for_ms: None,
+            unreadable_retry_ms: None,
         }
     }
 }
@@ -509,17 +538,18 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.auth.audience = Some(AUDIENCE.into());
     cfg.catalog.root = root.join("catalog");
     cfg.repository.disk_root = root.join("repository");
-    cfg.worker.staging_dir = root.join("staging");
-    cfg.worker.host_queue = Some("dissemination-host-test".into());
     cfg.worker.graceful_shutdown_secs = 2;
     cfg.worker.heartbeat_throttle_ms = 500;
-    cfg.worker.progress_every_ms = 500;
     cfg.s3.endpoint = stack.s3_endpoint.clone();
     cfg.s3.part_size_mib = 5;
     cfg.timings.heartbeat_timeout_ms = 5_000;
     cfg.timings.retry_initial_ms = 200;
     cfg.timings.retry_max_interval_ms = 1_000;
     cfg.timings.retry_max_attempts = 5;
+    cfg.timings.retry_for_ms = 20_000;
+    cfg.timings.unreadable_retry_ms = 2_000;
+    cfg.s3.request_timeout_ms = 5_000;
+    cfg.s3.connect_timeout_ms = 2_000;
     cfg.timings.host_schedule_to_start_ms = 30_000;
     cfg.timings.webhook_retry_initial_ms = 200;
     cfg.timings.webhook_retry_max_interval_ms = 1_000;
@@ -572,8 +602,11 @@ impl TestApp {
         if let Some(ms) = opts.webhook_request_timeout_ms {
             cfg.timings.webhook_request_timeout_ms = ms;
         }
-        if opts.staged {
-            cfg.transfer.mode = model::config::TransferMode::Staged;
+        if let Some(ms) = opts.retry_for_ms {
+            cfg.timings.retry_for_ms = ms;
+        }
+        if let Some(ms) = opts.unreadable_retry_ms {
+            cfg.timings.unreadable_retry_ms = ms;
         }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
@@ -807,120 +840,12 @@ fn rand_bytes() -> [u8; 24] {
     out
 }
 
-/// The whole configuration as a TOML file, for the service's own binaries.
+/// The whole configuration as a TOML file, for the service's own binaries:
+/// serialized from the same `Config`, so no key is left out.
 pub fn write_config_toml(cfg: &Config, name: &str) -> PathBuf {
     let dir = cfg.catalog.root.parent().unwrap().to_owned();
     let toml_path = dir.join(format!("{name}.toml"));
-    let t = &cfg.timings;
-    let opt =
-        |key: &str, v: Option<String>| v.map(|v| format!("{key} = {v}\n")).unwrap_or_default();
-    let mut toml = format!(
-        r#"[temporal]
-address = "{}"
-task_queue_prefix = "{}"
-query_timeout_ms = {}
-[api]
-listen = "{}"
-base_path = "{}"
-rate_limit_per_minute = {}
-rate_limit_burst = {}
-[auth]
-jwks_path = "{}"
-{}{}[catalog]
-root = "{}"
-[repository]
-disk_root = "{}"
-{}
-[s3]
-endpoint = "{}"
-part_size_mib = {}
-[worker]
-staging_dir = "{}"
-host_queue = "{}"
-graceful_shutdown_secs = {}
-heartbeat_throttle_ms = {}
-progress_every_ms = {}
-{}[transfer]
-mode = "{}"
-[telemetry]
-{}[log]
-format = "{}"
-filter = "{}"
-[timings]
-heartbeat_timeout_ms = {}
-retry_initial_ms = {}
-retry_max_interval_ms = {}
-retry_max_attempts = {}
-webhook_retry_initial_ms = {}
-webhook_retry_max_interval_ms = {}
-retention_secs = {}
-"#,
-        cfg.temporal.address,
-        cfg.temporal.task_queue_prefix,
-        cfg.temporal.query_timeout_ms,
-        cfg.api.listen,
-        cfg.api.base_path,
-        cfg.api.rate_limit_per_minute,
-        cfg.api.rate_limit_burst,
-        cfg.auth.jwks_path.display(),
-        opt("issuer", cfg.auth.issuer.as_ref().map(|v| format!("{v:?}"))),
-        opt(
-            "audience",
-            cfg.auth.audience.as_ref().map(|v| format!("{v:?}"))
-        ),
-        cfg.catalog.root.display(),
-        cfg.repository.disk_root.display(),
-        opt(
-            "max_read_bytes_per_sec",
-            cfg.repository.max_read_bytes_per_sec.map(|r| r.to_string())
-        ),
-        cfg.s3.endpoint,
-        cfg.s3.part_size_mib,
-        cfg.worker.staging_dir.display(),
-        cfg.worker.host_queue.clone().unwrap_or_default(),
-        cfg.worker.graceful_shutdown_secs,
-        cfg.worker.heartbeat_throttle_ms,
-        cfg.worker.progress_every_ms,
-        opt(
-            "metrics_addr",
-            cfg.worker.metrics_addr.map(|a| format!("\"{a}\""))
-        ),
-        if cfg.transfer.mode == model::config::TransferMode::Staged {
-            "staged"
-        } else {
-            "streaming"
-        },
-        opt(
-            "otlp_endpoint",
-            cfg.telemetry
-                .otlp_endpoint
-                .as_ref()
-                .map(|v| format!("{v:?}"))
-        ),
-        cfg.log.format,
-        cfg.log.filter,
-        t.heartbeat_timeout_ms,
-        t.retry_initial_ms,
-        t.retry_max_interval_ms,
-        t.retry_max_attempts,
-        t.webhook_retry_initial_ms,
-        t.webhook_retry_max_interval_ms,
-        t.retention_secs,
-    );
-    for (id, c) in &cfg.clients {
-        toml.push_str(&format!("[clients.{id}]\n"));
-        if let Some(u) = &c.webhook_url {
-            toml.push_str(&format!("webhook_url = \"{u}\"\n"));
-        }
-        if let Some(sec) = &c.webhook_secret {
-            let sec = secrecy::ExposeSecret::expose_secret(sec);
-            toml.push_str(&format!("webhook_secret = \"{sec}\"\n"));
-        }
-        if let Some(b) = &c.bucket {
-            toml.push_str(&format!("bucket = \"{b}\"\n"));
-        }
-    }
-    std::fs::write(&toml_path, toml).unwrap();
+    std::fs::write(&toml_path, toml::to_string(cfg).expect("config serializes")).unwrap();
     toml_path
 }
 

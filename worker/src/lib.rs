@@ -1,7 +1,6 @@
 //! The worker process: `DisseminationWorkflow` and the activities on every
 //! priority band's task queue (each band with its own slots, so urgent work
-//! never waits behind a full low queue), the lock workflows on their queue,
-//! and the staged steps on this host's own queue.
+//! never waits behind a full low queue) and the lock workflows on their queue.
 
 pub mod demo;
 pub mod probe;
@@ -34,14 +33,6 @@ pub fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// This host's task queue: stable across restarts so staged work resumes.
-pub fn host_queue(cfg: &Config) -> String {
-    cfg.worker
-        .host_queue
-        .clone()
-        .unwrap_or_else(|| format!("{}-host-{}", cfg.temporal.task_queue_prefix, hostname()))
 }
 
 fn tuner(activity_slots: usize) -> TunerHolder {
@@ -95,16 +86,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     )
     .context("starting the Temporal runtime")?;
     let client = workflows::client::connect(&cfg.temporal, &identity).await?;
-    let host_queue = host_queue(&cfg);
-    tokio::fs::create_dir_all(&cfg.worker.staging_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "creating staging folder {}",
-                cfg.worker.staging_dir.display()
-            )
-        })?;
-    let acts = Activities::new(cfg.clone(), host_queue.clone())?
+    let acts = Activities::new(cfg.clone())?
         .with_metrics(meter.map(WorkerMetrics::new).unwrap_or_default());
     let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
     let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
@@ -129,16 +111,8 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .tuner(tuner(1))
         .build();
     workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
-    let staged_slots = cfg.bands.iter().map(|b| b.slots).sum();
-    let host = WorkerOptions::new(host_queue.clone())
-        .register_activities(acts.clone())
-        .tuner(tuner(staged_slots))
-        .max_heartbeat_throttle_interval(throttle)
-        .maybe_graceful_shutdown_period(grace)
-        .build();
-    workers.push(Worker::new(&runtime, client.clone(), host).context("host worker")?);
 
-    info!(%identity, %host_queue, bands = cfg.bands.len(), "worker polling");
+    info!(%identity, bands = cfg.bands.len(), "worker polling");
     let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
     let mut all = std::pin::pin!(futures::future::join_all(
         workers.iter_mut().map(|w| w.run())
@@ -147,7 +121,6 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         results = &mut all => results,
         () = shutdown => {
             info!("shutting down: finishing running tasks");
-            acts.shutting_down();
             for stop in &stops {
                 stop();
             }

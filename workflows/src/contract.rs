@@ -93,10 +93,47 @@ pub struct DisseminationView {
     /// Delivery of the webhook telling the client about this dissemination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookDelivery>,
-    /// Bytes done of the file being downloaded or uploaded (from the query;
-    /// not kept in the memo).
+    /// Bytes done of the file being downloaded or uploaded (from the
+    /// transfer's heartbeat; not kept in the memo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// What a step is waiting for while a dependency is down (from the
+    /// pending activity's last failure; not kept in the memo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// A step retrying after an infrastructure error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiting {
+    /// `S3`, `the bit repository` or `a worker`.
+    #[serde(rename = "for")]
+    pub waiting_for: String,
+    /// The last error, in one line.
+    pub reason: String,
+    /// Attempts made so far.
+    pub attempt: u32,
+    /// RFC 3339, when the next attempt is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+}
+
+impl DisseminationView {
+    /// A dissemination just accepted: RECEIVED, nothing done yet.
+    pub fn received(record: DisseminationRecord) -> Self {
+        Self {
+            record,
+            status: DisseminationStatus::Received,
+            files: Vec::new(),
+            reasons: Vec::new(),
+            retention_ends_at: None,
+            objects_deleted: false,
+            webhook: None,
+            progress: None,
+            waiting: None,
+        }
+    }
 }
 
 /// How far a long transfer has got.
@@ -193,6 +230,19 @@ pub struct WorkflowSettings {
     /// in executions started before they existed.
     #[serde(default)]
     pub streaming: bool,
+    /// How long infrastructure errors (S3, the repository, a lost worker)
+    /// are retried without progress before the dissemination fails; absent
+    /// in executions started when retries were counted (`retry_max_attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_for_ms: Option<u64>,
+    /// How long a copy that cannot be opened is tried again before the next
+    /// location (or REJECTED); absent: tried once, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable_retry_ms: Option<u64>,
+    /// Link regenerations allowed per dissemination (each is a few history
+    /// events); absent: no cap, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_link_regenerations: Option<u32>,
 }
 
 impl From<&model::config::Timings> for WorkflowSettings {
@@ -210,7 +260,10 @@ impl From<&model::config::Timings> for WorkflowSettings {
             webhook_give_up_after_ms: t.webhook_give_up_after_ms,
             link_lifetime_secs: t.link_lifetime_secs,
             retention_secs: Some(t.retention_secs),
-            streaming: false,
+            streaming: true,
+            retry_for_ms: Some(t.retry_for_ms),
+            unreadable_retry_ms: Some(t.unreadable_retry_ms),
+            max_link_regenerations: Some(t.max_link_regenerations),
         }
     }
 }
@@ -288,6 +341,52 @@ pub struct TransferInput {
     /// Tell the workflow when a worker starts (QUEUED ends then).
     pub announce_start: bool,
     pub link_lifetime_secs: u64,
+    /// Retryable errors with no progress for this long end the transfer
+    /// (non-retryable); absent: the retry policy's attempts decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_for_ms: Option<u64>,
+}
+
+/// Heartbeat details of `transfer`: where a retry resumes, and the live
+/// progress the API shows (read from the pending activity with describe, so
+/// progress costs no history events).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferHeartbeat {
+    pub file: String,
+    pub location_id: String,
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub part_size: u64,
+    /// The multipart upload under way (its parts are listed from S3 on resume).
+    pub multipart: Option<MultipartState>,
+    /// Digest states at the end of the last part of an unbroken run of
+    /// uploaded parts: a retry reads on from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<HashCheckpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// Unix milliseconds of the last byte read or part uploaded: retries
+    /// without progress end after `retry_for_ms` from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_progress_unix_ms: Option<u64>,
+}
+
+/// A multipart upload in a heartbeat (field names as first recorded).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartState {
+    pub upload_id: String,
+    /// (part number, ETag); S3's own list of parts is what a retry trusts.
+    #[serde(default)]
+    pub parts: Vec<(i32, String)>,
+}
+
+/// Serialized digest states after `offset` bytes, hex, keyed by algorithm.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HashCheckpoint {
+    pub offset: u64,
+    pub states: BTreeMap<DigestAlgorithm, String>,
 }
 
 /// What `transfer` did: the verified digest and the delivered object.
@@ -299,6 +398,13 @@ pub struct TransferOutcome {
     pub bytes_read: u64,
     /// Parts a retry found already uploaded (checked against their MD5).
     pub parts_reused: u32,
+    /// Where this attempt started reading (a retry's checkpoint; 0: the start).
+    #[serde(default)]
+    pub resumed_from: u64,
+    /// The object was already complete in the bucket (an earlier attempt
+    /// finished it but could not report).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub found_complete: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

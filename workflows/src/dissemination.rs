@@ -35,7 +35,14 @@ pub const SA_STATUS: SearchAttributeKey<String> =
 const RETENTION_PATCH: &str = "retention-and-link-regeneration";
 
 /// Executions started before one-pass transfers existed stage every file.
+/// New work never does: the staged branch (`staged.rs`) stays only to
+/// replay and finish those executions. Remove it with `deprecate_patch`
+/// once no execution started before v4 can be open (retention + webhook
+/// schedule after the v4 release: 12 days with the defaults).
 const STREAMING_PATCH: &str = "single-pass-transfer";
+
+/// How a refused link regeneration over the cap begins (the API maps it).
+pub const LINK_CAP_PREFIX: &str = "over the limit of";
 
 #[workflow]
 pub struct DisseminationWorkflow {
@@ -45,27 +52,20 @@ pub struct DisseminationWorkflow {
     pub(crate) hosts: Vec<String>,
     /// The audit trail (state only: recorded events are replayed, not stored).
     events: Vec<DisseminationEvent>,
+    links_regenerated: u32,
 }
 
 #[workflow_methods]
 impl DisseminationWorkflow {
     #[init]
     pub fn new(_ctx: &WorkflowContextView, input: DisseminationInput) -> Self {
-        let view = DisseminationView {
-            record: input.record.clone(),
-            status: DisseminationStatus::Received,
-            files: Vec::new(),
-            reasons: Vec::new(),
-            retention_ends_at: None,
-            objects_deleted: false,
-            webhook: None,
-            progress: None,
-        };
+        let view = DisseminationView::received(input.record.clone());
         Self {
             input,
             view,
             hosts: Vec::new(),
             events: Vec::new(),
+            links_regenerated: 0,
         }
     }
 
@@ -115,7 +115,7 @@ impl DisseminationWorkflow {
             }
             Err(end) => {
                 if end.discard {
-                    discard(ctx, &input).await;
+                    let _ = discard(ctx, &input).await;
                 }
                 let kind = if end.status == DisseminationStatus::Cancelled {
                     "cancellation"
@@ -178,7 +178,10 @@ impl DisseminationWorkflow {
                 format!("{} new link(s)", fresh.len()),
             ),
         );
-        ctx.state_mut(|s| s.view.files = fresh);
+        ctx.state_mut(|s| {
+            s.view.files = fresh;
+            s.links_regenerated += 1;
+        });
         set_status(
             ctx,
             DisseminationStatus::Disseminated,
@@ -198,6 +201,14 @@ impl DisseminationWorkflow {
         }
         if self.view.objects_deleted {
             return Err("the delivered objects are no longer retained".into());
+        }
+        if let Some(cap) = self.input.settings.max_link_regenerations {
+            if self.links_regenerated >= cap {
+                return Err(format!(
+                    "{LINK_CAP_PREFIX} {cap} link regenerations per dissemination"
+                )
+                .into());
+            }
         }
         Ok(())
     }
@@ -359,21 +370,41 @@ async fn retain(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &Dissem
     );
     // A cancel request (operator) ends retention early.
     let _ = ctx.timer(Duration::from_secs(secs)).await;
-    discard(ctx, input).await;
-    record(
-        ctx,
-        Event::new(
-            "deletion",
-            "success",
-            "retention ended; delivered objects deleted".into(),
-        ),
-    );
-    ctx.state_mut(|s| s.view.objects_deleted = true);
-    set_status(
-        ctx,
-        DisseminationStatus::Disseminated,
-        "retention ended; objects deleted",
-    );
+    match discard(ctx, input).await {
+        Ok(count) => {
+            record(
+                ctx,
+                Event::new(
+                    "deletion",
+                    "success",
+                    format!("retention ended; {count} delivered object(s) deleted"),
+                ),
+            );
+            ctx.state_mut(|s| s.view.objects_deleted = true);
+            set_status(
+                ctx,
+                DisseminationStatus::Disseminated,
+                "retention ended; objects deleted",
+            );
+        }
+        Err(message) => {
+            // Retried for the configured duration and still refused: the
+            // record says so, and an operator can reset the run.
+            record(
+                ctx,
+                Event::new(
+                    "deletion",
+                    "failure",
+                    format!("retention ended; deleting the delivered objects failed: {message}"),
+                ),
+            );
+            set_status(
+                ctx,
+                DisseminationStatus::Disseminated,
+                "retention ended; deleting the objects failed",
+            );
+        }
+    }
 }
 
 /// Clean-up steps run even when the workflow is being cancelled.
@@ -406,19 +437,23 @@ async fn cleanup(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &Disse
     }
 }
 
-async fn discard(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
-    let _ = ctx
-        .execute_activity(
-            Acts::discard_delivery,
-            DiscardInput {
-                record: input.record.clone(),
-            },
-            detached(summarised(
-                short_options(&input.settings, &[]),
-                "remove a partial delivery".into(),
-            )),
-        )
-        .await;
+/// Removes what reached the client's bucket: the objects deleted, or why not.
+async fn discard(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+) -> Result<u32, String> {
+    ctx.execute_activity(
+        Acts::discard_delivery,
+        DiscardInput {
+            record: input.record.clone(),
+        },
+        detached(summarised(
+            short_options(&input.settings, &[]),
+            "remove a partial delivery".into(),
+        )),
+    )
+    .await
+    .map_err(|e| failure_message(&e))
 }
 
 async fn release_lock(
@@ -533,12 +568,20 @@ pub(crate) fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
+/// Infrastructure errors are retried for `retry_for_ms` (attempts
+/// unlimited: the duration decides); executions started before that
+/// counted `retry_max_attempts`.
 fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
+    let attempts = if s.retry_for_ms.is_some() {
+        0
+    } else {
+        s.retry_max_attempts
+    };
     RetryPolicy::builder()
         .initial_interval(ms(s.retry_initial_ms))
         .backoff_coefficient(2.0)
         .maximum_interval(ms(s.retry_max_interval_ms))
-        .maximum_attempts(s.retry_max_attempts)
+        .maximum_attempts(attempts)
         .non_retryable_error_types(non_retryable.iter().copied())
         .build()
 }
@@ -563,10 +606,18 @@ pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -
     }
 }
 
+/// Short steps: each attempt bounded; all of them within `retry_for_ms`.
 pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
+    let mut opts = ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
         .retry_policy(retry(s, non_retryable))
-        .build()
+        .build();
+    if let Some(total) = s.retry_for_ms {
+        opts.close_timeouts = temporalio_common::ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: ms(total.max(s.short_activity_timeout_ms)),
+            start_to_close: ms(s.short_activity_timeout_ms),
+        };
+    }
+    opts
 }
 
 /// Steps reading the staging folder run on the host that filled it.

@@ -10,17 +10,61 @@
 use crate::activities::DisseminationActivities as Acts;
 use crate::contract::*;
 use crate::dissemination::{
-    describe, failure_message, failure_type, human_bytes, no_copy_left, record, set_status,
+    describe, failure_message, failure_type, human_bytes, ms, no_copy_left, record, set_status,
     summarised, transfer_options, DisseminationWorkflow, Ending, Event, FileTry,
 };
 use model::DisseminationStatus;
+use std::time::{Duration, SystemTime};
 use temporalio_sdk::WorkflowContext;
+
+/// Executions started before unreadable copies were tried again moved to
+/// the next location at the first miss.
+const BLIP_PATCH: &str = "unreadable-copy-retried";
+
+/// Misses of the copy being tried: since when, and how many.
+#[derive(Default)]
+struct Blips {
+    location: Option<(String, usize)>,
+    since: Option<SystemTime>,
+    misses: u32,
+}
+
+/// How long to wait before trying the same unreadable copy again, or
+/// `None` once its window (`unreadable_retry_ms`) has passed.
+fn blip_wait(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+    blips: &mut Blips,
+    (file, location_index): (&str, usize),
+) -> Option<Duration> {
+    let window = ms(input.settings.unreadable_retry_ms?);
+    if !ctx.patched(BLIP_PATCH) {
+        return None;
+    }
+    let now = ctx.workflow_time()?;
+    let here = file.to_owned();
+    if blips.location.as_ref() != Some(&(here.clone(), location_index)) {
+        *blips = Blips {
+            location: Some((here, location_index)),
+            since: Some(now),
+            misses: 0,
+        };
+    }
+    blips.misses += 1;
+    let elapsed = now.duration_since(blips.since?).unwrap_or_default();
+    let s = &input.settings;
+    let backoff = ms(s.retry_initial_ms)
+        .saturating_mul(1 << blips.misses.min(16))
+        .min(ms(s.retry_max_interval_ms).min(Duration::from_secs(30)));
+    (elapsed + backoff <= window).then_some(backoff)
+}
 
 pub(crate) async fn transfer_all(
     ctx: &mut WorkflowContext<DisseminationWorkflow>,
     input: &DisseminationInput,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let mut delivered: Vec<DeliveredFile> = Vec::new();
+    let mut blips = Blips::default();
     for file in &input.files {
         let mut t = FileTry {
             file: file.clone(),
@@ -62,6 +106,7 @@ pub(crate) async fn transfer_all(
                         location_index: t.location_index,
                         announce_start: queued,
                         link_lifetime_secs: input.settings.link_lifetime_secs,
+                        retry_for_ms: input.settings.retry_for_ms,
                     },
                     summarised(
                         transfer_options(&input.settings, None),
@@ -97,8 +142,35 @@ pub(crate) async fn transfer_all(
                     break;
                 }
                 Err(e) if failure_type(&e) == Some(failure_types::LOCATION_UNREADABLE) => {
-                    t.unreadable
-                        .push(format!("{location_id}: {}", failure_message(&e)));
+                    let message = failure_message(&e);
+                    if let Some(wait) = blip_wait(
+                        ctx,
+                        input,
+                        &mut blips,
+                        (&t.file.relative_path, t.location_index),
+                    ) {
+                        // A mount that dropped, a copy briefly away: the same
+                        // copy again after a pause, each miss on the record.
+                        record(
+                            ctx,
+                            Event::new(
+                                "retrieval",
+                                "failure",
+                                format!("copy unreadable, trying it again in {wait:?}: {message}"),
+                            )
+                            .file(&t.file.relative_path)
+                            .location(&location_id),
+                        );
+                        describe(
+                            ctx,
+                            format!(
+                                "waiting for the bit repository: {message}, next try in {wait:?}"
+                            ),
+                        );
+                        let _ = ctx.timer(wait).await;
+                        continue;
+                    }
+                    t.unreadable.push(format!("{location_id}: {message}"));
                     t.location_index += 1;
                 }
                 Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
