@@ -10,6 +10,7 @@ mod lifecycle;
 mod listing;
 mod observability;
 mod openapi;
+mod outages;
 mod rejections;
 mod replay;
 mod schemathesis;

@@ -1,0 +1,314 @@
+//! Outages of any length stay transient: S3 frozen or gone for minutes, an
+//! upload aborted behind the worker's back, Temporal down mid-transfer, the
+//! only copy briefly absent, contention on the in-progress lock, and a
+//! history that does not grow with transfer time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::faults::{delivered_intact, large_transfer_under_way, no_open_upload, transfer_results};
+use crate::harness::{Options, TestApp, CLIENT};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use worker::demo;
+
+/// Long outages: retried for 15 minutes without progress before giving up.
+fn patient() -> Options {
+    Options {
+        with_worker: false,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        retry_for_ms: Some(15 * 60 * 1000),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_frozen_for_a_minute_mid_transfer_delivers() {
+    let app = TestApp::start_with(patient()).await;
+    let (first, aip, token, id) =
+        large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000c1", 24).await;
+    let _first = first; // keeps working through the outage
+    app.stack.pause_s3();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    app.stack.resume_s3();
+    delivered_intact(&app, &aip, &token, &id).await;
+    assert_eq!(transfer_results(&app, &id).await.len(), 1);
+    no_open_upload(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_gone_for_five_minutes_mid_transfer_delivers() {
+    let mut app = TestApp::start_with(patient()).await;
+    let (first, aip, token, id) =
+        large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000c2", 24).await;
+    app.stack.stop_s3();
+    let (_, waiting) = app
+        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+            b["waiting"]["for"] == "S3"
+        })
+        .await;
+    println!("while S3 is down: {}", waiting["waiting"]);
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+    assert_ne!(
+        app.get(&token, &id).await.json::<Value>().await.unwrap()["status"],
+        "FAILED"
+    );
+    app.stack.start_s3().await.unwrap();
+    let _first = first;
+    delivered_intact(&app, &aip, &token, &id).await;
+    no_open_upload(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_aborted_behind_the_workers_back_is_started_afresh() {
+    let app = TestApp::start_with(patient()).await;
+    let (first, aip, token, id) =
+        large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000c3", 24).await;
+    // The worker dies and, meanwhile, the bucket's lifecycle (or an
+    // operator) aborts its open upload.
+    first.kill_hard();
+    let bucket = app.cfg.client_bucket(CLIENT);
+    let s3 = app.s3();
+    let open = s3
+        .client()
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.uploads().len(), 1, "one upload under way");
+    for u in open.uploads() {
+        s3.abort_multipart(&bucket, u.key().unwrap(), u.upload_id().unwrap())
+            .await;
+    }
+    delivered_intact(&app, &aip, &token, &id).await;
+    let results = transfer_results(&app, &id).await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["resumedFrom"], 0, "a fresh upload from byte 0");
+    no_open_upload(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporal_down_for_a_minute_mid_transfer_delivers_exactly_once() {
+    let mut app = TestApp::start_with(patient()).await;
+    let (first, aip, token, id) =
+        large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000c4", 24).await;
+    let _first = first; // reads and uploads on while Temporal is away
+    app.stack.stop_temporal();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    app.stack.start_temporal().await.unwrap();
+    delivered_intact(&app, &aip, &token, &id).await;
+    let keys = app
+        .list_keys(
+            &app.cfg.client_bucket(CLIENT),
+            &format!("dissemination/{id}/"),
+        )
+        .await;
+    assert_eq!(keys.len(), 1, "one object: {keys:?}");
+    let hooks = app.wait_webhooks(1, Duration::from_secs(30)).await;
+    let ids: std::collections::BTreeSet<String> = hooks
+        .iter()
+        .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "one delivered message id");
+    let types: Vec<String> = app
+        .events(&token, &id)
+        .await
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!types.contains(&"failure".to_owned()), "{types:?}");
+    no_open_upload(&app).await;
+}
+
+/// Moves the AIP's only copy away for `gone`, starting now.
+fn hide_for(app: &TestApp, archive_id: &str, gone: Duration) -> tokio::task::JoinHandle<()> {
+    let doc = app.catalog_doc(archive_id);
+    assert_eq!(doc.repository_files[0].locations.len(), 1, "the only copy");
+    let path = app
+        .cfg
+        .repository
+        .disk_root
+        .join(&doc.repository_files[0].locations[0].file_path);
+    let hidden = path.with_extension("hidden");
+    std::fs::rename(&path, &hidden).unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(gone).await;
+        std::fs::rename(&hidden, &path).unwrap();
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_copy_absent_for_twenty_seconds_is_still_delivered() {
+    let app = TestApp::start_with(Options {
+        unreadable_retry_ms: Some(60_000),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let only_on_disk = "019e404e-ffff-7000-8000-0000000000e1";
+    worker::demo::seed_large(&app.cfg, only_on_disk, 1)
+        .await
+        .unwrap();
+    let back = hide_for(&app, only_on_disk, Duration::from_secs(20));
+    let id = app.create(&token, only_on_disk, 50).await;
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(90), |b| {
+            matches!(
+                b["status"].as_str(),
+                Some("DISSEMINATED" | "REJECTED" | "FAILED")
+            )
+        })
+        .await;
+    back.await.unwrap();
+    assert_eq!(done["status"], "DISSEMINATED", "{done}");
+    let misses = app
+        .events(&token, &id)
+        .await
+        .into_iter()
+        .filter(|e| e["eventType"] == "retrieval" && e["outcome"] == "failure")
+        .count();
+    assert!(misses >= 2, "each miss is on the record ({misses})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_copy_absent_beyond_the_window_is_rejected() {
+    let app = TestApp::start_with(Options {
+        unreadable_retry_ms: Some(3_000),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let only_on_disk = "019e404e-ffff-7000-8000-0000000000e2";
+    worker::demo::seed_large(&app.cfg, only_on_disk, 1)
+        .await
+        .unwrap();
+    let back = hide_for(&app, only_on_disk, Duration::from_secs(15));
+    let id = app.create(&token, only_on_disk, 50).await;
+    let (_, done) = app
+        .poll_until(&token, &id, Duration::from_secs(30), |b| {
+            b["status"] == "REJECTED"
+        })
+        .await;
+    assert_eq!(done["reasons"][0]["code"], "NO_READABLE_COPY");
+    back.await.unwrap();
+}
+
+/// Events in a workflow's history.
+async fn history_length(app: &TestApp, id: &str) -> usize {
+    app.stack_client()
+        .await
+        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_does_not_grow_with_transfer_time() {
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(1024 * 1024),
+        retention_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let mut counts = Vec::new();
+    for (archive_id, mib) in [
+        ("019e404e-ffff-7000-8000-0000000000d1", 10),
+        ("019e404e-ffff-7000-8000-0000000000d2", 60),
+    ] {
+        worker::demo::seed_large(&app.cfg, archive_id, mib)
+            .await
+            .unwrap();
+        let id = app.create(&token, archive_id, 50).await;
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(150);
+        loop {
+            let body: Value = app.get(&token, &id).await.json().await.unwrap();
+            if let Some(done) = body["progress"]["bytesDone"].as_u64() {
+                seen.push(done);
+            }
+            if body["objectsDeleted"] == true {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not done: {body}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(seen.len() >= 3, "progress seen while bytes moved: {seen:?}");
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]) && seen.first() < seen.last(),
+            "bytesDone increases: {seen:?}"
+        );
+        counts.push(history_length(&app, &id).await);
+    }
+    println!(
+        "history events: {} (~10 s) vs {} (~60 s)",
+        counts[0], counts[1]
+    );
+    assert!(
+        counts[1].abs_diff(counts[0]) <= 4,
+        "history length depends on transfer time: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_posts_during_a_hand_over_get_only_201_or_409() {
+    let app = TestApp::start().await;
+    let token = app.client_token();
+    let mut tally = std::collections::BTreeMap::new();
+    for round in 0..10 {
+        // A first dissemination that completes during the burst.
+        let first = app.create(&token, demo::DEMO_SINGLE, 1).await;
+        let posts: Vec<_> = (0..50)
+            .map(|i| {
+                let (http, url, token) = (app.http.clone(), app.api_url.clone(), token.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20 * i)).await;
+                    let res = http
+                        .post(format!("{url}/v1/disseminations"))
+                        .bearer_auth(token)
+                        .json(&json!({"archiveId": demo::DEMO_SINGLE}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = res.status().as_u16();
+                    let body: Value = res.json().await.unwrap_or_default();
+                    (status, body)
+                })
+            })
+            .collect();
+        for p in posts {
+            let (status, body) = p.await.unwrap();
+            assert!(
+                status == 201 || status == 409,
+                "round {round}: {status} {body}"
+            );
+            if status == 409 {
+                assert!(body.to_string().contains("disseminationId"), "{body}");
+            }
+            *tally.entry(status).or_insert(0) += 1;
+        }
+        // Let every dissemination of the round end before the next.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let res = app
+                .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
+                .await;
+            if res.status() == 201 {
+                let body: Value = res.json().await.unwrap();
+                let id = body["disseminationId"].as_str().unwrap().to_owned();
+                app.poll_until(&token, &id, Duration::from_secs(60), |b| {
+                    b["status"] == "DISSEMINATED"
+                })
+                .await;
+                break;
+            }
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = first;
+    }
+    println!("10 rounds of 50 parallel POSTs: {tally:?}");
+}
