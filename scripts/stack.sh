@@ -93,6 +93,8 @@ address = "http://127.0.0.1:$T_PORT"
 listen = "127.0.0.1:$API_PORT"
 [auth]
 jwks_path = "$data/auth/jwks.json"
+issuer = "http://localhost/realms/dps"
+audience = "dissemination-service"
 [catalog]
 root = "$data/catalog"
 [repository]

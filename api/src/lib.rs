@@ -6,6 +6,7 @@ pub mod disseminations;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod jwks;
 pub mod observe;
 pub mod openapi;
 pub mod ratelimit;
@@ -22,7 +23,7 @@ use tokio::net::TcpListener;
 
 /// Connects to Temporal and loads the JWKS and catalog.
 pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
-    let verifier = auth::Verifier::from_config(&cfg.auth)?;
+    let verifier = auth::Verifier::from_config(&cfg.auth).await?;
     let temporal = workflows::client::connect(
         &cfg.temporal,
         &format!("dissemination-api@{}", std::process::id()),

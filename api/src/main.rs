@@ -33,10 +33,12 @@ enum Command {
         key: PathBuf,
         #[arg(long, default_value = "dissemination-dev")]
         kid: String,
-        #[arg(long, default_value = "http://localhost/realms/dps")]
+        /// `iss`; the embedded default's API checks this one.
+        #[arg(long, default_value = model::config::DEV_ISSUER)]
         issuer: String,
-        #[arg(long)]
-        audience: Option<String>,
+        /// `aud`; the embedded default's API checks this one.
+        #[arg(long, default_value = model::config::DEV_AUDIENCE)]
+        audience: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
@@ -72,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
                 client_id: &client_id,
                 roles: &role,
                 issuer: &issuer,
-                audience: audience.as_deref(),
+                audience: Some(&audience),
                 expires_in: ttl,
                 not_before_in: 0,
             };

@@ -463,6 +463,8 @@ pub struct Options {
     pub webhook_request_timeout_ms: Option<u64>,
     /// Stage files on the worker before uploading (default: one pass).
     pub staged: bool,
+    /// Last changes to the configuration, before anything starts.
+    pub configure: Option<Arc<dyn Fn(&mut Config) + Send + Sync>>,
 }
 
 impl Default for Options {
@@ -477,6 +479,7 @@ impl Default for Options {
             webhook_retry_initial_ms: None,
             webhook_request_timeout_ms: None,
             staged: false,
+            configure: None,
         }
     }
 }
@@ -577,6 +580,9 @@ impl TestApp {
         }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
+        }
+        if let Some(configure) = &opts.configure {
+            configure(&mut cfg);
         }
         let pair = api::auth::dev::generate("test-key").expect("key");
         std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();
@@ -920,6 +926,7 @@ retention_secs = {}
             toml.push_str(&format!("bucket = \"{b}\"\n"));
         }
     }
+    let toml = crate::config_toml::with_production_keys(cfg, toml);
     std::fs::write(&toml_path, toml).unwrap();
     toml_path
 }

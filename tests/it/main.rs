@@ -2,10 +2,14 @@
 
 mod harness;
 
+mod config_toml;
+mod jwks_server;
+
 mod compose;
 mod concurrency;
 mod dissemination;
 mod faults;
+mod identity;
 mod lifecycle;
 mod listing;
 mod observability;
