@@ -55,8 +55,29 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
                 .await
                 .with_context(|| format!("binding {}", cfg.api.listen))?;
+            let metrics = tokio::net::TcpListener::bind(&cfg.api.metrics_listen)
+                .await
+                .with_context(|| {
+                    format!("binding api.metrics_listen {}", cfg.api.metrics_listen)
+                })?;
             let state = api::build_state(cfg).await?;
-            api::run(state, listener, model::shutdown::signal()).await
+            // One signal stops both listeners.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let wait = move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }
+            };
+            tokio::spawn(async move {
+                model::shutdown::signal().await;
+                let _ = stop.send(true);
+            });
+            tokio::try_join!(
+                api::serve_metrics(state.clone(), metrics, wait()),
+                api::run(state, listener, wait()),
+            )
+            .map(|_| ())
         }
         Command::Keygen { dir } => api::auth::dev::ensure_files(&dir),
         Command::MintToken {

@@ -507,6 +507,7 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.fill_defaults();
     cfg.temporal.address = stack.temporal_address.clone();
     cfg.temporal.query_timeout_ms = 1000;
+    cfg.api.metrics_listen = "127.0.0.1:0".into();
     cfg.auth.jwks_path = root.join("auth/jwks.json");
     cfg.auth.issuer = Some(ISSUER.into());
     cfg.auth.audience = Some(AUDIENCE.into());

@@ -12,6 +12,7 @@ mod faults;
 mod identity;
 mod lifecycle;
 mod listing;
+mod metrics_listener;
 mod observability;
 mod openapi;
 mod rejections;
