@@ -4,6 +4,7 @@ mod harness;
 
 mod config_toml;
 mod jwks_server;
+mod tls_proxy;
 
 mod compose;
 mod concurrency;
@@ -18,3 +19,4 @@ mod openapi;
 mod rejections;
 mod replay;
 mod schemathesis;
+mod temporal_tls;
