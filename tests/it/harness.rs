@@ -464,8 +464,11 @@ pub struct Options {
     /// Stage files on the worker before uploading (default: one pass).
     pub staged: bool,
     /// Last changes to the configuration, before anything starts.
-    pub configure: Option<Arc<dyn Fn(&mut Config) + Send + Sync>>,
+    pub configure: Option<Configure>,
 }
+
+/// A change to the configuration a test makes before anything starts.
+pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
 impl Default for Options {
     fn default() -> Self {
