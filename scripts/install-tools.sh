@@ -63,6 +63,19 @@ if [ ! -f "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION" ]; then
   touch "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION"
 fi
 
+# openssl, with which the tests make the CA and certificates of their
+# Temporal-over-TLS proxy (tests/it/tls_proxy.rs).
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "installing openssl (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_=""
+  [ "$(id -u)" = 0 ] || sudo_="sudo"
+  if ! $sudo_ apt-get install -y --no-install-recommends openssl >/dev/null 2>&1; then
+    $sudo_ apt-get update >/dev/null
+    $sudo_ apt-get install -y --no-install-recommends openssl >/dev/null
+  fi
+fi
+
 find_bin() { find "$1" -type f -name "$2" -perm -u+x 2>/dev/null | head -1; }
 temporal=$(find_bin "$tools/temporal" temporal)
 weed=$(find_bin "$tools/seaweedfs" weed)

@@ -22,7 +22,7 @@ Dissemination Service is running (logs in $RUN/logs/):
   Swagger UI       $API/swagger-ui/   (OpenAPI: $API/openapi.json)
   Temporal Web UI  http://127.0.0.1:$T_UI
   Jaeger UI        $JAEGER   (traces of the API and the worker; query API $JAEGER/api/traces/<traceId>)
-  Metrics          $API/metrics (API), http://127.0.0.1:$WORKER_METRICS/metrics (worker and Temporal SDK)
+  Metrics          http://127.0.0.1:$API_METRICS/metrics (API), http://127.0.0.1:$WORKER_METRICS/metrics (worker and Temporal SDK)
   S3 (SeaweedFS)   $S3_ENDPOINT
   Webhooks         $RUN/logs/webhooks.log (verified with standardwebhooks)
 

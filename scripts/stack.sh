@@ -2,7 +2,7 @@
 # stops everything it started, by PID, on exit. Inputs (environment):
 #   STACK_DATA       folder for data and logs (default .data)
 #   STACK_TEMPORAL_DB  "memory" for an in-memory Temporal server
-# Sets: API, T_UI, JAEGER, WORKER_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
+# Sets: API, T_UI, JAEGER, WORKER_METRICS, API_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
 # WORKER_PID, bin, tools.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -43,8 +43,8 @@ start_worker() {
 
 start_stack() {
   read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT \
-    J_UI J_OTLP WORKER_METRICS < <(
-    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464)
+    J_UI J_OTLP WORKER_METRICS API_METRICS < <(
+    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090)
 
   # The trace viewer (Jaeger UI and query API; OTLP/gRPC in).
   "$bin/dissemination-trace-viewer" --ui "127.0.0.1:$J_UI" --otlp "127.0.0.1:$J_OTLP" \
@@ -91,8 +91,11 @@ JSON
 address = "http://127.0.0.1:$T_PORT"
 [api]
 listen = "127.0.0.1:$API_PORT"
+metrics_listen = "127.0.0.1:$API_METRICS"
 [auth]
 jwks_path = "$data/auth/jwks.json"
+issuer = "http://localhost/realms/dps"
+audience = "dissemination-service"
 [catalog]
 root = "$data/catalog"
 [repository]

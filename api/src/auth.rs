@@ -1,15 +1,13 @@
-//! Bearer tokens: RS256 JWTs checked against the issuer's JWKS, the same
-//! code path in development and production. The client id is `azp` (or
-//! `client_id`); roles come from Keycloak's `realm_access.roles`,
-//! `resource_access.*.roles` or a top-level `roles`. `{contractId}_R` (or
+//! Bearer tokens: RS256 JWTs checked against the issuer's keys (see
+//! `jwks`), the same code path in development and production. The client
+//! id is `azp` (or `client_id`). Roles count only from the realm
+//! (`realm_access.roles`) and from this API's own client
+//! (`resource_access[auth.api_client_id].roles`): other clients' entries are
+//! administered by other teams and grant nothing here. `{contractId}_R` (or
 //! `_W`) grants read access to a contract's AIPs.
 
-use anyhow::Context;
-use jsonwebtoken::{
-    decode, decode_header,
-    jwk::{Jwk, JwkSet},
-    Algorithm, DecodingKey, Validation,
-};
+use crate::jwks::Keys;
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use model::{config::AuthConfig, ContractId};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -46,8 +44,6 @@ struct RawClaims {
     realm_access: Option<RoleList>,
     #[serde(default)]
     resource_access: Option<HashMap<String, RoleList>>,
-    #[serde(default)]
-    roles: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -67,29 +63,33 @@ impl Claims {
     pub fn can_read(&self, contract: &ContractId) -> bool {
         self.roles.iter().any(|r| contract.grants_read(r))
     }
+
+    /// Every contract the roles grant read access to.
+    pub fn readable_contracts(&self) -> Vec<ContractId> {
+        let mut out: Vec<ContractId> = self
+            .roles
+            .iter()
+            .filter_map(|r| r.strip_suffix("_R").or_else(|| r.strip_suffix("_W")))
+            .filter_map(|c| ContractId::parse(c).ok())
+            .collect();
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        out.dedup();
+        out
+    }
 }
 
 pub struct Verifier {
-    keys: Vec<(Option<String>, DecodingKey)>,
+    keys: Keys,
     validation: Validation,
+    api_client: String,
 }
 
 impl Verifier {
-    pub fn from_config(cfg: &AuthConfig) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(&cfg.jwks_path)
-            .with_context(|| format!("reading the JWKS at {}", cfg.jwks_path.display()))?;
-        let set: JwkSet = serde_json::from_str(&text).context("parsing the JWKS")?;
-        Self::new(&set, cfg)
+    pub async fn from_config(cfg: &AuthConfig) -> anyhow::Result<Self> {
+        Ok(Self::new(Keys::from_config(cfg).await?, cfg))
     }
 
-    pub fn new(set: &JwkSet, cfg: &AuthConfig) -> anyhow::Result<Self> {
-        let keys = set
-            .keys
-            .iter()
-            .filter(|k| is_rsa(k))
-            .map(|k| Ok((k.common.key_id.clone(), DecodingKey::from_jwk(k)?)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        anyhow::ensure!(!keys.is_empty(), "the JWKS has no RSA key");
+    pub fn new(keys: Keys, cfg: &AuthConfig) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = cfg.leeway_secs;
         validation.validate_nbf = true;
@@ -110,24 +110,24 @@ impl Verifier {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        Ok(Self { keys, validation })
+        Self {
+            keys,
+            validation,
+            api_client: cfg.api_client().to_owned(),
+        }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Algorithm);
         }
-        let key = match &header.kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|(k, _)| k.as_deref() == Some(kid.as_str())),
-            None if self.keys.len() == 1 => self.keys.first(),
-            None => None,
-        }
-        .ok_or(TokenError::UnknownKey)?;
-        let data = decode::<RawClaims>(token, &key.1, &self.validation).map_err(|e| {
+        let key = self
+            .keys
+            .key_for(header.kid.as_deref())
+            .await
+            .ok_or(TokenError::UnknownKey)?;
+        let data = decode::<RawClaims>(token, &key, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             match e.kind() {
                 K::ExpiredSignature => TokenError::Expired,
@@ -136,7 +136,6 @@ impl Verifier {
                 K::InvalidAudience => TokenError::Audience,
                 K::InvalidSignature => TokenError::Signature,
                 K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => TokenError::Malformed,
-                K::MissingRequiredClaim(_) => TokenError::Invalid,
                 _ => TokenError::Invalid,
             }
         })?;
@@ -146,19 +145,15 @@ impl Verifier {
             .or(raw.client_id)
             .filter(|c| !c.is_empty())
             .ok_or(TokenError::NoClient)?;
-        let mut roles = raw.roles.unwrap_or_default();
-        if let Some(r) = raw.realm_access {
-            roles.extend(r.roles);
-        }
-        if let Some(map) = raw.resource_access {
-            roles.extend(map.into_values().flat_map(|r| r.roles));
+        let mut roles = raw.realm_access.map(|r| r.roles).unwrap_or_default();
+        if let Some(own) = raw
+            .resource_access
+            .and_then(|mut map| map.remove(&self.api_client))
+        {
+            roles.extend(own.roles);
         }
         Ok(Claims { client_id, roles })
     }
-}
-
-fn is_rsa(k: &Jwk) -> bool {
-    matches!(k.algorithm, jsonwebtoken::jwk::AlgorithmParameters::RSA(_))
 }
 
 /// Development tools: a local signing key and tokens for demos and tests.
@@ -250,10 +245,15 @@ pub mod dev {
             nbf: now + spec.not_before_in,
             exp: now + spec.expires_in,
         };
+        sign(private_pem, kid, &claims)
+    }
+
+    /// Signs any claims (RS256, `kid` in the header).
+    pub fn sign(private_pem: &str, kid: &str, claims: &impl Serialize) -> anyhow::Result<String> {
         let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some(kid.to_owned());
         let key =
             EncodingKey::from_rsa_pem(private_pem.as_bytes()).context("reading the private key")?;
-        Ok(encode(&header, &claims, &key)?)
+        Ok(encode(&header, claims, &key)?)
     }
 }

@@ -147,10 +147,10 @@ pub async fn create(
         })?;
     let entity = &aip.intellectual_entity;
     if !claims.can_read(&entity.access_group_id) {
-        return Err(ApiError::forbidden(format!(
-            "the token has no role {}_R for the AIP's contract",
-            entity.access_group_id
-        )));
+        // Which contract the AIP belongs to is not the caller's to learn.
+        return Err(ApiError::forbidden(
+            "the token has no role that grants access to this AIP",
+        ));
     }
     if !entity.is_preserved() {
         return Err(ApiError::new(
@@ -273,8 +273,16 @@ pub async fn list(
         ApiError::bad_request("INVALID_REQUEST", "invalid query parameters")
             .with_details(e.body_text())
     })?;
+    // Only contracts the token still has a role for: a revoked role hides
+    // that contract's disseminations.
+    let readable = claims.readable_contracts();
+    let contracts = readable
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut q = format!(
-        "WorkflowType = '{}' AND ClientId = '{}'",
+        "WorkflowType = '{}' AND ClientId = '{}' AND ContractId IN ({contracts})",
         workflows::DISSEMINATION_WORKFLOW,
         literal(&claims.client_id)
     );
@@ -303,11 +311,19 @@ pub async fn list(
             .map_err(|_| ApiError::bad_request("INVALID_CURSOR", "the cursor is not valid"))?,
         None => Vec::new(),
     };
+    if readable.is_empty() {
+        return Ok(Json(DisseminationPage {
+            items: vec![],
+            next_cursor: None,
+        }));
+    }
     let (items, next) = temporal::list_views(&state.temporal, q, page_size, cursor).await?;
     // Isolation does not rest on the query alone.
     let items = items
         .into_iter()
-        .filter(|v| v.record.client_id.0 == claims.client_id)
+        .filter(|v| {
+            v.record.client_id.0 == claims.client_id && claims.can_read(&v.record.contract_id)
+        })
         .collect();
     Ok(Json(DisseminationPage {
         items,
@@ -422,8 +438,10 @@ async fn own_view(
     let view = temporal::read_view(&state.temporal, &id)
         .await?
         .ok_or_else(not_found)?;
-    // Another client's dissemination does not exist for this caller.
-    if view.record.client_id.0 != claims.client_id {
+    // Another client's dissemination, or one of a contract the token no
+    // longer has a role for (revoked since it was created), does not exist
+    // for this caller: the role is checked on every call, not only at creation.
+    if view.record.client_id.0 != claims.client_id || !claims.can_read(&view.record.contract_id) {
         return Err(not_found());
     }
     Ok((id, view))

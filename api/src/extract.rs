@@ -99,6 +99,7 @@ where
         let claims = app
             .verifier
             .verify(token)
+            .await
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
         if let Err(wait) = app.limiter.check(&claims.client_id) {
             let secs = wait.as_secs() + 1;

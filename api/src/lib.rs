@@ -1,11 +1,14 @@
 //! The Dissemination Service's HTTP API. `run` serves it on a listener
 //! until a shutdown signal; tests call the same function on `127.0.0.1:0`.
+//! Prometheus metrics are served apart (`serve_metrics`, on
+//! `api.metrics_listen`), never on the public listener.
 
 pub mod auth;
 pub mod disseminations;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod jwks;
 pub mod observe;
 pub mod openapi;
 pub mod ratelimit;
@@ -22,7 +25,7 @@ use tokio::net::TcpListener;
 
 /// Connects to Temporal and loads the JWKS and catalog.
 pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
-    let verifier = auth::Verifier::from_config(&cfg.auth)?;
+    let verifier = auth::Verifier::from_config(&cfg.auth).await?;
     let temporal = workflows::client::connect(
         &cfg.temporal,
         &format!("dissemination-api@{}", std::process::id()),
@@ -44,7 +47,6 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
 pub fn router(state: AppState) -> Router {
     let api = disseminations::router()
         .merge(health::router())
-        .route("/metrics", axum::routing::get(observe::metrics))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -71,6 +73,28 @@ async fn method_not_allowed() -> impl IntoResponse {
         "METHOD_NOT_ALLOWED",
         "method not allowed on this route",
     )
+}
+
+/// The metrics listener's routes: `GET /metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(observe::metrics))
+        .fallback(fallback)
+        .with_state(state)
+}
+
+/// Serves `/metrics` until `shutdown` resolves.
+pub async fn serve_metrics(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    axum::serve(listener, metrics_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the metrics")
 }
 
 /// Serves the API until `shutdown` resolves, then drains in-flight requests.

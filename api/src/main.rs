@@ -33,10 +33,12 @@ enum Command {
         key: PathBuf,
         #[arg(long, default_value = "dissemination-dev")]
         kid: String,
-        #[arg(long, default_value = "http://localhost/realms/dps")]
+        /// `iss`; the embedded default's API checks this one.
+        #[arg(long, default_value = model::config::DEV_ISSUER)]
         issuer: String,
-        #[arg(long)]
-        audience: Option<String>,
+        /// `aud`; the embedded default's API checks this one.
+        #[arg(long, default_value = model::config::DEV_AUDIENCE)]
+        audience: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
@@ -53,8 +55,29 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
                 .await
                 .with_context(|| format!("binding {}", cfg.api.listen))?;
+            let metrics = tokio::net::TcpListener::bind(&cfg.api.metrics_listen)
+                .await
+                .with_context(|| {
+                    format!("binding api.metrics_listen {}", cfg.api.metrics_listen)
+                })?;
             let state = api::build_state(cfg).await?;
-            api::run(state, listener, model::shutdown::signal()).await
+            // One signal stops both listeners.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let wait = move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }
+            };
+            tokio::spawn(async move {
+                model::shutdown::signal().await;
+                let _ = stop.send(true);
+            });
+            tokio::try_join!(
+                api::serve_metrics(state.clone(), metrics, wait()),
+                api::run(state, listener, wait()),
+            )
+            .map(|_| ())
         }
         Command::Keygen { dir } => api::auth::dev::ensure_files(&dir),
         Command::MintToken {
@@ -72,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
                 client_id: &client_id,
                 roles: &role,
                 issuer: &issuer,
-                audience: audience.as_deref(),
+                audience: Some(&audience),
                 expires_in: ttl,
                 not_before_in: 0,
             };

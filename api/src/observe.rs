@@ -1,11 +1,13 @@
-//! Per-request span and metrics, and the Prometheus endpoint.
+//! Per-request span and metrics, and the Prometheus endpoint (served on its
+//! own listener, see `serve_metrics`).
 //!
 //! Every request runs in a server span named after its route template
 //! (`POST /v1/disseminations`): the root of the dissemination's trace, whose
 //! context the Temporal client plugin carries on to the workflow. Metrics:
 //! requests, errors and latency per route, and disseminations by status
-//! (counted from Temporal's visibility store at scrape time, so every API
-//! instance reports the same truth).
+//! (counted from Temporal's visibility store, so every API instance reports
+//! the same truth; the counts are reused for `api.metrics_count_cache_ms`,
+//! so frequent or parallel scrapes do not each query Temporal).
 
 use crate::state::AppState;
 use crate::temporal::count_options;
@@ -19,7 +21,7 @@ use model::status::DisseminationStatus;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{field::Empty, Instrument};
 
 /// The API's metrics, registered once per process.
@@ -28,6 +30,10 @@ pub struct ApiMetrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     by_status: IntGaugeVec,
+    count_refreshes: prometheus::IntCounter,
+    /// When the counts were last taken; held across the refresh so parallel
+    /// scrapes wait for one refresh instead of each running their own.
+    counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl ApiMetrics {
@@ -53,18 +59,25 @@ impl ApiMetrics {
         let by_status = IntGaugeVec::new(
             Opts::new(
                 "dissemination_disseminations",
-                "Disseminations by status (Temporal visibility, at scrape time)",
+                "Disseminations by status (Temporal visibility, refreshed at most every api.metrics_count_cache_ms)",
             ),
             &["status"],
+        )?;
+        let count_refreshes = prometheus::IntCounter::new(
+            "dissemination_api_status_count_refreshes_total",
+            "Times the disseminations-by-status counts were taken from Temporal",
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(by_status.clone()))?;
+        registry.register(Box::new(count_refreshes.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             by_status,
+            count_refreshes,
+            counted_at: tokio::sync::Mutex::new(None),
         })
     }
 }
@@ -107,6 +120,25 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let max_age = Duration::from_millis(state.cfg.api.metrics_count_cache_ms);
+    {
+        let mut counted_at = state.metrics.counted_at.lock().await;
+        if counted_at.is_none_or(|t| t.elapsed() >= max_age) {
+            count_by_status(&state).await;
+            *counted_at = Some(Instant::now());
+        }
+    }
+    let mut body = Vec::new();
+    let encoder = TextEncoder::new();
+    match encoder.encode(&state.metrics.registry.gather(), &mut body) {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Sets the by-status gauges from Temporal's visibility counts.
+async fn count_by_status(state: &AppState) {
+    state.metrics.count_refreshes.inc();
     let counts = futures::future::join_all(DisseminationStatus::ALL.iter().map(|s| {
         let query = format!(
             "WorkflowType = 'DisseminationWorkflow' AND DisseminationStatus = '{}'",
@@ -125,11 +157,5 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 .set(i64::try_from(c.count()).unwrap_or(i64::MAX)),
             Err(e) => tracing::warn!(error = %e, "counting disseminations by status"),
         }
-    }
-    let mut body = Vec::new();
-    let encoder = TextEncoder::new();
-    match encoder.encode(&state.metrics.registry.gather(), &mut body) {
-        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

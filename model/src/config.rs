@@ -135,6 +135,22 @@ pub struct TemporalConfig {
     pub task_queue_prefix: String,
     /// RPC timeout of a status query; past it GET falls back to describe + memo.
     pub query_timeout_ms: u64,
+    /// TLS to the frontend: `None` (the default) turns it on when any
+    /// `tls_*` key or `api_key` is set or the address is `https://`.
+    pub tls: Option<bool>,
+    /// PEM CA that signed the frontend's certificate; unset: the system's roots.
+    pub tls_ca_path: Option<PathBuf>,
+    /// PEM client certificate and its key, for mTLS (both or neither).
+    pub tls_cert_path: Option<PathBuf>,
+    pub tls_key_path: Option<PathBuf>,
+    /// Name the frontend's certificate is checked against (and SNI), when it
+    /// differs from the address's host.
+    pub tls_server_name: Option<String>,
+    /// API key (Temporal Cloud), sent as a bearer token on every call.
+    #[serde(serialize_with = "expose_opt")]
+    pub api_key: Option<SecretString>,
+    /// Bound on establishing the connection at start.
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for TemporalConfig {
@@ -144,6 +160,13 @@ impl Default for TemporalConfig {
             namespace: "default".into(),
             task_queue_prefix: "dissemination".into(),
             query_timeout_ms: 2000,
+            tls: None,
+            tls_ca_path: None,
+            tls_cert_path: None,
+            tls_key_path: None,
+            tls_server_name: None,
+            api_key: None,
+            connect_timeout_ms: 10_000,
         }
     }
 }
@@ -162,6 +185,12 @@ pub struct ApiConfig {
     /// Repository files one dissemination may carry (Temporal's payload
     /// limit); an AIP with more is refused with 422.
     pub max_repository_files: usize,
+    /// Prometheus `/metrics`, on its own listener (never the public one);
+    /// loopback by default, so only the host's scraper reaches it.
+    pub metrics_listen: String,
+    /// How long the disseminations-by-status counts (Temporal visibility
+    /// queries) are reused between scrapes.
+    pub metrics_count_cache_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -173,28 +202,65 @@ impl Default for ApiConfig {
             rate_limit_per_minute: 600,
             rate_limit_burst: 60,
             max_repository_files: 1000,
+            metrics_listen: "127.0.0.1:9090".into(),
+            metrics_count_cache_ms: 15_000,
         }
     }
 }
 
+/// The embedded default's issuer and audience: `mint-token` signs them and
+/// the API checks them, as production checks its own.
+pub const DEV_ISSUER: &str = "http://localhost/realms/dps";
+pub const DEV_AUDIENCE: &str = "dissemination-service";
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// JWKS document with the issuer's public keys (RS256).
+    /// JWKS document with the issuer's public keys (RS256), read once at
+    /// start: the embedded default's local key. Unused when `jwks_url` is set.
     pub jwks_path: PathBuf,
+    /// The issuer's JWKS endpoint (Keycloak:
+    /// `{issuer}/protocol/openid-connect/certs`): fetched, cached, refreshed.
+    pub jwks_url: Option<String>,
+    /// How long a fetched key set is used before it is fetched again; while
+    /// the issuer is unreachable the last good set keeps serving.
+    pub jwks_cache_ttl_secs: u64,
+    /// Least time between two fetches, however many tokens name an unknown `kid`.
+    pub jwks_min_refresh_interval_ms: u64,
+    /// Bound on one fetch of the key set.
+    pub jwks_fetch_timeout_ms: u64,
     /// Required `iss`, when set.
     pub issuer: Option<String>,
     /// Required `aud`, when set.
     pub audience: Option<String>,
+    /// This API's client at the issuer: roles count from
+    /// `realm_access.roles` and `resource_access[api_client_id].roles` only.
+    /// Default: the audience, else `dissemination-service`.
+    pub api_client_id: Option<String>,
     pub leeway_secs: u64,
+}
+
+impl AuthConfig {
+    /// The `resource_access` entry whose roles count.
+    pub fn api_client(&self) -> &str {
+        self.api_client_id
+            .as_deref()
+            .or(self.audience.as_deref())
+            .unwrap_or(DEV_AUDIENCE)
+    }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             jwks_path: ".data/auth/jwks.json".into(),
-            issuer: None,
-            audience: None,
+            jwks_url: None,
+            jwks_cache_ttl_secs: 300,
+            jwks_min_refresh_interval_ms: 10_000,
+            jwks_fetch_timeout_ms: 5_000,
+            issuer: Some(DEV_ISSUER.into()),
+            audience: Some(DEV_AUDIENCE.into()),
+            api_client_id: None,
             leeway_secs: 30,
         }
     }

@@ -491,7 +491,12 @@ pub struct Options {
     pub retry_for_ms: Option<u64>,
     /// How long an unreadable copy is tried again (default 2 s).
     pub unreadable_retry_ms: Option<u64>,
+    /// Last changes to the configuration, before anything starts.
+    pub configure: Option<Configure>,
 }
+
+/// A change to the configuration a test makes before anything starts.
+pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -506,6 +511,7 @@ impl Default for Options {
             webhook_request_timeout_ms: None,
             retry_for_ms: None,
             unreadable_retry_ms: None,
+            configure: None,
         }
     }
 }
@@ -533,6 +539,7 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.fill_defaults();
     cfg.temporal.address = stack.temporal_address.clone();
     cfg.temporal.query_timeout_ms = 1000;
+    cfg.api.metrics_listen = "127.0.0.1:0".into();
     cfg.auth.jwks_path = root.join("auth/jwks.json");
     cfg.auth.issuer = Some(ISSUER.into());
     cfg.auth.audience = Some(AUDIENCE.into());
@@ -610,6 +617,9 @@ impl TestApp {
         }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
+        }
+        if let Some(configure) = &opts.configure {
+            configure(&mut cfg);
         }
         let pair = api::auth::dev::generate("test-key").expect("key");
         std::fs::create_dir_all(cfg.auth.jwks_path.parent().unwrap()).unwrap();

@@ -2,15 +2,21 @@
 
 mod harness;
 
+mod jwks_server;
+mod tls_proxy;
+
 mod compose;
 mod concurrency;
 mod dissemination;
 mod faults;
+mod identity;
 mod lifecycle;
 mod listing;
+mod metrics_listener;
 mod observability;
 mod openapi;
 mod outages;
 mod rejections;
 mod replay;
 mod schemathesis;
+mod temporal_tls;

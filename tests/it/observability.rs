@@ -58,9 +58,10 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
     let dir = app.stack.dir.path().to_owned();
     let (_viewer, viewer_url, otlp) = spawn_trace_viewer(&dir).await;
     let mut cfg = (*app.cfg).clone();
-    let ports = free_ports(2);
+    let ports = free_ports(3);
     cfg.telemetry.otlp_endpoint = Some(otlp);
     cfg.api.listen = format!("127.0.0.1:{}", ports[0]);
+    cfg.api.metrics_listen = format!("127.0.0.1:{}", ports[2]);
     cfg.worker.metrics_addr = Some(format!("127.0.0.1:{}", ports[1]).parse().unwrap());
     cfg.log.format = "json".into();
     cfg.log.filter = "info".into();
@@ -175,7 +176,7 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
 
     // Metrics: the API's and the worker's counters moved.
     let page = |url: String| async move { reqwest::get(url).await.unwrap().text().await.unwrap() };
-    let api_page = page(format!("{api}/metrics")).await;
+    let api_page = page(format!("http://{}/metrics", cfg.api.metrics_listen)).await;
     assert_eq!(
         sample(
             &api_page,
