@@ -4,30 +4,26 @@
 
 use crate::{failure::Failure, Activities};
 use model::catalog::{DigestAlgorithm, RepositoryFile};
-use std::time::Duration;
 use tracing::info;
 use workflows::{DeliveredFile, DiscardInput, DisseminationRecord, PresignInput};
 
 /// Where a delivered file lives in the client's bucket.
 pub fn object_key(record: &DisseminationRecord, filename: &str) -> String {
-    format!(
-        "dissemination/{}/{}/{filename}",
-        record.dissemination_id, record.archive_id
-    )
+    record.object_key(filename)
 }
 
-/// The record of a verified, uploaded repository file, with a fresh link.
-pub(crate) async fn delivered_file(
-    acts: &Activities,
-    record: &DisseminationRecord,
+/// The record of a verified, uploaded repository file, with a fresh link
+/// (its signing and expiry times: the link itself is signed on the way out).
+pub(crate) fn delivered_file(
     file: &RepositoryFile,
     sha256: String,
     link_lifetime_secs: u64,
-) -> Result<DeliveredFile, Failure> {
+) -> DeliveredFile {
     let filename = file.filename().to_owned();
-    let (download_url, expiration_date) = link(acts, record, &filename, link_lifetime_secs).await?;
-    Ok(DeliveredFile {
-        download_url,
+    let (link_signed_at, expiration_date) = link_times(link_lifetime_secs);
+    DeliveredFile {
+        download_url: String::new(),
+        link_signed_at: Some(link_signed_at),
         filename,
         filesize: file.size,
         expiration_date,
@@ -36,25 +32,15 @@ pub(crate) async fn delivered_file(
         md5: file
             .fixity(DigestAlgorithm::Md5)
             .map(|f| f.digest.to_ascii_lowercase()),
-    })
+    }
 }
 
-/// A presigned GET link and its expiry (RFC 3339).
-async fn link(
-    acts: &Activities,
-    record: &DisseminationRecord,
-    filename: &str,
-    lifetime_secs: u64,
-) -> Result<(String, String), Failure> {
-    let bucket = acts.cfg.client_bucket(record.client_id.as_str());
-    let key = object_key(record, filename);
-    let url = acts
-        .s3
-        .presign_get(&bucket, &key, Duration::from_secs(lifetime_secs))
-        .await
-        .map_err(|e| Failure::Upload(e.to_string()))?;
-    let expires = chrono::Local::now() + chrono::Duration::seconds(lifetime_secs as i64);
-    Ok((url, model::time::rfc3339(&expires)))
+/// When a link is signed (now) and when it expires, RFC 3339: the record
+/// keeps these, never the link itself (see `DisseminationView::with_links`).
+fn link_times(lifetime_secs: u64) -> (String, String) {
+    let now = chrono::Local::now();
+    let expires = now + chrono::Duration::seconds(lifetime_secs as i64);
+    (model::time::rfc3339(&now), model::time::rfc3339(&expires))
 }
 
 /// New links (new expiry) for objects already in the bucket.
@@ -78,10 +64,10 @@ pub(crate) async fn presign_links(
                 file.filename
             )));
         }
-        let (download_url, expiration_date) =
-            link(acts, record, &file.filename, input.link_lifetime_secs).await?;
+        let (link_signed_at, expiration_date) = link_times(input.link_lifetime_secs);
         out.push(DeliveredFile {
-            download_url,
+            download_url: String::new(),
+            link_signed_at: Some(link_signed_at),
             expiration_date,
             ..file.clone()
         });

@@ -70,6 +70,11 @@ pub(crate) async fn notify(
     };
     let keys = webhook::parse_secrets(secret.expose_secret())
         .map_err(|e| Failure::Misconfigured(e.to_string()))?;
+    // Links are signed here, on the way out: they never enter Temporal.
+    let input = NotifyInput {
+        view: input.view.clone().with_links(&acts.cfg),
+        ..input
+    };
     let body = serde_json::to_vec(&envelope(&input))
         .map_err(|e| Failure::Transient(format!("encoding the webhook: {e}")))?;
     let timestamp = chrono::Utc::now().timestamp();

@@ -1,5 +1,5 @@
 //! S3 access: repository reads, parallel multipart uploads to the client's
-//! bucket, presigned GET links signed for the public endpoint.
+//! bucket (links are signed by `model::presign`, without the SDK).
 
 use crate::repository::{OpenError, Reader};
 use aws_sdk_s3::{
@@ -8,7 +8,6 @@ use aws_sdk_s3::{
         ResponseChecksumValidation,
     },
     error::ProvideErrorMetadata,
-    presigning::PresigningConfig,
     primitives::ByteStream,
     types::{CompletedMultipartUpload, CompletedPart},
     Client,
@@ -64,9 +63,6 @@ pub struct ObjectHead {
 #[derive(Clone)]
 pub struct S3 {
     client: Client,
-    /// Same credentials, the endpoint clients download from: presigned URLs
-    /// carry its host in their signature.
-    public: Client,
     known_buckets: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -118,7 +114,6 @@ impl S3 {
     pub fn new(cfg: &S3Config) -> Self {
         Self {
             client: client_for(cfg, &cfg.endpoint),
-            public: client_for(cfg, cfg.public_endpoint()),
             known_buckets: Arc::default(),
         }
     }
@@ -372,23 +367,6 @@ impl S3 {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => anyhow::bail!("checking {key}: {}", error_text(&e)),
         }
-    }
-
-    pub async fn presign_get(
-        &self,
-        bucket: &str,
-        key: &str,
-        lifetime: Duration,
-    ) -> anyhow::Result<String> {
-        let conf = PresigningConfig::expires_in(lifetime)?;
-        let req = self
-            .public
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .presigned(conf)
-            .await?;
-        Ok(req.uri().to_owned())
     }
 
     /// Deletes every object and aborts every upload under `prefix`.

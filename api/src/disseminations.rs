@@ -214,7 +214,7 @@ pub async fn create(
                             "details": format!("disseminationId {}", existing.id),
                         },
                         "disseminationId": existing.id,
-                        "dissemination": existing.view,
+                        "dissemination": existing.view.map(|v| v.with_links(&state.cfg)),
                     })),
             )
         }
@@ -324,6 +324,7 @@ pub async fn list(
         .filter(|v| {
             v.record.client_id.0 == claims.client_id && claims.can_read(&v.record.contract_id)
         })
+        .map(|v| v.with_links(&state.cfg))
         .collect();
     Ok(Json(DisseminationPage {
         items,
@@ -444,7 +445,7 @@ async fn own_view(
     if view.record.client_id.0 != claims.client_id || !claims.can_read(&view.record.contract_id) {
         return Err(not_found());
     }
-    Ok((id, view))
+    Ok((id, view.with_links(&state.cfg)))
 }
 
 fn retention_ended() -> ApiError {
@@ -491,7 +492,7 @@ pub async fn regenerate_links(
         return Err(retention_ended());
     }
     match temporal::regenerate_links(&state.temporal, &id, Duration::from_secs(30)).await {
-        Ok(view) => Ok(Json(view)),
+        Ok(view) => Ok(Json(view.with_links(&state.cfg))),
         Err(e) => {
             // Retention may have ended meanwhile (or the workflow closed).
             let now = temporal::read_view(&state.temporal, &id).await?;

@@ -341,11 +341,11 @@ fn waiting(pending: &PendingActivityInfo, kind: &str) -> Option<Waiting> {
         (_, "notify") => "the client's webhook endpoint",
         _ => "S3",
     };
-    let next_attempt_at = pending.next_attempt_schedule_time.as_ref().and_then(|t| {
+    let next_attempt_at = pending.next_attempt_schedule_time.as_ref().map(|t| {
         let at =
             std::time::UNIX_EPOCH + Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32);
         let at: chrono::DateTime<chrono::Utc> = at.into();
-        Some(model::time::rfc3339(&at))
+        model::time::rfc3339(&at)
     });
     let reason = if failure.message.is_empty() {
         "the step timed out".to_owned()

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod config;
 pub mod ids;
+pub mod presign;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;

@@ -33,6 +33,23 @@ fn assert_in_flow_order(seen: &[String]) {
     );
 }
 
+/// Every string of a JSON document, and what those that are base64 decode to.
+fn readable(v: &Value) -> String {
+    use base64::Engine;
+    match v {
+        Value::String(s) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            format!("{s}\n{decoded}\n")
+        }
+        Value::Array(a) => a.iter().map(readable).collect(),
+        Value::Object(o) => o.values().map(readable).collect(),
+        _ => String::new(),
+    }
+}
+
 fn stored_sha256(app: &TestApp, archive_id: &str, file: &str) -> String {
     let aip = app.catalog_doc(archive_id);
     let f = aip
@@ -141,6 +158,52 @@ async fn delivers_an_aip_end_to_end() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "DISSEMINATED");
     assert_eq!(body["files"], data["files"]);
+
+    // Links are bearer secrets: none in the workflow's history or memo, as
+    // the `temporal` CLI shows them to an operator.
+    for args in [
+        vec![
+            "workflow",
+            "show",
+            "--workflow-id",
+            id.as_str(),
+            "--output",
+            "json",
+        ],
+        vec![
+            "workflow",
+            "describe",
+            "--workflow-id",
+            id.as_str(),
+            "--output",
+            "json",
+        ],
+    ] {
+        let out = std::process::Command::new(crate::harness::tools_bin().join("temporal"))
+            .args(&args)
+            .args([
+                "--address",
+                app.stack.temporal_address.trim_start_matches("http://"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Payloads are base64 in the CLI's JSON: read them decoded too.
+        let text = readable(&serde_json::from_slice(&out.stdout).unwrap());
+        assert!(
+            text.contains("primary_20250325.tar"),
+            "{args:?} shows the delivery"
+        );
+        assert!(
+            !text.contains("X-Amz-Signature") && !text.contains("X-Amz-Credential"),
+            "a presigned link in `temporal {}`",
+            args[..2].join(" ")
+        );
+    }
 
     // The audit trail, oldest first.
     let types: Vec<String> = app

@@ -176,7 +176,9 @@ pub struct WebhookDelivery {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveredFile {
-    #[serde(rename = "downloadURL")]
+    /// Presigned GET link, signed on the way out (never kept in Temporal:
+    /// empty in the workflow's state since links became bearer secrets).
+    #[serde(rename = "downloadURL", default)]
     pub download_url: String,
     pub filename: String,
     pub filesize: u64,
@@ -187,6 +189,51 @@ pub struct DeliveredFile {
     /// MD5 of the bytes when the catalog holds one (clients that need MD5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    /// RFC 3339: when the link was signed (it is valid until
+    /// `expirationDate`); only in the workflow's state, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub link_signed_at: Option<String>,
+}
+
+impl DisseminationRecord {
+    /// Where a delivered file lives in the client's bucket.
+    pub fn object_key(&self, filename: &str) -> String {
+        format!(
+            "dissemination/{}/{}/{filename}",
+            self.dissemination_id, self.archive_id
+        )
+    }
+}
+
+impl DisseminationView {
+    /// The view as a client sees it: every delivered file with its link,
+    /// signed from the record (the same link for the same record).
+    pub fn with_links(mut self, cfg: &model::config::Config) -> Self {
+        let bucket = cfg.client_bucket(self.record.client_id.as_str());
+        let secret = secrecy::ExposeSecret::expose_secret(&cfg.s3.secret_key).to_owned();
+        let signer = model::presign::Signer {
+            endpoint: cfg.s3.public_endpoint(),
+            region: &cfg.s3.region,
+            access_key: &cfg.s3.access_key,
+            secret_key: &secret,
+        };
+        for file in &mut self.files {
+            let Some(signed_at) = file.link_signed_at.take() else {
+                continue; // signed before links left the record: kept as recorded
+            };
+            let (Some(at), Some(until)) = (
+                model::presign::parse_time(&signed_at),
+                model::presign::parse_time(&file.expiration_date),
+            ) else {
+                continue;
+            };
+            let lifetime = until.duration_since(at).unwrap_or_default();
+            let key = self.record.object_key(&file.filename);
+            file.download_url = signer.presign_get(&bucket, &key, at, lifetime);
+        }
+        self
+    }
 }
 
 /// Why a dissemination ended FAILED or REJECTED.

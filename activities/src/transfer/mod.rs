@@ -437,8 +437,7 @@ impl Attempt<'_> {
             .get(&DigestAlgorithm::Sha256)
             .cloned()
             .unwrap_or_default();
-        let delivered =
-            delivered_file(acts, record, file, sha256, self.input.link_lifetime_secs).await?;
+        let delivered = delivered_file(file, sha256, self.input.link_lifetime_secs);
         info!(dissemination_id = %record.dissemination_id, %bucket, %key, bytes = file.size,
             parts_reused = reused, resumed_from = offset, found_complete, "delivered");
         Ok(TransferOutcome {

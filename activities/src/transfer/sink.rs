@@ -71,7 +71,7 @@ impl Parts {
         held: &BTreeMap<i32, String>,
     ) -> bool {
         checkpoint.offset > 0
-            && checkpoint.offset % part_size == 0
+            && checkpoint.offset.is_multiple_of(part_size)
             && (1..=(checkpoint.offset / part_size) as i32).all(|n| held.contains_key(&n))
     }
 
