@@ -18,6 +18,11 @@
 #       and its log tells in which order the transfers started: how many
 #       priority-90 transfers started before the priority-1 one, and how many
 #       priority-90 transfers ran at once (the low band's slots).
+#   P8  recovery: the LARGE_MIB AIP read at a capped rate (P8_RATE_MIB MiB/s),
+#       the worker killed (-9) at ~70 %, a new worker started: seconds from
+#       the kill to the verified webhook, and bytes the retry read again
+#       (from the transfer's result in the history), beside the bytes left.
+#   BENCH_PARTS=recovery runs P8 alone.
 # Order on the stack: P1, P2, P3 GET, P4, raw SDK starts, P3 POST last (its
 # queued workflows would otherwise keep the worker busy during the others).
 # Page cache is warm for every contender alike. Needs wrk (installed with
@@ -78,6 +83,61 @@ disseminate() { # archive_id
   DUR=$(secs "$t0" "$t1")
   RSS=$(awk '/VmHWM/ {print $2}' "/proc/$WORKER_PID/status")
 }
+
+# P8: kill -9 at ~70 % of a rate-capped transfer; sets P8_* figures.
+recovery() {
+  local rate=$((${P8_RATE_MIB:-128} * 1024 * 1024)) id t_kill t_done status total
+  kill "$WORKER_PID" 2>/dev/null || true
+  wait "$WORKER_PID" 2>/dev/null || true
+  DISSEMINATION_REPOSITORY__MAX_READ_BYTES_PER_SEC=$rate start_worker
+  sleep 2
+  id=$(post_dissemination "$LARGE_ID" 10)
+  total=$((LARGE_MIB * 1024 * 1024))
+  for _ in $(seq 1 6000); do
+    done_bytes=$(curl -s "$API/v1/disseminations/$id" -H "Authorization: Bearer $TOKEN" |
+      sed -n 's/.*"bytesDone":\([0-9]*\).*/\1/p')
+    [ -n "$done_bytes" ] && [ "$done_bytes" -ge $((total * 7 / 10)) ] && break
+    sleep 0.1
+  done
+  kill -9 "$WORKER_PID"
+  wait "$WORKER_PID" 2>/dev/null || true
+  t_kill=$(now)
+  DISSEMINATION_REPOSITORY__MAX_READ_BYTES_PER_SEC=$rate start_worker
+  status=$(wait_final "$id")
+  wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
+  t_done=$(now)
+  [ "$status" = DISSEMINATED ] || { echo "P8 $id ended $status" >&2; exit 1; }
+  P8_SECS=$(secs "$t_kill" "$t_done")
+  P8_KILLED_AT=$done_bytes
+  read -r P8_RESUMED P8_REREAD < <(
+    "$root/.tools/bin/temporal" workflow show --workflow-id "$id" --output json \
+      --address "127.0.0.1:$T_PORT" | python3 -c '
+import base64, json, sys
+for e in json.load(sys.stdin)["events"]:
+    a = e.get("activityTaskCompletedEventAttributes")
+    for p in (a or {}).get("result", {}).get("payloads", []):
+        r = json.loads(base64.b64decode(p["data"]))
+        if "partsReused" in r:
+            print(r.get("resumedFrom", 0), r["bytesRead"])
+')
+  kill "$WORKER_PID" 2>/dev/null || true
+  wait "$WORKER_PID" 2>/dev/null || true
+  start_worker
+}
+
+if [ "${BENCH_PARTS:-all}" = recovery ]; then
+  recovery
+  python3 - "$LARGE_MIB" "$P8_SECS" "$P8_KILLED_AT" "$P8_RESUMED" "$P8_REREAD" "${P8_RATE_MIB:-128}" <<'PY'
+import sys
+mib, secs, killed, resumed, reread, rate = sys.argv[1:]
+total = int(mib) * 1024 * 1024
+print(f"P8 kill -9 at {int(killed) / total * 100:.0f} % of {mib} MiB (read capped at {rate} MiB/s): "
+      f"delivered {float(secs):.1f} s after the kill; the retry resumed at byte {resumed} and read "
+      f"{int(reread) / 2**20:.0f} MiB again ({int(reread) / total * 100:.0f} % of the file; "
+      f"before resume: 100 %)")
+PY
+  exit 0
+fi
 
 disseminate "$SMALL_ID"
 small_s=$DUR small_rss=$RSS

@@ -62,6 +62,7 @@ pub struct WorkerMetrics {
     bytes_uploaded: Counter,
     fixity_checks: Counter,
     webhook_attempts: Counter,
+    unreadable_copies: Counter,
     queue_wait: HistogramDuration,
 }
 
@@ -101,6 +102,11 @@ impl WorkerMetrics {
                 "Webhook deliveries by outcome (delivered, rejected, gone, error, not_configured)",
                 "",
             )),
+            unreadable_copies: meter.counter(param(
+                "dissemination_unreadable_copies",
+                "Repository copies that could not be opened (absent, refused), by location",
+                "",
+            )),
             queue_wait: meter.histogram_duration(param(
                 "dissemination_queue_wait",
                 "Time an activity waited in its task queue, by band queue and activity",
@@ -135,6 +141,11 @@ impl WorkerMetrics {
             1,
             &self.attrs(&[("algorithm", algorithm), ("outcome", outcome)]),
         );
+    }
+
+    pub fn unreadable(&self, location: &str) {
+        self.unreadable_copies
+            .add(1, &self.attrs(&[("location", location)]));
     }
 
     pub fn webhook(&self, outcome: &str) {

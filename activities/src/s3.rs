@@ -13,6 +13,7 @@ use aws_sdk_s3::{
     Client,
 };
 use aws_smithy_types::timeout::TimeoutConfig;
+use md5::Digest as _;
 use model::config::S3Config;
 use secrecy::ExposeSecret;
 use std::{
@@ -64,6 +65,9 @@ pub struct ObjectHead {
 pub struct S3 {
     client: Client,
     known_buckets: Arc<Mutex<HashSet<String>>>,
+    /// `s3.expected_bucket_owner`: sent with every request, so S3 refuses
+    /// to act on a bucket someone else owns; buckets are then never created.
+    owner: Option<String>,
 }
 
 fn client_for(cfg: &S3Config, endpoint: &str) -> Client {
@@ -115,6 +119,7 @@ impl S3 {
         Self {
             client: client_for(cfg, &cfg.endpoint),
             known_buckets: Arc::default(),
+            owner: cfg.expected_bucket_owner.clone(),
         }
     }
 
@@ -153,29 +158,35 @@ impl S3 {
         }
     }
 
-    /// Creates the bucket unless this process has already seen it.
+    /// Checks the bucket is there (and, with an expected owner, owned by
+    /// it); without an expected owner a missing bucket is created (the
+    /// embedded default). A bucket that exists under someone else is an error.
     pub async fn ensure_bucket(&self, bucket: &str) -> anyhow::Result<()> {
         let mut known = self.known_buckets.lock().await;
         if known.contains(bucket) {
             return Ok(());
         }
-        if self
+        let head = self
             .client
             .head_bucket()
             .bucket(bucket)
+            .set_expected_bucket_owner(self.owner.clone())
             .send()
-            .await
-            .is_err()
-        {
-            match self.client.create_bucket().bucket(bucket).send().await {
+            .await;
+        match head {
+            Ok(_) => {}
+            Err(e) if self.owner.is_some() => anyhow::bail!(
+                "bucket {bucket} is not there or not owned by the expected owner: {}",
+                error_text(&e)
+            ),
+            Err(_) => match self.client.create_bucket().bucket(bucket).send().await {
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.code(),
-                        Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
-                    ) => {}
+                Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
+                Err(e) if e.code() == Some("BucketAlreadyExists") => {
+                    anyhow::bail!("bucket {bucket} exists and belongs to someone else")
+                }
                 Err(e) => anyhow::bail!("creating bucket {bucket}: {}", error_text(&e)),
-            }
+            },
         }
         known.insert(bucket.to_owned());
         Ok(())
@@ -195,6 +206,7 @@ impl S3 {
             .key(key)
             .content_type("application/x-tar")
             .metadata(FIXITY_METADATA, fixity)
+            .set_expected_bucket_owner(self.owner.clone())
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("starting upload of {key}: {}", error_text(&e)))?;
@@ -202,6 +214,8 @@ impl S3 {
             .ok_or_else(|| anyhow::anyhow!("S3 returned no upload id for {key}"))
     }
 
+    /// Uploads one part with its MD5 (`Content-MD5`: S3 refuses bytes that
+    /// arrive otherwise) and checks the ETag S3 answers names that MD5.
     pub async fn upload_part(
         &self,
         bucket: &str,
@@ -209,6 +223,7 @@ impl S3 {
         upload_id: &str,
         part_number: i32,
         body: bytes::Bytes,
+        md5: [u8; 16],
     ) -> Result<String, S3Error> {
         let out = self
             .client
@@ -218,6 +233,8 @@ impl S3 {
             .upload_id(upload_id)
             .part_number(part_number)
             .content_length(body.len() as i64)
+            .content_md5(base64_md5(&md5))
+            .set_expected_bucket_owner(self.owner.clone())
             .body(ByteStream::from(body))
             // UNSIGNED-PAYLOAD: the part's SHA-256 is not computed a second
             // time for the signature (the S3 write path is the bottleneck and
@@ -227,11 +244,20 @@ impl S3 {
             .send()
             .await
             .map_err(|e| S3Error::from_sdk(format!("uploading part {part_number} of {key}"), &e))?;
-        out.e_tag.ok_or_else(|| {
+        let etag = out.e_tag.ok_or_else(|| {
             S3Error::Other(format!(
                 "S3 returned no ETag for part {part_number} of {key}"
             ))
-        })
+        })?;
+        if !etag
+            .trim_matches('"')
+            .eq_ignore_ascii_case(&hex::encode(md5))
+        {
+            return Err(S3Error::Other(format!(
+                "part {part_number} of {key}: S3 stored other bytes (ETag {etag})"
+            )));
+        }
+        Ok(etag)
     }
 
     /// The parts S3 holds for an upload, (part number → ETag), all pages.
@@ -251,6 +277,7 @@ impl S3 {
                 .key(key)
                 .upload_id(upload_id)
                 .set_part_number_marker(marker.clone())
+                .set_expected_bucket_owner(self.owner.clone())
                 .send()
                 .await
                 .map_err(|e| S3Error::from_sdk(format!("listing the parts of {key}"), &e))?;
@@ -271,6 +298,8 @@ impl S3 {
         Ok(parts)
     }
 
+    /// Completes the upload from `parts` and checks the object's ETag is the
+    /// multipart ETag of exactly those parts (MD5 of their MD5s, `-N`).
     pub async fn complete_multipart(
         &self,
         bucket: &str,
@@ -278,6 +307,7 @@ impl S3 {
         upload_id: &str,
         parts: &[(i32, String)],
     ) -> Result<(), S3Error> {
+        let expected = multipart_etag(parts);
         let mut sorted = parts.to_vec();
         sorted.sort_by_key(|p| p.0);
         let completed = CompletedMultipartUpload::builder()
@@ -288,16 +318,25 @@ impl S3 {
                     .collect(),
             ))
             .build();
-        self.client
+        let out = self
+            .client
             .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
             .upload_id(upload_id)
             .multipart_upload(completed)
+            .set_expected_bucket_owner(self.owner.clone())
             .send()
             .await
             .map_err(|e| S3Error::from_sdk(format!("completing the upload of {key}"), &e))?;
-        Ok(())
+        match (out.e_tag(), expected) {
+            (Some(got), Some(want)) if !got.trim_matches('"').eq_ignore_ascii_case(&want) => {
+                Err(S3Error::Other(format!(
+                    "completed {key} with ETag {got}, not {want} of the parts sent"
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Puts a small object whole (repository copies, demo data).
@@ -328,6 +367,7 @@ impl S3 {
         body: bytes::Bytes,
         fixity: Option<&str>,
     ) -> anyhow::Result<()> {
+        let md5 = base64_md5(&md5::Md5::digest(&body).into());
         let mut req = self
             .client
             .put_object()
@@ -335,6 +375,8 @@ impl S3 {
             .key(key)
             .content_type("application/x-tar")
             .content_length(body.len() as i64)
+            .content_md5(md5)
+            .set_expected_bucket_owner(self.owner.clone())
             .body(ByteStream::from(body));
         if let Some(f) = fixity {
             req = req.metadata(FIXITY_METADATA, f);
@@ -357,6 +399,7 @@ impl S3 {
             .head_object()
             .bucket(bucket)
             .key(key)
+            .set_expected_bucket_owner(self.owner.clone())
             .send()
             .await
         {
@@ -451,6 +494,31 @@ impl S3 {
     }
 }
 
+fn base64_md5(md5: &[u8; 16]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(md5)
+}
+
+/// The ETag S3 gives a multipart object: MD5 of the parts' MD5s, `-N`;
+/// `None` when a part's ETag is not a plain MD5 (then it is not checked).
+pub fn multipart_etag(parts: &[(i32, String)]) -> Option<String> {
+    let mut sorted = parts.to_vec();
+    sorted.sort_by_key(|p| p.0);
+    let mut all = Vec::with_capacity(16 * sorted.len());
+    for (_, etag) in &sorted {
+        all.extend(
+            hex::decode(etag.trim_matches('"'))
+                .ok()
+                .filter(|b| b.len() == 16)?,
+        );
+    }
+    Some(format!(
+        "{}-{}",
+        hex::encode(md5::Md5::digest(&all)),
+        sorted.len()
+    ))
+}
+
 /// An SDK error in one line: code and message, never credentials.
 pub fn error_text<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
     match (e.code(), e.message()) {
@@ -462,7 +530,19 @@ pub fn error_text<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String 
 
 #[cfg(test)]
 mod tests {
-    use super::part_plan;
+    use super::{multipart_etag, part_plan};
+
+    #[test]
+    fn the_multipart_etag_is_the_md5_of_the_part_md5s() {
+        use md5::Digest;
+        let (a, b) = (md5::Md5::digest(b"part one"), md5::Md5::digest(b"part two"));
+        let parts = vec![(2, format!("\"{}\"", hex::encode(b))), (1, hex::encode(a))];
+        let mut both = a.to_vec();
+        both.extend_from_slice(&b);
+        let want = format!("{}-2", hex::encode(md5::Md5::digest(&both)));
+        assert_eq!(multipart_etag(&parts), Some(want));
+        assert_eq!(multipart_etag(&[(1, "not-an-md5".into())]), None);
+    }
     const MIB: u64 = 1024 * 1024;
 
     #[test]

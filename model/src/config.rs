@@ -326,6 +326,9 @@ pub struct S3Config {
     /// server that stopped answering must not hang a transfer).
     pub request_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// The account that must own the clients' buckets (AWS account id):
+    /// sent with every request, and buckets are then never created.
+    pub expected_bucket_owner: Option<String>,
 }
 
 impl S3Config {
@@ -347,6 +350,7 @@ impl Default for S3Config {
             upload_concurrency: 4,
             request_timeout_ms: 120_000,
             connect_timeout_ms: 5_000,
+            expected_bucket_owner: None,
         }
     }
 }

@@ -240,7 +240,18 @@ impl Attempt<'_> {
         };
         let offset = hasher.bytes();
         self.base = offset;
-        let mut reader = acts.repo.open(location, offset).await?;
+        let mut reader = match acts.repo.open(location, offset).await {
+            Ok(r) => r,
+            Err(e) => {
+                let failure = Failure::from(e);
+                if matches!(failure, Failure::LocationUnreadable(_)) {
+                    acts.metrics.unreadable(&location.location_id);
+                    tracing::warn!(file = %file.relative_path, location = %location.location_id,
+                        error = %failure, "repository copy unreadable");
+                }
+                return Err(failure);
+            }
+        };
         info!(
             dissemination_id = %record.dissemination_id, file = %file.relative_path,
             location = %location.location_id, attempt = self.ctx.info().attempt,

@@ -99,7 +99,15 @@ impl Parts {
             self.upload_id.clone(),
         );
         self.in_flight.push(tokio::spawn(async move {
-            let etag = s3.upload_part(&bucket, &key, &id, n, body).await?;
+            // The part's MD5 on another thread: S3 checks the bytes it got
+            // against it, and the completed object's ETag is made of them.
+            let (body, md5) = tokio::task::spawn_blocking(move || {
+                let md5: [u8; 16] = Md5::digest(&body).into();
+                (body, md5)
+            })
+            .await
+            .map_err(|e| S3Error::Other(format!("hashing part {n}: {e}")))?;
+            let etag = s3.upload_part(&bucket, &key, &id, n, body, md5).await?;
             Ok((n, etag))
         }));
     }
