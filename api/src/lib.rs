@@ -20,13 +20,14 @@ use axum::{http::StatusCode, response::IntoResponse, Router};
 use error::ApiError;
 use model::{catalog::FsCatalog, config::Config};
 use state::AppState;
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 /// Connects to Temporal and loads the JWKS and catalog.
 pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
     let verifier = auth::Verifier::from_config(&cfg.auth).await?;
-    let temporal = workflows::client::connect(
+    crate::temporal::set_rpc_budget(Duration::from_millis(cfg.temporal.rpc_timeout_ms));
+    let temporal = workflows::client::connect_for_requests(
         &cfg.temporal,
         &format!("dissemination-api@{}", std::process::id()),
     )

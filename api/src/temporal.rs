@@ -4,7 +4,10 @@
 
 use crate::error::ApiError;
 use model::{DisseminationId, DisseminationStatus};
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime},
+};
 use temporalio_client::{
     errors::{WorkflowInteractionError, WorkflowStartError},
     Client, NamespacedClient, Priority, RpcOptions, WorkflowDescribeOptions, WorkflowExecutionInfo,
@@ -28,9 +31,18 @@ use workflows::{
 /// (the API stopped between the two starts).
 const ORPHAN_LOCK_AFTER: Duration = Duration::from_secs(30);
 
-/// Every call to Temporal answers within this: while it is down, clients
-/// get a 503 with `Retry-After` at once, not after the SDK's own retries.
-const RPC_BUDGET: Duration = Duration::from_millis(1500);
+/// Every call to Temporal answers within `temporal.rpc_timeout_ms`: while
+/// it is down, clients get a 503 with `Retry-After` at once, not after the
+/// SDK's own retries. Set once at start.
+static RPC_BUDGET_MS: AtomicU64 = AtomicU64::new(1500);
+
+pub fn set_rpc_budget(budget: Duration) {
+    RPC_BUDGET_MS.store(budget.as_millis() as u64, Ordering::Relaxed);
+}
+
+fn rpc_budget() -> Duration {
+    Duration::from_millis(RPC_BUDGET_MS.load(Ordering::Relaxed))
+}
 
 /// How often a request tries to take a lock whose holder just ended.
 const LOCK_TRIES: usize = 6;
@@ -39,14 +51,14 @@ const LOCK_TRIES: usize = 6;
 async fn bounded<T>(
     call: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    tokio::time::timeout(RPC_BUDGET, call)
+    tokio::time::timeout(rpc_budget(), call)
         .await
         .unwrap_or_else(|_| Err(ApiError::unavailable("Temporal", "no answer in time")))
 }
 
 fn describe_options() -> WorkflowDescribeOptions {
     WorkflowDescribeOptions::builder()
-        .rpc_options(RpcOptions::builder().timeout(RPC_BUDGET).build())
+        .rpc_options(RpcOptions::builder().timeout(rpc_budget()).build())
         .build()
 }
 
@@ -246,7 +258,7 @@ async fn terminate_run(client: &Client, workflow_id: &str, run_id: &str) {
     let opts = WorkflowTerminateOptions::builder()
         .reason("stale in-progress lock")
         .build();
-    match tokio::time::timeout(RPC_BUDGET, handle.terminate(opts)).await {
+    match tokio::time::timeout(rpc_budget(), handle.terminate(opts)).await {
         Ok(Ok(())) => {}
         // Removed by a parallel request, or released meanwhile: fine.
         Ok(Err(WorkflowInteractionError::NotFound(_))) => {}

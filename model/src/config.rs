@@ -151,6 +151,9 @@ pub struct TemporalConfig {
     pub api_key: Option<SecretString>,
     /// Bound on establishing the connection at start.
     pub connect_timeout_ms: u64,
+    /// Bound on one call while answering a request (retries included):
+    /// past it the API answers 503 with `Retry-After`.
+    pub rpc_timeout_ms: u64,
 }
 
 impl Default for TemporalConfig {
@@ -167,6 +170,7 @@ impl Default for TemporalConfig {
             tls_server_name: None,
             api_key: None,
             connect_timeout_ms: 10_000,
+            rpc_timeout_ms: 1_500,
         }
     }
 }

@@ -317,14 +317,23 @@ impl Stack {
         self.weed = None;
     }
 
+    /// Same ports and data. SeaweedFS also picks internal ports of its own,
+    /// which another test's server may hold meanwhile: retried, and each
+    /// start picks them anew.
     pub async fn start_s3(&mut self) -> anyhow::Result<()> {
-        let mut cmd = Command::new(tools_bin().join("weed"));
-        cmd.args(&self.weed_args);
-        self.weed = Some(spawn(
-            "weed",
-            &mut cmd,
-            &self.dir.path().join("weed-restart.log"),
-        )?);
+        for attempt in 1..=3 {
+            let mut cmd = Command::new(tools_bin().join("weed"));
+            cmd.args(&self.weed_args);
+            self.weed = Some(spawn(
+                "weed",
+                &mut cmd,
+                &self.dir.path().join(format!("weed-restart-{attempt}.log")),
+            )?);
+            if s3_answers(&self.s3_endpoint, Duration::from_secs(30)).await {
+                return Ok(());
+            }
+            self.weed = None;
+        }
         self.wait_ready().await
     }
 
@@ -539,6 +548,9 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.fill_defaults();
     cfg.temporal.address = stack.temporal_address.clone();
     cfg.temporal.query_timeout_ms = 1000;
+    // Two test stacks share two cores: calls may be slow without Temporal
+    // being down (the Temporal-down test sets the production budget).
+    cfg.temporal.rpc_timeout_ms = 5_000;
     cfg.api.metrics_listen = "127.0.0.1:0".into();
     cfg.auth.jwks_path = root.join("auth/jwks.json");
     cfg.auth.issuer = Some(ISSUER.into());
@@ -772,6 +784,16 @@ impl TestApp {
         let mut seen: Vec<String> = Vec::new();
         loop {
             let res = self.get(token, id).await;
+            if res.status() == 503 && Instant::now() < deadline {
+                // A dependency coming back (Temporal restarted): as a client
+                // would, honour Retry-After (shortened here) and ask again.
+                assert!(
+                    res.headers().contains_key("retry-after"),
+                    "503 without Retry-After"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
             assert_eq!(res.status(), 200, "GET {id}");
             let body: serde_json::Value = res.json().await.unwrap();
             let status = body["status"].as_str().unwrap_or_default().to_owned();

@@ -312,3 +312,71 @@ async fn parallel_posts_during_a_hand_over_get_only_201_or_409() {
     }
     println!("10 rounds of 50 parallel POSTs: {tally:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_temporal_down_every_endpoint_answers_503_at_once() {
+    let mut app = TestApp::start_with(Options {
+        configure: Some(std::sync::Arc::new(|cfg| {
+            cfg.temporal.rpc_timeout_ms = model::config::TemporalConfig::default().rpc_timeout_ms;
+        })),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    app.stack.stop_temporal();
+    let base = app.api_url.clone();
+    let calls: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "POST",
+            app.http
+                .post(format!("{base}/v1/disseminations"))
+                .json(&json!({"archiveId": demo::DEMO_TWO_FILES})),
+        ),
+        (
+            "GET",
+            app.http.get(format!("{base}/v1/disseminations/{id}")),
+        ),
+        ("list", app.http.get(format!("{base}/v1/disseminations"))),
+        (
+            "events",
+            app.http
+                .get(format!("{base}/v1/disseminations/{id}/events")),
+        ),
+        (
+            "links",
+            app.http
+                .post(format!("{base}/v1/disseminations/{id}/links")),
+        ),
+        (
+            "cancel",
+            app.http.delete(format!("{base}/v1/disseminations/{id}")),
+        ),
+    ];
+    for (what, call) in calls {
+        let started = Instant::now();
+        let res = call.bearer_auth(&token).send().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(res.status(), 503, "{what}");
+        assert!(
+            res.headers().contains_key("retry-after"),
+            "{what}: Retry-After"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            body["error"]["code"], "SERVICE_UNAVAILABLE",
+            "{what}: {body}"
+        );
+        assert!(took < Duration::from_secs(2), "{what} took {took:?}");
+        println!("{what}: 503 in {took:?}");
+    }
+    let started = Instant::now();
+    let res = app.http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "readyz took {:?}",
+        started.elapsed()
+    );
+    app.stack.start_temporal().await.unwrap();
+}

@@ -20,7 +20,29 @@ use temporalio_client::{
 };
 use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
 
+/// A connection for workers: the SDK's own retries ride out short outages.
 pub async fn connect(cfg: &TemporalConfig, identity: &str) -> anyhow::Result<Client> {
+    connect_with(cfg, identity, None).await
+}
+
+/// A connection for answering requests: a call to a Temporal that is down
+/// fails within `temporal.rpc_timeout_ms` (the API answers 503 then)
+/// instead of retrying for the SDK's default 10 s.
+pub async fn connect_for_requests(cfg: &TemporalConfig, identity: &str) -> anyhow::Result<Client> {
+    let retries = temporalio_client::RetryOptions::builder()
+        .initial_interval(Duration::from_millis(50))
+        .max_interval(Duration::from_millis(300))
+        .max_elapsed_time(Some(Duration::from_millis(cfg.rpc_timeout_ms)))
+        .max_retries(3)
+        .build();
+    connect_with(cfg, identity, Some(retries)).await
+}
+
+async fn connect_with(
+    cfg: &TemporalConfig,
+    identity: &str,
+    retries: Option<temporalio_client::RetryOptions>,
+) -> anyhow::Result<Client> {
     let mut url = url::Url::parse(&cfg.address)
         .with_context(|| format!("temporal.address {:?}", cfg.address))?;
     let tls = tls_options(cfg, &url)?;
@@ -35,6 +57,7 @@ pub async fn connect(cfg: &TemporalConfig, identity: &str) -> anyhow::Result<Cli
         .maybe_tls_options(tls)
         .maybe_api_key(cfg.api_key.as_ref().map(|k| k.expose_secret().to_owned()))
         .connect_timeout(timeout)
+        .retry_options(retries.unwrap_or_default())
         .build();
     let connection = tokio::time::timeout(timeout, Connection::connect(options))
         .await
