@@ -1,0 +1,124 @@
+//! `GET /v1/disseminations`: the caller's disseminations from Temporal's
+//! visibility store, filtered by the token's client and readable contracts,
+//! paged by an opaque cursor (the store's page token, base64url).
+
+use crate::{
+    error::{ApiError, ErrorBody},
+    extract::AuthenticatedClient,
+    state::AppState,
+    temporal,
+};
+use axum::{extract::State, Json};
+use model::{ArchiveId, DisseminationStatus};
+use serde::Deserialize;
+use workflows::DisseminationView;
+
+/// Filters and paging of the list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only disseminations of this AIP.
+    archive_id: Option<String>,
+    /// Only disseminations in this status.
+    #[param(value_type = Option<DisseminationStatus>)]
+    status: Option<String>,
+    /// Page size, 1..100 (default 20).
+    page_size: Option<i32>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of disseminations.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationPage {
+    pub items: Vec<DisseminationView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Temporal's visibility queries take string literals: escape what could end one.
+fn literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// List the caller's disseminations, newest first.
+#[utoipa::path(get, path = "/v1/disseminations", tag = "disseminations",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's disseminations", body = DisseminationPage),
+        (status = 400, description = "Invalid filter, page size or cursor", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    query: Result<axum::extract::Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DisseminationPage>, ApiError> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let axum::extract::Query(params) = query.map_err(|e| {
+        ApiError::bad_request("INVALID_REQUEST", "invalid query parameters")
+            .with_details(e.body_text())
+    })?;
+    // Only contracts the token still has a role for: a revoked role hides
+    // that contract's disseminations.
+    let readable = claims.readable_contracts();
+    let contracts = readable
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut q = format!(
+        "WorkflowType = '{}' AND ClientId = '{}' AND ContractId IN ({contracts})",
+        workflows::DISSEMINATION_WORKFLOW,
+        literal(&claims.client_id)
+    );
+    if let Some(a) = &params.archive_id {
+        let a = ArchiveId::parse(a)
+            .map_err(|e| ApiError::bad_request("INVALID_ARCHIVE_ID", e.to_string()))?;
+        q.push_str(&format!(" AND ArchiveId = '{a}'"));
+    }
+    if let Some(s) = &params.status {
+        let status: DisseminationStatus =
+            serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+                ApiError::bad_request("INVALID_STATUS", format!("unknown status {s:?}"))
+            })?;
+        q.push_str(&format!(" AND DisseminationStatus = '{status}'"));
+    }
+    let page_size = params.page_size.unwrap_or(20);
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request(
+            "INVALID_PAGE_SIZE",
+            "pageSize must be 1..100",
+        ));
+    }
+    let cursor = match &params.cursor {
+        Some(c) => URL_SAFE_NO_PAD
+            .decode(c)
+            .map_err(|_| ApiError::bad_request("INVALID_CURSOR", "the cursor is not valid"))?,
+        None => Vec::new(),
+    };
+    if readable.is_empty() {
+        return Ok(Json(DisseminationPage {
+            items: vec![],
+            next_cursor: None,
+        }));
+    }
+    let (items, next) = temporal::list_views(&state.temporal, q, page_size, cursor).await?;
+    // Isolation does not rest on the query alone.
+    let items = items
+        .into_iter()
+        .filter(|v| {
+            v.record.client_id.0 == claims.client_id && claims.can_read(&v.record.contract_id)
+        })
+        .collect();
+    Ok(Json(DisseminationPage {
+        items,
+        next_cursor: (!next.is_empty()).then(|| URL_SAFE_NO_PAD.encode(next)),
+    }))
+}
