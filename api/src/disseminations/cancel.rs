@@ -2,7 +2,7 @@
 
 use super::own_view;
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::AuthenticatedClient,
     state::AppState,
     temporal,
@@ -37,8 +37,7 @@ pub async fn cancel(
     let (id, view) = own_view(&state, &claims, &raw_id).await?;
     if view.status.is_final() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "DISSEMINATION_ENDED",
+            ErrorCode::DisseminationEnded,
             format!("the dissemination already ended {}", view.status),
         ));
     }

@@ -3,7 +3,7 @@
 //! started behind its per-(client, AIP) lock.
 
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, ErrorCode, ErrorDetail},
     extract::{AppJson, AuthenticatedClient},
     state::AppState,
     temporal::{self, StartOutcome, StartRequest},
@@ -39,7 +39,7 @@ pub struct DisseminationIn {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictBody {
-    pub error: crate::error::ErrorDetail,
+    pub error: ErrorDetail,
     /// The dissemination in progress (also in `Location`).
     pub dissemination_id: String,
     pub dissemination: Option<DisseminationView>,
@@ -50,33 +50,25 @@ impl DisseminationIn {
         let archive_id = match &self.archive_id {
             Some(serde_json::Value::String(s)) => ArchiveId::parse(s),
             Some(_) => {
-                return Err(ApiError::bad_request(
-                    "INVALID_ARCHIVE_ID",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArchiveId,
                     "archiveId must be a string",
                 ))
             }
             None => {
-                return Err(ApiError::bad_request(
-                    "INVALID_ARCHIVE_ID",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArchiveId,
                     "archiveId is required",
                 ))
             }
-        }
-        .map_err(|e| ApiError::bad_request("INVALID_ARCHIVE_ID", e.to_string()))?;
+        }?;
         let priority = match &self.priority {
             None | Some(serde_json::Value::Null) => Priority::DEFAULT,
             Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n
                 .as_i64()
-                .and_then(|p| Priority::new(p).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request("INVALID_PRIORITY", model::IdError::Priority.to_string())
-                })?,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "INVALID_PRIORITY",
-                    model::IdError::Priority.to_string(),
-                ))
-            }
+                .ok_or(model::IdError::Priority)
+                .and_then(Priority::new)?,
+            Some(_) => return Err(model::IdError::Priority.into()),
         };
         Ok((archive_id, priority))
     }
@@ -120,17 +112,12 @@ pub async fn create(
     AppJson(body): AppJson<DisseminationIn>,
 ) -> Result<Response, ApiError> {
     let (archive_id, priority) = body.parse()?;
-    let aip = state
-        .catalog
-        .get(&archive_id)
-        .await
-        .map_err(|e| ApiError::unavailable("the catalog", e))?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "ARCHIVE_NOT_FOUND",
-                format!("no AIP with archiveId {archive_id}"),
-            )
-        })?;
+    let aip = state.catalog.get(&archive_id).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ArchiveNotFound,
+            format!("no AIP with archiveId {archive_id}"),
+        )
+    })?;
     let entity = &aip.intellectual_entity;
     if !claims.can_read(&entity.access_group_id) {
         // Which contract the AIP belongs to is not the caller's to learn.
@@ -140,8 +127,7 @@ pub async fn create(
     }
     if !entity.is_preserved() {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ARCHIVE_NOT_PRESERVED",
+            ErrorCode::ArchiveNotPreserved,
             format!(
                 "the AIP is {:?}, only preserved AIPs can be disseminated",
                 entity.status
@@ -189,20 +175,17 @@ pub async fn create(
         }
         StartOutcome::InProgress(existing) => {
             let loc = location(&state, &existing.id);
-            let message = "a dissemination of this AIP for this client is in progress";
-            Err(
-                ApiError::new(StatusCode::CONFLICT, "DISSEMINATION_IN_PROGRESS", message)
-                    .with_header(header::LOCATION, &loc)
-                    .with_body(serde_json::json!({
-                        "error": {
-                            "code": "DISSEMINATION_IN_PROGRESS",
-                            "message": message,
-                            "details": format!("disseminationId {}", existing.id),
-                        },
-                        "disseminationId": existing.id,
-                        "dissemination": existing.view,
-                    })),
+            let error = ApiError::new(
+                ErrorCode::DisseminationInProgress,
+                "a dissemination of this AIP for this client is in progress",
             )
+            .with_details(format!("disseminationId {}", existing.id));
+            let body = ConflictBody {
+                error: error.detail(),
+                dissemination_id: existing.id,
+                dissemination: existing.view,
+            };
+            Err(error.with_header(header::LOCATION, &loc).with_body(body))
         }
     }
 }
@@ -220,8 +203,7 @@ fn refuse_oversized(
     let bytes = serde_json::to_vec(files).map_or(usize::MAX, |v| v.len());
     if files.len() > max || bytes > MAX_INPUT_BYTES {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "TOO_MANY_REPOSITORY_FILES",
+            ErrorCode::TooManyRepositoryFiles,
             format!(
                 "the AIP has {} repository files; one dissemination carries at most {max}",
                 files.len()
@@ -235,8 +217,9 @@ fn refuse_oversized(
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<(ArchiveId, Priority), &'static str> {
-        let body: DisseminationIn = serde_json::from_str(json).map_err(|_| "INVALID_REQUEST")?;
+    fn parse(json: &str) -> Result<(ArchiveId, Priority), ErrorCode> {
+        let body: DisseminationIn =
+            serde_json::from_str(json).map_err(|_| ErrorCode::InvalidRequest)?;
         body.parse().map_err(|e| e.code)
     }
 
@@ -258,22 +241,25 @@ mod tests {
         for bad in ["0", "101", "2.5", "\"high\"", "-1", "true", "50.0", "1e2"] {
             assert_eq!(
                 parse(&format!(r#"{{"archiveId":"{id}","priority":{bad}}}"#)).err(),
-                Some("INVALID_PRIORITY"),
+                Some(ErrorCode::InvalidPriority),
                 "{bad}"
             );
         }
-        assert_eq!(parse(r#"{"priority":1}"#).err(), Some("INVALID_ARCHIVE_ID"));
+        assert_eq!(
+            parse(r#"{"priority":1}"#).err(),
+            Some(ErrorCode::InvalidArchiveId)
+        );
         assert_eq!(
             parse(r#"{"archiveId":42}"#).err(),
-            Some("INVALID_ARCHIVE_ID")
+            Some(ErrorCode::InvalidArchiveId)
         );
         assert_eq!(
             parse(r#"{"archiveId":"nope"}"#).err(),
-            Some("INVALID_ARCHIVE_ID")
+            Some(ErrorCode::InvalidArchiveId)
         );
         assert_eq!(
             parse(&format!(r#"{{"archiveId":"{id}","extra":1}}"#)).err(),
-            Some("INVALID_REQUEST")
+            Some(ErrorCode::InvalidRequest)
         );
     }
 }

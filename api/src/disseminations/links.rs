@@ -3,14 +3,13 @@
 
 use super::own_view;
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::AuthenticatedClient,
     state::AppState,
     temporal,
 };
 use axum::{
     extract::{Path, State},
-    http::StatusCode,
     Json,
 };
 use model::DisseminationStatus;
@@ -19,8 +18,7 @@ use workflows::DisseminationView;
 
 fn retention_ended() -> ApiError {
     ApiError::new(
-        StatusCode::GONE,
-        "RETENTION_ENDED",
+        ErrorCode::RetentionEnded,
         "the delivered objects were deleted at the end of their retention; request the AIP again",
     )
 }
@@ -49,8 +47,7 @@ pub async fn regenerate_links(
     let (id, view) = own_view(&state, &claims, &raw_id).await?;
     if view.status != DisseminationStatus::Disseminated {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "NOT_DELIVERED",
+            ErrorCode::NotDelivered,
             format!(
                 "the dissemination is {}; links exist only once it is delivered",
                 view.status
@@ -73,8 +70,7 @@ pub async fn regenerate_links(
                 .contains(workflows::dissemination::LINK_CAP_PREFIX)
             {
                 Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "LINK_REGENERATION_LIMIT",
+                    ErrorCode::LinkRegenerationLimit,
                     format!("links of a dissemination can be regenerated at most {cap} times; request the AIP again"),
                 ))
             } else {

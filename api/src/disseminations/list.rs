@@ -3,7 +3,7 @@
 //! paged by an opaque cursor (the store's page token, base64url).
 
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::AuthenticatedClient,
     state::AppState,
     temporal,
@@ -62,7 +62,7 @@ pub async fn list(
 ) -> Result<Json<DisseminationPage>, ApiError> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     let axum::extract::Query(params) = query.map_err(|e| {
-        ApiError::bad_request("INVALID_REQUEST", "invalid query parameters")
+        ApiError::new(ErrorCode::InvalidRequest, "invalid query parameters")
             .with_details(e.body_text())
     })?;
     // Only contracts the token still has a role for: a revoked role hides
@@ -79,28 +79,27 @@ pub async fn list(
         literal(&claims.client_id)
     );
     if let Some(a) = &params.archive_id {
-        let a = ArchiveId::parse(a)
-            .map_err(|e| ApiError::bad_request("INVALID_ARCHIVE_ID", e.to_string()))?;
+        let a = ArchiveId::parse(a)?;
         q.push_str(&format!(" AND ArchiveId = '{a}'"));
     }
     if let Some(s) = &params.status {
         let status: DisseminationStatus =
             serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
-                ApiError::bad_request("INVALID_STATUS", format!("unknown status {s:?}"))
+                ApiError::new(ErrorCode::InvalidStatus, format!("unknown status {s:?}"))
             })?;
         q.push_str(&format!(" AND DisseminationStatus = '{status}'"));
     }
     let page_size = params.page_size.unwrap_or(20);
     if !(1..=100).contains(&page_size) {
-        return Err(ApiError::bad_request(
-            "INVALID_PAGE_SIZE",
+        return Err(ApiError::new(
+            ErrorCode::InvalidPageSize,
             "pageSize must be 1..100",
         ));
     }
     let cursor = match &params.cursor {
         Some(c) => URL_SAFE_NO_PAD
             .decode(c)
-            .map_err(|_| ApiError::bad_request("INVALID_CURSOR", "the cursor is not valid"))?,
+            .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, "the cursor is not valid"))?,
         None => Vec::new(),
     };
     if readable.is_empty() {

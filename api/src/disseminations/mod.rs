@@ -10,7 +10,12 @@ pub mod links;
 pub mod list;
 pub mod read;
 
-use crate::{auth::Claims, error::ApiError, state::AppState, temporal};
+use crate::{
+    auth::Claims,
+    error::{ApiError, ErrorCode},
+    state::AppState,
+    temporal,
+};
 use axum::{
     routing::{get, post},
     Router,
@@ -41,10 +46,13 @@ async fn own_view(
     claims: &Claims,
     raw_id: &str,
 ) -> Result<(DisseminationId, DisseminationView), ApiError> {
-    let id = DisseminationId::parse(raw_id)
-        .map_err(|e| ApiError::bad_request("INVALID_DISSEMINATION_ID", e.to_string()))?;
-    let not_found =
-        || ApiError::not_found("DISSEMINATION_NOT_FOUND", format!("no dissemination {id}"));
+    let id = DisseminationId::parse(raw_id)?;
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::DisseminationNotFound,
+            format!("no dissemination {id}"),
+        )
+    };
     let view = temporal::read_view(&state.temporal, &id)
         .await?
         .ok_or_else(not_found)?;

@@ -10,7 +10,7 @@ mod start;
 pub use read::{describe, read_view, Described};
 pub use start::{start, Existing, StartOutcome, StartRequest};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use model::DisseminationId;
 use std::time::Duration;
 use temporalio_client::{
@@ -77,8 +77,8 @@ pub async fn list_views(
             return Err(
                 if cursor_fault || status.code() == temporalio_client::tonic::Code::InvalidArgument
                 {
-                    ApiError::bad_request(
-                        "INVALID_CURSOR",
+                    ApiError::new(
+                        ErrorCode::InvalidCursor,
                         "the cursor is not valid (or has expired)",
                     )
                 } else {
@@ -119,10 +119,7 @@ pub async fn cancel(client: &Client, id: &DisseminationId) -> Result<(), ApiErro
     let opts = temporalio_client::WorkflowCancelOptions::builder()
         .reason("cancelled at the client's request")
         .build();
-    handle
-        .cancel(opts)
-        .await
-        .map_err(|e| ApiError::unavailable("Temporal", e))
+    Ok(handle.cancel(opts).await?)
 }
 
 /// The dissemination's audit trail, from the workflow (a worker must answer).

@@ -133,6 +133,6 @@ pub async fn describe(
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
-        Err(e) => Err(ApiError::unavailable("Temporal", e)),
+        Err(e) => Err(e.into()),
     }
 }

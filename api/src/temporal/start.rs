@@ -102,7 +102,7 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
                     Holder::Gone => {}
                 }
             }
-            Err(e) => return Err(ApiError::unavailable("Temporal", e)),
+            Err(e) => return Err(e.into()),
         }
     }
     // Still handed over after every try: others are taking it right now;
@@ -147,7 +147,7 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
             .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts)
             .await
             .map(|_| ())
-            .map_err(|e| ApiError::unavailable("Temporal", e))
+            .map_err(ApiError::from)
     })
     .await
 }
@@ -167,7 +167,7 @@ async fn existing_holder(client: &Client, lock_wf: &str) -> Result<Holder, ApiEr
     let desc = match lock.describe(describe_options()).await {
         Ok(d) => d,
         Err(WorkflowInteractionError::NotFound(_)) => return Ok(Holder::Gone),
-        Err(e) => return Err(ApiError::unavailable("Temporal", e)),
+        Err(e) => return Err(e.into()),
     };
     if desc.status() != WorkflowExecutionStatus::Running {
         return Ok(Holder::Gone);
