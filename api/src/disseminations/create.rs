@@ -64,8 +64,15 @@ impl DisseminationIn {
         }?;
         let priority = match &self.priority {
             None | Some(serde_json::Value::Null) => Priority::DEFAULT,
-            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n
+            // JSON Schema's integer is a value, not a spelling: 19.0 and
+            // 1.9e1 are 19 (2.5 is no integer).
+            Some(serde_json::Value::Number(n)) => n
                 .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= 1e6)
+                        .map(|f| f as i64)
+                })
                 .ok_or(model::IdError::Priority)
                 .and_then(Priority::new)?,
             Some(_) => return Err(model::IdError::Priority.into()),
@@ -238,7 +245,17 @@ mod tests {
             parse(&format!(r#"{{"archiveId":"{id}","priority":100}}"#)).map(|p| p.1.get()),
             Ok(100)
         );
-        for bad in ["0", "101", "2.5", "\"high\"", "-1", "true", "50.0", "1e2"] {
+        for (integral, value) in [("19.0", 19), ("1e2", 100), ("5.0e1", 50)] {
+            assert_eq!(
+                parse(&format!(r#"{{"archiveId":"{id}","priority":{integral}}}"#))
+                    .map(|p| p.1.get()),
+                Ok(value),
+                "{integral}"
+            );
+        }
+        for bad in [
+            "0", "101", "2.5", "\"high\"", "-1", "true", "0.0", "100.5", "1e3", "-0.0",
+        ] {
             assert_eq!(
                 parse(&format!(r#"{{"archiveId":"{id}","priority":{bad}}}"#)).err(),
                 Some(ErrorCode::InvalidPriority),

@@ -19,13 +19,19 @@ use workflows::DisseminationView;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only disseminations of this AIP.
+    #[param(
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24})$"
+    )]
     archive_id: Option<String>,
     /// Only disseminations in this status.
     #[param(value_type = Option<DisseminationStatus>)]
     status: Option<String>,
     /// Page size, 1..100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i32>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page (base64url, unpadded). One the API
+    /// did not issue, or one that has expired, is refused (`INVALID_CURSOR`).
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
 }
 
