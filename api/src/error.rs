@@ -1,6 +1,7 @@
 //! One error type for the API and its one `IntoResponse`: every 4xx/5xx body
-//! is `{"error":{"code","message","details"}}`; 5xx bodies never carry
-//! internals (they are logged instead).
+//! is `{"error":{"code","message","details"}}`, its code one of `ErrorCode`
+//! (which also fixes the status). 5xx bodies never carry internals: the
+//! cause is logged where the response is made.
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
@@ -8,11 +9,74 @@ use axum::{
     Json,
 };
 use serde::Serialize;
+use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
+
+/// The stable code of an error body, upper snake case. A code always comes
+/// with the same HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(example = "ARCHIVE_NOT_FOUND")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidArchiveId,
+    InvalidPriority,
+    InvalidDisseminationId,
+    InvalidStatus,
+    InvalidPageSize,
+    InvalidCursor,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    ArchiveNotFound,
+    DisseminationNotFound,
+    MethodNotAllowed,
+    DisseminationInProgress,
+    NotDelivered,
+    DisseminationEnded,
+    LinkRegenerationLimit,
+    RetentionEnded,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ArchiveNotPreserved,
+    TooManyRepositoryFiles,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    /// The one status every response with this code has.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest
+            | InvalidArchiveId
+            | InvalidPriority
+            | InvalidDisseminationId
+            | InvalidStatus
+            | InvalidPageSize
+            | InvalidCursor => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound | ArchiveNotFound | DisseminationNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            DisseminationInProgress | NotDelivered | DisseminationEnded | LinkRegenerationLimit => {
+                StatusCode::CONFLICT
+            }
+            RetentionEnded => StatusCode::GONE,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ArchiveNotPreserved | TooManyRepositoryFiles => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Option<String>,
     /// Rarely needed parts, boxed to keep the error small.
@@ -25,6 +89,10 @@ pub struct Extra {
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
     /// A body other than the envelope (409 carries the existing dissemination).
     pub body: Option<serde_json::Value>,
+    /// Why a 5xx happened: logged, never sent.
+    pub cause: Option<String>,
+    /// The dependency that is down (503).
+    pub dependency: Option<&'static str>,
 }
 
 /// Every 4xx/5xx body.
@@ -35,23 +103,24 @@ pub struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, upper snake case, e.g. `ARCHIVE_NOT_FOUND`.
-    #[schema(example = "ARCHIVE_NOT_FOUND")]
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             details: None,
             extra: None,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn with_details(mut self, details: impl Into<String>) -> Self {
@@ -61,80 +130,172 @@ impl ApiError {
 
     pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.extra
-                .get_or_insert_with(Box::default)
-                .headers
-                .push((name, v));
+            self.extra_mut().headers.push((name, v));
         }
         self
     }
 
-    /// Replaces the envelope with another body.
-    pub fn with_body(mut self, body: serde_json::Value) -> Self {
-        self.extra.get_or_insert_with(Box::default).body = Some(body);
+    /// Replaces the envelope with another body (one that still carries it).
+    pub fn with_body(mut self, body: impl Serialize) -> Self {
+        if let Ok(v) = serde_json::to_value(body) {
+            self.extra_mut().body = Some(v);
+        }
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The envelope of this error, e.g. to embed it in another body.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code,
+            message: self.message.clone(),
+            details: self.details.clone(),
+        }
     }
 
     pub fn unauthorized(details: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "a valid bearer token is required",
-        )
-        .with_details(details)
-        .with_header(header::WWW_AUTHENTICATE, "Bearer")
+        Self::new(ErrorCode::Unauthorized, "a valid bearer token is required")
+            .with_details(details)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer")
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    /// A dependency is down: logged with its cause, answered with 503.
-    pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> Self {
-        tracing::error!(dependency = what, error = %cause, "dependency unavailable");
+    /// Over the client's rate limit: retry in `secs`.
+    pub fn rate_limited(secs: u64) -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
+            ErrorCode::RateLimited,
+            format!("too many requests; retry in {secs} s"),
+        )
+        .with_header(header::RETRY_AFTER, &secs.to_string())
+    }
+
+    /// A dependency is down: answered with 503, its cause logged.
+    pub fn unavailable(what: &'static str, cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            ErrorCode::ServiceUnavailable,
             format!("{what} is unavailable, try again later"),
         )
-        .with_header(header::RETRY_AFTER, "5")
+        .with_header(header::RETRY_AFTER, "5");
+        let extra = e.extra_mut();
+        extra.dependency = Some(what);
+        extra.cause = Some(cause.to_string());
+        e
     }
 
-    /// Unexpected: logged with its cause, answered with an opaque 500.
+    /// Unexpected: answered with an opaque 500, its cause logged.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "an unexpected error occurred",
-        )
+        let mut e = Self::new(ErrorCode::InternalError, "an unexpected error occurred");
+        e.extra_mut().cause = Some(cause.to_string());
+        e
+    }
+}
+
+/// A refused identifier or value, with the code of the field it was in.
+impl From<model::IdError> for ApiError {
+    fn from(e: model::IdError) -> Self {
+        let code = match e {
+            model::IdError::ArchiveId => ErrorCode::InvalidArchiveId,
+            model::IdError::DisseminationId => ErrorCode::InvalidDisseminationId,
+            model::IdError::Priority => ErrorCode::InvalidPriority,
+            model::IdError::ContractId => ErrorCode::InvalidRequest,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<crate::auth::TokenError> for ApiError {
+    fn from(e: crate::auth::TokenError) -> Self {
+        Self::unauthorized(e.to_string())
+    }
+}
+
+/// Whatever the catalog reports, the request can be tried again later.
+impl From<model::catalog::CatalogError> for ApiError {
+    fn from(e: model::catalog::CatalogError) -> Self {
+        Self::unavailable("the catalog", e)
+    }
+}
+
+/// Callers handle the outcomes they expect (an id already taken); any other
+/// is Temporal failing.
+impl From<WorkflowStartError> for ApiError {
+    fn from(e: WorkflowStartError) -> Self {
+        Self::unavailable("Temporal", e)
+    }
+}
+
+/// Callers handle `NotFound` where it means something; any other is
+/// Temporal failing.
+impl From<WorkflowInteractionError> for ApiError {
+    fn from(e: WorkflowInteractionError) -> Self {
+        Self::unavailable("Temporal", e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let Extra { headers, body } = self.extra.map(|e| *e).unwrap_or_default();
-        let body = body.unwrap_or_else(|| {
-            serde_json::json!(ErrorBody {
-                error: ErrorDetail {
+        let status = self.status();
+        let Extra {
+            headers,
+            body,
+            cause,
+            dependency,
+        } = self.extra.map(|e| *e).unwrap_or_default();
+        if status.is_server_error() {
+            let cause = cause.as_deref().unwrap_or_default();
+            match dependency {
+                Some(dependency) => {
+                    tracing::error!(dependency, error = cause, "dependency unavailable")
+                }
+                None => tracing::error!(error = cause, code = ?self.code, "internal error"),
+            }
+        }
+        let mut response = match body {
+            Some(body) => (status, Json(body)).into_response(),
+            None => {
+                let error = ErrorDetail {
                     code: self.code,
                     message: self.message,
-                    details: self.details
-                },
-            })
-        });
-        let mut response = (self.status, Json(body)).into_response();
+                    details: self.details,
+                };
+                (status, Json(ErrorBody { error })).into_response()
+            }
+        };
         for (name, value) in headers {
             response.headers_mut().insert(name, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_upper_snake_case_on_the_wire() {
+        let wire = |c: ErrorCode| serde_json::to_value(c).ok();
+        assert_eq!(
+            wire(ErrorCode::InvalidArchiveId),
+            Some("INVALID_ARCHIVE_ID".into())
+        );
+        assert_eq!(
+            wire(ErrorCode::DisseminationInProgress),
+            Some("DISSEMINATION_IN_PROGRESS".into())
+        );
+        assert_eq!(
+            wire(ErrorCode::TooManyRepositoryFiles),
+            Some("TOO_MANY_REPOSITORY_FILES".into())
+        );
+        assert_eq!(
+            wire(ErrorCode::InternalError),
+            Some("INTERNAL_ERROR".into())
+        );
     }
 }

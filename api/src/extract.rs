@@ -1,11 +1,15 @@
 //! Request extractors: a JSON body that answers 415/413/400 with the error
 //! envelope, and the authenticated client.
 
-use crate::{auth::Claims, error::ApiError, state::AppState};
+use crate::{
+    auth::Claims,
+    error::{ApiError, ErrorCode},
+    state::AppState,
+};
 use axum::{
     body::Bytes,
     extract::{FromRef, FromRequest, FromRequestParts, Request},
-    http::{header, request::Parts, StatusCode},
+    http::{header, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -30,16 +34,14 @@ where
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                ErrorCode::UnsupportedMediaType,
                 "the body must be JSON with Content-Type: application/json",
             ));
         }
         let limit = app.cfg.api.body_limit_bytes;
         let too_large = || {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                ErrorCode::PayloadTooLarge,
                 format!("the body is over {limit} bytes"),
             )
         };
@@ -65,7 +67,7 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         } else {
             "the body does not match the schema"
         };
-        ApiError::bad_request("INVALID_REQUEST", message).with_details(e.to_string())
+        ApiError::new(ErrorCode::InvalidRequest, message).with_details(e.to_string())
     })
 }
 
@@ -96,19 +98,9 @@ where
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("expected: Authorization: Bearer <token>"))?;
-        let claims = app
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let claims = app.verifier.verify(token).await?;
         if let Err(wait) = app.limiter.check(&claims.client_id) {
-            let secs = wait.as_secs() + 1;
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!("too many requests; retry in {secs} s"),
-            )
-            .with_header(header::RETRY_AFTER, &secs.to_string()));
+            return Err(ApiError::rate_limited(wait.as_secs() + 1));
         }
         Ok(Self(claims))
     }

@@ -16,8 +16,8 @@ pub mod state;
 pub mod temporal;
 
 use anyhow::Context;
-use axum::{http::StatusCode, response::IntoResponse, Router};
-use error::ApiError;
+use axum::{response::IntoResponse, Router};
+use error::{ApiError, ErrorCode};
 use model::{catalog::FsCatalog, config::Config};
 use state::AppState;
 use std::{future::Future, sync::Arc, time::Duration};
@@ -65,13 +65,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn fallback() -> ApiError {
-    ApiError::not_found("NOT_FOUND", "no such route")
+    ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this route",
     )
 }

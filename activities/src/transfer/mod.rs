@@ -56,7 +56,7 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
 /// Where this attempt's bytes go.
 enum Sink {
-    Parts(Parts),
+    Parts(Box<Parts>),
     /// One object put whole once verified (files up to one part).
     Whole,
     /// An earlier attempt completed the object: only the digests are finished.
@@ -211,7 +211,11 @@ impl Attempt<'_> {
                     BTreeMap::new(),
                     None,
                 );
-                (MultiHasher::new(&algorithms), Sink::Parts(parts), false)
+                (
+                    MultiHasher::new(&algorithms),
+                    Sink::Parts(Box::new(parts)),
+                    false,
+                )
             }
             Start::Fresh => (MultiHasher::new(&algorithms), Sink::Whole, false),
             Start::Continue {
@@ -230,7 +234,7 @@ impl Attempt<'_> {
                     held,
                     checkpoint,
                 );
-                (hasher, Sink::Parts(parts), false)
+                (hasher, Sink::Parts(Box::new(parts)), false)
             }
             Start::Complete { upload, checkpoint } => {
                 let hasher = resumed_state(&checkpoint)

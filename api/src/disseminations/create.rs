@@ -1,0 +1,282 @@
+//! `POST /v1/disseminations`: the body parsed field by field, the AIP
+//! checked against the catalog and the token, then the dissemination
+//! started behind its per-(client, AIP) lock.
+
+use crate::{
+    error::{ApiError, ErrorBody, ErrorCode, ErrorDetail},
+    extract::{AppJson, AuthenticatedClient},
+    state::AppState,
+    temporal::{self, StartOutcome, StartRequest},
+};
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use model::{ArchiveId, ClientId, DisseminationId, Priority};
+use serde::Deserialize;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, WorkflowSettings};
+
+/// The request body. Fields are checked one by one so each mistake gets
+/// its own code; unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DisseminationIn {
+    /// The AIP's id: a UUID, or a legacy 24-hex object id.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, example = "019e404e-60ab-7457-b7c9-94c453242c69",
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24})$")]
+    archive_id: Option<serde_json::Value>,
+    /// 1 (most urgent) to 100; 50 when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 100, example = 50)]
+    priority: Option<serde_json::Value>,
+}
+
+/// 409: a dissemination of the AIP for this client is in progress.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictBody {
+    pub error: ErrorDetail,
+    /// The dissemination in progress (also in `Location`).
+    pub dissemination_id: String,
+    pub dissemination: Option<DisseminationView>,
+}
+
+impl DisseminationIn {
+    fn parse(&self) -> Result<(ArchiveId, Priority), ApiError> {
+        let archive_id = match &self.archive_id {
+            Some(serde_json::Value::String(s)) => ArchiveId::parse(s),
+            Some(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArchiveId,
+                    "archiveId must be a string",
+                ))
+            }
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArchiveId,
+                    "archiveId is required",
+                ))
+            }
+        }?;
+        let priority = match &self.priority {
+            None | Some(serde_json::Value::Null) => Priority::DEFAULT,
+            // JSON Schema's integer is a value, not a spelling: 19.0 and
+            // 1.9e1 are 19 (2.5 is no integer).
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= 1e6)
+                        .map(|f| f as i64)
+                })
+                .ok_or(model::IdError::Priority)
+                .and_then(Priority::new)?,
+            Some(_) => return Err(model::IdError::Priority.into()),
+        };
+        Ok((archive_id, priority))
+    }
+}
+
+fn location(state: &AppState, id: &str) -> String {
+    format!(
+        "{}/v1/disseminations/{id}",
+        state.cfg.api.base_path.trim_end_matches('/')
+    )
+}
+
+/// Create a dissemination of an AIP for the calling client.
+///
+/// Checks, in order: the token (401), the body (400/413/415), that the AIP
+/// exists (404), the token's role for its contract (403), that it is
+/// preserved (422) and that no dissemination of it for this client is in
+/// progress (409, naming that one).
+#[utoipa::path(post, path = "/v1/disseminations", tag = "disseminations",
+    request_body = DisseminationIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Accepted", body = DisseminationView,
+            headers(("Location" = String, description = "The new dissemination"))),
+        (status = 400, description = "Invalid archiveId, priority or body", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "The token has no role for the AIP's contract", body = ErrorBody),
+        (status = 404, description = "ARCHIVE_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "DISSEMINATION_IN_PROGRESS", body = ConflictBody,
+            headers(("Location" = String, description = "The dissemination in progress"))),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "ARCHIVE_NOT_PRESERVED", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Temporal or the catalog is unavailable", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    AppJson(body): AppJson<DisseminationIn>,
+) -> Result<Response, ApiError> {
+    let (archive_id, priority) = body.parse()?;
+    let aip = state.catalog.get(&archive_id).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ArchiveNotFound,
+            format!("no AIP with archiveId {archive_id}"),
+        )
+    })?;
+    let entity = &aip.intellectual_entity;
+    if !claims.can_read(&entity.access_group_id) {
+        // Which contract the AIP belongs to is not the caller's to learn.
+        return Err(ApiError::forbidden(
+            "the token has no role that grants access to this AIP",
+        ));
+    }
+    if !entity.is_preserved() {
+        return Err(ApiError::new(
+            ErrorCode::ArchiveNotPreserved,
+            format!(
+                "the AIP is {:?}, only preserved AIPs can be disseminated",
+                entity.status
+            ),
+        ));
+    }
+
+    let record = DisseminationRecord {
+        dissemination_id: DisseminationId::generate(),
+        archive_id,
+        client_id: ClientId(claims.client_id.clone()),
+        contract_id: entity.access_group_id.clone(),
+        object_id: entity.object_id.clone(),
+        sum_size_in_bytes: entity.sum_size_in_bytes,
+        priority,
+        date_created: model::time::now_rfc3339(),
+    };
+    let span = tracing::Span::current();
+    span.set_attribute("disseminationId", record.dissemination_id.to_string());
+    span.set_attribute("archiveId", record.archive_id.to_string());
+    span.set_attribute("clientId", record.client_id.0.clone());
+    span.set_attribute("contractId", record.contract_id.to_string());
+    span.set_attribute("priority", i64::from(priority.get()));
+    let view = DisseminationView::received(record.clone());
+    let cfg = &state.cfg;
+    refuse_oversized(cfg, &aip.repository_files)?;
+    let request = StartRequest {
+        input: DisseminationInput {
+            record: record.clone(),
+            files: aip.repository_files.clone(),
+            lock: None,
+            settings: WorkflowSettings::from(&cfg.timings),
+        },
+        band_queue: cfg.band_queue(cfg.band_for(priority)),
+        lock_queue: cfg.lock_queue(),
+        priority_key: priority.priority_key(),
+        view: &view,
+    };
+    match temporal::start(&state.temporal, request).await? {
+        StartOutcome::Started => {
+            tracing::info!(dissemination_id = %record.dissemination_id, archive_id = %record.archive_id,
+                client_id = %record.client_id, priority = priority.get(), "dissemination accepted");
+            let loc = location(&state, record.dissemination_id.as_str());
+            Ok((StatusCode::CREATED, [(header::LOCATION, loc)], Json(view)).into_response())
+        }
+        StartOutcome::InProgress(existing) => {
+            let loc = location(&state, &existing.id);
+            let error = ApiError::new(
+                ErrorCode::DisseminationInProgress,
+                "a dissemination of this AIP for this client is in progress",
+            )
+            .with_details(format!("disseminationId {}", existing.id));
+            let body = ConflictBody {
+                error: error.detail(),
+                dissemination_id: existing.id,
+                dissemination: existing.view.map(|v| v.with_links(&state.cfg)),
+            };
+            Err(error.with_header(header::LOCATION, &loc).with_body(body))
+        }
+    }
+}
+
+/// Temporal carries a dissemination's input and its view (one entry per
+/// file) as payloads of at most 2 MB: an AIP with too many repository files
+/// for that is refused before anything starts.
+fn refuse_oversized(
+    cfg: &model::config::Config,
+    files: &[model::catalog::RepositoryFile],
+) -> Result<(), ApiError> {
+    /// Input and view each stay well inside the 2 MB payload limit.
+    const MAX_INPUT_BYTES: usize = 512 * 1024;
+    let max = cfg.api.max_repository_files;
+    let bytes = serde_json::to_vec(files).map_or(usize::MAX, |v| v.len());
+    if files.len() > max || bytes > MAX_INPUT_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::TooManyRepositoryFiles,
+            format!(
+                "the AIP has {} repository files; one dissemination carries at most {max}",
+                files.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<(ArchiveId, Priority), ErrorCode> {
+        let body: DisseminationIn =
+            serde_json::from_str(json).map_err(|_| ErrorCode::InvalidRequest)?;
+        body.parse().map_err(|e| e.code)
+    }
+
+    #[test]
+    fn body_rules() {
+        let id = "019e404e-60ab-7457-b7c9-94c453242c69";
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}"}}"#)).map(|p| p.1.get()),
+            Ok(50)
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}","priority":1}}"#)).map(|p| p.1.get()),
+            Ok(1)
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}","priority":100}}"#)).map(|p| p.1.get()),
+            Ok(100)
+        );
+        for (integral, value) in [("19.0", 19), ("1e2", 100), ("5.0e1", 50)] {
+            assert_eq!(
+                parse(&format!(r#"{{"archiveId":"{id}","priority":{integral}}}"#))
+                    .map(|p| p.1.get()),
+                Ok(value),
+                "{integral}"
+            );
+        }
+        for bad in [
+            "0", "101", "2.5", "\"high\"", "-1", "true", "0.0", "100.5", "1e3", "-0.0",
+        ] {
+            assert_eq!(
+                parse(&format!(r#"{{"archiveId":"{id}","priority":{bad}}}"#)).err(),
+                Some(ErrorCode::InvalidPriority),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse(r#"{"priority":1}"#).err(),
+            Some(ErrorCode::InvalidArchiveId)
+        );
+        assert_eq!(
+            parse(r#"{"archiveId":42}"#).err(),
+            Some(ErrorCode::InvalidArchiveId)
+        );
+        assert_eq!(
+            parse(r#"{"archiveId":"nope"}"#).err(),
+            Some(ErrorCode::InvalidArchiveId)
+        );
+        assert_eq!(
+            parse(&format!(r#"{{"archiveId":"{id}","extra":1}}"#)).err(),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+}

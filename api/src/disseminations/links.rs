@@ -1,0 +1,81 @@
+//! `POST /v1/disseminations/{id}/links`: new presigned links for a
+//! delivered dissemination, from the objects already in S3.
+
+use super::own_view;
+use crate::{
+    error::{ApiError, ErrorBody, ErrorCode},
+    extract::AuthenticatedClient,
+    state::AppState,
+    temporal,
+};
+use axum::{
+    extract::{Path, State},
+    Json,
+};
+use model::DisseminationStatus;
+use std::time::Duration;
+use workflows::DisseminationView;
+
+fn retention_ended() -> ApiError {
+    ApiError::new(
+        ErrorCode::RetentionEnded,
+        "the delivered objects were deleted at the end of their retention; request the AIP again",
+    )
+}
+
+/// New download links (new expiry) for a delivered dissemination whose
+/// objects are still retained. Nothing is downloaded or uploaded again;
+/// earlier links stay valid until their own expiry.
+#[utoipa::path(post, path = "/v1/disseminations/{disseminationId}/links", tag = "disseminations",
+    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dissemination with new links in `files`", body = DisseminationView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "NOT_DELIVERED: not (yet) delivered", body = ErrorBody),
+        (status = 410, description = "RETENTION_ENDED: the objects were deleted", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+    ))]
+pub async fn regenerate_links(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    Path(raw_id): Path<String>,
+) -> Result<Json<DisseminationView>, ApiError> {
+    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    if view.status != DisseminationStatus::Disseminated {
+        return Err(ApiError::new(
+            ErrorCode::NotDelivered,
+            format!(
+                "the dissemination is {}; links exist only once it is delivered",
+                view.status
+            ),
+        ));
+    }
+    if view.objects_deleted {
+        return Err(retention_ended());
+    }
+    match temporal::regenerate_links(&state.temporal, &id, Duration::from_secs(30)).await {
+        Ok(view) => Ok(Json(view.with_links(&state.cfg))),
+        Err(e) => {
+            // Retention may have ended meanwhile (or the workflow closed).
+            let now = temporal::read_view(&state.temporal, &id).await?;
+            let cap = state.cfg.timings.max_link_regenerations;
+            if now.is_none_or(|v| v.objects_deleted || v.retention_ends_at.is_none()) {
+                Err(retention_ended())
+            } else if e
+                .to_string()
+                .contains(workflows::dissemination::LINK_CAP_PREFIX)
+            {
+                Err(ApiError::new(
+                    ErrorCode::LinkRegenerationLimit,
+                    format!("links of a dissemination can be regenerated at most {cap} times; request the AIP again"),
+                ))
+            } else {
+                Err(ApiError::unavailable("the workers", e))
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `/v1/disseminations`: a client's requests for AIPs, one module per
+//! operation (create, read and its audit trail, list, new links, cancel),
+//! each with the types it takes and returns. A dissemination of another
+//! client, or of a contract the token no longer has a role for, does not
+//! exist for the caller.
+
+pub mod cancel;
+pub mod create;
+pub mod links;
+pub mod list;
+pub mod read;
+
+use crate::{
+    auth::Claims,
+    error::{ApiError, ErrorCode},
+    state::AppState,
+    temporal,
+};
+use axum::{
+    routing::{get, post},
+    Router,
+};
+use model::DisseminationId;
+use workflows::DisseminationView;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/disseminations", post(create::create).get(list::list))
+        .route(
+            "/v1/disseminations/{dissemination_id}",
+            get(read::read).delete(cancel::cancel),
+        )
+        .route(
+            "/v1/disseminations/{dissemination_id}/links",
+            post(links::regenerate_links),
+        )
+        .route(
+            "/v1/disseminations/{dissemination_id}/events",
+            get(read::events),
+        )
+}
+
+/// The caller's dissemination, or 400/404 as GET answers.
+async fn own_view(
+    state: &AppState,
+    claims: &Claims,
+    raw_id: &str,
+) -> Result<(DisseminationId, DisseminationView), ApiError> {
+    let id = DisseminationId::parse(raw_id)?;
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::DisseminationNotFound,
+            format!("no dissemination {id}"),
+        )
+    };
+    let view = temporal::read_view(&state.temporal, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    // Another client's dissemination, or one of a contract the token no
+    // longer has a role for (revoked since it was created), does not exist
+    // for this caller: the role is checked on every call, not only at creation.
+    if view.record.client_id.0 != claims.client_id || !claims.can_read(&view.record.contract_id) {
+        return Err(not_found());
+    }
+    Ok((id, view.with_links(&state.cfg)))
+}

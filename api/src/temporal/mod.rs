@@ -1,0 +1,167 @@
+//! The API's Temporal round trips: start a dissemination behind its
+//! per-(client, AIP) lock (`start`), read a dissemination's view (`read`:
+//! describe + memo, no worker needed), list, regenerate links, cancel and
+//! read the audit trail. Every call is bounded: while Temporal is down,
+//! clients get a 503 at once.
+
+mod read;
+mod start;
+
+pub use read::{describe, read_view, Described};
+pub use start::{start, Existing, StartOutcome, StartRequest};
+
+use crate::error::{ApiError, ErrorCode};
+use model::DisseminationId;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+use temporalio_client::{
+    Client, NamespacedClient, RpcOptions, WorkflowDescribeOptions, WorkflowQueryOptions,
+};
+use workflows::{DisseminationView, DisseminationWorkflow, MEMO_VIEW};
+
+/// Every call to Temporal answers within this: while it is down, clients
+/// get a 503 with `Retry-After` at once, not after the SDK's own retries.
+static RPC_BUDGET_MS: AtomicU64 = AtomicU64::new(1500);
+
+/// Sets the budget once at start (`temporal.rpc_timeout_ms`).
+pub fn set_rpc_budget(budget: Duration) {
+    RPC_BUDGET_MS.store(budget.as_millis() as u64, Ordering::Relaxed);
+}
+
+pub(crate) fn rpc_budget() -> Duration {
+    Duration::from_millis(RPC_BUDGET_MS.load(Ordering::Relaxed))
+}
+
+/// `call`, or 503 when Temporal does not answer within the budget.
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(rpc_budget(), call)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::unavailable("Temporal", "no answer in time")))
+}
+
+fn describe_options() -> WorkflowDescribeOptions {
+    WorkflowDescribeOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(rpc_budget()).build())
+        .build()
+}
+
+/// One page of the caller's disseminations, newest first, from the
+/// visibility store (eventually consistent: a dissemination created a moment
+/// ago may appear a moment later).
+pub async fn list_views(
+    client: &Client,
+    query: String,
+    page_size: i32,
+    cursor: Vec<u8>,
+) -> Result<(Vec<DisseminationView>, Vec<u8>), ApiError> {
+    use temporalio_common::protos::temporal::api::workflowservice::v1::ListWorkflowExecutionsRequest;
+    let request = ListWorkflowExecutionsRequest {
+        namespace: client.namespace(),
+        page_size,
+        next_page_token: cursor,
+        query,
+    };
+    let mut service = client.connection().workflow_service();
+    let had_cursor = !request.next_page_token.is_empty();
+    let probe = ListWorkflowExecutionsRequest {
+        next_page_token: Vec::new(),
+        page_size: 1,
+        ..request.clone()
+    };
+    let response = match service
+        .list_workflow_executions(temporalio_client::tonic::Request::new(request))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            // The server rejects a forged or stale page token with a
+            // generic error: if the same query without it works, the
+            // client's cursor was at fault.
+            let cursor_fault = had_cursor
+                && service
+                    .list_workflow_executions(temporalio_client::tonic::Request::new(probe))
+                    .await
+                    .is_ok();
+            return Err(
+                if cursor_fault || status.code() == temporalio_client::tonic::Code::InvalidArgument
+                {
+                    ApiError::new(
+                        ErrorCode::InvalidCursor,
+                        "the cursor is not valid (or has expired)",
+                    )
+                } else {
+                    ApiError::unavailable("Temporal", status)
+                },
+            );
+        }
+    };
+    let views = response
+        .executions
+        .iter()
+        .filter_map(|e| e.memo.as_ref()?.fields.get(MEMO_VIEW))
+        .filter_map(|payload| serde_json::from_slice::<DisseminationView>(&payload.data).ok())
+        .collect();
+    Ok((views, response.next_page_token))
+}
+
+/// Asks the workflow for new download links (an update: the workflow runs
+/// the presigning step and records it).
+pub async fn regenerate_links(
+    client: &Client,
+    id: &DisseminationId,
+    timeout: Duration,
+) -> Result<DisseminationView, temporalio_client::errors::WorkflowUpdateError> {
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(timeout).build())
+        .build();
+    handle
+        .execute_update(DisseminationWorkflow::regenerate_links, (), opts)
+        .await
+}
+
+/// Requests cancellation: the workflow stops the running step, removes
+/// what it left behind and ends CANCELLED.
+pub async fn cancel(client: &Client, id: &DisseminationId) -> Result<(), ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = temporalio_client::WorkflowCancelOptions::builder()
+        .reason("cancelled at the client's request")
+        .build();
+    Ok(handle.cancel(opts).await?)
+}
+
+/// The dissemination's audit trail, from the workflow (a worker must answer).
+pub async fn read_events(
+    client: &Client,
+    id: &DisseminationId,
+    query_timeout: Duration,
+) -> Result<Vec<workflows::DisseminationEvent>, ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = query_options(query_timeout);
+    handle
+        .query(DisseminationWorkflow::events, (), opts)
+        .await
+        .map_err(|e| ApiError::unavailable("the workers", e))
+}
+
+/// Queries time out quickly: with no worker polling, one would hang ~30 s.
+/// Counting in the visibility store (readiness, metrics): bounded at 2 s.
+pub fn count_options() -> temporalio_client::WorkflowCountOptions {
+    temporalio_client::WorkflowCountOptions::builder()
+        .rpc_options(
+            RpcOptions::builder()
+                .timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .build()
+}
+
+fn query_options(timeout: Duration) -> WorkflowQueryOptions {
+    WorkflowQueryOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(timeout).build())
+        .build()
+}

@@ -1,0 +1,240 @@
+//! Starting a dissemination behind its per-(client, AIP) lock: the lock
+//! workflow is started first (Temporal's id uniqueness lets exactly one of
+//! concurrent requests take it), then the dissemination; a lock whose holder
+//! ended, or never appeared, is handed over.
+
+use super::{bounded, describe, describe_options, rpc_budget};
+use crate::error::ApiError;
+use model::DisseminationId;
+use std::time::{Duration, SystemTime};
+use temporalio_client::{
+    errors::{WorkflowInteractionError, WorkflowStartError},
+    Client, NamespacedClient, Priority, WorkflowExecutionInfo, WorkflowExecutionStatus,
+    WorkflowHandle, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
+    WorkflowTerminateOptions,
+};
+use temporalio_common::{search_attributes::SearchAttributes, MemoValues};
+use workflows::{
+    dissemination::{SA_ARCHIVE_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS},
+    lock::lock_id,
+    DisseminationInput, DisseminationLock, DisseminationView, DisseminationWorkflow, LockInput,
+    LockRef, MEMO_LOCK_HOLDER, MEMO_VIEW,
+};
+
+/// A lock whose dissemination never appeared is stale after this long
+/// (the API stopped between the two starts).
+const ORPHAN_LOCK_AFTER: Duration = Duration::from_secs(30);
+
+/// How often a request tries to take a lock whose holder just ended.
+const LOCK_TRIES: usize = 6;
+
+pub enum StartOutcome {
+    Started,
+    /// Another dissemination of the AIP for the client is in progress.
+    InProgress(Box<Existing>),
+}
+
+pub struct Existing {
+    pub id: String,
+    pub view: Option<DisseminationView>,
+}
+
+pub struct StartRequest<'a> {
+    pub input: DisseminationInput,
+    pub band_queue: String,
+    pub lock_queue: String,
+    pub priority_key: u8,
+    pub view: &'a DisseminationView,
+}
+
+/// Takes the (client, AIP) lock, then starts the dissemination. Temporal's
+/// id uniqueness makes this race-free: of N concurrent requests exactly one
+/// lock start succeeds.
+pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOutcome, ApiError> {
+    let record = &req.input.record;
+    let lock_wf = lock_id(record.client_id.as_str(), record.archive_id.as_str());
+    let mut holder = None;
+    for _ in 0..LOCK_TRIES {
+        let mut memo = MemoValues::new();
+        memo.insert(MEMO_LOCK_HOLDER, record.dissemination_id.to_string());
+        let opts = WorkflowStartOptions::new(req.lock_queue.clone(), lock_wf.clone())
+            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .memo(memo)
+            .static_summary(format!(
+                "lock of AIP {} for {}",
+                record.archive_id, record.client_id
+            ))
+            .build();
+        let input = LockInput {
+            dissemination_id: record.dissemination_id.clone(),
+        };
+        let started = bounded(async {
+            Ok(client
+                .start_workflow(DisseminationLock::run, input, opts)
+                .await)
+        })
+        .await?;
+        match started {
+            Ok(handle) => {
+                let run_id = handle.info().run_id.clone().unwrap_or_default();
+                req.input.lock = Some(LockRef {
+                    workflow_id: lock_wf.clone(),
+                    run_id: run_id.clone(),
+                });
+                return start_dissemination(client, &req)
+                    .await
+                    .map(|()| StartOutcome::Started)
+                    .inspect_err(|_| {
+                        release_orphan(client, &lock_wf, &run_id);
+                    });
+            }
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                match bounded(existing_holder(client, &lock_wf)).await? {
+                    Holder::Active(existing) => return Ok(StartOutcome::InProgress(existing)),
+                    // The lock outlived its dissemination: remove it and try
+                    // again (a parallel request may have removed it first).
+                    Holder::Stale { run_id, holder: h } => {
+                        holder = h.or(holder);
+                        terminate_run(client, &lock_wf, &run_id).await;
+                    }
+                    // Released or removed between the start and the look.
+                    Holder::Gone => {}
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Still handed over after every try: others are taking it right now;
+    // one of them holds it.
+    Ok(StartOutcome::InProgress(Box::new(Existing {
+        id: holder.unwrap_or_default(),
+        view: None,
+    })))
+}
+
+async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<(), ApiError> {
+    let record = &req.input.record;
+    let mut memo = MemoValues::new();
+    memo.insert(MEMO_VIEW, req.view.clone());
+    let opts =
+        WorkflowStartOptions::new(req.band_queue.clone(), record.dissemination_id.to_string())
+            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .priority(
+                Priority::builder()
+                    .priority_key(u32::from(req.priority_key))
+                    .fairness_key(record.contract_id.to_string())
+                    .build(),
+            )
+            .memo(memo)
+            .search_attributes(SearchAttributes::new([
+                SA_ARCHIVE_ID.value_set(record.archive_id.to_string()),
+                SA_CLIENT_ID.value_set(record.client_id.to_string()),
+                SA_CONTRACT_ID.value_set(record.contract_id.to_string()),
+                SA_STATUS.value_set(req.view.status.as_str().to_owned()),
+            ]))
+            .static_summary(format!(
+                "AIP {} ({}) for {}, priority {}",
+                record.archive_id,
+                record.object_id,
+                record.client_id,
+                record.priority.get()
+            ))
+            .build();
+    bounded(async {
+        client
+            .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from)
+    })
+    .await
+}
+
+enum Holder {
+    Active(Box<Existing>),
+    Stale {
+        run_id: String,
+        holder: Option<String>,
+    },
+    /// No running lock any more.
+    Gone,
+}
+
+async fn existing_holder(client: &Client, lock_wf: &str) -> Result<Holder, ApiError> {
+    let lock = client.get_workflow_handle::<DisseminationLock>(lock_wf.to_owned());
+    let desc = match lock.describe(describe_options()).await {
+        Ok(d) => d,
+        Err(WorkflowInteractionError::NotFound(_)) => return Ok(Holder::Gone),
+        Err(e) => return Err(e.into()),
+    };
+    if desc.status() != WorkflowExecutionStatus::Running {
+        return Ok(Holder::Gone);
+    }
+    let run_id = desc.run_id().to_owned();
+    let holder: Option<String> = desc.memo().get(MEMO_LOCK_HOLDER).ok().flatten();
+    let Some(holder) = holder else {
+        return Ok(Holder::Stale {
+            run_id,
+            holder: None,
+        });
+    };
+    let started = desc.start_time();
+    let described = match DisseminationId::parse(&holder) {
+        Ok(id) => describe(client, &id).await?,
+        Err(_) => None,
+    };
+    let stale = |holder: String| {
+        Ok(Holder::Stale {
+            run_id: run_id.clone(),
+            holder: Some(holder),
+        })
+    };
+    match described {
+        // Ended (final status), or terminated / timed out by an operator
+        // before it could release the lock.
+        Some(d)
+            if d.status != WorkflowExecutionStatus::Running
+                || d.view.as_ref().is_some_and(|v| v.status.is_final()) =>
+        {
+            stale(holder)
+        }
+        None if started.is_some_and(|t| {
+            SystemTime::now().duration_since(t).unwrap_or_default() > ORPHAN_LOCK_AFTER
+        }) =>
+        {
+            stale(holder)
+        }
+        d => Ok(Holder::Active(Box::new(Existing {
+            id: holder,
+            view: d.and_then(|d| d.view),
+        }))),
+    }
+}
+
+async fn terminate_run(client: &Client, workflow_id: &str, run_id: &str) {
+    let info = WorkflowExecutionInfo::builder()
+        .namespace(client.namespace())
+        .workflow_id(workflow_id)
+        .run_id(run_id)
+        .build();
+    let handle: WorkflowHandle<Client, DisseminationLock> =
+        WorkflowHandle::new(client.clone(), info);
+    let opts = WorkflowTerminateOptions::builder()
+        .reason("stale in-progress lock")
+        .build();
+    match tokio::time::timeout(rpc_budget(), handle.terminate(opts)).await {
+        Ok(Ok(())) => {}
+        // Removed by a parallel request, or released meanwhile: fine.
+        Ok(Err(WorkflowInteractionError::NotFound(_))) => {}
+        Ok(Err(e)) => tracing::info!(%workflow_id, error = %e, "a stale lock was not removed"),
+        Err(_) => tracing::info!(%workflow_id, "removing a stale lock took too long"),
+    }
+}
+
+/// The dissemination could not start: free its lock in the background.
+fn release_orphan(client: &Client, lock_wf: &str, run_id: &str) {
+    let (client, lock_wf, run_id) = (client.clone(), lock_wf.to_owned(), run_id.to_owned());
+    tokio::spawn(async move { terminate_run(&client, &lock_wf, &run_id).await });
+}
