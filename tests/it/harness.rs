@@ -567,7 +567,7 @@ pub fn test_config(stack: &Stack, receiver: &Receiver, secret: &str) -> Config {
     cfg.timings.retry_max_attempts = 5;
     cfg.timings.retry_for_ms = 20_000;
     cfg.timings.unreadable_retry_ms = 2_000;
-    cfg.s3.request_timeout_ms = 5_000;
+    cfg.s3.request_timeout_ms = 20_000;
     cfg.s3.connect_timeout_ms = 2_000;
     cfg.timings.host_schedule_to_start_ms = 30_000;
     cfg.timings.webhook_retry_initial_ms = 200;

@@ -76,10 +76,11 @@ async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
 async fn record_histories() {
     // Histories are named by the workflow version that made them; earlier
     // versions' files stay, so running executions of every version are covered.
-    const VERSION: &str = "v4";
+    const VERSION: &str = "v5";
     let app = TestApp::start_with(crate::harness::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        unreadable_retry_ms: Some(30_000),
         ..Default::default()
     })
     .await;
@@ -142,6 +143,31 @@ async fn record_histories() {
         .unwrap();
     let id = disseminate(&app, demo::DEMO_SINGLE, "FAILED").await;
     record(&app, &id, &format!("{VERSION}-failed-fixity")).await;
+
+    // The only copy absent for a moment: tried again, then delivered.
+    let blip = "019e404e-ffff-7000-8000-00000000000e";
+    worker::demo::seed_large(&app.cfg, blip, 1).await.unwrap();
+    let doc = app.catalog_doc(blip);
+    let path = app
+        .cfg
+        .repository
+        .disk_root
+        .join(&doc.repository_files[0].locations[0].file_path);
+    let hidden = path.with_extension("hidden");
+    std::fs::rename(&path, &hidden).unwrap();
+    let id = app.create(&app.client_token(), blip, 50).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::fs::rename(&hidden, &path).unwrap();
+    app.poll_until(&app.client_token(), &id, Duration::from_secs(60), |b| {
+        b["status"] == "DISSEMINATED"
+    })
+    .await;
+    record(
+        &app,
+        &id,
+        &format!("{VERSION}-delivered-after-unreadable-copy"),
+    )
+    .await;
 
     // Cancelled while downloading.
     let large = "019e404e-ffff-7000-8000-00000000000d";
