@@ -14,7 +14,7 @@ use std::time::Duration;
 use temporalio_client::WorkflowSignalOptions;
 use temporalio_sdk::activities::ActivityContext;
 use tracing::{info, warn};
-use workflows::{DisseminationWorkflow, NotifyInput, NotifyOutcome};
+use workflows::{DisseminationWorkflow, NotifyInput, NotifyOutcome, WebhookEvent, WebhookState};
 
 /// Signals the workflow this activity belongs to; a failure is only logged
 /// (the signals are informative, the work goes on).
@@ -51,7 +51,7 @@ pub(crate) async fn notify(
     begin(
         ctx,
         record_attributes(&input.view.record).into_iter().chain([
-            KeyValue::new("webhookType", input.event_type.clone()),
+            KeyValue::new("webhookType", input.event_type.as_str()),
             KeyValue::new("webhookAttempt", i64::from(attempt)),
         ]),
     );
@@ -63,7 +63,7 @@ pub(crate) async fn notify(
         info!(client_id = %input.view.record.client_id, "no webhook configured for the client");
         acts.metrics.webhook("not_configured");
         return Ok(NotifyOutcome {
-            outcome: "not_configured".into(),
+            outcome: WebhookState::NotConfigured,
             status_code: None,
             attempt,
         });
@@ -104,7 +104,7 @@ pub(crate) async fn notify(
         acts.metrics.webhook("delivered");
         info!(message_id = %input.message_id, status = status.as_u16(), attempt, "webhook delivered");
         return Ok(NotifyOutcome {
-            outcome: "delivered".into(),
+            outcome: WebhookState::Delivered,
             status_code: Some(status.as_u16()),
             attempt,
         });
@@ -158,7 +158,7 @@ fn envelope(input: &NotifyInput) -> serde_json::Value {
         "contractId": r.contract_id,
         "sumSizeInBytes": r.sum_size_in_bytes,
     });
-    if input.event_type == "dissemination.delivered" {
+    if input.event_type == WebhookEvent::Delivered {
         data["files"] = serde_json::json!(v.files);
     } else {
         data["status"] = serde_json::json!(v.status);

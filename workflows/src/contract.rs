@@ -136,12 +136,131 @@ impl DisseminationView {
     }
 }
 
+/// The outcome of an audit event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn of(ok: bool) -> Self {
+        if ok {
+            Self::Success
+        } else {
+            Self::Failure
+        }
+    }
+}
+
+/// What an audit event records (PREMIS event types, in words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum EventType {
+    #[serde(rename = "dissemination requested")]
+    Requested,
+    #[serde(rename = "retrieval")]
+    Retrieval,
+    #[serde(rename = "fixity check")]
+    FixityCheck,
+    #[serde(rename = "delivery")]
+    Delivery,
+    #[serde(rename = "link regeneration")]
+    LinkRegeneration,
+    #[serde(rename = "webhook")]
+    Webhook,
+    #[serde(rename = "cancellation")]
+    Cancellation,
+    #[serde(rename = "deletion")]
+    Deletion,
+    #[serde(rename = "failure")]
+    Failure,
+}
+
+/// Which half of a transfer the progress is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Bytes read from the bit repository.
+    #[default]
+    Download,
+    /// Parts landing in the client's bucket.
+    Upload,
+}
+
+/// Where the webhook delivery stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookState {
+    /// Not delivered yet; retried on schedule.
+    #[default]
+    Pending,
+    Delivered,
+    /// The endpoint answered 410 Gone: not retried.
+    Gone,
+    /// The client has no webhook endpoint.
+    NotConfigured,
+    /// Retried for the whole schedule without success.
+    GaveUp,
+}
+
+/// The webhook messages the service sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum WebhookEvent {
+    #[default]
+    #[serde(rename = "dissemination.delivered")]
+    Delivered,
+    #[serde(rename = "dissemination.failed")]
+    Failed,
+}
+
+impl WebhookEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "dissemination.delivered",
+            Self::Failed => "dissemination.failed",
+        }
+    }
+}
+
+impl WebhookState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Gone => "gone",
+            Self::NotConfigured => "not_configured",
+            Self::GaveUp => "gave_up",
+        }
+    }
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Download => "download",
+            Self::Upload => "upload",
+        }
+    }
+}
+
+impl std::fmt::Display for WebhookEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for WebhookState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How far a long transfer has got.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
-    /// `download` or `upload`.
-    pub phase: String,
+    pub phase: Phase,
     pub file: String,
     pub bytes_done: u64,
     pub bytes_total: u64,
@@ -157,9 +276,8 @@ pub struct Progress {
 pub struct WebhookDelivery {
     /// `webhook-id`, the same on every attempt.
     pub message_id: String,
-    pub event_type: String,
-    /// `pending`, `delivered`, `gone` (410), `not_configured` or `gave_up`.
-    pub state: String,
+    pub event_type: WebhookEvent,
+    pub state: WebhookState,
     pub attempts: u32,
     /// RFC 3339, when the last attempt was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -487,8 +605,7 @@ pub struct PresignInput {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifyInput {
-    /// `dissemination.delivered` or `dissemination.failed`.
-    pub event_type: String,
+    pub event_type: WebhookEvent,
     /// Stable across retries: `webhook-id`.
     pub message_id: String,
     /// When the event happened (workflow time), RFC 3339.
@@ -502,8 +619,8 @@ pub struct NotifyInput {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifyOutcome {
-    /// `delivered`, `not_configured` or `gone`.
-    pub outcome: String,
+    /// `delivered` or `not_configured` (410 Gone is a failure).
+    pub outcome: WebhookState,
     pub status_code: Option<u16>,
     pub attempt: u32,
 }
@@ -513,13 +630,10 @@ pub struct NotifyOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisseminationEvent {
-    /// `dissemination requested`, `retrieval`, `fixity check`, `delivery`,
-    /// `link regeneration`, `webhook`, `cancellation`, `deletion`, `failure`.
-    pub event_type: String,
+    pub event_type: EventType,
     /// RFC 3339.
     pub date_time: String,
-    /// `success` or `failure`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,

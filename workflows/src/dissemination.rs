@@ -13,23 +13,20 @@
 //! Then notify. Nothing unverified is ever visible in the client's bucket.
 
 use crate::activities::DisseminationActivities as Acts;
+use crate::audit::{record, Event};
 use crate::contract::*;
-use crate::lock::DisseminationLock;
-use model::{catalog::RepositoryFile, DisseminationStatus};
-use std::time::Duration;
-use temporalio_common::{error::IncomingError, search_attributes::SearchAttributeKey, RetryPolicy};
+use crate::mirror::{human_bytes, mirror, set_status};
+use crate::options::{short_options, summarised};
+use crate::outcome::{failure_message, Ending};
+use crate::retention::{cleanup, discard, release_lock, retain};
+use crate::state::DisseminationState;
+use model::DisseminationStatus;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityCancellationType, ActivityExecutionError, ActivityOptions, MemoValue,
-    SignalWorkflowOptions, SyncWorkflowContext, TimeoutType, WorkflowCancellationToken,
-    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-pub const SA_ARCHIVE_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ArchiveId");
-pub const SA_CLIENT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ClientId");
-pub const SA_CONTRACT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ContractId");
-pub const SA_STATUS: SearchAttributeKey<String> =
-    SearchAttributeKey::keyword("DisseminationStatus");
+pub use crate::mirror::{SA_ARCHIVE_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS};
 
 /// Executions started before retention existed end after the webhook.
 const RETENTION_PATCH: &str = "retention-and-link-regeneration";
@@ -79,7 +76,7 @@ impl DisseminationWorkflow {
         );
         record(
             ctx,
-            Event::new("dissemination requested", "success", requested),
+            Event::new(EventType::Requested, Outcome::Success, requested),
         );
         set_status(
             ctx,
@@ -109,7 +106,10 @@ impl DisseminationWorkflow {
             Ok(files) => {
                 let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
                 let detail = format!("{} file(s) available: {}", files.len(), names.join(", "));
-                record(ctx, Event::new("delivery", "success", detail));
+                record(
+                    ctx,
+                    Event::new(EventType::Delivery, Outcome::Success, detail),
+                );
                 ctx.state_mut(|s| s.view.files = files);
                 set_status(ctx, DisseminationStatus::Disseminated, "delivered");
             }
@@ -118,9 +118,9 @@ impl DisseminationWorkflow {
                     let _ = discard(ctx, &input).await;
                 }
                 let kind = if end.status == DisseminationStatus::Cancelled {
-                    "cancellation"
+                    EventType::Cancellation
                 } else {
-                    "failure"
+                    EventType::Failure
                 };
                 let detail = end
                     .reasons
@@ -128,7 +128,7 @@ impl DisseminationWorkflow {
                     .map(|r| format!("{}: {}", r.code, r.message))
                     .collect::<Vec<_>>()
                     .join("; ");
-                record(ctx, Event::new(kind, "failure", detail));
+                record(ctx, Event::new(kind, Outcome::Failure, detail));
                 ctx.state_mut(|s| s.view.reasons = end.reasons.clone());
                 set_status(ctx, end.status, &end.summary());
             }
@@ -173,8 +173,8 @@ impl DisseminationWorkflow {
         record(
             ctx,
             Event::new(
-                "link regeneration",
-                "success",
+                EventType::LinkRegeneration,
+                Outcome::Success,
                 format!("{} new link(s)", fresh.len()),
             ),
         );
@@ -249,14 +249,14 @@ impl DisseminationWorkflow {
     /// Sent by transfers every few seconds: shown on GET and in the Web UI.
     #[signal(name = "progress")]
     pub fn progress(&mut self, ctx: &mut SyncWorkflowContext<Self>, progress: Progress) {
-        let expected = match progress.phase.as_str() {
-            "download" => DisseminationStatus::DownloadingFromRepository,
-            _ => DisseminationStatus::UploadingToS3,
+        let expected = match progress.phase {
+            Phase::Download => DisseminationStatus::DownloadingFromRepository,
+            Phase::Upload => DisseminationStatus::UploadingToS3,
         };
         if self.view.status == expected {
             ctx.set_current_details(format!(
                 "{expected}: {} {}: {} of {}",
-                progress.phase,
+                progress.phase.as_str(),
                 progress.file,
                 human_bytes(progress.bytes_done),
                 human_bytes(progress.bytes_total)
@@ -276,393 +276,30 @@ impl DisseminationWorkflow {
     }
 }
 
-/// A final status other than DISSEMINATED, with its reasons.
-pub(crate) struct Ending {
-    pub(crate) status: DisseminationStatus,
-    pub(crate) reasons: Vec<Reason>,
-    /// Objects may have reached the client's bucket and must be removed.
-    pub(crate) discard: bool,
-}
-
-impl Ending {
-    pub(crate) fn failed(code: &str, message: String, file: Option<&str>) -> Self {
-        Self {
-            status: DisseminationStatus::Failed,
-            reasons: vec![Reason {
-                code: code.into(),
-                message,
-                file_path: file.map(Into::into),
-            }],
-            discard: false,
-        }
+impl DisseminationState for DisseminationWorkflow {
+    fn view(&self) -> &DisseminationView {
+        &self.view
     }
-
-    fn cancelled() -> Self {
-        Self {
-            status: DisseminationStatus::Cancelled,
-            reasons: vec![Reason {
-                code: reason_codes::CANCELLED.into(),
-                message: "cancelled at the client's request".into(),
-                file_path: None,
-            }],
-            discard: true,
-        }
+    fn view_mut(&mut self) -> &mut DisseminationView {
+        &mut self.view
     }
-
-    fn summary(&self) -> String {
-        let codes: Vec<&str> = self.reasons.iter().map(|r| r.code.as_str()).collect();
-        format!("{}: {}", self.status, codes.join(", "))
+    fn events_mut(&mut self) -> &mut Vec<DisseminationEvent> {
+        &mut self.events
     }
-}
-
-/// Per file: which location is being tried and what went wrong so far.
-pub(crate) struct FileTry {
-    pub(crate) file: RepositoryFile,
-    pub(crate) location_index: usize,
-    pub(crate) mismatches: Vec<String>,
-    pub(crate) unreadable: Vec<String>,
-}
-
-pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
-    let path = Some(t.file.relative_path.as_str());
-    if !t.mismatches.is_empty() {
-        let mut all = t.mismatches.clone();
-        all.extend(t.unreadable.iter().cloned());
-        Ending::failed(
-            reason_codes::FIXITY_MISMATCH,
-            format!(
-                "no copy of {} matches its stored digest ({})",
-                t.file.relative_path,
-                all.join("; ")
-            ),
-            path,
-        )
-    } else {
-        Ending {
-            status: DisseminationStatus::Rejected,
-            reasons: vec![Reason {
-                code: reason_codes::NO_READABLE_COPY.into(),
-                message: format!(
-                    "no readable copy of {} in the bit repository ({})",
-                    t.file.relative_path,
-                    t.unreadable.join("; ")
-                ),
-                file_path: path.map(Into::into),
-            }],
-            discard: false,
-        }
+    fn hosts(&self) -> &Vec<String> {
+        &self.hosts
     }
-}
-
-/// Keeps the delivered objects (links can be regenerated) until retention
-/// ends, then deletes them.
-async fn retain(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
-    let secs = input.settings.retention_secs.unwrap_or(7 * 24 * 3600);
-    let ends_at = ctx
-        .workflow_time()
-        .map(|t| format_time(t + Duration::from_secs(secs)));
-    ctx.state_mut(|s| s.view.retention_ends_at = ends_at.clone());
-    let until = ends_at.unwrap_or_default();
-    set_status(
-        ctx,
-        DisseminationStatus::Disseminated,
-        &format!("delivered; objects kept until {until}"),
-    );
-    // A cancel request (operator) ends retention early.
-    let _ = ctx.timer(Duration::from_secs(secs)).await;
-    match discard(ctx, input).await {
-        Ok(count) => {
-            record(
-                ctx,
-                Event::new(
-                    "deletion",
-                    "success",
-                    format!("retention ended; {count} delivered object(s) deleted"),
-                ),
-            );
-            ctx.state_mut(|s| s.view.objects_deleted = true);
-            set_status(
-                ctx,
-                DisseminationStatus::Disseminated,
-                "retention ended; objects deleted",
-            );
-        }
-        Err(message) => {
-            // Retried for the configured duration and still refused: the
-            // record says so, and an operator can reset the run.
-            record(
-                ctx,
-                Event::new(
-                    "deletion",
-                    "failure",
-                    format!("retention ended; deleting the delivered objects failed: {message}"),
-                ),
-            );
-            set_status(
-                ctx,
-                DisseminationStatus::Disseminated,
-                "retention ended; deleting the objects failed",
-            );
-        }
+    fn hosts_mut(&mut self) -> &mut Vec<String> {
+        &mut self.hosts
     }
-}
-
-/// Clean-up steps run even when the workflow is being cancelled.
-fn detached(mut opts: ActivityOptions) -> ActivityOptions {
-    opts.cancellation_token = Some(WorkflowCancellationToken::new());
-    opts
-}
-
-fn detached_signal() -> SignalWorkflowOptions {
-    let mut opts = SignalWorkflowOptions::default();
-    opts.cancellation_token = Some(WorkflowCancellationToken::new());
-    opts
-}
-
-/// Best effort: staging folders on every host that staged a file.
-async fn cleanup(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
-    for host in ctx.state(|s| s.hosts.clone()) {
-        let _ = ctx
-            .execute_activity(
-                Acts::cleanup_staging,
-                CleanupInput {
-                    dissemination_id: input.record.dissemination_id.clone(),
-                },
-                detached(summarised(
-                    on_host(short_options(&input.settings, &[]), &input.settings, &host),
-                    "clean staging".into(),
-                )),
-            )
-            .await;
-    }
-}
-
-/// Removes what reached the client's bucket: the objects deleted, or why not.
-async fn discard(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
-    input: &DisseminationInput,
-) -> Result<u32, String> {
-    ctx.execute_activity(
-        Acts::discard_delivery,
-        DiscardInput {
-            record: input.record.clone(),
-        },
-        detached(summarised(
-            short_options(&input.settings, &[]),
-            "remove a partial delivery".into(),
-        )),
-    )
-    .await
-    .map_err(|e| failure_message(&e))
-}
-
-async fn release_lock(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
-    input: &DisseminationInput,
-) {
-    if let Some(lock) = &input.lock {
-        // A lock already gone (terminated by an operator) is fine.
-        let _ = ctx
-            .external_workflow(lock.workflow_id.clone(), Some(lock.run_id.clone()))
-            .signal(DisseminationLock::release, (), detached_signal())
-            .await;
-    }
-}
-
-pub(crate) fn format_time(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t)
-        .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
-        .to_string()
-}
-
-/// Workflow time (deterministic), RFC 3339.
-pub(crate) fn now(ctx: &WorkflowContext<DisseminationWorkflow>) -> String {
-    ctx.workflow_time().map(format_time).unwrap_or_default()
-}
-
-/// Builds an audit event.
-pub(crate) struct Event(DisseminationEvent);
-
-impl Event {
-    pub(crate) fn new(event_type: &str, outcome: &str, detail: String) -> Self {
-        Self(DisseminationEvent {
-            event_type: event_type.into(),
-            date_time: String::new(),
-            outcome: outcome.into(),
-            detail,
-            file: None,
-            location: None,
-            algorithm: None,
-        })
-    }
-    pub(crate) fn file(mut self, f: &str) -> Self {
-        self.0.file = Some(f.into());
-        self
-    }
-    pub(crate) fn location(mut self, l: &str) -> Self {
-        self.0.location = Some(l.into());
-        self
-    }
-    pub(crate) fn algorithm(mut self, a: &str) -> Self {
-        self.0.algorithm = Some(a.into());
-        self
-    }
-}
-
-/// Appends to the audit trail, stamped with workflow time (deterministic).
-pub(crate) fn record(ctx: &mut WorkflowContext<DisseminationWorkflow>, event: Event) {
-    let mut e = event.0;
-    e.date_time = now(ctx);
-    ctx.state_mut(|s| s.events.push(e));
-}
-
-/// The Web UI's "current details": the status and what is happening, in words.
-pub(crate) fn describe(ctx: &mut WorkflowContext<DisseminationWorkflow>, what: String) {
-    let status = ctx.state(|s| s.view.status);
-    ctx.set_current_details(format!("{status}: {what}"));
-}
-
-/// 3.4 GiB, 12.0 MiB, 512 B.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// Sets the status and mirrors it for readers without a worker.
-pub(crate) fn set_status(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
-    status: DisseminationStatus,
-    details: &str,
-) {
-    let view = ctx.state_mut(|s| {
-        s.view.status = status;
-        s.view.progress = None;
-        s.view.clone()
-    });
-    let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view.clone())))]);
-    ctx.upsert_search_attributes([SA_STATUS.value_set(status.as_str().to_owned())]);
-    ctx.set_current_details(format!("{status}: {details}"));
-}
-
-fn mirror(
-    ctx: &mut SyncWorkflowContext<DisseminationWorkflow>,
-    view: &DisseminationView,
-    details: &str,
-) {
-    let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view.clone())))]);
-    ctx.upsert_search_attributes([SA_STATUS.value_set(view.status.as_str().to_owned())]);
-    ctx.set_current_details(format!("{}: {details}", view.status));
-}
-
-pub(crate) fn ms(v: u64) -> Duration {
-    Duration::from_millis(v)
-}
-
-/// Infrastructure errors are retried for `retry_for_ms` (attempts
-/// unlimited: the duration decides); executions started before that
-/// counted `retry_max_attempts`.
-fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
-    let attempts = if s.retry_for_ms.is_some() {
-        0
-    } else {
-        s.retry_max_attempts
-    };
-    RetryPolicy::builder()
-        .initial_interval(ms(s.retry_initial_ms))
-        .backoff_coefficient(2.0)
-        .maximum_interval(ms(s.retry_max_interval_ms))
-        .maximum_attempts(attempts)
-        .non_retryable_error_types(non_retryable.iter().copied())
-        .build()
-}
-
-/// Long byte-moving steps: heartbeated, retried on I/O errors.
-pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
-    let opts = ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
-        .heartbeat_timeout(ms(s.heartbeat_timeout_ms))
-        // On cancel, wait until the activity has stopped writing before cleaning up.
-        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
-        .retry_policy(retry(
-            s,
-            &[
-                failure_types::LOCATION_UNREADABLE,
-                failure_types::MISCONFIGURED,
-            ],
-        ))
-        .build();
-    match host_queue {
-        Some(q) => on_host(opts, s, q),
-        None => opts,
-    }
-}
-
-/// Short steps: each attempt bounded; all of them within `retry_for_ms`.
-pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
-    let mut opts = ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
-        .retry_policy(retry(s, non_retryable))
-        .build();
-    if let Some(total) = s.retry_for_ms {
-        opts.close_timeouts = temporalio_common::ActivityCloseTimeouts::ScheduleAndStartToClose {
-            schedule_to_close: ms(total.max(s.short_activity_timeout_ms)),
-            start_to_close: ms(s.short_activity_timeout_ms),
-        };
-    }
-    opts
-}
-
-/// Steps reading the staging folder run on the host that filled it.
-pub(crate) fn on_host(
-    mut opts: ActivityOptions,
-    s: &WorkflowSettings,
-    host_queue: &str,
-) -> ActivityOptions {
-    opts.task_queue = Some(host_queue.to_owned());
-    opts.schedule_to_start_timeout = Some(ms(s.host_schedule_to_start_ms));
-    opts
-}
-
-/// The line operators read in the Web UI's event list.
-pub(crate) fn summarised(mut opts: ActivityOptions, summary: String) -> ActivityOptions {
-    opts.summary = Some(summary);
-    opts
-}
-
-pub(crate) fn failure_type(e: &ActivityExecutionError) -> Option<&str> {
-    match e.cause() {
-        Some(IncomingError::Application(a)) => a.type_name(),
-        _ => None,
-    }
-}
-
-pub(crate) fn failure_message(e: &ActivityExecutionError) -> String {
-    match e.cause() {
-        Some(c) => c.failure().message.clone(),
-        None => e.to_string(),
-    }
-}
-
-/// A staged step never started: its host stopped polling.
-pub(crate) fn is_host_lost(e: &ActivityExecutionError) -> bool {
-    e.as_timeout()
-        .is_some_and(|t| t.timeout_type() == TimeoutType::ScheduleToStart)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn human_bytes_reads_like_the_web_ui_should() {
-        assert_eq!(super::human_bytes(512), "512 B");
-        assert_eq!(super::human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
-        assert_eq!(super::human_bytes(3_650_722_201), "3.4 GiB");
+        assert_eq!(crate::mirror::human_bytes(512), "512 B");
+        assert_eq!(crate::mirror::human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+        assert_eq!(crate::mirror::human_bytes(3_650_722_201), "3.4 GiB");
     }
 }

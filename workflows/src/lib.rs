@@ -7,11 +7,17 @@
 //! compiling the activities' S3 and HTTP clients.
 
 pub mod activities;
+mod audit;
 pub mod client;
 pub mod contract;
 pub mod dissemination;
 pub mod lock;
+mod mirror;
+mod options;
+mod outcome;
+mod retention;
 mod staged;
+mod state;
 mod streaming;
 mod webhook;
 

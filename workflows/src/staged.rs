@@ -5,20 +5,20 @@
 //! location on a mismatch → upload the verified copies.
 
 use crate::activities::DisseminationActivities as Acts;
+use crate::audit::{record, Event};
 use crate::contract::*;
-use crate::dissemination::{
-    describe, failure_message, failure_type, human_bytes, is_host_lost, no_copy_left, on_host,
-    record, set_status, short_options, summarised, transfer_options, DisseminationWorkflow, Ending,
-    Event, FileTry,
-};
+use crate::mirror::{describe, human_bytes, set_status};
+use crate::options::{on_host, short_options, summarised, transfer_options};
+use crate::outcome::{failure_message, failure_type, is_host_lost, no_copy_left, Ending, FileTry};
+use crate::state::DisseminationState;
 use model::DisseminationStatus;
 use temporalio_sdk::WorkflowContext;
 
 /// How often a staged step may find its host gone before giving up.
 const MAX_HOST_LOSSES: u32 = 3;
 
-pub(crate) async fn fetch_and_verify(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+pub(crate) async fn fetch_and_verify<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
 ) -> Result<Vec<StagedFile>, Ending> {
     let mut pending: Vec<FileTry> = input
@@ -68,7 +68,7 @@ pub(crate) async fn fetch_and_verify(
                             file: t.file.clone(),
                             location_index: t.location_index,
                             announce_start: ctx
-                                .state(|s| s.view.status == DisseminationStatus::Queued),
+                                .state(|s| s.view().status == DisseminationStatus::Queued),
                         },
                         summarised(
                             transfer_options(&input.settings, None),
@@ -81,16 +81,16 @@ pub(crate) async fn fetch_and_verify(
                         record(
                             ctx,
                             Event::new(
-                                "retrieval",
-                                "success",
+                                EventType::Retrieval,
+                                Outcome::Success,
                                 format!("{} bytes staged", staged.size),
                             )
                             .file(&t.file.relative_path)
                             .location(&location_id),
                         );
                         ctx.state_mut(|s| {
-                            if !s.hosts.contains(&staged.host_queue) {
-                                s.hosts.push(staged.host_queue.clone());
+                            if !s.hosts_mut().contains(&staged.host_queue) {
+                                s.hosts_mut().push(staged.host_queue.clone());
                             }
                         });
                         staged_round.push((t, staged));
@@ -148,8 +148,8 @@ pub(crate) async fn fetch_and_verify(
                     record(
                         ctx,
                         Event::new(
-                            "fixity check",
-                            "success",
+                            EventType::FixityCheck,
+                            Outcome::Success,
                             format!("digest {}", outcome.digest),
                         )
                         .file(&t.file.relative_path)
@@ -160,9 +160,13 @@ pub(crate) async fn fetch_and_verify(
                 }
                 Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
                     let algorithm = t.file.strongest_fixity().map(|f| f.algorithm.as_str());
-                    let mut event = Event::new("fixity check", "failure", failure_message(&e))
-                        .file(&t.file.relative_path)
-                        .location(&staged.location_id);
+                    let mut event = Event::new(
+                        EventType::FixityCheck,
+                        Outcome::Failure,
+                        failure_message(&e),
+                    )
+                    .file(&t.file.relative_path)
+                    .location(&staged.location_id);
                     if let Some(a) = algorithm {
                         event = event.algorithm(a);
                     }
@@ -198,8 +202,8 @@ pub(crate) async fn fetch_and_verify(
     Ok(verified)
 }
 
-pub(crate) async fn deliver(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+pub(crate) async fn deliver<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     staged: Vec<StagedFile>,
 ) -> Result<Vec<DeliveredFile>, Ending> {

@@ -8,11 +8,12 @@
 //! read, UPLOADING_TO_S3 once the digest matched.
 
 use crate::activities::DisseminationActivities as Acts;
+use crate::audit::{record, Event};
 use crate::contract::*;
-use crate::dissemination::{
-    describe, failure_message, failure_type, human_bytes, ms, no_copy_left, record, set_status,
-    summarised, transfer_options, DisseminationWorkflow, Ending, Event, FileTry,
-};
+use crate::mirror::{describe, human_bytes, set_status};
+use crate::options::{ms, summarised, transfer_options};
+use crate::outcome::{failure_message, failure_type, no_copy_left, Ending, FileTry};
+use crate::state::DisseminationState;
 use model::DisseminationStatus;
 use std::time::{Duration, SystemTime};
 use temporalio_sdk::WorkflowContext;
@@ -31,8 +32,8 @@ struct Blips {
 
 /// How long to wait before trying the same unreadable copy again, or
 /// `None` once its window (`unreadable_retry_ms`) has passed.
-fn blip_wait(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+fn blip_wait<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     blips: &mut Blips,
     (file, location_index): (&str, usize),
@@ -59,8 +60,8 @@ fn blip_wait(
     (elapsed + backoff <= window).then_some(backoff)
 }
 
-pub(crate) async fn transfer_all(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+pub(crate) async fn transfer_all<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let mut delivered: Vec<DeliveredFile> = Vec::new();
@@ -80,7 +81,7 @@ pub(crate) async fn transfer_all(
                 return Err(end);
             };
             let location_id = location.location_id.clone();
-            let status = ctx.state(|s| s.view.status);
+            let status = ctx.state(|s| s.view().status);
             let queued = status == DisseminationStatus::Queued;
             if !queued && status != DisseminationStatus::DownloadingFromRepository {
                 set_status(
@@ -120,8 +121,8 @@ pub(crate) async fn transfer_all(
                     record(
                         ctx,
                         Event::new(
-                            "retrieval",
-                            "success",
+                            EventType::Retrieval,
+                            Outcome::Success,
                             format!("{} bytes read", out.bytes_read),
                         )
                         .file(path)
@@ -130,8 +131,8 @@ pub(crate) async fn transfer_all(
                     record(
                         ctx,
                         Event::new(
-                            "fixity check",
-                            "success",
+                            EventType::FixityCheck,
+                            Outcome::Success,
                             format!("digest {}", out.fixity.digest),
                         )
                         .file(path)
@@ -154,8 +155,8 @@ pub(crate) async fn transfer_all(
                         record(
                             ctx,
                             Event::new(
-                                "retrieval",
-                                "failure",
+                                EventType::Retrieval,
+                                Outcome::Failure,
                                 format!("copy unreadable, trying it again in {wait:?}: {message}"),
                             )
                             .file(&t.file.relative_path)
@@ -174,9 +175,13 @@ pub(crate) async fn transfer_all(
                     t.location_index += 1;
                 }
                 Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
-                    let mut event = Event::new("fixity check", "failure", failure_message(&e))
-                        .file(&t.file.relative_path)
-                        .location(&location_id);
+                    let mut event = Event::new(
+                        EventType::FixityCheck,
+                        Outcome::Failure,
+                        failure_message(&e),
+                    )
+                    .file(&t.file.relative_path)
+                    .location(&location_id);
                     if let Some(f) = t.file.strongest_fixity() {
                         event = event.algorithm(f.algorithm.as_str());
                     }

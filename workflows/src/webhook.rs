@@ -3,8 +3,11 @@
 //! started before retried the activity instead).
 
 use crate::activities::DisseminationActivities as Acts;
+use crate::audit::{format_time, now, record, Event};
 use crate::contract::*;
-use crate::dissemination::*;
+use crate::options::{ms, short_options};
+use crate::outcome::{failure_message, failure_type};
+use crate::state::DisseminationState;
 use model::DisseminationStatus;
 use std::time::Duration;
 use temporalio_common::{error::IncomingError, ActivityCloseTimeouts, RetryPolicy};
@@ -13,18 +16,18 @@ use temporalio_sdk::{ActivityExecutionError, ActivityOptions, MemoValue, Workflo
 /// Executions started before the workflow scheduled webhook retries itself.
 const WEBHOOK_PATCH: &str = "workflow-scheduled-webhook-retries";
 
-pub(crate) async fn notify(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+pub(crate) async fn notify<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
 ) {
-    let view = ctx.state(|s| s.view.clone());
+    let view = ctx.state(|s| s.view().clone());
     let (event_type, suffix) = if view.status == DisseminationStatus::Disseminated {
-        ("dissemination.delivered", "delivered")
+        (WebhookEvent::Delivered, "delivered")
     } else {
-        ("dissemination.failed", "failed")
+        (WebhookEvent::Failed, "failed")
     };
     let message = NotifyInput {
-        event_type: event_type.into(),
+        event_type,
         message_id: format!("msg_{}_{suffix}", input.record.dissemination_id),
         occurred_at: now(ctx),
         view,
@@ -67,16 +70,16 @@ pub(crate) async fn notify(
 /// at least `Retry-After` when the endpoint gave one, until
 /// `webhook_give_up_after_ms` of waiting; 410 stops at once. Every attempt is
 /// recorded in the view, so clients and operators see how delivery goes.
-async fn deliver_webhook(
-    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+async fn deliver_webhook<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     mut message: NotifyInput,
 ) {
     let s = &input.settings;
     let mut delivery = WebhookDelivery {
         message_id: message.message_id.clone(),
-        event_type: message.event_type.clone(),
-        state: "pending".into(),
+        event_type: message.event_type,
+        state: WebhookState::Pending,
         ..Default::default()
     };
     let mut backoff = ms(s.webhook_retry_initial_ms);
@@ -106,11 +109,11 @@ async fn deliver_webhook(
         delivery.last_error = Some(failure_message(&error));
         match failure_type(&error) {
             Some(failure_types::WEBHOOK_GONE) => {
-                delivery.state = "gone".into();
+                delivery.state = WebhookState::Gone;
                 break;
             }
             Some(failure_types::MISCONFIGURED) => {
-                delivery.state = "not_configured".into();
+                delivery.state = WebhookState::NotConfigured;
                 break;
             }
             _ => {}
@@ -119,7 +122,7 @@ async fn deliver_webhook(
         let wait = retry_after(&error).map_or(jittered, |r| r.max(jittered));
         backoff = (backoff * 2).min(ms(s.webhook_retry_max_interval_ms));
         if waited + wait > ms(s.webhook_give_up_after_ms) {
-            delivery.state = "gave_up".into();
+            delivery.state = WebhookState::GaveUp;
             break;
         }
         delivery.next_attempt_at = ctx.workflow_time().map(|t| format_time(t + wait));
@@ -128,11 +131,7 @@ async fn deliver_webhook(
         waited += wait;
     }
     record_webhook(ctx, &delivery);
-    let outcome = if delivery.state == "delivered" {
-        "success"
-    } else {
-        "failure"
-    };
+    let outcome = Outcome::of(delivery.state == WebhookState::Delivered);
     let detail = format!(
         "{} {} after {} attempt(s){}",
         delivery.event_type,
@@ -144,13 +143,13 @@ async fn deliver_webhook(
             .map(|e| format!(": {e}"))
             .unwrap_or_default()
     );
-    record(ctx, Event::new("webhook", outcome, detail));
+    record(ctx, Event::new(EventType::Webhook, outcome, detail));
 }
 
-fn record_webhook(ctx: &mut WorkflowContext<DisseminationWorkflow>, delivery: &WebhookDelivery) {
+fn record_webhook<W: DisseminationState>(ctx: &mut WorkflowContext<W>, delivery: &WebhookDelivery) {
     let view = ctx.state_mut(|s| {
-        s.view.webhook = Some(delivery.clone());
-        s.view.clone()
+        s.view_mut().webhook = Some(delivery.clone());
+        s.view_mut().clone()
     });
     let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view)))]);
 }

@@ -47,7 +47,7 @@ use temporalio_sdk::activities::ActivityContext;
 use tokio::io::AsyncReadExt;
 use tracing::info;
 use workflows::{
-    DisseminationWorkflow, FixityOutcome, HashCheckpoint, MultipartState, Progress,
+    DisseminationWorkflow, FixityOutcome, HashCheckpoint, MultipartState, Phase, Progress,
     TransferHeartbeat, TransferInput, TransferOutcome,
 };
 
@@ -307,7 +307,7 @@ impl Attempt<'_> {
                         if full || last {
                             while p.is_full() {
                                 p.wait_one(HEARTBEAT_EVERY).await?;
-                                self.beat(&sink_view(p), &hasher, "download", part_size)
+                                self.beat(&sink_view(p), &hasher, Phase::Download, part_size)
                                     .await?;
                             }
                             part_no += 1;
@@ -343,7 +343,8 @@ impl Attempt<'_> {
                         Sink::Complete(upload) => SinkView::complete(upload, &hasher),
                         Sink::Whole => SinkView::default(),
                     };
-                    self.beat(&view, &hasher, "download", part_size).await?;
+                    self.beat(&view, &hasher, Phase::Download, part_size)
+                        .await?;
                 }
             }
             Ok(())
@@ -543,7 +544,7 @@ impl Attempt<'_> {
         let view = sink_view(p);
         let file = &self.input.file;
         let progress = progress(
-            "upload",
+            Phase::Upload,
             &file.relative_path,
             (view.uploaded, file.size),
             (0, self.started),
@@ -555,7 +556,7 @@ impl Attempt<'_> {
         &mut self,
         view: &SinkView,
         hasher: &MultiHasher,
-        phase: &str,
+        phase: Phase,
         part_size: u64,
     ) -> Result<(), Failure> {
         let file = &self.input.file;
@@ -653,7 +654,7 @@ fn stored_digest(file: &RepositoryFile) -> Result<&Fixity, Failure> {
 /// A progress report with an estimate of the time left: the rate since
 /// `since` (when `base` bytes were done) applied to what remains.
 fn progress(
-    phase: &str,
+    phase: Phase,
     file: &str,
     (done, total): (u64, u64),
     (base, since): (u64, Instant),
@@ -663,7 +664,7 @@ fn progress(
     let seconds_left = (rate > 0.0 && elapsed >= 0.5)
         .then(|| (total.saturating_sub(done) as f64 / rate).ceil() as u64);
     Progress {
-        phase: phase.into(),
+        phase,
         file: file.into(),
         bytes_done: done,
         bytes_total: total,

@@ -58,7 +58,7 @@ impl Described {
                     .and_then(|p| p.payloads.first())
                     .and_then(|p| serde_json::from_slice::<TransferHeartbeat>(&p.data).ok());
                 let progress = beat.and_then(|b| b.progress).filter(|p| {
-                    let expected = if p.phase == "download" {
+                    let expected = if p.phase == workflows::Phase::Download {
                         DisseminationStatus::DownloadingFromRepository
                     } else {
                         DisseminationStatus::UploadingToS3

@@ -1,0 +1,53 @@
+//! The audit trail: PREMIS-style events stamped with workflow time
+//! (deterministic), kept in the workflow's state and answered by query.
+
+use crate::contract::{DisseminationEvent, EventType, Outcome};
+use crate::state::DisseminationState;
+use temporalio_sdk::WorkflowContext;
+
+pub(crate) fn format_time(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+        .to_string()
+}
+
+/// Workflow time (deterministic), RFC 3339.
+pub(crate) fn now<W: DisseminationState>(ctx: &WorkflowContext<W>) -> String {
+    ctx.workflow_time().map(format_time).unwrap_or_default()
+}
+
+/// Builds an audit event.
+pub(crate) struct Event(DisseminationEvent);
+
+impl Event {
+    pub(crate) fn new(event_type: EventType, outcome: Outcome, detail: String) -> Self {
+        Self(DisseminationEvent {
+            event_type,
+            date_time: String::new(),
+            outcome,
+            detail,
+            file: None,
+            location: None,
+            algorithm: None,
+        })
+    }
+    pub(crate) fn file(mut self, f: &str) -> Self {
+        self.0.file = Some(f.into());
+        self
+    }
+    pub(crate) fn location(mut self, l: &str) -> Self {
+        self.0.location = Some(l.into());
+        self
+    }
+    pub(crate) fn algorithm(mut self, a: &str) -> Self {
+        self.0.algorithm = Some(a.into());
+        self
+    }
+}
+
+/// Appends to the audit trail, stamped with workflow time (deterministic).
+pub(crate) fn record<W: DisseminationState>(ctx: &mut WorkflowContext<W>, event: Event) {
+    let mut e = event.0;
+    e.date_time = now(ctx);
+    ctx.state_mut(|s| s.events_mut().push(e));
+}

@@ -1,0 +1,95 @@
+//! Every timeout and retry policy of the dissemination's activities, from
+//! the settings fixed in its input (so they replay the same whatever the
+//! workers' configuration says now).
+
+use crate::contract::*;
+use std::time::Duration;
+use temporalio_common::RetryPolicy;
+use temporalio_sdk::{
+    ActivityCancellationType, ActivityOptions, SignalWorkflowOptions, WorkflowCancellationToken,
+};
+
+pub(crate) fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Infrastructure errors are retried for `retry_for_ms` (attempts
+/// unlimited: the duration decides); executions started before that
+/// counted `retry_max_attempts`.
+pub(crate) fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
+    let attempts = if s.retry_for_ms.is_some() {
+        0
+    } else {
+        s.retry_max_attempts
+    };
+    RetryPolicy::builder()
+        .initial_interval(ms(s.retry_initial_ms))
+        .backoff_coefficient(2.0)
+        .maximum_interval(ms(s.retry_max_interval_ms))
+        .maximum_attempts(attempts)
+        .non_retryable_error_types(non_retryable.iter().copied())
+        .build()
+}
+
+/// Long byte-moving steps: heartbeated, retried on I/O errors.
+pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
+    let opts = ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
+        .heartbeat_timeout(ms(s.heartbeat_timeout_ms))
+        // On cancel, wait until the activity has stopped writing before cleaning up.
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+        .retry_policy(retry(
+            s,
+            &[
+                failure_types::LOCATION_UNREADABLE,
+                failure_types::MISCONFIGURED,
+            ],
+        ))
+        .build();
+    match host_queue {
+        Some(q) => on_host(opts, s, q),
+        None => opts,
+    }
+}
+
+/// Short steps: each attempt bounded; all of them within `retry_for_ms`.
+pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
+    let mut opts = ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
+        .retry_policy(retry(s, non_retryable))
+        .build();
+    if let Some(total) = s.retry_for_ms {
+        opts.close_timeouts = temporalio_common::ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: ms(total.max(s.short_activity_timeout_ms)),
+            start_to_close: ms(s.short_activity_timeout_ms),
+        };
+    }
+    opts
+}
+
+/// Steps reading the staging folder run on the host that filled it.
+pub(crate) fn on_host(
+    mut opts: ActivityOptions,
+    s: &WorkflowSettings,
+    host_queue: &str,
+) -> ActivityOptions {
+    opts.task_queue = Some(host_queue.to_owned());
+    opts.schedule_to_start_timeout = Some(ms(s.host_schedule_to_start_ms));
+    opts
+}
+
+/// The line operators read in the Web UI's event list.
+pub(crate) fn summarised(mut opts: ActivityOptions, summary: String) -> ActivityOptions {
+    opts.summary = Some(summary);
+    opts
+}
+
+/// Clean-up steps run even when the workflow is being cancelled.
+pub(crate) fn detached(mut opts: ActivityOptions) -> ActivityOptions {
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    opts
+}
+
+pub(crate) fn detached_signal() -> SignalWorkflowOptions {
+    let mut opts = SignalWorkflowOptions::default();
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    opts
+}

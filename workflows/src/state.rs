@@ -1,0 +1,14 @@
+//! What the steps along the flow (transfer, staged flow, webhook schedule,
+//! retention) read and change of a dissemination's workflow state: they
+//! are generic over it, so they need nothing back from the workflow module.
+
+use crate::contract::{DisseminationEvent, DisseminationView};
+
+pub(crate) trait DisseminationState {
+    fn view(&self) -> &DisseminationView;
+    fn view_mut(&mut self) -> &mut DisseminationView;
+    fn events_mut(&mut self) -> &mut Vec<DisseminationEvent>;
+    /// Task queues of the hosts that staged files (staged flow only).
+    fn hosts(&self) -> &Vec<String>;
+    fn hosts_mut(&mut self) -> &mut Vec<String>;
+}
