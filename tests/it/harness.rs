@@ -730,13 +730,22 @@ impl TestApp {
     /// The audit trail (GET …/events), as (type, outcome, location) triples
     /// plus the raw items.
     pub async fn events(&self, token: &str, id: &str) -> Vec<serde_json::Value> {
-        let res = self
-            .http
-            .get(format!("{}/v1/disseminations/{id}/events", self.api_url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        // A worker answers; right after an outage it may still be
+        // reconnecting (503 with Retry-After): asked again, bounded.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let res = loop {
+            let res = self
+                .http
+                .get(format!("{}/v1/disseminations/{id}/events", self.api_url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            if res.status() != 503 || Instant::now() > deadline {
+                break res;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         assert_eq!(res.status(), 200);
         let body: serde_json::Value = res.json().await.unwrap();
         body["items"].as_array().unwrap().clone()

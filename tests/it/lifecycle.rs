@@ -176,19 +176,7 @@ async fn cancel_during_download_leaves_nothing_behind() {
         .list_keys(&bucket, &format!("dissemination/{id}/"))
         .await
         .is_empty());
-    let open = app
-        .s3()
-        .client()
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        open.uploads().is_empty(),
-        "no open upload: {:?}",
-        open.uploads()
-    );
+    crate::faults::no_open_upload(&app).await;
 
     // It is final: a second cancel is refused, and the AIP may be requested again.
     let res = app.cancel(&token, &id).await;
