@@ -4,6 +4,8 @@
 #   P1  time from POST to verified webhook for a LARGE_MIB AIP, beside
 #       `aws s3 cp` of the same bytes to the same S3 server and beside
 #       `sha256sum && aws s3 cp`, as ratios;
+#       and beside the same delivery without Content-MD5 on the parts
+#       (`s3.content_md5 = false`): the cost of S3 checking every part;
 #   P2  the worker's peak RSS during that run and during a SMALL_MIB run.
 #   P3  API latency and throughput under load (wrk, 32 connections, --latency,
 #       P3_SECS each): GET of one delivered dissemination (worker running);
@@ -143,6 +145,9 @@ disseminate "$SMALL_ID"
 small_s=$DUR small_rss=$RSS
 disseminate "$LARGE_ID"
 large_s=$DUR large_rss=$RSS
+# The same without Content-MD5 on the parts: what S3's check of every part costs.
+DISSEMINATION_S3__CONTENT_MD5=false disseminate "$LARGE_ID"
+nomd5_s=$DUR
 
 file="$STACK_DATA/repository/$LARGE_ID/primary_large.tar"
 aws s3 mb s3://bench-baseline >/dev/null 2>&1 || true
@@ -282,12 +287,12 @@ post_statuses=$(awk '/^status / {printf "%s%s x%s", sep, $2, $3; sep=", "}' "$RU
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 python3 - "$commit" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" \
   "$post_p50" "$post_p99" "$post_rps" "$post_non201" "$post_statuses" "$post_reused" "$post_sock" \
-  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" <<'PY'
+  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" "$nomd5_s" <<'PY'
 import sys
 commit, large, small, ours, cp, naive, large_rss, small_rss, small_s = sys.argv[1:10]
 (post_p50, post_p99, post_rps, post_non201, post_statuses, post_reused, post_sock,
  get_p50, get_p99, get_rps, get_bad, get_sock, raw_rate, p3_secs, p4_before, p4_slots,
- p4_delay_ms, p4_waited) = sys.argv[10:]
+ p4_delay_ms, p4_waited, nomd5_s) = sys.argv[10:]
 ours, cp, naive, small_s = float(ours), float(cp), float(naive), float(small_s)
 lr, sr = int(large_rss) / 1024, int(small_rss) / 1024
 print(f"commit {commit}, {large} MiB and {small} MiB AIPs, SeaweedFS on loopback")
@@ -295,6 +300,8 @@ print(f"P1 POST -> verified webhook ({large} MiB): {ours:.2f} s "
       f"({int(large) / 1024 / ours:.2f} GiB/s)")
 print(f"   aws s3 cp of the same bytes:        {cp:.2f} s  -> ratio ours/cp = {ours / cp:.2f} (target <= 1.0)")
 print(f"   sha256sum && aws s3 cp:             {naive:.2f} s  -> naive/ours = {naive / ours:.2f} (target >= 1.5)")
+print(f"   without Content-MD5 on the parts: {float(nomd5_s):.2f} s -> with/without = "
+      f"{ours / float(nomd5_s):.2f} (the cost of S3 checking every part)")
 print(f"   ({small} MiB AIP: {small_s:.2f} s)")
 print(f"P2 worker peak RSS: {lr:.0f} MiB ({large} MiB AIP), {sr:.0f} MiB ({small} MiB AIP); "
       f"difference {abs(lr - sr) / sr * 100:.0f} % (target <= 150 MiB, within 20 %)")

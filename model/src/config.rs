@@ -330,6 +330,9 @@ pub struct S3Config {
     /// server that stopped answering must not hang a transfer).
     pub request_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// Each part goes with its `Content-MD5`, which S3 checks; off only to
+    /// measure what that costs (`scripts/bench.sh`).
+    pub content_md5: bool,
     /// The account that must own the clients' buckets (AWS account id):
     /// sent with every request, and buckets are then never created.
     pub expected_bucket_owner: Option<String>,
@@ -354,6 +357,7 @@ impl Default for S3Config {
             upload_concurrency: 4,
             request_timeout_ms: 120_000,
             connect_timeout_ms: 5_000,
+            content_md5: true,
             expected_bucket_owner: None,
         }
     }

@@ -213,7 +213,11 @@ impl Attempt<'_> {
                 );
                 (
                     MultiHasher::new(&algorithms),
-                    Sink::Parts(Box::new(parts)),
+                    Sink::Parts(Box::new(if s3cfg.content_md5 {
+                        parts
+                    } else {
+                        parts.without_content_md5()
+                    })),
                     false,
                 )
             }
@@ -234,7 +238,15 @@ impl Attempt<'_> {
                     held,
                     checkpoint,
                 );
-                (hasher, Sink::Parts(Box::new(parts)), false)
+                (
+                    hasher,
+                    Sink::Parts(Box::new(if s3cfg.content_md5 {
+                        parts
+                    } else {
+                        parts.without_content_md5()
+                    })),
+                    false,
+                )
             }
             Start::Complete { upload, checkpoint } => {
                 let hasher = resumed_state(&checkpoint)

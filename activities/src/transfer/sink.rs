@@ -25,6 +25,8 @@ pub(crate) struct Parts {
     reusable: BTreeMap<i32, String>,
     pub(crate) reused: u32,
     max_in_flight: usize,
+    /// Send each part's MD5 for S3 to check (`s3.content_md5`).
+    content_md5: bool,
     /// Digest states at the end of each pushed part not yet in the run.
     pending: BTreeMap<i32, HashCheckpoint>,
     /// The run 1..=`run` of uploaded parts and the states at its end.
@@ -57,6 +59,7 @@ impl Parts {
             reusable: held,
             reused: 0,
             max_in_flight,
+            content_md5: true,
             pending: BTreeMap::new(),
             run,
             checkpoint,
@@ -73,6 +76,12 @@ impl Parts {
         checkpoint.offset > 0
             && checkpoint.offset.is_multiple_of(part_size)
             && (1..=(checkpoint.offset / part_size) as i32).all(|n| held.contains_key(&n))
+    }
+
+    /// Parts go without their MD5 (only to measure what checking costs).
+    pub(crate) fn without_content_md5(mut self) -> Self {
+        self.content_md5 = false;
+        self
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -98,11 +107,12 @@ impl Parts {
             self.key.clone(),
             self.upload_id.clone(),
         );
+        let content_md5 = self.content_md5;
         self.in_flight.push(tokio::spawn(async move {
             // The part's MD5 on another thread: S3 checks the bytes it got
             // against it, and the completed object's ETag is made of them.
             let (body, md5) = tokio::task::spawn_blocking(move || {
-                let md5: [u8; 16] = Md5::digest(&body).into();
+                let md5: Option<[u8; 16]> = content_md5.then(|| Md5::digest(&body).into());
                 (body, md5)
             })
             .await
