@@ -1,6 +1,8 @@
-//! Types that belong to no single step of a dissemination: identifiers,
-//! statuses, the catalog model (as DPS describes an AIP) and configuration.
-//! The API and the workers both build on them; nothing here does network I/O.
+//! What belongs to no single step of a dissemination: identifiers,
+//! statuses, the catalog model (as DPS describes an AIP) with its folder
+//! catalog, configuration, link signing (pure SigV4), and the process
+//! plumbing both binaries share (telemetry set-up and OTLP export, the
+//! shutdown signal). The API and the workers both build on them.
 
 pub mod catalog;
 pub mod config;

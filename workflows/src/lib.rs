@@ -2,9 +2,10 @@
 //! workers (input, status view, query and signal names, activity
 //! signatures) and the deterministic workflows themselves.
 //!
-//! Nothing here does I/O: activities are declared with
+//! The workflows do no I/O: activities are declared with
 //! `#[activity_definitions]` so the API can start workflows without
-//! compiling the activities' S3 and HTTP clients.
+//! compiling the activities' S3 and HTTP clients. The one module that does
+//! is `client`: the connection to Temporal that the API and the worker share.
 
 pub mod activities;
 mod audit;
