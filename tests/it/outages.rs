@@ -380,3 +380,29 @@ async fn with_temporal_down_every_endpoint_answers_503_at_once() {
     );
     app.stack.start_temporal().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_expected_bucket_owner_no_bucket_is_created() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        ..Default::default()
+    })
+    .await;
+    // A worker of a deployment that names the buckets' owner.
+    let mut cfg = (*app.cfg).clone();
+    cfg.s3.expected_bucket_owner = Some("111122223333".into());
+    let _worker = crate::harness::spawn_worker_process(&cfg, "worker-owner");
+    let token = app.client_token();
+    let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    let (_, waiting) = app
+        .poll_until(&token, &id, Duration::from_secs(30), |b| {
+            b["waiting"]["for"] == "S3"
+        })
+        .await;
+    let reason = waiting["waiting"]["reason"].as_str().unwrap();
+    assert!(reason.contains("expected owner"), "{reason}");
+    let bucket = app.cfg.client_bucket(CLIENT);
+    let head = app.s3().client().head_bucket().bucket(&bucket).send().await;
+    assert!(head.is_err(), "the bucket {bucket} was not created");
+    assert_eq!(app.cancel(&token, &id).await.status(), 202);
+}
