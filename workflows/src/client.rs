@@ -57,9 +57,24 @@ async fn connect_with(
         .maybe_tls_options(tls)
         .maybe_api_key(cfg.api_key.as_ref().map(|k| k.expose_secret().to_owned()))
         .connect_timeout(timeout)
-        .retry_options(retries.unwrap_or_default())
+        .retry_options(retries.clone().unwrap_or_default())
         .build();
-    let connection = tokio::time::timeout(timeout, Connection::connect(options))
+    // A connection whose calls retry only briefly still gets the whole
+    // connect budget at start (a server still starting, a loaded host).
+    let deadline = tokio::time::Instant::now() + timeout;
+    let attempt = async {
+        loop {
+            let result = Connection::connect(options.clone()).await;
+            let again = retries.is_some()
+                && result.is_err()
+                && tokio::time::Instant::now() + Duration::from_millis(500) < deadline;
+            if !again {
+                break result;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let connection = tokio::time::timeout(timeout, attempt)
         .await
         .map_err(|_| {
             anyhow::anyhow!(
