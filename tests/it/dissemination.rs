@@ -179,19 +179,7 @@ async fn delivers_an_aip_end_to_end() {
             "json",
         ],
     ] {
-        let out = std::process::Command::new(crate::harness::tools_bin().join("temporal"))
-            .args(&args)
-            .args([
-                "--address",
-                app.stack.temporal_address.trim_start_matches("http://"),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = app.temporal_cli(&args);
         // Payloads are base64 in the CLI's JSON: read them decoded too.
         let text = readable(&serde_json::from_slice(&out.stdout).unwrap());
         assert!(

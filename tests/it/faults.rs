@@ -198,27 +198,17 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
 
     // S3 is back; the operator resets the run (as the Web UI's Reset does).
     app.stack.start_s3().await.unwrap();
-    let out = std::process::Command::new(crate::harness::tools_bin().join("temporal"))
-        .args([
-            "workflow",
-            "reset",
-            "--workflow-id",
-            &id,
-            "--type",
-            "FirstWorkflowTask",
-        ])
-        .args(["--reason", "S3 outage over", "--yes"])
-        .args([
-            "--address",
-            app.stack.temporal_address.trim_start_matches("http://"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    app.temporal_cli(&[
+        "workflow",
+        "reset",
+        "--workflow-id",
+        &id,
+        "--type",
+        "FirstWorkflowTask",
+        "--reason",
+        "S3 outage over",
+        "--yes",
+    ]);
     let (_, done) = app
         .poll_until(&token, &id, Duration::from_secs(60), |b| {
             b["status"] == "DISSEMINATED"
@@ -226,13 +216,7 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
         .await;
     let url = done["files"][0]["downloadURL"].as_str().unwrap();
     assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
-    assert!(!app
-        .list_keys(
-            &app.cfg.client_bucket(CLIENT),
-            &format!("dissemination/{id}/")
-        )
-        .await
-        .is_empty());
+    assert!(!app.delivered_keys(&id).await.is_empty());
 }
 
 /// Completed activities' results (those with field `marker`) in a history.
@@ -319,12 +303,7 @@ async fn sigterm_to_the_worker_mid_transfer_loses_and_duplicates_nothing() {
         results[0]["resumedFrom"], aip.intellectual_entity.sum_size_in_bytes
     );
     assert!(results[0]["resumedFrom"].as_u64().unwrap() > 0);
-    let keys = app
-        .list_keys(
-            &app.cfg.client_bucket(CLIENT),
-            &format!("dissemination/{id}/"),
-        )
-        .await;
+    let keys = app.delivered_keys(&id).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
 }
 

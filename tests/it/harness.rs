@@ -862,6 +862,59 @@ impl TestApp {
     }
 
     /// A Temporal client on this test's server.
+    /// Keys of the objects a dissemination left in the client's bucket.
+    pub async fn delivered_keys(&self, id: &str) -> Vec<String> {
+        self.list_keys(
+            &self.cfg.client_bucket(CLIENT),
+            &format!("dissemination/{id}/"),
+        )
+        .await
+    }
+
+    /// The audit trail's event types, oldest first.
+    pub async fn event_types(&self, token: &str, id: &str) -> Vec<String> {
+        self.events(token, id)
+            .await
+            .iter()
+            .map(|e| e["eventType"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Runs the `temporal` CLI against this stack's server; asserts success.
+    pub fn temporal_cli(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(tools_bin().join("temporal"))
+            .args(args)
+            .args([
+                "--address",
+                self.stack.temporal_address.trim_start_matches("http://"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "temporal {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Moves the AIP's only copy away; it comes back after `gone`.
+    pub fn hide_only_copy(&self, archive_id: &str, gone: Duration) -> tokio::task::JoinHandle<()> {
+        let doc = self.catalog_doc(archive_id);
+        assert_eq!(doc.repository_files[0].locations.len(), 1, "the only copy");
+        let path = self
+            .cfg
+            .repository
+            .disk_root
+            .join(&doc.repository_files[0].locations[0].file_path);
+        let hidden = path.with_extension("hidden");
+        std::fs::rename(&path, &hidden).unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(gone).await;
+            std::fs::rename(&hidden, &path).unwrap();
+        })
+    }
+
     pub async fn stack_client(&self) -> temporalio_client::Client {
         workflows::client::connect(&self.cfg.temporal, "test")
             .await

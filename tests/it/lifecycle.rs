@@ -120,12 +120,7 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
         .list_keys(&bucket, &format!("dissemination/{id}/"))
         .await
         .is_empty());
-    let types: Vec<String> = app
-        .events(&token, &id)
-        .await
-        .iter()
-        .map(|e| e["eventType"].as_str().unwrap().to_owned())
-        .collect();
+    let types = app.event_types(&token, &id).await;
     assert!(types.contains(&"link regeneration".to_owned()), "{types:?}");
     assert_eq!(
         types.last().map(String::as_str),

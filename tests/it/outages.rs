@@ -97,12 +97,7 @@ async fn temporal_down_for_a_minute_mid_transfer_delivers_exactly_once() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     app.stack.start_temporal().await.unwrap();
     delivered_intact(&app, &aip, &token, &id).await;
-    let keys = app
-        .list_keys(
-            &app.cfg.client_bucket(CLIENT),
-            &format!("dissemination/{id}/"),
-        )
-        .await;
+    let keys = app.delivered_keys(&id).await;
     assert_eq!(keys.len(), 1, "one object: {keys:?}");
     let hooks = app.wait_webhooks(1, Duration::from_secs(30)).await;
     let ids: std::collections::BTreeSet<String> = hooks
@@ -110,31 +105,9 @@ async fn temporal_down_for_a_minute_mid_transfer_delivers_exactly_once() {
         .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 1, "one delivered message id");
-    let types: Vec<String> = app
-        .events(&token, &id)
-        .await
-        .iter()
-        .map(|e| e["eventType"].as_str().unwrap().to_owned())
-        .collect();
+    let types = app.event_types(&token, &id).await;
     assert!(!types.contains(&"failure".to_owned()), "{types:?}");
     no_open_upload(&app).await;
-}
-
-/// Moves the AIP's only copy away for `gone`, starting now.
-fn hide_for(app: &TestApp, archive_id: &str, gone: Duration) -> tokio::task::JoinHandle<()> {
-    let doc = app.catalog_doc(archive_id);
-    assert_eq!(doc.repository_files[0].locations.len(), 1, "the only copy");
-    let path = app
-        .cfg
-        .repository
-        .disk_root
-        .join(&doc.repository_files[0].locations[0].file_path);
-    let hidden = path.with_extension("hidden");
-    std::fs::rename(&path, &hidden).unwrap();
-    tokio::spawn(async move {
-        tokio::time::sleep(gone).await;
-        std::fs::rename(&hidden, &path).unwrap();
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +122,7 @@ async fn the_only_copy_absent_for_twenty_seconds_is_still_delivered() {
     worker::demo::seed_large(&app.cfg, only_on_disk, 1)
         .await
         .unwrap();
-    let back = hide_for(&app, only_on_disk, Duration::from_secs(20));
+    let back = app.hide_only_copy(only_on_disk, Duration::from_secs(20));
     let id = app.create(&token, only_on_disk, 50).await;
     let (_, done) = app
         .poll_until(&token, &id, Duration::from_secs(90), |b| {
@@ -182,7 +155,7 @@ async fn the_only_copy_absent_beyond_the_window_is_rejected() {
     worker::demo::seed_large(&app.cfg, only_on_disk, 1)
         .await
         .unwrap();
-    let back = hide_for(&app, only_on_disk, Duration::from_secs(15));
+    let back = app.hide_only_copy(only_on_disk, Duration::from_secs(15));
     let id = app.create(&token, only_on_disk, 50).await;
     let (_, done) = app
         .poll_until(&token, &id, Duration::from_secs(30), |b| {

@@ -147,17 +147,9 @@ async fn record_histories() {
     // The only copy absent for a moment: tried again, then delivered.
     let blip = "019e404e-ffff-7000-8000-00000000000e";
     worker::demo::seed_large(&app.cfg, blip, 1).await.unwrap();
-    let doc = app.catalog_doc(blip);
-    let path = app
-        .cfg
-        .repository
-        .disk_root
-        .join(&doc.repository_files[0].locations[0].file_path);
-    let hidden = path.with_extension("hidden");
-    std::fs::rename(&path, &hidden).unwrap();
+    let back = app.hide_only_copy(blip, Duration::from_secs(3));
     let id = app.create(&app.client_token(), blip, 50).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    std::fs::rename(&hidden, &path).unwrap();
+    back.await.unwrap();
     app.poll_until(&app.client_token(), &id, Duration::from_secs(60), |b| {
         b["status"] == "DISSEMINATED"
     })

@@ -126,10 +126,11 @@ pub async fn describe(
                 .memo()
                 .get::<DisseminationView>(MEMO_VIEW)
                 .map_err(ApiError::internal)?;
+            let status = desc.status();
             Ok(Some(Described {
                 view,
-                status: desc.status(),
-                raw: desc.raw().clone(),
+                status,
+                raw: desc.into_raw(),
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
