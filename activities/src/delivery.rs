@@ -5,12 +5,7 @@
 use crate::{failure::Failure, Activities};
 use model::catalog::{DigestAlgorithm, RepositoryFile};
 use tracing::info;
-use workflows::{DeliveredFile, DiscardInput, DisseminationRecord, PresignInput};
-
-/// Where a delivered file lives in the client's bucket.
-pub fn object_key(record: &DisseminationRecord, filename: &str) -> String {
-    record.object_key(filename)
-}
+use workflows::{DeliveredFile, DiscardInput, PresignInput};
 
 /// The record of a verified, uploaded repository file, with a fresh link
 /// (its signing and expiry times: the link itself is signed on the way out).
@@ -52,7 +47,7 @@ pub(crate) async fn presign_links(
     let bucket = acts.cfg.client_bucket(record.client_id.as_str());
     let mut out = Vec::new();
     for file in &input.files {
-        let key = object_key(record, &file.filename);
+        let key = record.object_key(&file.filename);
         let size = acts
             .s3
             .object_size(&bucket, &key)

@@ -18,7 +18,7 @@
 mod sink;
 
 use crate::{
-    delivery::{delivered_file, object_key},
+    delivery::delivered_file,
     digest::{self, MultiHasher},
     failure::Failure,
     notify::signal_workflow,
@@ -169,7 +169,7 @@ impl Attempt<'_> {
             stored.digest.trim().to_ascii_lowercase()
         );
         let bucket = acts.cfg.client_bucket(record.client_id.as_str());
-        let key = object_key(record, file.filename());
+        let key = record.object_key(file.filename());
         acts.s3
             .ensure_bucket(&bucket)
             .await
