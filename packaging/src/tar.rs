@@ -731,3 +731,843 @@ pub fn padding(size: u64) -> usize {
 
 /// Two zero blocks: the end of an archive.
 pub const END_OF_ARCHIVE: [u8; 1024] = [0; 1024];
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use ::tar::{Builder, EntryType, Header};
+    use std::io;
+
+    /// A member as the reader reported it, with its data joined.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Read {
+        Member(Member, Vec<u8>),
+        End,
+    }
+
+    /// Reads `archive` fed in pieces of `chunk` bytes, as a caller would.
+    fn read_chunked(archive: &[u8], chunk: usize) -> Result<Vec<Read>, TarError> {
+        let mut reader = TarReader::new();
+        let mut out = Vec::new();
+        let mut open: Option<(Member, Vec<u8>)> = None;
+        let mut handle = |event: Event<'_>, out: &mut Vec<Read>| match event {
+            Event::Member(m) => {
+                assert!(open.is_none(), "Member {m:?} before MemberEnd");
+                open = Some((m, Vec::new()));
+            }
+            Event::Data(d) => {
+                assert!(!d.is_empty(), "empty Data event");
+                let (m, data) = open.as_mut().expect("Data outside a member");
+                data.extend_from_slice(d);
+                assert!(data.len() as u64 <= m.size, "more data than the size");
+            }
+            Event::MemberEnd => {
+                let (m, data) = open.take().expect("MemberEnd outside a member");
+                assert_eq!(data.len() as u64, m.size, "data of {}", m.path);
+                out.push(Read::Member(m, data));
+            }
+            Event::End => {
+                assert!(open.is_none(), "End inside a member");
+                out.push(Read::End);
+            }
+        };
+        for piece in archive.chunks(chunk.max(1)) {
+            let mut buf = piece;
+            while !buf.is_empty() {
+                let (n, event) = reader.next(buf)?;
+                assert!(n <= buf.len());
+                assert!(n > 0 || event.is_some(), "no progress and no event");
+                if let Some(Event::Data(d)) = &event {
+                    assert!(
+                        buf.as_ptr_range().contains(&d.as_ptr()),
+                        "Data must borrow the input"
+                    );
+                }
+                if event.is_none() {
+                    assert_eq!(n, buf.len(), "(n, None) must consume everything");
+                }
+                buf = &buf[n..];
+                if let Some(event) = event {
+                    handle(event, &mut out);
+                }
+            }
+        }
+        loop {
+            let (n, event) = reader.next(&[])?;
+            assert_eq!(n, 0);
+            match event {
+                Some(event) => handle(event, &mut out),
+                None => break,
+            }
+        }
+        reader.finish()?;
+        assert!(open.is_none(), "input ended inside a member");
+        Ok(out)
+    }
+
+    const CHUNKINGS: [usize; 7] = [1, 7, 511, 512, 513, 4096, usize::MAX];
+
+    /// Reads `archive` with every chunking; all must agree.
+    fn read_all(archive: &[u8]) -> Vec<Read> {
+        let whole = read_chunked(archive, archive.len()).unwrap();
+        for chunk in CHUNKINGS {
+            let chunked = read_chunked(archive, chunk.min(archive.len()))
+                .unwrap_or_else(|e| panic!("chunk {chunk}: {e}"));
+            assert_eq!(chunked, whole, "chunk {chunk}");
+        }
+        whole
+    }
+
+    /// The error reading `archive`, the same with every chunking.
+    fn read_err(archive: &[u8]) -> TarError {
+        let whole = read_chunked(archive, archive.len()).unwrap_err();
+        for chunk in CHUNKINGS {
+            let e = read_chunked(archive, chunk.min(archive.len())).unwrap_err();
+            assert_eq!(e, whole, "chunk {chunk}");
+        }
+        whole
+    }
+
+    fn file(path: &str, data: &[u8]) -> Read {
+        Read::Member(
+            Member {
+                path: path.into(),
+                size: data.len() as u64,
+                kind: MemberKind::File,
+            },
+            data.to_vec(),
+        )
+    }
+
+    fn other(path: &str, kind: MemberKind) -> Read {
+        Read::Member(
+            Member {
+                path: path.into(),
+                size: 0,
+                kind,
+            },
+            Vec::new(),
+        )
+    }
+
+    fn bytes(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    fn add_file(b: &mut Builder<Vec<u8>>, mut h: Header, path: &str, data: &[u8]) {
+        h.set_entry_type(EntryType::Regular);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    fn add_dir(b: &mut Builder<Vec<u8>>, path: &str) {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        b.append_data(&mut h, path, io::empty()).unwrap();
+    }
+
+    /// A PAX record, its length found by trying (independent of the
+    /// writer's arithmetic).
+    fn record(key: &str, value: &str) -> Vec<u8> {
+        (1..10_000)
+            .map(|len| format!("{len} {key}={value}\n"))
+            .find(|r| r.len() == r.split(' ').next().unwrap().parse::<usize>().unwrap())
+            .unwrap()
+            .into_bytes()
+    }
+
+    fn add_extension(b: &mut Builder<Vec<u8>>, kind: EntryType, data: &[u8]) {
+        let mut h = Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_path("PaxHeaders/x").unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    /// A header block with raw `name` bytes, the checksum right.
+    fn raw_header(name: &[u8], kind: EntryType, size: u64) -> Header {
+        let mut h = Header::new_ustar();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        h
+    }
+
+    fn archive_of(headers: &[(Header, &[u8])]) -> Vec<u8> {
+        let mut b = Builder::new(Vec::new());
+        for (h, data) in headers {
+            b.append(h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn long_path() -> String {
+        format!(
+            "{}/{}/{}.txt",
+            "d".repeat(70),
+            "e".repeat(60),
+            "f".repeat(40)
+        )
+    }
+
+    /// Folders, a directory entry, the root entry, files of several sizes,
+    /// a GNU long name, a symlink.
+    fn mixed() -> (Vec<u8>, Vec<Read>) {
+        let mut b = Builder::new(Vec::new());
+        add_dir(&mut b, "./");
+        add_dir(&mut b, "a/");
+        add_file(&mut b, Header::new_gnu(), "a/b/c.txt", b"hello\n");
+        add_file(&mut b, Header::new_gnu(), "empty.txt", b"");
+        add_file(&mut b, Header::new_gnu(), "./x/block.bin", &bytes(512, 1));
+        add_file(&mut b, Header::new_gnu(), "x/big.bin", &bytes(3000, 2));
+        add_file(&mut b, Header::new_gnu(), &long_path(), &bytes(700, 3));
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "link", "a/b/c.txt").unwrap();
+        add_file(&mut b, Header::new_gnu(), "last one.txt", &bytes(1, 4));
+        let archive = b.into_inner().unwrap();
+        let expected = vec![
+            other("a", MemberKind::Directory),
+            file("a/b/c.txt", b"hello\n"),
+            file("empty.txt", b""),
+            file("x/block.bin", &bytes(512, 1)),
+            file("x/big.bin", &bytes(3000, 2)),
+            file(&long_path(), &bytes(700, 3)),
+            other(
+                "link",
+                MemberKind::Other("symbolic link to a/b/c.txt".into()),
+            ),
+            file("last one.txt", &bytes(1, 4)),
+            Read::End,
+        ];
+        (archive, expected)
+    }
+
+    #[test]
+    fn reads_a_mixed_gnu_archive_with_every_chunking() {
+        let (archive, expected) = mixed();
+        assert!(
+            archive.windows(13).any(|w| w == b"././@LongLink"),
+            "the long name is written as GNU 'L'"
+        );
+        assert_eq!(read_all(&archive), expected);
+    }
+
+    #[test]
+    fn without_a_trailer_the_archive_ends_at_a_member_boundary() {
+        let (archive, mut expected) = mixed();
+        let trimmed = &archive[..archive.len() - 1024];
+        expected.pop();
+        assert_eq!(read_all(trimmed), expected);
+        // One zero block and then the input ends: also accepted.
+        assert_eq!(read_all(&archive[..archive.len() - 512]), expected);
+    }
+
+    #[test]
+    fn a_trailerless_archive_whose_last_member_fills_its_blocks_ends_cleanly() {
+        let mut b = Builder::new(Vec::new());
+        add_file(&mut b, Header::new_ustar(), "a", &bytes(1024, 9));
+        add_file(&mut b, Header::new_ustar(), "b", b"");
+        let archive = b.into_inner().unwrap();
+        let trimmed = &archive[..archive.len() - 1024];
+        // MemberEnd of "b" is still due when the input ends: next(&[]) yields it.
+        assert_eq!(
+            read_all(trimmed),
+            vec![file("a", &bytes(1024, 9)), file("b", b"")]
+        );
+        let mut r = TarReader::new();
+        let (n, e) = r.next(trimmed).unwrap();
+        assert!(matches!(e, Some(Event::Member(_))));
+        let mut rest = &trimmed[n..];
+        while !rest.is_empty() {
+            let (n, _) = r.next(rest).unwrap();
+            rest = &rest[n..];
+        }
+        assert_eq!(r.finish(), Ok(()));
+    }
+
+    #[test]
+    fn reads_pax_path_size_and_ignores_other_keys_and_global_headers() {
+        let pax_path = format!("{}/ü {}.dat", "p".repeat(120), "q".repeat(90));
+        let mut b = Builder::new(Vec::new());
+        add_extension(
+            &mut b,
+            EntryType::XGlobalHeader,
+            &record("comment", "ignored"),
+        );
+        let mut records = record("mtime", "1350244992.023960108");
+        records.extend(record("path", &pax_path));
+        records.extend(record("atime", "1350244992.023960108"));
+        add_extension(&mut b, EntryType::XHeader, &records);
+        add_file(&mut b, Header::new_ustar(), "short", &bytes(600, 5));
+        // PAX size overrides the header's.
+        add_extension(&mut b, EntryType::XHeader, &record("size", "5"));
+        let mut h = raw_header(b"sized", EntryType::Regular, 0);
+        h.set_cksum();
+        b.append(&h, io::empty()).unwrap();
+        b.get_mut().extend_from_slice(b"12345");
+        b.get_mut().extend_from_slice(&[0; 507]);
+        // A ustar name split into prefix and name.
+        let split = format!("{}/{}", "s".repeat(130), "t".repeat(90));
+        add_file(&mut b, Header::new_ustar(), &split, b"split");
+        let archive = b.into_inner().unwrap();
+        let split_at = archive.len() - 1024 - 1024;
+        assert_ne!(archive[split_at + 345], 0, "the ustar prefix is used");
+        assert_eq!(
+            read_all(&archive),
+            vec![
+                file(&pax_path, &bytes(600, 5)),
+                file("sized", b"12345"),
+                file(&split, b"split"),
+                Read::End,
+            ]
+        );
+    }
+
+    #[test]
+    fn gnu_magic_has_no_prefix_field() {
+        let mut h = raw_header(b"name", EntryType::Regular, 0);
+        h.as_mut_bytes()[257..265].copy_from_slice(b"ustar  \0");
+        // GNU keeps atime there; a ustar reader would take it as a prefix.
+        h.as_mut_bytes()[345..350].copy_from_slice(b"01234");
+        h.set_cksum();
+        assert_eq!(read_all(&archive_of(&[(h, b"")]))[0], file("name", b""));
+    }
+
+    #[test]
+    fn v7_headers_and_trailing_slash_directories() {
+        let mut h = Header::new_old();
+        h.as_old_mut().name[..8].copy_from_slice(b"old/dir/");
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.as_mut_bytes()[156] = 0;
+        h.set_cksum();
+        let mut f = Header::new_old();
+        f.as_old_mut().name[..9].copy_from_slice(b"old/a.txt");
+        f.set_size(3);
+        f.set_mode(0o644);
+        f.as_mut_bytes()[156] = 0;
+        f.set_cksum();
+        let archive = archive_of(&[(h, b""), (f, b"abc")]);
+        assert_eq!(
+            read_all(&archive),
+            vec![
+                other("old/dir", MemberKind::Directory),
+                file("old/a.txt", b"abc"),
+                Read::End
+            ]
+        );
+    }
+
+    #[test]
+    fn other_kinds_are_described() {
+        let mut hard = raw_header(b"hard", EntryType::Link, 0);
+        hard.set_link_name("a/b").unwrap();
+        hard.set_cksum();
+        let fifo = raw_header(b"fifo", EntryType::Fifo, 0);
+        let chr = raw_header(b"tty", EntryType::Char, 0);
+        let blk = raw_header(b"sda", EntryType::Block, 0);
+        let sparse = raw_header(b"sparse", EntryType::GNUSparse, 4);
+        let contiguous = raw_header(b"cont", EntryType::Continuous, 2);
+        let archive = archive_of(&[
+            (hard, b""),
+            (fifo, b""),
+            (chr, b""),
+            (blk, b""),
+            (sparse, b"abcd"),
+            (contiguous, b"xy"),
+        ]);
+        let sparse = Read::Member(
+            Member {
+                path: "sparse".into(),
+                size: 4,
+                kind: MemberKind::Other("sparse file".into()),
+            },
+            b"abcd".to_vec(),
+        );
+        assert_eq!(
+            read_all(&archive),
+            vec![
+                other("hard", MemberKind::Other("hard link to a/b".into())),
+                other("fifo", MemberKind::Other("FIFO".into())),
+                other("tty", MemberKind::Other("character device".into())),
+                other("sda", MemberKind::Other("block device".into())),
+                sparse,
+                file("cont", b"xy"),
+                Read::End,
+            ]
+        );
+    }
+
+    #[test]
+    fn gnu_long_link_and_pax_sparse() {
+        let target = "t/".repeat(80) + "end";
+        let mut b = Builder::new(Vec::new());
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "sym", &target).unwrap();
+        let mut records = record("GNU.sparse.major", "1");
+        records.extend(record("GNU.sparse.minor", "0"));
+        records.extend(record("GNU.sparse.name", "real/name.img"));
+        records.extend(record("GNU.sparse.realsize", "10000"));
+        add_extension(&mut b, EntryType::XHeader, &records);
+        add_file(
+            &mut b,
+            Header::new_ustar(),
+            "GNUSparseFile.0/name.img",
+            b"map",
+        );
+        let archive = b.into_inner().unwrap();
+        assert!(archive.windows(13).any(|w| w == b"././@LongLink"));
+        assert_eq!(
+            read_all(&archive),
+            vec![
+                other(
+                    "sym",
+                    MemberKind::Other(format!("symbolic link to {target}"))
+                ),
+                Read::Member(
+                    Member {
+                        path: "real/name.img".into(),
+                        size: 3,
+                        kind: MemberKind::Other("sparse file".into())
+                    },
+                    b"map".to_vec()
+                ),
+                Read::End,
+            ]
+        );
+    }
+
+    /// A GNU header whose size is base-256 (over 8 GiB).
+    fn huge_header(size: u64) -> [u8; 512] {
+        let mut h = raw_header(b"huge.bin", EntryType::Regular, 0);
+        let field = &mut h.as_mut_bytes()[124..136];
+        field.fill(0);
+        field[0] = 0x80;
+        field[4..12].copy_from_slice(&size.to_be_bytes());
+        h.set_cksum();
+        *h.as_bytes()
+    }
+
+    #[test]
+    fn base_256_sizes_over_8_gib() {
+        let size = (9u64 << 30) + 12345;
+        let mut input = huge_header(size).to_vec();
+        input.extend_from_slice(&bytes(1000, 7));
+        for chunk in [1, 7, 511, 513, input.len()] {
+            let mut r = TarReader::new();
+            let mut member = None;
+            let mut data = Vec::new();
+            for piece in input.chunks(chunk) {
+                let mut buf = piece;
+                while !buf.is_empty() {
+                    let (n, e) = r.next(buf).unwrap();
+                    buf = &buf[n..];
+                    match e {
+                        Some(Event::Member(m)) => member = Some(m),
+                        Some(Event::Data(d)) => data.extend_from_slice(d),
+                        None => {}
+                        Some(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+            }
+            let member = member.unwrap();
+            assert_eq!(member.size, size);
+            assert_eq!(member.path, "huge.bin");
+            assert_eq!(data, bytes(1000, 7));
+            let e = r.finish().unwrap_err();
+            assert!(e.0.contains("archive truncated"), "{e}");
+            assert!(e.0.contains(&(size - 1000).to_string()), "{e}");
+        }
+        // The tar crate's own base-256 encoding agrees.
+        let mut h = Header::new_gnu();
+        h.set_path("g").unwrap();
+        h.set_size(size);
+        h.set_cksum();
+        assert_eq!(h.as_bytes()[124] & 0x80, 0x80);
+        let mut r = TarReader::new();
+        match r.next(h.as_bytes()).unwrap() {
+            (512, Some(Event::Member(m))) => assert_eq!(m.size, size),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn numeric_fields() {
+        assert_eq!(numeric(b"00000001750\0"), Some(1000));
+        assert_eq!(numeric(b"   1750 \0\0\0\0"), Some(1000));
+        assert_eq!(numeric(b"\0\0\0\0\0\0\0\0\0\0\0\0"), Some(0));
+        assert_eq!(numeric(b"77777777777\0"), Some(OCTAL_MAX));
+        assert_eq!(numeric(b"0000001x50\0\0"), None);
+        assert_eq!(numeric(b"0000008\0"), None);
+        let mut base256 = [0u8; 12];
+        base256[0] = 0x80;
+        base256[11] = 1;
+        assert_eq!(numeric(&base256), Some(1));
+        base256[0] = 0xff;
+        assert_eq!(numeric(&base256), None, "negative");
+        base256 = [0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(numeric(&base256), None, "over 64 bits");
+    }
+
+    #[test]
+    fn a_bad_checksum_names_the_offset_and_the_error_sticks() {
+        let mut b = Builder::new(Vec::new());
+        add_file(&mut b, Header::new_ustar(), "one", &bytes(600, 1));
+        add_file(&mut b, Header::new_ustar(), "two", b"2");
+        let mut archive = b.into_inner().unwrap();
+        archive[1536] ^= 0x01; // the second header's name
+        let e = read_err(&archive);
+        assert!(e.0.contains("checksum"), "{e}");
+        assert!(e.0.contains("offset 1536"), "{e}");
+        let mut r = TarReader::new();
+        let mut buf = &archive[..];
+        let err = loop {
+            match r.next(buf) {
+                Ok((n, _)) => buf = &buf[n..],
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, e);
+        assert!(r.next(&archive[2048..]).is_err());
+        assert!(r.next(&[]).is_err());
+        assert!(r.finish().is_err());
+    }
+
+    #[test]
+    fn a_signed_checksum_is_accepted() {
+        let mut h = raw_header("é".as_bytes(), EntryType::Regular, 0);
+        let block = h.as_mut_bytes();
+        block[148..156].fill(b' ');
+        let signed: i64 = block.iter().map(|&x| i64::from(x as i8)).sum();
+        let unsigned: i64 = block.iter().map(|&x| i64::from(x)).sum();
+        assert_ne!(signed, unsigned);
+        block[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
+        assert_eq!(read_all(&archive_of(&[(h, b"")]))[0], file("é", b""));
+    }
+
+    #[test]
+    fn truncated_archives_fail_at_finish() {
+        let (archive, _) = mixed();
+        // Inside a header, inside the GNU long name, inside data, inside padding.
+        let data_start = 512 * 3; // root, "a", then "a/b/c.txt"'s header
+        for (cut, what) in [
+            (data_start - 100, "header"),
+            (data_start + 3, "data"),
+            (data_start + 100, "padding"),
+        ] {
+            let e = read_err(&archive[..cut]);
+            assert!(e.0.starts_with("archive truncated"), "{what}: {e}");
+            assert!(e.0.contains(what), "{what}: {e}");
+        }
+        let long = archive
+            .windows(13)
+            .position(|w| w == b"././@LongLink")
+            .unwrap();
+        for cut in [long + 512 + 10, long + 1024] {
+            let e = read_err(&archive[..cut]);
+            assert!(e.0.starts_with("archive truncated"), "{e}");
+            assert!(e.0.contains("extended header"), "{e}");
+        }
+    }
+
+    #[test]
+    fn everything_after_the_end_is_ignored() {
+        let (mut archive, expected) = mixed();
+        archive.extend_from_slice(b"trailing garbage that is not a header");
+        archive.extend_from_slice(&[0xff; 2000]);
+        assert_eq!(read_all(&archive), expected);
+        let mut r = TarReader::new();
+        let (n, e) = r.next(&END_OF_ARCHIVE).unwrap();
+        assert_eq!((n, e), (1024, Some(Event::End)));
+        assert_eq!(r.next(b"junk").unwrap(), (4, None));
+        assert_eq!(r.finish(), Ok(()));
+    }
+
+    #[test]
+    fn unsafe_or_empty_paths_are_refused() {
+        for (name, kind) in [
+            (&b"/etc/passwd"[..], EntryType::Regular),
+            (b"./../x", EntryType::Regular),
+            (b"a/../../x", EntryType::Regular),
+            (b"..", EntryType::Directory),
+            (b"a/..", EntryType::Regular),
+            (b"", EntryType::Regular),
+            (b".", EntryType::Regular),
+            (b"/", EntryType::Directory),
+        ] {
+            let archive = archive_of(&[(raw_header(name, kind, 0), b"")]);
+            let e = read_err(&archive);
+            assert!(e.0.contains("offset 0"), "{e}");
+        }
+        let e = read_err(&archive_of(&[(
+            raw_header(b"\xff\xfe", EntryType::Regular, 0),
+            b"",
+        )]));
+        assert!(e.0.contains("UTF-8"), "{e}");
+        // Not refused: ".." inside a name, "./" repeated, the root entry.
+        let archive = archive_of(&[
+            (raw_header(b".", EntryType::Directory, 0), b""),
+            (raw_header(b"././", EntryType::Directory, 0), b""),
+            (raw_header(b"a..b/..c", EntryType::Regular, 0), b""),
+            (raw_header(b"././d//", EntryType::Directory, 0), b""),
+        ]);
+        assert_eq!(
+            read_all(&archive),
+            vec![
+                file("a..b/..c", b""),
+                other("d", MemberKind::Directory),
+                Read::End
+            ]
+        );
+    }
+
+    #[test]
+    fn extended_headers_are_bounded_and_checked() {
+        let mut h = raw_header(b"PaxHeaders/x", EntryType::XHeader, 0);
+        h.set_size((1 << 20) + 1);
+        h.set_cksum();
+        let e = read_err(h.as_bytes());
+        assert!(e.0.contains("extended header"), "{e}");
+        let mut h = raw_header(b"././@LongLink", EntryType::GNULongName, 0);
+        h.set_size(2 << 20);
+        h.set_cksum();
+        assert!(read_err(h.as_bytes()).0.contains("extended header"));
+        for bad in [
+            &b"5 path=x\n"[..],
+            b"99 path=x\n",
+            b"x path=x\n",
+            b"10 pathx\n\n",
+        ] {
+            let mut b = Builder::new(Vec::new());
+            add_extension(&mut b, EntryType::XHeader, bad);
+            add_file(&mut b, Header::new_ustar(), "f", b"");
+            let e = read_err(&b.into_inner().unwrap());
+            assert!(e.0.contains("PAX"), "{e}");
+        }
+        // An extended header followed by the end of the archive.
+        let mut b = Builder::new(Vec::new());
+        add_extension(&mut b, EntryType::XHeader, &record("path", "p"));
+        assert!(read_err(&b.into_inner().unwrap()).0.contains("zero block"));
+    }
+
+    #[test]
+    fn a_lone_zero_block_followed_by_a_header_is_refused() {
+        let mut archive = vec![0; 512];
+        archive.extend_from_slice(raw_header(b"f", EntryType::Regular, 0).as_bytes());
+        let e = read_err(&archive);
+        assert!(e.0.contains("zero block"), "{e}");
+    }
+
+    // --- the writer
+
+    fn write_archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (path, data) in files {
+            out.extend(header(path, data.len() as u64, 1_700_000_000));
+            out.extend_from_slice(data);
+            out.resize(out.len() + padding(data.len() as u64), 0);
+        }
+        out.extend_from_slice(&END_OF_ARCHIVE);
+        out
+    }
+
+    fn written_files() -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("short.txt".into(), bytes(10, 1)),
+            (
+                format!("{}/{}", "p".repeat(60), "n".repeat(139)),
+                bytes(513, 2),
+            ),
+            (
+                format!("{}/{}", "q".repeat(140), "r".repeat(90)),
+                bytes(1, 3),
+            ),
+            ("x".repeat(100), bytes(512, 4)),
+            ("Ünïcödé/файл 名前 with space.txt".into(), bytes(1000, 5)),
+            (
+                format!("{}/{}", "ü".repeat(60), "名".repeat(40)),
+                bytes(3, 6),
+            ),
+            ("empty".into(), Vec::new()),
+        ]
+    }
+
+    fn written() -> Vec<u8> {
+        let files = written_files();
+        let refs: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+        write_archive(&refs)
+    }
+
+    #[test]
+    fn written_archives_read_back_with_the_tar_crate() {
+        let archive = written();
+        let mut a = ::tar::Archive::new(&archive[..]);
+        let mut got = Vec::new();
+        for entry in a.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            assert_eq!(entry.header().entry_type(), EntryType::Regular);
+            assert_eq!(entry.header().mode().unwrap(), 0o644);
+            assert_eq!(entry.header().mtime().unwrap(), 1_700_000_000);
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            got.push((path, data));
+        }
+        assert_eq!(got, written_files());
+    }
+
+    #[test]
+    fn written_archives_read_back_with_this_reader() {
+        let mut expected: Vec<Read> = written_files().iter().map(|(p, d)| file(p, d)).collect();
+        expected.push(Read::End);
+        assert_eq!(read_all(&written()), expected);
+    }
+
+    #[test]
+    fn written_archives_read_back_with_python() {
+        let Ok(out) = std::process::Command::new("python3")
+            .arg("--version")
+            .output()
+        else {
+            return;
+        };
+        if !out.status.success() {
+            return;
+        }
+        let path =
+            std::env::temp_dir().join(format!("packaging-tar-test-{}.tar", std::process::id()));
+        std::fs::write(&path, written()).unwrap();
+        let out = std::process::Command::new("python3")
+            .env("PYTHONIOENCODING", "utf-8")
+            .arg("-c")
+            .arg(
+                "import tarfile,sys; t=tarfile.open(sys.argv[1]); \
+                 print(\"\\n\".join(m.name+\" \"+str(m.size) for m in t.getmembers()))",
+            )
+            .arg(&path)
+            .output()
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected: String = written_files()
+            .iter()
+            .map(|(p, d)| format!("{p} {}\n", d.len()))
+            .collect();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_ustar_header_fields() {
+        let h = header("dir/file.txt", 1000, 1_700_000_000);
+        assert_eq!(h.len(), 512);
+        assert_eq!(&h[0..13], b"dir/file.txt\0");
+        assert_eq!(&h[100..108], b"0000644\0");
+        assert_eq!(&h[108..124], b"0000000\00000000\0");
+        assert_eq!(&h[124..136], b"00000001750\0");
+        assert_eq!(&h[136..148], format!("{:011o}\0", 1_700_000_000).as_bytes());
+        assert_eq!(h[156], b'0');
+        assert_eq!(&h[257..265], b"ustar\x0000");
+        assert!(h[265..329].iter().all(|&x| x == 0), "uname, gname empty");
+        let sum: u64 = h
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(x)
+                }
+            })
+            .sum();
+        assert_eq!(numeric(&h[148..156]), Some(sum));
+        assert_eq!(&h[154..156], b"\0 ");
+        // The ustar split: the prefix, then the name.
+        let path = format!("{}/{}", "a".repeat(150), "b".repeat(100));
+        let h = header(&path, 0, 0);
+        assert_eq!(h.len(), 512);
+        assert_eq!(&h[345..495], "a".repeat(150).as_bytes());
+        assert_eq!(&h[0..100], "b".repeat(100).as_bytes());
+    }
+
+    #[test]
+    fn sizes_over_8_gib_get_a_pax_size() {
+        let size = (8u64 << 30) + 1;
+        let h = header("big.bin", size, 0);
+        assert_eq!(h.len(), 3 * 512);
+        assert_eq!(h[156], b'x');
+        assert_eq!(&h[512..512 + 20], b"19 size=8589934593\n\0");
+        assert_eq!(&h[1024..1032], b"big.bin\0");
+        assert_eq!(numeric(&h[1024 + 124..1024 + 136]), Some(0));
+        let mut r = TarReader::new();
+        let mut buf = &h[..];
+        let mut member = None;
+        while !buf.is_empty() {
+            let (n, e) = r.next(buf).unwrap();
+            buf = &buf[n..];
+            if let Some(Event::Member(m)) = e {
+                member = Some(m);
+            }
+        }
+        assert_eq!(
+            member,
+            Some(Member {
+                path: "big.bin".into(),
+                size,
+                kind: MemberKind::File
+            })
+        );
+        let mut a = ::tar::Archive::new(&h[..]);
+        let entry = a.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.size(), size);
+        assert_eq!(&*entry.path_bytes(), b"big.bin");
+        // Just under the limit: octal, no PAX.
+        assert_eq!(header("f", OCTAL_MAX, 0).len(), 512);
+        assert_eq!(header("f", OCTAL_MAX + 1, 0).len(), 1536);
+    }
+
+    #[test]
+    fn pax_record_lengths_count_themselves() {
+        for n in 0..1200 {
+            let value = "v".repeat(n);
+            let r = pax_record("path", value.as_bytes());
+            let s = std::str::from_utf8(&r).unwrap();
+            let (len, rest) = s.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), r.len(), "value of {n}");
+            assert_eq!(rest, format!("path={value}\n"));
+        }
+    }
+
+    #[test]
+    fn pax_header_names_fit_and_stay_utf8() {
+        let path = format!("{}/{}", "dir", "ö".repeat(80));
+        let h = header(&path, 1, 0);
+        assert_eq!(h[156], b'x');
+        let name = field_str(&h[0..100]);
+        assert!(name.starts_with(b"PaxHeaders/"));
+        assert!(std::str::from_utf8(name).is_ok());
+        let name = field_str(&h[1024..1124]);
+        assert!(std::str::from_utf8(name).is_ok());
+        assert!(name.len() <= 100);
+    }
+}
