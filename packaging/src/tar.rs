@@ -1483,7 +1483,8 @@ mod tests {
         assert_eq!(h.len(), 512);
         assert_eq!(&h[0..13], b"dir/file.txt\0");
         assert_eq!(&h[100..108], b"0000644\0");
-        assert_eq!(&h[108..124], b"0000000\00000000\0");
+        assert_eq!(&h[108..116], b"0000000\0");
+        assert_eq!(&h[116..124], b"0000000\0");
         assert_eq!(&h[124..136], b"00000001750\0");
         assert_eq!(&h[136..148], format!("{:011o}\0", 1_700_000_000).as_bytes());
         assert_eq!(h[156], b'0');
