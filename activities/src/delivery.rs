@@ -14,19 +14,35 @@ pub(crate) fn delivered_file(
     sha256: String,
     link_lifetime_secs: u64,
 ) -> DeliveredFile {
-    let filename = file.filename().to_owned();
+    delivered_object(
+        file.filename().to_owned(),
+        file.size,
+        sha256,
+        file.fixity(DigestAlgorithm::Md5)
+            .map(|f| f.digest.to_ascii_lowercase()),
+        link_lifetime_secs,
+    )
+}
+
+/// The record of any verified, uploaded object (a repository file, a
+/// selected member, a bag) under the dissemination's prefix.
+pub(crate) fn delivered_object(
+    filename: String,
+    size: u64,
+    sha256: String,
+    md5: Option<String>,
+    link_lifetime_secs: u64,
+) -> DeliveredFile {
     let (link_signed_at, expiration_date) = link_times(link_lifetime_secs);
     DeliveredFile {
         download_url: String::new(),
         link_signed_at: Some(link_signed_at),
         filename,
-        filesize: file.size,
+        filesize: size,
         expiration_date,
         checksum: sha256,
         checksum_algorithm: DigestAlgorithm::Sha256.as_str().into(),
-        md5: file
-            .fixity(DigestAlgorithm::Md5)
-            .map(|f| f.digest.to_ascii_lowercase()),
+        md5,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod digest;
 pub mod failure;
 pub mod notify;
 pub mod observe;
+pub mod package;
 pub mod repository;
 pub mod s3;
 pub mod transfer;
@@ -29,8 +30,8 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{
-    activities::defs, DeliveredFile, DiscardInput, NotifyInput, NotifyOutcome, PresignInput,
-    TransferInput, TransferOutcome,
+    activities::defs, DeliveredFile, DiscardInput, NotifyInput, NotifyOutcome, PackageInput,
+    PackageOutcome, PresignInput, TransferInput, TransferOutcome,
 };
 
 /// The activities the worker registers, with the clients they share.
@@ -82,6 +83,15 @@ impl Activities {
         input: TransferInput,
     ) -> Result<TransferOutcome, ActivityError> {
         transfer::transfer(&self, &ctx, input).await
+    }
+
+    #[activity(definition = defs::Package)]
+    pub async fn package(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: PackageInput,
+    ) -> Result<PackageOutcome, ActivityError> {
+        package::package(&self, &ctx, input).await
     }
 
     #[activity(definition = defs::DiscardDelivery)]

@@ -199,12 +199,24 @@ impl S3 {
         key: &str,
         fixity: &str,
     ) -> anyhow::Result<String> {
+        self.start_multipart_of(bucket, key, fixity, "application/x-tar")
+            .await
+    }
+
+    /// The same, for an object of another content type.
+    pub async fn start_multipart_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        fixity: &str,
+        content_type: &str,
+    ) -> anyhow::Result<String> {
         let out = self
             .client
             .create_multipart_upload()
             .bucket(bucket)
             .key(key)
-            .content_type("application/x-tar")
+            .content_type(content_type)
             .metadata(FIXITY_METADATA, fixity)
             .set_expected_bucket_owner(self.owner.clone())
             .send()
@@ -446,28 +458,41 @@ impl S3 {
                 break;
             }
         }
-        if let Ok(out) = self
-            .client
-            .list_multipart_uploads()
-            .bucket(bucket)
-            .prefix(prefix)
-            .send()
-            .await
-        {
+        self.abort_uploads(bucket, prefix).await;
+        Ok(deleted)
+    }
+
+    /// Aborts every open multipart upload under `prefix` (best effort).
+    pub async fn abort_uploads(&self, bucket: &str, prefix: &str) {
+        let mut key_marker = None;
+        let mut id_marker = None;
+        loop {
+            let Ok(out) = self
+                .client
+                .list_multipart_uploads()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker)
+                .set_upload_id_marker(id_marker)
+                .send()
+                .await
+            else {
+                return;
+            };
             for u in out.uploads() {
                 if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
-                    let _ = self
-                        .client
-                        .abort_multipart_upload()
-                        .bucket(bucket)
-                        .key(key)
-                        .upload_id(id)
-                        .send()
-                        .await;
+                    self.abort_multipart(bucket, key, id).await;
                 }
             }
+            if out.is_truncated() != Some(true) {
+                return;
+            }
+            key_marker = out.next_key_marker().map(str::to_owned);
+            id_marker = out.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                return;
+            }
         }
-        Ok(deleted)
     }
 
     /// Deletes one object (best effort: a retry or the discard step repeats it).

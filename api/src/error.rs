@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InvalidRequest,
     InvalidArchiveId,
     InvalidPriority,
+    InvalidFormat,
+    InvalidSelect,
     InvalidDisseminationId,
     InvalidStatus,
     InvalidPageSize,
@@ -52,6 +54,8 @@ impl ErrorCode {
             InvalidRequest
             | InvalidArchiveId
             | InvalidPriority
+            | InvalidFormat
+            | InvalidSelect
             | InvalidDisseminationId
             | InvalidStatus
             | InvalidPageSize

@@ -31,6 +31,7 @@ pub struct Config {
     pub clients: BTreeMap<String, ClientConfig>,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
+    pub bagit: BagitConfig,
 }
 
 /// Secrets are written out only when a whole configuration is serialized
@@ -488,6 +489,22 @@ pub struct LogConfig {
     pub format: String,
     /// An `EnvFilter` directive; `RUST_LOG` overrides it.
     pub filter: String,
+}
+
+/// BagIt deliveries (`format: "bagit"`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BagitConfig {
+    /// `Source-Organization` in every bag's `bag-info.txt`.
+    pub source_organization: String,
+}
+
+impl Default for BagitConfig {
+    fn default() -> Self {
+        Self {
+            source_organization: "Dissemination Service (local)".into(),
+        }
+    }
 }
 
 /// Trace export. The same keys for the embedded default (the bundled trace

@@ -9,6 +9,7 @@ mod compose;
 mod concurrency;
 mod dissemination;
 mod faults;
+mod formats;
 mod identity;
 mod lifecycle;
 mod listing;

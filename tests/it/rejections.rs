@@ -139,6 +139,45 @@ async fn rejections_follow_the_contract() {
             .await;
         expect_error(res, 400, "INVALID_PRIORITY").await;
     }
+    // 400: delivery formats and selections that are not what the API takes.
+    for bad in [
+        json!("zip"),
+        json!(""),
+        json!(1),
+        json!(["bagit"]),
+        json!("BAGIT"),
+    ] {
+        let res = app
+            .post(
+                Some(&token),
+                json!({"archiveId": demo::DEMO_SINGLE, "format": bad}),
+            )
+            .await;
+        expect_error(res, 400, "INVALID_FORMAT").await;
+    }
+    let many: Vec<String> = (0..101).map(|i| format!("f{i}.xml")).collect();
+    for bad in [
+        json!("METS.xml"),
+        json!([]),
+        json!([""]),
+        json!(["/etc/passwd"]),
+        json!(["../up.xml"]),
+        json!(["content/../../up.xml"]),
+        json!(["a//b"]),
+        json!(["bad\u{0}nul"]),
+        json!(["line\nbreak"]),
+        json!([42]),
+        json!(many),
+        json!(["x".repeat(1025)]),
+    ] {
+        let res = app
+            .post(
+                Some(&token),
+                json!({"archiveId": demo::DEMO_SINGLE, "select": bad}),
+            )
+            .await;
+        expect_error(res, 400, "INVALID_SELECT").await;
+    }
     let res = app
         .post(
             Some(&token),

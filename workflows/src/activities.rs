@@ -41,6 +41,16 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// The whole AIP in one pass per repository file: TARs parsed while
+    /// they stream, the selected members (or the files whole) uploaded as
+    /// their own objects or as one BagIt bag; nothing completed unless
+    /// the file's digest matched. A refused copy names the file (the
+    /// workflow chooses its next location); heartbeats carry progress.
+    #[activity(name = "package")]
+    pub fn package(input: PackageInput) -> Result<PackageOutcome, ActivityError> {
+        unimplemented!()
+    }
+
     /// Removes the dissemination's staging folder on this host.
     #[activity(name = "cleanup_staging")]
     pub fn cleanup_staging(input: CleanupInput) -> Result<(), ActivityError> {

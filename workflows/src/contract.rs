@@ -42,6 +42,14 @@ pub mod reason_codes {
     pub const DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
     pub const UPLOAD_FAILED: &str = "UPLOAD_FAILED";
     pub const CANCELLED: &str = "CANCELLED";
+    /// `select` matched no member of the AIP.
+    pub const NOTHING_SELECTED: &str = "NOTHING_SELECTED";
+    /// `select` with `format: "files"` matched more than 100 members.
+    pub const TOO_MANY_FILES: &str = "TOO_MANY_FILES";
+    /// A selected member is no regular file (a link, a sparse file…).
+    pub const UNSUPPORTED_MEMBER: &str = "UNSUPPORTED_MEMBER";
+    /// A repository file named `.tar` whose stored bytes are no readable TAR.
+    pub const UNREADABLE_ARCHIVE: &str = "UNREADABLE_ARCHIVE";
 }
 
 /// The identity of a dissemination, fixed at creation.
@@ -69,6 +77,49 @@ pub struct DisseminationRecord {
     /// RFC 3339 with fractional seconds and an explicit offset.
     #[schema(example = "2025-09-09T12:34:56.123456+01:00")]
     pub date_created: String,
+    /// How the AIP is delivered: `files` (each repository file, or each
+    /// selected member, as its own object; the default) or `bagit` (one
+    /// BagIt bag as one TAR object).
+    #[serde(default, skip_serializing_if = "Format::is_files")]
+    pub format: Format,
+    /// Member paths or globs inside the AIP's TAR files (`*` within a
+    /// segment, `**` across segments): only the matching members are
+    /// delivered. Absent: the repository files as stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+}
+
+/// How a dissemination is delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Each repository file as stored (or each selected member): one
+    /// object and one link each.
+    #[default]
+    Files,
+    /// One BagIt 1.0 bag (RFC 8493) serialized as one TAR object.
+    Bagit,
+}
+
+impl Format {
+    pub fn is_files(&self) -> bool {
+        *self == Self::Files
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Files => "files",
+            Self::Bagit => "bagit",
+        }
+    }
+}
+
+impl DisseminationRecord {
+    /// The dissemination reads into the TARs or writes a bag: the
+    /// `package` step instead of one `transfer` per file.
+    pub fn is_packaged(&self) -> bool {
+        self.format == Format::Bagit || !self.select.is_empty()
+    }
 }
 
 /// What the API shows a client: identity, current status and, once
@@ -150,6 +201,13 @@ impl Outcome {
             Self::Success
         } else {
             Self::Failure
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
         }
     }
 }
@@ -570,6 +628,65 @@ pub struct TransferOutcome {
     /// finished it but could not report).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub found_complete: bool,
+}
+
+/// The `package` step: every repository file read once, in order, from
+/// the location the workflow chose for it; its selected members (or the
+/// files whole) streamed into their objects or into one bag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageInput {
+    pub record: DisseminationRecord,
+    pub files: Vec<RepositoryFile>,
+    /// Per file, the index of the location to read it from.
+    pub locations: Vec<usize>,
+    /// `format: "files"`: files already delivered by an earlier call
+    /// (their members are complete in the bucket), not read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<PackagedFile>,
+    /// Tell the workflow when a worker starts (QUEUED ends then).
+    pub announce_start: bool,
+    pub link_lifetime_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_for_ms: Option<u64>,
+    /// The audit trail so far, for the bag's `premis.xml`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<DisseminationEvent>,
+}
+
+/// One repository file read and verified by `package`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackagedFile {
+    pub fixity: FixityOutcome,
+    pub bytes_read: u64,
+    /// Members taken from it (the file itself when it is delivered whole).
+    pub members: u32,
+    /// `format: "files"`: its delivered members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivered: Vec<DeliveredFile>,
+}
+
+/// What `package` ended with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum PackageOutcome {
+    /// Everything verified and complete in the bucket.
+    Delivered {
+        files: Vec<PackagedFile>,
+        delivered: Vec<DeliveredFile>,
+    },
+    /// File number `file` at its chosen location does not match its stored
+    /// digest (`mismatch`) or cannot be opened (`unreadable`); nothing read
+    /// from it was completed. `done`: the files verified before it.
+    CopyRefused {
+        file: usize,
+        unreadable: bool,
+        message: String,
+        done: Vec<PackagedFile>,
+    },
+    /// The request cannot be served from this AIP (a `reason_codes` code).
+    Rejected { code: String, message: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

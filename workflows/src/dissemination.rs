@@ -7,6 +7,10 @@
 //! Flow (streaming, the default): per file, one `transfer` reads, hashes and
 //! uploads parts at once and completes the upload only when the digest
 //! matches, trying the next location on a mismatch (see `streaming`).
+//! Flow (packaged: `format: "bagit"` or `select`): one `package` step
+//! reads every file once, streams the selected members (or the files
+//! whole) into their objects or one bag, and completes nothing unless
+//! each file's digest matched (see `packaged`).
 //! Flow (staged): fetch every file (download to the worker's staging folder,
 //! hashing while reading) → verify each against its strongest stored digest,
 //! trying the next location on a mismatch → upload the verified copies.
@@ -37,6 +41,10 @@ const RETENTION_PATCH: &str = "retention-and-link-regeneration";
 /// once no execution started before v4 can be open (retention + webhook
 /// schedule after the v4 release: 12 days with the defaults).
 const STREAMING_PATCH: &str = "single-pass-transfer";
+
+/// Executions started before delivery formats existed have neither
+/// `format` nor `select` in their record and never take this branch.
+const PACKAGE_PATCH: &str = "delivery-formats";
 
 /// How a refused link regeneration over the cap begins (the API maps it).
 pub const LINK_CAP_PREFIX: &str = "over the limit of";
@@ -84,7 +92,9 @@ impl DisseminationWorkflow {
             "waiting for a worker to start the download",
         );
 
-        let outcome = if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
+        let outcome = if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
+            crate::packaged::package_all(ctx, &input).await
+        } else if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
             crate::streaming::transfer_all(ctx, &input).await
         } else {
             match crate::staged::fetch_and_verify(ctx, &input).await {
@@ -282,6 +292,9 @@ impl DisseminationState for DisseminationWorkflow {
     }
     fn view_mut(&mut self) -> &mut DisseminationView {
         &mut self.view
+    }
+    fn events(&self) -> &Vec<DisseminationEvent> {
+        &self.events
     }
     fn events_mut(&mut self) -> &mut Vec<DisseminationEvent> {
         &mut self.events

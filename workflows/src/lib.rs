@@ -16,6 +16,8 @@ pub mod lock;
 mod mirror;
 mod options;
 mod outcome;
+mod packaged;
+pub mod receipt;
 mod retention;
 mod staged;
 mod state;

@@ -7,6 +7,7 @@ use crate::contract::{DisseminationEvent, DisseminationView};
 pub(crate) trait DisseminationState {
     fn view(&self) -> &DisseminationView;
     fn view_mut(&mut self) -> &mut DisseminationView;
+    fn events(&self) -> &Vec<DisseminationEvent>;
     fn events_mut(&mut self) -> &mut Vec<DisseminationEvent>;
     /// Task queues of the hosts that staged files (staged flow only).
     fn hosts(&self) -> &Vec<String>;

@@ -24,7 +24,7 @@ const BLIP_PATCH: &str = "unreadable-copy-retried";
 
 /// Misses of the copy being tried: since when, and how many.
 #[derive(Default)]
-struct Blips {
+pub(crate) struct Blips {
     location: Option<(String, usize)>,
     since: Option<SystemTime>,
     misses: u32,
@@ -32,7 +32,7 @@ struct Blips {
 
 /// How long to wait before trying the same unreadable copy again, or
 /// `None` once its window (`unreadable_retry_ms`) has passed.
-fn blip_wait<W: DisseminationState>(
+pub(crate) fn blip_wait<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     blips: &mut Blips,

@@ -15,7 +15,7 @@
 //! Live progress is the heartbeat too (read by the API with describe): it
 //! costs no history events.
 
-mod sink;
+pub(crate) mod sink;
 
 use crate::{
     delivery::delivered_file,
@@ -51,8 +51,8 @@ use workflows::{
     TransferHeartbeat, TransferInput, TransferOutcome,
 };
 
-const READ_CHUNK: usize = 1 << 20;
-const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+pub(crate) const READ_CHUNK: usize = 1 << 20;
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
 /// Where this attempt's bytes go.
 enum Sink {
@@ -645,19 +645,19 @@ fn sink_view(p: &Parts) -> SinkView {
     }
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 /// The file's location number `index` (the workflow's choice).
-fn location_of(file: &RepositoryFile, index: usize) -> Result<&FileLocation, Failure> {
+pub(crate) fn location_of(file: &RepositoryFile, index: usize) -> Result<&FileLocation, Failure> {
     file.locations.get(index).ok_or_else(|| {
         Failure::Misconfigured(format!("{} has no location {index}", file.relative_path))
     })
 }
 
 /// The digest fixity is checked against: the strongest one stored.
-fn stored_digest(file: &RepositoryFile) -> Result<&Fixity, Failure> {
+pub(crate) fn stored_digest(file: &RepositoryFile) -> Result<&Fixity, Failure> {
     file.strongest_fixity().ok_or_else(|| {
         Failure::Misconfigured(format!("{} has no stored digest", file.relative_path))
     })
@@ -665,7 +665,7 @@ fn stored_digest(file: &RepositoryFile) -> Result<&Fixity, Failure> {
 
 /// A progress report with an estimate of the time left: the rate since
 /// `since` (when `base` bytes were done) applied to what remains.
-fn progress(
+pub(crate) fn progress(
     phase: Phase,
     file: &str,
     (done, total): (u64, u64),
@@ -684,14 +684,14 @@ fn progress(
     }
 }
 
-fn step_span(name: &'static str, attributes: Vec<KeyValue>) -> global::BoxedSpan {
+pub(crate) fn step_span(name: &'static str, attributes: Vec<KeyValue>) -> global::BoxedSpan {
     global::tracer("dissemination-worker").build_with_context(
         SpanBuilder::from_name(name).with_attributes(attributes),
         &Context::current(),
     )
 }
 
-fn end_span(mut span: global::BoxedSpan, error: Option<String>) {
+pub(crate) fn end_span(mut span: global::BoxedSpan, error: Option<String>) {
     if let Some(e) = error {
         span.set_status(Status::error(e));
     }

@@ -17,7 +17,9 @@ use axum::{
 use model::{ArchiveId, ClientId, DisseminationId, Priority};
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, WorkflowSettings};
+use workflows::{
+    DisseminationInput, DisseminationRecord, DisseminationView, Format, WorkflowSettings,
+};
 
 /// The request body. Fields are checked one by one so each mistake gets
 /// its own code; unknown fields are refused.
@@ -33,6 +35,35 @@ pub struct DisseminationIn {
     #[serde(default)]
     #[schema(value_type = Option<u8>, minimum = 1, maximum = 100, example = 50)]
     priority: Option<serde_json::Value>,
+    /// `files` (default: each repository file, or each selected member, as
+    /// its own object) or `bagit` (one BagIt 1.0 bag as one TAR object).
+    #[serde(default)]
+    #[schema(value_type = Option<Format>, example = "bagit")]
+    format: Option<serde_json::Value>,
+    /// Member paths or globs inside the AIP's TAR files (`*` within a
+    /// segment, `**` across segments); only matching members are delivered.
+    /// Relative, no `..` segment, no empty segment, no control characters.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<SelectPattern>>, min_items = 1, max_items = 100,
+        example = json!(["METS.xml", "content/*.jp2"]))]
+    select: Option<serde_json::Value>,
+}
+
+/// One `select` pattern as the schema states it (the API checks the same):
+/// relative, no `..` segment, no empty segment, no control characters.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, min_length = 1, max_length = 1024, example = "content/*.jp2",
+    pattern = r"^(?:[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.\.[^/\u0000-\u001f\u007f-\u009f]+|\.)(?:/(?:[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.\.[^/\u0000-\u001f\u007f-\u009f]+|\.))*$")]
+pub struct SelectPattern(#[allow(dead_code)] String);
+
+/// At most this many characters in one `select` pattern.
+pub const MAX_PATTERN_CHARS: usize = 1024;
+
+/// What a request asks to be delivered, checked.
+#[derive(Debug, PartialEq, Eq)]
+struct Delivery {
+    format: Format,
+    select: Vec<String>,
 }
 
 /// 409: a dissemination of the AIP for this client is in progress.
@@ -79,6 +110,49 @@ impl DisseminationIn {
         };
         Ok((archive_id, priority))
     }
+
+    fn delivery(&self) -> Result<Delivery, ApiError> {
+        let format = match &self.format {
+            None | Some(serde_json::Value::Null) => Format::Files,
+            Some(serde_json::Value::String(s)) if s == "files" => Format::Files,
+            Some(serde_json::Value::String(s)) if s == "bagit" => Format::Bagit,
+            Some(other) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidFormat,
+                    format!("format must be \"files\" or \"bagit\", not {other}"),
+                ))
+            }
+        };
+        let bad = |m: String| ApiError::new(ErrorCode::InvalidSelect, m);
+        let select = match &self.select {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Array(items)) => {
+                if items.is_empty() {
+                    return Err(bad("select must list at least one pattern".into()));
+                }
+                let mut patterns = Vec::with_capacity(items.len());
+                for item in items {
+                    let serde_json::Value::String(p) = item else {
+                        return Err(bad(format!("select patterns are strings, not {item}")));
+                    };
+                    if p.chars().count() > MAX_PATTERN_CHARS {
+                        return Err(bad(format!(
+                            "a select pattern has at most {MAX_PATTERN_CHARS} characters"
+                        )));
+                    }
+                    patterns.push(p.clone());
+                }
+                packaging::select::Selection::new(&patterns).map_err(|e| bad(e.to_string()))?;
+                patterns
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "select must be a list of patterns, not {other}"
+                )))
+            }
+        };
+        Ok(Delivery { format, select })
+    }
 }
 
 fn location(state: &AppState, id: &str) -> String {
@@ -100,7 +174,7 @@ fn location(state: &AppState, id: &str) -> String {
     responses(
         (status = 201, description = "Accepted", body = DisseminationView,
             headers(("Location" = String, description = "The new dissemination"))),
-        (status = 400, description = "Invalid archiveId, priority or body", body = ErrorBody),
+        (status = 400, description = "Invalid archiveId, priority, format, select or body", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "The token has no role for the AIP's contract", body = ErrorBody),
         (status = 404, description = "ARCHIVE_NOT_FOUND", body = ErrorBody),
@@ -119,6 +193,7 @@ pub async fn create(
     AppJson(body): AppJson<DisseminationIn>,
 ) -> Result<Response, ApiError> {
     let (archive_id, priority) = body.parse()?;
+    let delivery = body.delivery()?;
     let aip = state.catalog.get(&archive_id).await?.ok_or_else(|| {
         ApiError::new(
             ErrorCode::ArchiveNotFound,
@@ -151,6 +226,8 @@ pub async fn create(
         sum_size_in_bytes: entity.sum_size_in_bytes,
         priority,
         date_created: model::time::now_rfc3339(),
+        format: delivery.format,
+        select: delivery.select,
     };
     let span = tracing::Span::current();
     span.set_attribute("disseminationId", record.dissemination_id.to_string());
@@ -278,5 +355,63 @@ mod tests {
             parse(&format!(r#"{{"archiveId":"{id}","extra":1}}"#)).err(),
             Some(ErrorCode::InvalidRequest)
         );
+    }
+
+    fn delivery(json: &str) -> Result<(Format, Vec<String>), ErrorCode> {
+        let body: DisseminationIn =
+            serde_json::from_str(json).map_err(|_| ErrorCode::InvalidRequest)?;
+        body.delivery()
+            .map(|d| (d.format, d.select))
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn format_and_select_rules() {
+        assert_eq!(delivery("{}"), Ok((Format::Files, vec![])));
+        assert_eq!(
+            delivery(r#"{"format":"bagit","select":["METS.xml","content/**/*.jp2"]}"#),
+            Ok((
+                Format::Bagit,
+                vec!["METS.xml".to_owned(), "content/**/*.jp2".to_owned()]
+            ))
+        );
+        assert_eq!(
+            delivery(r#"{"format":"files","select":null}"#),
+            Ok((Format::Files, vec![]))
+        );
+        for bad in [r#""zip""#, r#""Bagit""#, "1", r#"["bagit"]"#, r#""""#] {
+            assert_eq!(
+                delivery(&format!(r#"{{"format":{bad}}}"#)).err(),
+                Some(ErrorCode::InvalidFormat),
+                "{bad}"
+            );
+        }
+        let many = format!(
+            "[{}]",
+            (0..101)
+                .map(|i| format!(r#""f{i}""#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let long = format!(r#"["{}"]"#, "x".repeat(MAX_PATTERN_CHARS + 1));
+        for bad in [
+            r#""METS.xml""#,
+            "[]",
+            r#"[""]"#,
+            r#"["/abs"]"#,
+            r#"["../up"]"#,
+            r#"["a/../b"]"#,
+            r#"["a//b"]"#,
+            r#"["tab\there"]"#,
+            "[1]",
+            many.as_str(),
+            long.as_str(),
+        ] {
+            assert_eq!(
+                delivery(&format!(r#"{{"select":{bad}}}"#)).err(),
+                Some(ErrorCode::InvalidSelect),
+                "{bad}"
+            );
+        }
     }
 }

@@ -38,6 +38,10 @@ pub fn router() -> Router<AppState> {
             "/v1/disseminations/{dissemination_id}/events",
             get(read::events),
         )
+        .route(
+            "/v1/disseminations/{dissemination_id}/receipt",
+            get(read::receipt),
+        )
 }
 
 /// The caller's dissemination, or 400/404 as GET answers.

@@ -67,3 +67,54 @@ pub async fn events(
     let items = temporal::read_events(&state.temporal, &id, timeout).await?;
     Ok(Json(EventList { items }))
 }
+
+/// The PREMIS 3.0 XML of a dissemination.
+pub struct PremisXml(pub String);
+
+impl axum::response::IntoResponse for PremisXml {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/xml; charset=utf-8",
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+/// The dissemination's record as PREMIS 3.0 XML: the AIP and each
+/// repository and delivered file as objects (with their digests), the
+/// events (request, retrieval with location, fixity check with algorithm
+/// and outcome, delivery, link regeneration, deletion) and the agents
+/// (this service, the client). The same document as a bag's `premis.xml`,
+/// with what happened since. Valid against the official PREMIS 3 schema.
+#[utoipa::path(get, path = "/v1/disseminations/{disseminationId}/receipt", tag = "disseminations",
+    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The receipt", content_type = "application/xml", body = String),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
+        (status = 503, description = "Temporal, the catalog or the workers are unavailable", body = ErrorBody),
+    ))]
+pub async fn receipt(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    Path(raw_id): Path<String>,
+) -> Result<PremisXml, ApiError> {
+    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
+    let events = temporal::read_events(&state.temporal, &id, timeout).await?;
+    let files = state
+        .catalog
+        .get(&view.record.archive_id)
+        .await?
+        .map(|aip| aip.repository_files)
+        .unwrap_or_default();
+    let receipt = workflows::receipt::receipt(&view.record, &files, &view.files, &events);
+    Ok(PremisXml(packaging::premis::premis_xml(&receipt)))
+}

@@ -51,7 +51,7 @@ impl Described {
                 .as_ref()
                 .map(|t| t.name.as_str())
                 .unwrap_or_default();
-            if kind == "transfer" {
+            if matches!(kind, "transfer" | "package") {
                 let beat = pending
                     .heartbeat_details
                     .as_ref()
@@ -91,7 +91,7 @@ fn waiting(pending: &PendingActivityInfo, kind: &str) -> Option<Waiting> {
     let waiting_for = match (type_name, kind) {
         ("timeout", _) => "a worker",
         (t, _) if t == failure_types::UPLOAD_ERROR => "S3",
-        (_, "transfer") => "the bit repository",
+        (_, "transfer" | "package") => "the bit repository",
         (_, "notify") => "the client's webhook endpoint",
         _ => "S3",
     };

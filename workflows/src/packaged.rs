@@ -1,0 +1,210 @@
+//! Packaged delivery (`format: "bagit"` or `select`): one `package` step
+//! reads every repository file once, in order, from the location chosen
+//! for it. It streams the selected members (or the files whole) into their
+//! own objects or into one bag, and completes nothing whose repository
+//! file's digest did not match. A copy that does not match, or cannot be
+//! opened, comes back as `CopyRefused` naming the file: the next location
+//! of that file is tried, as in the per-file flow (`streaming`), with the
+//! same window for a copy that is briefly unreadable.
+
+use crate::activities::DisseminationActivities as Acts;
+use crate::audit::{record, Event};
+use crate::contract::*;
+use crate::mirror::{describe, human_bytes, set_status};
+use crate::options::{summarised, transfer_options};
+use crate::outcome::{failure_message, failure_type, no_copy_left, Ending, FileTry};
+use crate::state::DisseminationState;
+use crate::streaming::{blip_wait, Blips};
+use model::DisseminationStatus;
+use temporalio_sdk::WorkflowContext;
+
+pub(crate) async fn package_all<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    input: &DisseminationInput,
+) -> Result<Vec<DeliveredFile>, Ending> {
+    let record_ = &input.record;
+    let mut tries: Vec<FileTry> = input
+        .files
+        .iter()
+        .map(|f| FileTry {
+            file: f.clone(),
+            location_index: 0,
+            mismatches: vec![],
+            unreadable: vec![],
+        })
+        .collect();
+    let mut done: Vec<PackagedFile> = Vec::new();
+    let mut blips = Blips::default();
+    let total: u64 = input.files.iter().map(|f| f.size).sum();
+    let what = match (record_.format, record_.select.is_empty()) {
+        (Format::Bagit, true) => "bagging the repository files".to_owned(),
+        (Format::Bagit, false) => "bagging the selected members".to_owned(),
+        (Format::Files, _) => "extracting the selected members".to_owned(),
+    };
+    loop {
+        let status = ctx.state(|s| s.view().status);
+        let queued = status == DisseminationStatus::Queued;
+        if !queued && status != DisseminationStatus::DownloadingFromRepository {
+            set_status(
+                ctx,
+                DisseminationStatus::DownloadingFromRepository,
+                "downloading from the bit repository",
+            );
+        }
+        describe(
+            ctx,
+            format!(
+                "{what}: {} repository file(s), {}",
+                input.files.len(),
+                human_bytes(total)
+            ),
+        );
+        let events = ctx.state(|s| s.events().clone());
+        let result = ctx
+            .execute_activity(
+                Acts::package,
+                PackageInput {
+                    record: record_.clone(),
+                    files: input.files.clone(),
+                    locations: tries.iter().map(|t| t.location_index).collect(),
+                    done: done.clone(),
+                    announce_start: queued,
+                    link_lifetime_secs: input.settings.link_lifetime_secs,
+                    retry_for_ms: input.settings.retry_for_ms,
+                    events,
+                },
+                summarised(transfer_options(&input.settings, None), what.clone()),
+            )
+            .await;
+        match result {
+            Ok(PackageOutcome::Delivered { files, delivered }) => {
+                for (packaged, t) in files.iter().zip(&tries) {
+                    record_verified(ctx, packaged, &t.file.relative_path);
+                }
+                return Ok(delivered);
+            }
+            Ok(PackageOutcome::CopyRefused {
+                file,
+                unreadable,
+                message,
+                done: verified,
+            }) => {
+                if record_.format == Format::Files {
+                    done = verified; // complete in the bucket: not read again
+                }
+                let Some(t) = tries.get_mut(file) else {
+                    return Err(Ending::failed(
+                        reason_codes::DOWNLOAD_FAILED,
+                        format!("the package step named file {file}, which the AIP does not have"),
+                        None,
+                    ));
+                };
+                let location_id = t
+                    .file
+                    .locations
+                    .get(t.location_index)
+                    .map(|l| l.location_id.clone())
+                    .unwrap_or_default();
+                let path = t.file.relative_path.clone();
+                if unreadable {
+                    if let Some(wait) = blip_wait(ctx, input, &mut blips, (&path, t.location_index))
+                    {
+                        record(
+                            ctx,
+                            Event::new(
+                                EventType::Retrieval,
+                                Outcome::Failure,
+                                format!("copy unreadable, trying it again in {wait:?}: {message}"),
+                            )
+                            .file(&path)
+                            .location(&location_id),
+                        );
+                        describe(
+                            ctx,
+                            format!(
+                                "waiting for the bit repository: {message}, next try in {wait:?}"
+                            ),
+                        );
+                        let _ = ctx.timer(wait).await;
+                        continue;
+                    }
+                    t.unreadable.push(format!("{location_id}: {message}"));
+                } else {
+                    let mut event =
+                        Event::new(EventType::FixityCheck, Outcome::Failure, message.clone())
+                            .file(&path)
+                            .location(&location_id);
+                    if let Some(f) = t.file.strongest_fixity() {
+                        event = event.algorithm(f.algorithm.as_str());
+                    }
+                    record(ctx, event);
+                    t.mismatches.push(format!("{location_id}: {message}"));
+                }
+                t.location_index += 1;
+                if t.location_index >= t.file.locations.len() {
+                    let mut end = no_copy_left(t);
+                    end.discard = true;
+                    return Err(end);
+                }
+            }
+            Ok(PackageOutcome::Rejected { code, message }) => {
+                return Err(Ending {
+                    status: DisseminationStatus::Rejected,
+                    reasons: vec![Reason {
+                        code,
+                        message,
+                        file_path: None,
+                    }],
+                    discard: true,
+                });
+            }
+            Err(e) => {
+                let code = if failure_type(&e) == Some(failure_types::UPLOAD_ERROR) {
+                    reason_codes::UPLOAD_FAILED
+                } else {
+                    reason_codes::DOWNLOAD_FAILED
+                };
+                let mut end = Ending::failed(
+                    code,
+                    format!("{what} failed: {}", failure_message(&e)),
+                    None,
+                );
+                end.discard = true;
+                return Err(end);
+            }
+        }
+    }
+}
+
+/// The retrieval and fixity events of a file read and verified.
+fn record_verified<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    packaged: &PackagedFile,
+    path: &str,
+) {
+    let location = &packaged.fixity.location_id;
+    record(
+        ctx,
+        Event::new(
+            EventType::Retrieval,
+            Outcome::Success,
+            format!(
+                "{} bytes read, {} member(s) taken",
+                packaged.bytes_read, packaged.members
+            ),
+        )
+        .file(path)
+        .location(location),
+    );
+    record(
+        ctx,
+        Event::new(
+            EventType::FixityCheck,
+            Outcome::Success,
+            format!("digest {}", packaged.fixity.digest),
+        )
+        .file(path)
+        .location(location)
+        .algorithm(packaged.fixity.algorithm.as_str()),
+    );
+}
