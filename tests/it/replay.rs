@@ -65,6 +65,22 @@ async fn record(app: &TestApp, workflow_id: &str, name: &str) {
     std::fs::write(histories_dir().join(format!("{name}.json")), json).unwrap();
 }
 
+/// Creates a dissemination with these options and waits for `until`.
+async fn disseminate_with(app: &TestApp, body: serde_json::Value, until: &str) -> String {
+    let token = app.client_token();
+    let res = app.post(Some(&token), body).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<serde_json::Value>().await.unwrap()["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.poll_until(&token, &id, Duration::from_secs(60), |b| {
+        b["status"] == until
+    })
+    .await;
+    id
+}
+
 async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
     app.create_until(&app.client_token(), archive_id, until)
         .await
@@ -76,7 +92,7 @@ async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
 async fn record_histories() {
     // Histories are named by the workflow version that made them; earlier
     // versions' files stay, so running executions of every version are covered.
-    const VERSION: &str = "v5";
+    const VERSION: &str = "v6";
     let app = TestApp::start_with(crate::harness::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
@@ -122,6 +138,30 @@ async fn record_histories() {
     let id = disseminate(&app, demo::DEMO_TWO_FILES, "DISSEMINATED").await;
     record(&app, &id, &format!("{VERSION}-delivered-two-files")).await;
 
+    // Packaged deliveries: the AIP as one bag, selected members, nothing selected.
+    let two = demo::DEMO_TWO_FILES;
+    let id = disseminate_with(
+        &app,
+        serde_json::json!({"archiveId": two, "format": "bagit"}),
+        "DISSEMINATED",
+    )
+    .await;
+    record(&app, &id, &format!("{VERSION}-bag-delivered")).await;
+    let id = disseminate_with(
+        &app,
+        serde_json::json!({"archiveId": two, "select": ["mets.xml", "*.tif"]}),
+        "DISSEMINATED",
+    )
+    .await;
+    record(&app, &id, &format!("{VERSION}-selected-members-delivered")).await;
+    let id = disseminate_with(
+        &app,
+        serde_json::json!({"archiveId": two, "select": ["nothing/*"]}),
+        "REJECTED",
+    )
+    .await;
+    record(&app, &id, &format!("{VERSION}-nothing-selected")).await;
+
     // Disk copy corrupt, S3 copy good: delivered from the second location.
     let single = app.catalog_doc(demo::DEMO_SINGLE);
     let disk = app
@@ -134,6 +174,13 @@ async fn record_histories() {
     std::fs::write(&disk, &bytes).unwrap();
     let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
     record(&app, &id, &format!("{VERSION}-delivered-after-fallback")).await;
+    let id = disseminate_with(
+        &app,
+        serde_json::json!({"archiveId": demo::DEMO_SINGLE, "format": "bagit", "select": ["*.tif"]}),
+        "DISSEMINATED",
+    )
+    .await;
+    record(&app, &id, &format!("{VERSION}-bag-after-fallback")).await;
 
     // Every copy corrupt: FAILED with FIXITY_MISMATCH.
     let key = &single.repository_files[0].locations[1].file_path;
