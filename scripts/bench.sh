@@ -7,6 +7,9 @@
 #       and beside the same delivery without Content-MD5 on the parts
 #       (`s3.content_md5 = false`): the cost of S3 checking every part;
 #   P2  the worker's peak RSS during that run and during a SMALL_MIB run.
+#   P1/P2 bagit: the same AIP delivered as one BagIt bag (format "bagit"):
+#       its time beside the plain delivery's, and the worker's peak RSS.
+#       BENCH_PARTS=bagit runs only these.
 #   P3  API latency and throughput under load (wrk, 32 connections, --latency,
 #       P3_SECS each): GET of one delivered dissemination (worker running);
 #       POST, each request for a distinct AIP (P3_AIPS catalog copies of the
@@ -70,14 +73,14 @@ secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
 # One dissemination on a fresh worker; sets DUR (seconds) and RSS (peak KiB).
 # Runs in this shell (no subshell), so the worker it starts is tracked and stopped.
-disseminate() { # archive_id
+disseminate() { # archive_id [format]
   kill "$WORKER_PID" 2>/dev/null || true
   wait "$WORKER_PID" 2>/dev/null || true
   start_worker
   sleep 2 # let it poll
   local t0 t1 id status
   t0=$(now)
-  id=$(post_dissemination "$1" 10)
+  id=$(post_dissemination "$1" 10 "${2:-}")
   status=$(wait_final "$id")
   wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
   t1=$(now)
@@ -141,10 +144,36 @@ PY
   exit 0
 fi
 
+# P1/P2 for format "bagit": the same AIP as one bag, beside the plain delivery.
+bagit() {
+  disseminate "$LARGE_ID"
+  large_s=$DUR large_rss=$RSS
+  disseminate "$LARGE_ID" bagit
+  bag_s=$DUR bag_rss=$RSS
+  disseminate "$SMALL_ID" bagit
+  bag_small_rss=$RSS
+}
+bagit_lines() {
+  python3 - "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$bag_s" "$bag_rss" "$bag_small_rss" <<'PY'
+import sys
+large, small, plain, bag, rss, small_rss = sys.argv[1:]
+plain, bag, rss, small_rss = float(plain), float(bag), int(rss) / 1024, int(small_rss) / 1024
+print(f"P1 bagit ({large} MiB AIP as one bag): {bag:.2f} s beside {plain:.2f} s for the plain delivery "
+      f"-> bagit/plain = {bag / plain:.2f} (target <= 1.05)")
+print(f"P2 bagit worker peak RSS: {rss:.0f} MiB ({large} MiB AIP), {small_rss:.0f} MiB ({small} MiB AIP) "
+      f"(target <= 150 MiB)")
+PY
+}
+if [ "${BENCH_PARTS:-all}" = bagit ]; then
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), $LARGE_MIB MiB and $SMALL_MIB MiB AIPs"
+  bagit
+  bagit_lines
+  exit 0
+fi
+
 disseminate "$SMALL_ID"
 small_s=$DUR small_rss=$RSS
-disseminate "$LARGE_ID"
-large_s=$DUR large_rss=$RSS
+bagit
 # The same without Content-MD5 on the parts: what S3's check of every part costs.
 DISSEMINATION_S3__CONTENT_MD5=false disseminate "$LARGE_ID"
 nomd5_s=$DUR
@@ -325,3 +354,4 @@ else:
     print(f"   (its transfer started {p4_delay_ms} ms after the first of the 21; "
           f"{p4_waited} priority-90 transfers had ended before it started)")
 PY
+bagit_lines

@@ -141,9 +141,11 @@ TOML
 }
 
 # POSTs a dissemination; prints its id.
-post_dissemination() { # archiveId priority
+post_dissemination() { # archiveId priority [format]
+  local format=""
+  [ -n "${3:-}" ] && format=",\"format\":\"$3\""
   curl -s -X POST "$API/v1/disseminations" -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' -d "{\"archiveId\":\"$1\",\"priority\":${2:-50}}" |
+    -H 'Content-Type: application/json' -d "{\"archiveId\":\"$1\",\"priority\":${2:-50}$format}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["disseminationId"])'
 }
 

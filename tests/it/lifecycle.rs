@@ -281,3 +281,72 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "increasing: {seen:?}");
     assert!(seen.iter().all(|d| *d < total), "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() {
+    let app = TestApp::start_with(Options {
+        retention_secs: 3,
+        retry_for_ms: Some(4_000),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let (id, done) = app
+        .create_until(&token, demo::DEMO_SINGLE, "DISSEMINATED")
+        .await;
+    assert!(done["retentionEndsAt"].is_string());
+    let keys = app.delivered_keys(&id).await;
+    assert_eq!(keys.len(), 1);
+    // S3 is gone when retention ends: the deletion is tried again and again
+    // for `retry_for_ms`, then the record says it failed.
+    let mut app = app;
+    app.stack.stop_s3();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deletion = loop {
+        let events = app.events(&token, &id).await;
+        if let Some(e) = events.iter().find(|e| e["eventType"] == "deletion") {
+            break e.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no deletion event: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(deletion["outcome"], "failure", "{deletion}");
+    assert!(
+        deletion["detail"].as_str().unwrap().contains("failed"),
+        "{deletion}"
+    );
+    let view: Value = app.get(&token, &id).await.json().await.unwrap();
+    assert_eq!(view["status"], "DISSEMINATED");
+    assert!(view.get("objectsDeleted").is_none(), "{view}");
+    // It was retried: the discard activity ran more than one attempt.
+    let history = app.temporal_cli(&["workflow", "show", "--workflow-id", &id, "--output", "json"]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    let events = history["events"].as_array().unwrap();
+    let discard_scheduled: Vec<&str> = events
+        .iter()
+        .filter(|e| {
+            e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "discard_delivery"
+        })
+        .map(|e| e["eventId"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(discard_scheduled.len(), 1, "one deletion step");
+    let attempts = events
+        .iter()
+        .filter_map(|e| {
+            let a = &e["activityTaskStartedEventAttributes"];
+            (a["scheduledEventId"].as_str() == Some(discard_scheduled[0]))
+                .then(|| a["attempt"].as_u64().unwrap_or(1))
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        attempts > 1,
+        "the deletion was retried (attempt {attempts})"
+    );
+    // The objects are still there once S3 is back: the record told the truth.
+    app.stack.start_s3().await.unwrap();
+    assert_eq!(app.delivered_keys(&id).await, keys);
+}

@@ -25,11 +25,14 @@ use crate::{
     notify::signal_workflow,
     observe::{begin, mark_error, record_attributes},
     repository::pace,
-    transfer::{location_of, progress, stored_digest, unix_ms, HEARTBEAT_EVERY, READ_CHUNK},
+    transfer::{
+        end_span, location_of, progress, step_span, stored_digest, unix_ms, HEARTBEAT_EVERY,
+        READ_CHUNK,
+    },
     Activities,
 };
 use model::{catalog::RepositoryFile, DisseminationStatus};
-use opentelemetry::KeyValue;
+use opentelemetry::{trace::Span as _, KeyValue};
 use packaging::{
     bag,
     select::Selection,
@@ -546,6 +549,14 @@ async fn read_file(
         }
     }
 
+    let attributes = || {
+        vec![
+            KeyValue::new("file", file.relative_path.clone()),
+            KeyValue::new("bytes", file.size as i64),
+            KeyValue::new("location", location.location_id.clone()),
+        ]
+    };
+    let download_span = step_span("download", attributes());
     let mut hasher = MultiHasher::new(&MultiHasher::algorithms_for(file));
     let mut chunk = vec![0u8; READ_CHUNK];
     let max_rate = acts.cfg.repository.max_read_bytes_per_sec;
@@ -620,11 +631,15 @@ async fn read_file(
         beat.due().await?;
     }
     acts.metrics.downloaded(hasher.bytes());
+    end_span(download_span, None);
     let read = hasher.bytes();
     let digests = hasher.finish();
+    let mut fixity_span = step_span("fixity", attributes());
+    fixity_span.set_attribute(KeyValue::new("digestAlgorithm", stored.algorithm.as_str()));
     let verdict = digest::verify(file, stored, &location.location_id, read, &digests);
     acts.metrics
         .fixity(stored.algorithm.as_str(), verdict.is_ok());
+    end_span(fixity_span, verdict.clone().err());
     let computed = match verdict {
         Ok(c) => c,
         Err(message) => {
