@@ -30,8 +30,8 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{
-    activities::defs, DeliveredFile, DiscardInput, NotifyInput, NotifyOutcome, PackageInput,
-    PackageOutcome, PresignInput, TransferInput, TransferOutcome,
+    activities::defs, BatchNotifyInput, DeliveredFile, DiscardInput, NotifyInput, NotifyOutcome,
+    PackageInput, PackageOutcome, PresignInput, TransferInput, TransferOutcome,
 };
 
 /// The activities the worker registers, with the clients they share.
@@ -92,6 +92,15 @@ impl Activities {
         input: PackageInput,
     ) -> Result<PackageOutcome, ActivityError> {
         package::package(&self, &ctx, input).await
+    }
+
+    #[activity(definition = defs::NotifyBatch)]
+    pub async fn notify_batch(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: BatchNotifyInput,
+    ) -> Result<(), ActivityError> {
+        Ok(notify::notify_batch(&self, &ctx, input).await?)
     }
 
     #[activity(definition = defs::DiscardDelivery)]

@@ -14,7 +14,9 @@ use std::time::Duration;
 use temporalio_client::WorkflowSignalOptions;
 use temporalio_sdk::activities::ActivityContext;
 use tracing::{info, warn};
-use workflows::{DisseminationWorkflow, NotifyInput, NotifyOutcome, WebhookEvent, WebhookState};
+use workflows::{
+    BatchNotifyInput, DisseminationWorkflow, NotifyInput, NotifyOutcome, WebhookEvent, WebhookState,
+};
 
 /// Signals the workflow this activity belongs to; a failure is only logged
 /// (the signals are informative, the work goes on).
@@ -55,21 +57,6 @@ pub(crate) async fn notify(
             KeyValue::new("webhookAttempt", i64::from(attempt)),
         ]),
     );
-    let client = acts.cfg.client(input.view.record.client_id.as_str());
-    let (Some(url), Some(secret)) = (
-        client.and_then(|c| c.webhook_url.clone()),
-        client.and_then(|c| c.webhook_secret.as_ref()),
-    ) else {
-        info!(client_id = %input.view.record.client_id, "no webhook configured for the client");
-        acts.metrics.webhook("not_configured");
-        return Ok(NotifyOutcome {
-            outcome: WebhookState::NotConfigured,
-            status_code: None,
-            attempt,
-        });
-    };
-    let keys = webhook::parse_secrets(secret.expose_secret())
-        .map_err(|e| Failure::Misconfigured(e.to_string()))?;
     // Links are signed here, on the way out: they never enter Temporal.
     let input = NotifyInput {
         view: input.view.clone().with_links(&acts.cfg),
@@ -77,15 +64,89 @@ pub(crate) async fn notify(
     };
     let body = serde_json::to_vec(&envelope(&input))
         .map_err(|e| Failure::Transient(format!("encoding the webhook: {e}")))?;
+    let client_id = input.view.record.client_id.as_str();
+    let status_code = post_signed(acts, client_id, &input.message_id, body, attempt).await?;
+    Ok(NotifyOutcome {
+        outcome: if status_code.is_some() {
+            WebhookState::Delivered
+        } else {
+            WebhookState::NotConfigured
+        },
+        status_code,
+        attempt,
+    })
+}
+
+/// The `dissemination-batch.completed` webhook (retried by Temporal's policy).
+pub(crate) async fn notify_batch(
+    acts: &Activities,
+    ctx: &ActivityContext,
+    input: BatchNotifyInput,
+) -> Result<(), Failure> {
+    acts.metrics.queue_wait(ctx);
+    let record = &input.view.record;
+    begin(
+        ctx,
+        [
+            KeyValue::new("batchId", record.batch_id.clone()),
+            KeyValue::new("clientId", record.client_id.to_string()),
+            KeyValue::new("webhookType", "dissemination-batch.completed"),
+        ],
+    );
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": "dissemination-batch.completed",
+        "timestamp": input.occurred_at,
+        "data": {
+            "batchId": record.batch_id,
+            "clientId": record.client_id,
+            "dateCreated": record.date_created,
+            "status": input.view.status,
+            "counts": input.view.counts,
+        },
+    }))
+    .map_err(|e| Failure::Transient(format!("encoding the webhook: {e}")))?;
+    let attempt = ctx.info().attempt;
+    post_signed(
+        acts,
+        record.client_id.as_str(),
+        &input.message_id,
+        body,
+        attempt,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Posts a Standard Webhooks message to the client's endpoint, signed with
+/// its secret(s): `Ok(Some(status))` when accepted, `Ok(None)` when the
+/// client has no webhook configured.
+async fn post_signed(
+    acts: &Activities,
+    client_id: &str,
+    message_id: &str,
+    body: Vec<u8>,
+    attempt: u32,
+) -> Result<Option<u16>, Failure> {
+    let client = acts.cfg.client(client_id);
+    let (Some(url), Some(secret)) = (
+        client.and_then(|c| c.webhook_url.clone()),
+        client.and_then(|c| c.webhook_secret.as_ref()),
+    ) else {
+        info!(%client_id, "no webhook configured for the client");
+        acts.metrics.webhook("not_configured");
+        return Ok(None);
+    };
+    let keys = webhook::parse_secrets(secret.expose_secret())
+        .map_err(|e| Failure::Misconfigured(e.to_string()))?;
     let timestamp = chrono::Utc::now().timestamp();
-    let signature = webhook::sign(&keys, &input.message_id, timestamp, &body);
+    let signature = webhook::sign(&keys, message_id, timestamp, &body);
     let mut request = acts.http.post(&url);
     for (name, value) in trace_headers() {
         request = request.header(name, value);
     }
     let response = request
         .header("content-type", "application/json")
-        .header("webhook-id", &input.message_id)
+        .header("webhook-id", message_id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(body)
@@ -102,12 +163,8 @@ pub(crate) async fn notify(
     ));
     if status.is_success() {
         acts.metrics.webhook("delivered");
-        info!(message_id = %input.message_id, status = status.as_u16(), attempt, "webhook delivered");
-        return Ok(NotifyOutcome {
-            outcome: WebhookState::Delivered,
-            status_code: Some(status.as_u16()),
-            attempt,
-        });
+        info!(%message_id, status = status.as_u16(), attempt, "webhook delivered");
+        return Ok(Some(status.as_u16()));
     }
     if status.as_u16() == 410 {
         acts.metrics.webhook("gone");
@@ -121,7 +178,7 @@ pub(crate) async fn notify(
         .filter(|_| matches!(status.as_u16(), 429 | 503));
     let message = format!("the endpoint answered {status}");
     acts.metrics.webhook("rejected");
-    warn!(message_id = %input.message_id, status = status.as_u16(), attempt, "webhook not accepted");
+    warn!(%message_id, status = status.as_u16(), attempt, "webhook not accepted");
     Err(match retry_after {
         Some(secs) => Failure::RetryAfter {
             message,

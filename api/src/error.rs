@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidFormat,
     InvalidSelect,
     InvalidDisseminationId,
+    InvalidBatchId,
     InvalidStatus,
     InvalidPageSize,
     InvalidCursor,
@@ -31,10 +32,12 @@ pub enum ErrorCode {
     NotFound,
     ArchiveNotFound,
     DisseminationNotFound,
+    BatchNotFound,
     MethodNotAllowed,
     DisseminationInProgress,
     NotDelivered,
     DisseminationEnded,
+    BatchEnded,
     LinkRegenerationLimit,
     RetentionEnded,
     PayloadTooLarge,
@@ -57,16 +60,21 @@ impl ErrorCode {
             | InvalidFormat
             | InvalidSelect
             | InvalidDisseminationId
+            | InvalidBatchId
             | InvalidStatus
             | InvalidPageSize
             | InvalidCursor => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
             Forbidden => StatusCode::FORBIDDEN,
-            NotFound | ArchiveNotFound | DisseminationNotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            DisseminationInProgress | NotDelivered | DisseminationEnded | LinkRegenerationLimit => {
-                StatusCode::CONFLICT
+            NotFound | ArchiveNotFound | DisseminationNotFound | BatchNotFound => {
+                StatusCode::NOT_FOUND
             }
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            DisseminationInProgress
+            | NotDelivered
+            | DisseminationEnded
+            | BatchEnded
+            | LinkRegenerationLimit => StatusCode::CONFLICT,
             RetentionEnded => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

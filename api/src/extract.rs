@@ -38,7 +38,12 @@ where
                 "the body must be JSON with Content-Type: application/json",
             ));
         }
-        let limit = app.cfg.api.body_limit_bytes;
+        // A batch carries up to a thousand archiveIds.
+        let limit = if req.uri().path().ends_with("/dissemination-batches") {
+            app.cfg.api.batch_body_limit_bytes
+        } else {
+            app.cfg.api.body_limit_bytes
+        };
         let too_large = || {
             ApiError::new(
                 ErrorCode::PayloadTooLarge,

@@ -4,6 +4,7 @@
 //! `api.metrics_listen`), never on the public listener.
 
 pub mod auth;
+pub mod batches;
 pub mod disseminations;
 pub mod error;
 pub mod extract;
@@ -47,6 +48,7 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let api = disseminations::router()
+        .merge(batches::router())
         .merge(health::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

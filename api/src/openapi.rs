@@ -2,7 +2,7 @@
 //! at `{base}/openapi.json` with Swagger UI (vendored assets: no network
 //! needed to view it) at `{base}/swagger-ui/`.
 
-use crate::{disseminations, error, health};
+use crate::{batches, disseminations, error, health};
 use axum::Router;
 use utoipa::{
     openapi::{
@@ -29,6 +29,10 @@ follow its status, receive a signed webhook with presigned download links.",
         disseminations::cancel::cancel,
         disseminations::read::events,
         disseminations::read::receipt,
+        batches::create::create,
+        batches::read::read,
+        batches::read::list,
+        batches::read::cancel,
         health::healthz,
         health::readyz,
     ),
@@ -44,6 +48,15 @@ follow its status, receive a signed webhook with presigned download links.",
         workflows::DisseminationView,
         workflows::DisseminationRecord,
         workflows::Format,
+        batches::create::BatchIn,
+        batches::create::BatchCreated,
+        batches::read::BatchPage,
+        batches::read::BatchList,
+        workflows::BatchView,
+        workflows::BatchRecord,
+        workflows::BatchCounts,
+        workflows::BatchItem,
+        workflows::ItemError,
         disseminations::create::SelectPattern,
         workflows::DeliveredFile,
         workflows::Reason,
@@ -52,7 +65,7 @@ follow its status, receive a signed webhook with presigned download links.",
         model::DisseminationStatus,
     )),
     modifiers(&BearerAuth),
-    tags((name = "disseminations", description = "Requests for AIPs"), (name = "probes", description = "Health"))
+    tags((name = "disseminations", description = "Requests for AIPs"), (name = "batches", description = "Many AIPs in one request"), (name = "probes", description = "Health"))
 )]
 pub struct ApiDoc;
 

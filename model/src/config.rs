@@ -109,6 +109,11 @@ impl Config {
         format!("{}-{}", self.temporal.task_queue_prefix, band.name)
     }
 
+    /// The queue of the batch workflows (and their webhook).
+    pub fn batch_queue(&self) -> String {
+        format!("{}-batches", self.temporal.task_queue_prefix)
+    }
+
     /// The queue of the per-(client, AIP) lock workflows.
     pub fn lock_queue(&self) -> String {
         format!("{}-locks", self.temporal.task_queue_prefix)
@@ -196,6 +201,15 @@ pub struct ApiConfig {
     /// How long the disseminations-by-status counts (Temporal visibility
     /// queries) are reused between scrapes.
     pub metrics_count_cache_ms: u64,
+    /// archiveIds one batch may carry.
+    pub batch_max_items: usize,
+    /// Body limit of a batch request (its archiveIds).
+    pub batch_body_limit_bytes: usize,
+    /// Items of one batch transferring at once: the rest wait for their
+    /// turn, so a large batch never holds more workers than this.
+    pub batch_max_in_flight: u32,
+    /// Items of a batch request started at once by the API.
+    pub batch_start_concurrency: usize,
 }
 
 impl Default for ApiConfig {
@@ -209,6 +223,10 @@ impl Default for ApiConfig {
             max_repository_files: 1000,
             metrics_listen: "127.0.0.1:9090".into(),
             metrics_count_cache_ms: 15_000,
+            batch_max_items: 1000,
+            batch_body_limit_bytes: 128 * 1024,
+            batch_max_in_flight: 3,
+            batch_start_concurrency: 16,
         }
     }
 }

@@ -5,6 +5,7 @@ mod harness;
 mod jwks_server;
 mod tls_proxy;
 
+mod batches;
 mod compose;
 mod concurrency;
 mod dissemination;

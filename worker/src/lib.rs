@@ -22,7 +22,7 @@ use temporalio_sdk::{
     Runtime, Worker, WorkerOptions,
 };
 use tracing::info;
-use workflows::{DisseminationLock, DisseminationWorkflow};
+use workflows::{DisseminationBatch, DisseminationLock, DisseminationWorkflow};
 
 /// Slots for workflow tasks: short, CPU-light, never the bottleneck.
 const WORKFLOW_TASK_SLOTS: usize = 20;
@@ -111,6 +111,12 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .tuner(tuner(1))
         .build();
     workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
+    let batches = WorkerOptions::new(cfg.batch_queue())
+        .register_workflow::<DisseminationBatch>()?
+        .register_activities(acts.clone())
+        .tuner(tuner(2))
+        .build();
+    workers.push(Worker::new(&runtime, client.clone(), batches).context("batch worker")?);
 
     info!(%identity, bands = cfg.bands.len(), "worker polling");
     let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();

@@ -70,6 +70,12 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// Posts the signed `dissemination-batch.completed` message.
+    #[activity(name = "notify_batch")]
+    pub fn notify_batch(input: BatchNotifyInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
     /// Posts a signed Standard Webhooks message to the client's endpoint.
     #[activity(name = "notify")]
     pub fn notify(input: NotifyInput) -> Result<NotifyOutcome, ActivityError> {

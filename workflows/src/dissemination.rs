@@ -46,6 +46,9 @@ const STREAMING_PATCH: &str = "single-pass-transfer";
 /// `format` nor `select` in their record and never take this branch.
 const PACKAGE_PATCH: &str = "delivery-formats";
 
+/// Executions started before batches existed have no `batch` in their input.
+const BATCH_PATCH: &str = "batch-items";
+
 /// How a refused link regeneration over the cap begins (the API maps it).
 pub const LINK_CAP_PREFIX: &str = "over the limit of";
 
@@ -58,6 +61,8 @@ pub struct DisseminationWorkflow {
     /// The audit trail (state only: recorded events are replayed, not stored).
     events: Vec<DisseminationEvent>,
     links_regenerated: u32,
+    /// A batch item's turn was given (`batch_turn`).
+    turn: bool,
 }
 
 #[workflow_methods]
@@ -71,6 +76,7 @@ impl DisseminationWorkflow {
             hosts: Vec::new(),
             events: Vec::new(),
             links_regenerated: 0,
+            turn: false,
         }
     }
 
@@ -92,7 +98,17 @@ impl DisseminationWorkflow {
             "waiting for a worker to start the download",
         );
 
-        let outcome = if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
+        // A batch's item waits for its turn (a cancel request ends the wait).
+        let mut waited_out = false;
+        if let Some(batch) = input.batch.as_deref() {
+            if ctx.patched(BATCH_PATCH) {
+                crate::mirror::describe(ctx, format!("waiting for its turn in batch {batch}"));
+                waited_out = ctx.wait_condition(|s| s.turn).await.is_err();
+            }
+        }
+        let outcome = if waited_out {
+            Err(Ending::cancelled())
+        } else if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
             crate::packaged::package_all(ctx, &input).await
         } else if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
             crate::streaming::transfer_all(ctx, &input).await
@@ -144,6 +160,20 @@ impl DisseminationWorkflow {
             }
         }
         release_lock(ctx, &input).await;
+        if let Some(batch) = input.batch.clone() {
+            let ended = ItemEnded {
+                dissemination_id: input.record.dissemination_id.to_string(),
+                status: ctx.state(|s| s.view.status),
+            };
+            let _ = ctx
+                .external_workflow(batch, None)
+                .signal(
+                    crate::batch::DisseminationBatch::item_ended,
+                    ended,
+                    crate::options::detached_signal(),
+                )
+                .await;
+        }
         if !cancelled {
             crate::webhook::notify(ctx, &input).await;
         }
@@ -221,6 +251,12 @@ impl DisseminationWorkflow {
             }
         }
         Ok(())
+    }
+
+    /// From its batch: this item may start now.
+    #[signal(name = "batch_turn")]
+    pub fn batch_turn(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.turn = true;
     }
 
     /// Sent by `download` when a worker actually starts it: QUEUED ends there.

@@ -9,6 +9,7 @@
 
 pub mod activities;
 mod audit;
+pub mod batch;
 pub mod client;
 pub mod contract;
 pub mod dissemination;
@@ -24,6 +25,7 @@ mod state;
 mod streaming;
 mod webhook;
 
+pub use batch::DisseminationBatch;
 pub use contract::*;
 pub use dissemination::DisseminationWorkflow;
 pub use lock::DisseminationLock;

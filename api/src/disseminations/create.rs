@@ -61,9 +61,9 @@ pub const MAX_PATTERN_CHARS: usize = 1024;
 
 /// What a request asks to be delivered, checked.
 #[derive(Debug, PartialEq, Eq)]
-struct Delivery {
-    format: Format,
-    select: Vec<String>,
+pub(crate) struct Delivery {
+    pub(crate) format: Format,
+    pub(crate) select: Vec<String>,
 }
 
 /// 409: a dissemination of the AIP for this client is in progress.
@@ -93,66 +93,79 @@ impl DisseminationIn {
                 ))
             }
         }?;
-        let priority = match &self.priority {
-            None | Some(serde_json::Value::Null) => Priority::DEFAULT,
-            // JSON Schema's integer is a value, not a spelling: 19.0 and
-            // 1.9e1 are 19 (2.5 is no integer).
-            Some(serde_json::Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() <= 1e6)
-                        .map(|f| f as i64)
-                })
-                .ok_or(model::IdError::Priority)
-                .and_then(Priority::new)?,
-            Some(_) => return Err(model::IdError::Priority.into()),
-        };
+        let priority = parse_priority(&self.priority)?;
         Ok((archive_id, priority))
     }
 
     fn delivery(&self) -> Result<Delivery, ApiError> {
-        let format = match &self.format {
-            None | Some(serde_json::Value::Null) => Format::Files,
-            Some(serde_json::Value::String(s)) if s == "files" => Format::Files,
-            Some(serde_json::Value::String(s)) if s == "bagit" => Format::Bagit,
-            Some(other) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidFormat,
-                    format!("format must be \"files\" or \"bagit\", not {other}"),
-                ))
-            }
-        };
-        let bad = |m: String| ApiError::new(ErrorCode::InvalidSelect, m);
-        let select = match &self.select {
-            None | Some(serde_json::Value::Null) => Vec::new(),
-            Some(serde_json::Value::Array(items)) => {
-                if items.is_empty() {
-                    return Err(bad("select must list at least one pattern".into()));
-                }
-                let mut patterns = Vec::with_capacity(items.len());
-                for item in items {
-                    let serde_json::Value::String(p) = item else {
-                        return Err(bad(format!("select patterns are strings, not {item}")));
-                    };
-                    if p.chars().count() > MAX_PATTERN_CHARS {
-                        return Err(bad(format!(
-                            "a select pattern has at most {MAX_PATTERN_CHARS} characters"
-                        )));
-                    }
-                    patterns.push(p.clone());
-                }
-                packaging::select::Selection::new(&patterns).map_err(|e| bad(e.to_string()))?;
-                patterns
-            }
-            Some(other) => {
-                return Err(bad(format!(
-                    "select must be a list of patterns, not {other}"
-                )))
-            }
-        };
-        Ok(Delivery { format, select })
+        parse_delivery(&self.format, &self.select)
     }
+}
+
+/// `priority`: an integer 1..100 (`19.0` is 19), 50 when absent.
+pub(crate) fn parse_priority(value: &Option<serde_json::Value>) -> Result<Priority, ApiError> {
+    Ok(match value {
+        None | Some(serde_json::Value::Null) => Priority::DEFAULT,
+        // JSON Schema's integer is a value, not a spelling: 19.0 and
+        // 1.9e1 are 19 (2.5 is no integer).
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= 1e6)
+                    .map(|f| f as i64)
+            })
+            .ok_or(model::IdError::Priority)
+            .and_then(Priority::new)?,
+        Some(_) => return Err(model::IdError::Priority.into()),
+    })
+}
+
+/// `format` and `select`, checked.
+pub(crate) fn parse_delivery(
+    format: &Option<serde_json::Value>,
+    select: &Option<serde_json::Value>,
+) -> Result<Delivery, ApiError> {
+    let format = match format {
+        None | Some(serde_json::Value::Null) => Format::Files,
+        Some(serde_json::Value::String(s)) if s == "files" => Format::Files,
+        Some(serde_json::Value::String(s)) if s == "bagit" => Format::Bagit,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidFormat,
+                format!("format must be \"files\" or \"bagit\", not {other}"),
+            ))
+        }
+    };
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidSelect, m);
+    let select = match select {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => {
+            if items.is_empty() {
+                return Err(bad("select must list at least one pattern".into()));
+            }
+            let mut patterns = Vec::with_capacity(items.len());
+            for item in items {
+                let serde_json::Value::String(p) = item else {
+                    return Err(bad(format!("select patterns are strings, not {item}")));
+                };
+                if p.chars().count() > MAX_PATTERN_CHARS {
+                    return Err(bad(format!(
+                        "a select pattern has at most {MAX_PATTERN_CHARS} characters"
+                    )));
+                }
+                patterns.push(p.clone());
+            }
+            packaging::select::Selection::new(&patterns).map_err(|e| bad(e.to_string()))?;
+            patterns
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "select must be a list of patterns, not {other}"
+            )))
+        }
+    };
+    Ok(Delivery { format, select })
 }
 
 fn location(state: &AppState, id: &str) -> String {
@@ -194,6 +207,61 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let (archive_id, priority) = body.parse()?;
     let delivery = body.delivery()?;
+    let ask = Ask {
+        priority,
+        delivery: &delivery,
+        batch: None,
+    };
+    match admit(&state, &claims, archive_id, &ask).await? {
+        Admission::Started(view) => {
+            let record = &view.record;
+            let span = tracing::Span::current();
+            span.set_attribute("disseminationId", record.dissemination_id.to_string());
+            span.set_attribute("archiveId", record.archive_id.to_string());
+            span.set_attribute("clientId", record.client_id.as_str().to_owned());
+            span.set_attribute("contractId", record.contract_id.to_string());
+            span.set_attribute("priority", i64::from(priority.get()));
+            let loc = location(&state, record.dissemination_id.as_str());
+            Ok((StatusCode::CREATED, [(header::LOCATION, loc)], Json(*view)).into_response())
+        }
+        Admission::InProgress(existing) => {
+            let loc = location(&state, &existing.id);
+            let error = ApiError::new(
+                ErrorCode::DisseminationInProgress,
+                "a dissemination of this AIP for this client is in progress",
+            )
+            .with_details(format!("disseminationId {}", existing.id));
+            let body = ConflictBody {
+                error: error.detail(),
+                dissemination_id: existing.id,
+                dissemination: existing.view.map(|v| v.with_links(&state.cfg)),
+            };
+            Err(error.with_header(header::LOCATION, &loc).with_body(body))
+        }
+    }
+}
+
+/// What is asked of every AIP of a request (one, or a batch's).
+pub(crate) struct Ask<'a> {
+    pub(crate) priority: Priority,
+    pub(crate) delivery: &'a Delivery,
+    /// The batch it belongs to: the dissemination waits for its turn.
+    pub(crate) batch: Option<&'a str>,
+}
+
+pub(crate) enum Admission {
+    Started(Box<DisseminationView>),
+    InProgress(Box<temporal::Existing>),
+}
+
+/// The checks of a single POST for one AIP (404, 403, 422), then its
+/// dissemination started behind its per-(client, AIP) lock.
+pub(crate) async fn admit(
+    state: &AppState,
+    claims: &crate::auth::Claims,
+    archive_id: ArchiveId,
+    ask: &Ask<'_>,
+) -> Result<Admission, ApiError> {
     let aip = state.catalog.get(&archive_id).await?.ok_or_else(|| {
         ApiError::new(
             ErrorCode::ArchiveNotFound,
@@ -216,7 +284,7 @@ pub async fn create(
             ),
         ));
     }
-
+    let priority = ask.priority;
     let record = DisseminationRecord {
         dissemination_id: DisseminationId::generate(),
         archive_id,
@@ -226,15 +294,9 @@ pub async fn create(
         sum_size_in_bytes: entity.sum_size_in_bytes,
         priority,
         date_created: model::time::now_rfc3339(),
-        format: delivery.format,
-        select: delivery.select,
+        format: ask.delivery.format,
+        select: ask.delivery.select.clone(),
     };
-    let span = tracing::Span::current();
-    span.set_attribute("disseminationId", record.dissemination_id.to_string());
-    span.set_attribute("archiveId", record.archive_id.to_string());
-    span.set_attribute("clientId", record.client_id.0.clone());
-    span.set_attribute("contractId", record.contract_id.to_string());
-    span.set_attribute("priority", i64::from(priority.get()));
     let view = DisseminationView::received(record.clone());
     let cfg = &state.cfg;
     refuse_oversized(cfg, &aip.repository_files)?;
@@ -244,34 +306,22 @@ pub async fn create(
             files: aip.repository_files.clone(),
             lock: None,
             settings: WorkflowSettings::from(&cfg.timings),
+            batch: ask.batch.map(str::to_owned),
         },
         band_queue: cfg.band_queue(cfg.band_for(priority)),
         lock_queue: cfg.lock_queue(),
         priority_key: priority.priority_key(),
         view: &view,
     };
-    match temporal::start(&state.temporal, request).await? {
+    Ok(match temporal::start(&state.temporal, request).await? {
         StartOutcome::Started => {
             tracing::info!(dissemination_id = %record.dissemination_id, archive_id = %record.archive_id,
-                client_id = %record.client_id, priority = priority.get(), "dissemination accepted");
-            let loc = location(&state, record.dissemination_id.as_str());
-            Ok((StatusCode::CREATED, [(header::LOCATION, loc)], Json(view)).into_response())
+                client_id = %record.client_id, priority = priority.get(), batch = ?ask.batch,
+                "dissemination accepted");
+            Admission::Started(Box::new(view))
         }
-        StartOutcome::InProgress(existing) => {
-            let loc = location(&state, &existing.id);
-            let error = ApiError::new(
-                ErrorCode::DisseminationInProgress,
-                "a dissemination of this AIP for this client is in progress",
-            )
-            .with_details(format!("disseminationId {}", existing.id));
-            let body = ConflictBody {
-                error: error.detail(),
-                dissemination_id: existing.id,
-                dissemination: existing.view.map(|v| v.with_links(&state.cfg)),
-            };
-            Err(error.with_header(header::LOCATION, &loc).with_body(body))
-        }
-    }
+        StartOutcome::InProgress(existing) => Admission::InProgress(existing),
+    })
 }
 
 /// Temporal carries a dissemination's input and its view (one entry per

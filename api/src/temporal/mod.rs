@@ -4,6 +4,7 @@
 //! read the audit trail. Every call is bounded: while Temporal is down,
 //! clients get a 503 at once.
 
+pub mod batch;
 mod read;
 mod start;
 
@@ -35,7 +36,7 @@ pub(crate) fn rpc_budget() -> Duration {
 }
 
 /// `call`, or 503 when Temporal does not answer within the budget.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     call: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
     tokio::time::timeout(rpc_budget(), call)
@@ -43,7 +44,7 @@ async fn bounded<T>(
         .unwrap_or_else(|_| Err(ApiError::unavailable("Temporal", "no answer in time")))
 }
 
-fn describe_options() -> WorkflowDescribeOptions {
+pub(crate) fn describe_options() -> WorkflowDescribeOptions {
     WorkflowDescribeOptions::builder()
         .rpc_options(RpcOptions::builder().timeout(rpc_budget()).build())
         .build()
@@ -58,6 +59,18 @@ pub async fn list_views(
     page_size: i32,
     cursor: Vec<u8>,
 ) -> Result<(Vec<DisseminationView>, Vec<u8>), ApiError> {
+    list_memos(client, query, page_size, cursor, MEMO_VIEW).await
+}
+
+/// One page of workflows from the visibility store, each as the value its
+/// memo keeps under `memo_key`.
+pub async fn list_memos<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    query: String,
+    page_size: i32,
+    cursor: Vec<u8>,
+    memo_key: &str,
+) -> Result<(Vec<T>, Vec<u8>), ApiError> {
     use temporalio_common::protos::temporal::api::workflowservice::v1::ListWorkflowExecutionsRequest;
     let request = ListWorkflowExecutionsRequest {
         namespace: client.namespace(),
@@ -102,8 +115,8 @@ pub async fn list_views(
     let views = response
         .executions
         .iter()
-        .filter_map(|e| e.memo.as_ref()?.fields.get(MEMO_VIEW))
-        .filter_map(|payload| serde_json::from_slice::<DisseminationView>(&payload.data).ok())
+        .filter_map(|e| e.memo.as_ref()?.fields.get(memo_key))
+        .filter_map(|payload| serde_json::from_slice::<T>(&payload.data).ok())
         .collect();
     Ok((views, response.next_page_token))
 }
@@ -160,7 +173,7 @@ pub fn count_options() -> temporalio_client::WorkflowCountOptions {
         .build()
 }
 
-fn query_options(timeout: Duration) -> WorkflowQueryOptions {
+pub(crate) fn query_options(timeout: Duration) -> WorkflowQueryOptions {
     WorkflowQueryOptions::builder()
         .rpc_options(RpcOptions::builder().timeout(timeout).build())
         .build()

@@ -1,0 +1,273 @@
+//! `POST /v1/dissemination-batches`: every archiveId checked as a single
+//! POST would check it; the items that pass started (waiting for their
+//! turn), then the batch's workflow that gives the turns.
+
+use crate::{
+    disseminations::create::{admit, parse_delivery, parse_priority, Admission, Ask},
+    error::{ApiError, ErrorBody, ErrorCode},
+    extract::{AppJson, AuthenticatedClient},
+    state::AppState,
+    temporal,
+};
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use futures::StreamExt;
+use model::{ArchiveId, ClientId, DisseminationId};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use workflows::{
+    BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError, WorkflowSettings,
+};
+
+/// The request body: the same options as a single request, for every item.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BatchIn {
+    /// 1 to 1,000 distinct archiveIds.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, required = true, min_items = 1, max_items = 1000,
+        example = json!(["019e404e-60ab-7457-b7c9-94c453242c69", "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10"]))]
+    archive_ids: Option<serde_json::Value>,
+    /// 1 (most urgent) to 100; 50 when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 100, example = 70)]
+    priority: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Format>)]
+    format: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<crate::disseminations::create::SelectPattern>>, min_items = 1, max_items = 100)]
+    select: Option<serde_json::Value>,
+}
+
+/// A batch and its items (201).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCreated {
+    #[serde(flatten)]
+    pub batch: BatchView,
+    pub items: Vec<BatchItem>,
+}
+
+fn archive_ids(value: &Option<serde_json::Value>, max: usize) -> Result<Vec<ArchiveId>, ApiError> {
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidArchiveId, m);
+    let Some(serde_json::Value::Array(items)) = value else {
+        return Err(bad("archiveIds must be a list of archiveIds".into()));
+    };
+    if items.is_empty() || items.len() > max {
+        return Err(bad(format!("archiveIds holds 1 to {max} archiveIds")));
+    }
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let serde_json::Value::String(s) = item else {
+            return Err(bad(format!("archiveIds[{i}] is not a string")));
+        };
+        let id = ArchiveId::parse(s).map_err(|e| bad(format!("archiveIds[{i}]: {e}")))?;
+        if !seen.insert(id.to_string()) {
+            return Err(bad(format!("archiveIds[{i}] ({id}) appears twice")));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Create a batch: one dissemination per archiveId.
+///
+/// Each archiveId is checked as a single POST would be: refused items
+/// (404, 403, 422) carry their error, an AIP already in progress for the
+/// caller its `existing` dissemination; the others are started and wait
+/// for their turn. A batch whose items are all refused is still a batch.
+#[utoipa::path(post, path = "/v1/dissemination-batches", tag = "batches",
+    request_body = BatchIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The batch and its items", body = BatchCreated,
+            headers(("Location" = String, description = "The new batch"))),
+        (status = 400, description = "Invalid, duplicate or too many archiveIds; invalid priority, format, select or body", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Temporal or the catalog is unavailable", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthenticatedClient(claims): AuthenticatedClient,
+    AppJson(body): AppJson<BatchIn>,
+) -> Result<Response, ApiError> {
+    let cfg = &state.cfg;
+    let ids = archive_ids(&body.archive_ids, cfg.api.batch_max_items)?;
+    let priority = parse_priority(&body.priority)?;
+    let delivery = parse_delivery(&body.format, &body.select)?;
+    let batch_id = DisseminationId::generate().to_string();
+    let ask = Ask {
+        priority,
+        delivery: &delivery,
+        batch: Some(&batch_id),
+    };
+    // The items, started in order a few at a time.
+    let outcomes: Vec<(ArchiveId, Result<Admission, ApiError>)> = futures::stream::iter(ids)
+        .map(|id| {
+            let (state, claims, ask) = (&state, &claims, &ask);
+            async move {
+                let outcome = admit(state, claims, id.clone(), ask).await;
+                (id, outcome)
+            }
+        })
+        .buffered(cfg.api.batch_start_concurrency.max(1))
+        .collect()
+        .await;
+    let mut items = Vec::with_capacity(outcomes.len());
+    let mut unavailable = None;
+    for (archive_id, outcome) in outcomes {
+        let archive_id = archive_id.to_string();
+        items.push(match outcome {
+            Ok(Admission::Started(view)) => BatchItem {
+                archive_id,
+                dissemination_id: Some(view.record.dissemination_id.to_string()),
+                existing: false,
+                error: None,
+                status: Some(view.status),
+            },
+            Ok(Admission::InProgress(existing)) => BatchItem {
+                archive_id,
+                dissemination_id: Some(existing.id),
+                existing: true,
+                error: None,
+                status: existing.view.map(|v| v.status),
+            },
+            Err(e) => {
+                if e.code.status().is_server_error() {
+                    unavailable.get_or_insert(e.code);
+                }
+                BatchItem {
+                    archive_id,
+                    dissemination_id: None,
+                    existing: false,
+                    error: Some(ItemError {
+                        code: serde_json::to_value(e.code)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        message: e.message.clone(),
+                    }),
+                    status: None,
+                }
+            }
+        });
+    }
+    let record = BatchRecord {
+        batch_id: batch_id.clone(),
+        client_id: ClientId(claims.client_id.clone()),
+        priority,
+        format: delivery.format,
+        select: delivery.select.clone(),
+        date_created: model::time::now_rfc3339(),
+    };
+    let view = initial_view(&record, &items);
+    let input = BatchInput {
+        record,
+        items: items
+            .iter()
+            .map(|i| BatchItem {
+                status: None,
+                ..i.clone()
+            })
+            .collect(),
+        max_in_flight: cfg.api.batch_max_in_flight,
+        settings: WorkflowSettings::from(&cfg.timings),
+        carried: None,
+    };
+    if let Err(e) = temporal::batch::start(&state.temporal, input, &view, cfg.batch_queue()).await {
+        // Without its batch no item would get its turn: cancel what started.
+        for item in items.iter().filter(|i| i.is_owned()) {
+            if let Some(id) = item
+                .dissemination_id
+                .as_deref()
+                .and_then(|d| DisseminationId::parse(d).ok())
+            {
+                let _ = temporal::cancel(&state.temporal, &id).await;
+            }
+        }
+        return Err(e);
+    }
+    tracing::info!(%batch_id, client_id = %claims.client_id, items = items.len(),
+        owned = items.iter().filter(|i| i.is_owned()).count(), unavailable = ?unavailable,
+        "batch accepted");
+    let location = format!(
+        "{}/v1/dissemination-batches/{batch_id}",
+        cfg.api.base_path.trim_end_matches('/')
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(BatchCreated { batch: view, items }),
+    )
+        .into_response())
+}
+
+/// The counts at creation (the workflow's memo starts the same).
+fn initial_view(record: &BatchRecord, items: &[BatchItem]) -> BatchView {
+    let mut counts = BatchCounts {
+        total: items.len() as u32,
+        ..Default::default()
+    };
+    for i in items {
+        if i.is_owned() {
+            counts.waiting += 1;
+        } else if i.existing {
+            counts.existing += 1;
+        } else {
+            counts.refused += 1;
+        }
+    }
+    BatchView {
+        record: record.clone(),
+        status: if counts.waiting == 0 {
+            "COMPLETED".into()
+        } else {
+            "IN_PROGRESS".into()
+        },
+        counts,
+        cancel_requested: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_ids_are_one_to_max_distinct_ids() {
+        let a = "019e404e-60ab-7457-b7c9-94c453242c69";
+        let b = "5f1b2c3d4e5f6a7b8c9d0e1f";
+        let ok = archive_ids(&Some(serde_json::json!([a, b])), 3).map(|v| v.len());
+        assert_eq!(ok.ok(), Some(2));
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!([a, a]),
+            serde_json::json!([a, "nope"]),
+            serde_json::json!([a, 1]),
+            serde_json::json!(a),
+            serde_json::json!([
+                a,
+                b,
+                "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10",
+                "5f1b2c3d4e5f6a7b8c9d0e1a"
+            ]),
+        ] {
+            assert_eq!(
+                archive_ids(&Some(bad.clone()), 3).err().map(|e| e.code),
+                Some(ErrorCode::InvalidArchiveId),
+                "{bad}"
+            );
+        }
+        assert!(archive_ids(&None, 3).is_err());
+    }
+}

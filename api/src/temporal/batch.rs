@@ -1,0 +1,100 @@
+//! A batch's round trips: start its workflow, read its view (memo, no worker) and items (query), cancel it,
+//! list a client's batches.
+
+use super::{bounded, describe_options, query_options};
+use crate::error::ApiError;
+use std::time::Duration;
+use temporalio_client::{
+    errors::WorkflowInteractionError, Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowSignalOptions, WorkflowStartOptions,
+};
+use temporalio_common::search_attributes::SearchAttributes;
+use workflows::{
+    batch::MEMO_BATCH, dissemination::SA_CLIENT_ID, BatchInput, BatchItem, BatchView,
+    DisseminationBatch,
+};
+
+/// The workflow type of batches (visibility queries).
+pub const BATCH_WORKFLOW: &str = "DisseminationBatch";
+
+pub async fn start(
+    client: &Client,
+    input: BatchInput,
+    view: &BatchView,
+    queue: String,
+) -> Result<(), ApiError> {
+    let record = &input.record;
+    let mut memo = temporalio_common::MemoValues::new();
+    memo.insert(MEMO_BATCH, view.clone());
+    let opts = WorkflowStartOptions::new(queue, record.batch_id.clone())
+        .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .memo(memo)
+        .search_attributes(SearchAttributes::new([
+            SA_CLIENT_ID.value_set(record.client_id.to_string())
+        ]))
+        .static_summary(format!(
+            "batch of {} AIP(s) for {}, priority {}",
+            input.items.len(),
+            record.client_id,
+            record.priority.get()
+        ))
+        .build();
+    bounded(async {
+        client
+            .start_workflow(DisseminationBatch::run, input, opts)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from)
+    })
+    .await
+}
+
+pub async fn cancel(client: &Client, batch_id: &str) -> Result<(), ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationBatch>(batch_id.to_owned());
+    bounded(async {
+        handle
+            .signal(
+                DisseminationBatch::cancel_batch,
+                (),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .map_err(ApiError::from)
+    })
+    .await
+}
+
+/// The batch's view from its memo; `None`: no such batch.
+pub async fn read(client: &Client, batch_id: &str) -> Result<Option<BatchView>, ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationBatch>(batch_id.to_owned());
+    bounded(async {
+        match handle.describe(describe_options()).await {
+            Ok(desc) => desc
+                .memo()
+                .get::<BatchView>(MEMO_BATCH)
+                .map_err(ApiError::internal),
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// Items `from..from + count` with the status the batch knows (a worker answers).
+pub async fn items(
+    client: &Client,
+    batch_id: &str,
+    (from, count): (u32, u32),
+    timeout: Duration,
+) -> Result<Vec<BatchItem>, ApiError> {
+    let handle = client.get_workflow_handle::<DisseminationBatch>(batch_id.to_owned());
+    handle
+        .query(
+            DisseminationBatch::items,
+            (from, count),
+            query_options(timeout),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("the workers", e))
+}

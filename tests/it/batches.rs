@@ -1,0 +1,452 @@
+//! Batches on the real stack: items checked one by one as single POSTs
+//! are, started gradually (never more than the batch's in-flight bound at
+//! once), counted as they end, one `dissemination-batch.completed` webhook
+//! verified with `standardwebhooks`; cancel; isolation between clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::harness::{verify_with_standardwebhooks, Options, TestApp, OTHER_CLIENT};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use worker::demo::{self, AipSpec, DemoFile};
+
+/// `n` small AIPs (one TAR each) in the demo contract; their archiveIds.
+pub(crate) async fn small_aips(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
+    let s3 = app.s3();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let archive_id = format!("019e404e-{prefix}-7000-8000-{i:012x}");
+        let tar = demo::tar_of(&[
+            ("METS.xml", format!("<mets n=\"{i}\"/>\n").into_bytes()),
+            ("content/page.txt", demo::pseudo_random(i as u64 + 1, 2048)),
+        ])
+        .unwrap();
+        demo::write_aip(
+            &app.cfg,
+            &s3,
+            &AipSpec {
+                archive_id: archive_id.clone(),
+                contract: demo::DEMO_CONTRACT.into(),
+                object_id: format!("object-{i}"),
+                status: "preserved".into(),
+                files: vec![DemoFile {
+                    name: "primary.tar".into(),
+                    bytes: tar,
+                }],
+                locations: vec!["disk"],
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(archive_id);
+    }
+    ids
+}
+
+pub(crate) async fn post_batch(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.http
+        .post(format!("{base}/v1/dissemination-batches"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn get_batch(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    id: &str,
+    cursor: Option<&str>,
+) -> reqwest::Response {
+    let mut url = format!("{base}/v1/dissemination-batches/{id}?pageSize=100");
+    if let Some(c) = cursor {
+        url.push_str(&format!("&cursor={c}"));
+    }
+    app.http.get(url).bearer_auth(token).send().await.unwrap()
+}
+
+/// Polls the batch until COMPLETED (bounded); every count seen on the way.
+pub(crate) async fn until_completed(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    id: &str,
+    timeout: Duration,
+) -> (Value, Vec<Value>) {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let res = get_batch(app, base, token, id, None).await;
+        if res.status() == 200 {
+            let body: Value = res.json().await.unwrap();
+            seen.push(body["counts"].clone());
+            if body["status"] == "COMPLETED" {
+                return (body, seen);
+            }
+        } else {
+            assert_eq!(res.status(), 503, "GET batch");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch {id} not completed: {:?}",
+            seen.last()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every item of the batch, all pages.
+pub(crate) async fn all_items(app: &TestApp, base: &str, token: &str, id: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let res = get_batch(app, base, token, id, cursor.as_deref()).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        items.extend(body["items"].as_array().unwrap().iter().cloned());
+        match body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+/// Webhooks received, by type and by the id they are about.
+pub(crate) fn webhooks(app: &TestApp) -> Vec<(Value, crate::harness::Received)> {
+    app.receiver
+        .all()
+        .into_iter()
+        .map(|r| (serde_json::from_slice::<Value>(&r.body).unwrap(), r))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_batch_delivers_the_rest_gradually_counts_right_and_tells_once() {
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        configure: Some(Arc::new(|cfg| cfg.api.batch_max_in_flight = 2)),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let base = app.api_url.clone();
+    let smalls = small_aips(&app, "ba7c", 12).await;
+    // An AIP already in progress for this client (large, throttled).
+    let busy = "019e404e-ba7c-7000-8000-00000000ffff";
+    demo::seed_large(&app.cfg, busy, 32).await.unwrap();
+    let busy_id = app.create(&token, busy, 50).await;
+    let unknown = "019e404e-ba7c-7000-8000-00000000eeee";
+    let mut ids: Vec<String> = smalls.clone();
+    ids.extend([
+        unknown.to_owned(),
+        demo::DEMO_OTHER_CONTRACT.to_owned(),
+        demo::DEMO_NOT_PRESERVED.to_owned(),
+        busy.to_owned(),
+    ]);
+    let res = post_batch(
+        &app,
+        &base,
+        &token,
+        json!({"archiveIds": ids, "priority": 70}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/v1/dissemination-batches/"));
+    let created: Value = res.json().await.unwrap();
+    let batch_id = created["batchId"].as_str().unwrap().to_owned();
+    assert_eq!(batch_id.len(), 22);
+    assert!(created["dateCreated"].is_string());
+    let items = created["items"].as_array().unwrap();
+    assert_eq!(items.len(), ids.len());
+    let by_archive: BTreeMap<&str, &Value> = items
+        .iter()
+        .map(|i| (i["archiveId"].as_str().unwrap(), i))
+        .collect();
+    assert_eq!(by_archive[unknown]["error"]["code"], "ARCHIVE_NOT_FOUND");
+    assert_eq!(
+        by_archive[demo::DEMO_OTHER_CONTRACT]["error"]["code"],
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        by_archive[demo::DEMO_NOT_PRESERVED]["error"]["code"],
+        "ARCHIVE_NOT_PRESERVED"
+    );
+    assert_eq!(by_archive[busy]["existing"], true);
+    assert_eq!(by_archive[busy]["disseminationId"], busy_id.as_str());
+    let owned: Vec<String> = smalls
+        .iter()
+        .map(|a| {
+            by_archive[a.as_str()]["disseminationId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(created["counts"]["waiting"], 12);
+    assert_eq!(created["counts"]["refused"], 3);
+    assert_eq!(created["counts"]["existing"], 1);
+
+    // Each item is an ordinary dissemination, readable at once.
+    let first = app.get(&token, &owned[0]).await;
+    assert_eq!(first.status(), 200);
+
+    let (done, seen) =
+        until_completed(&app, &base, &token, &batch_id, Duration::from_secs(120)).await;
+    assert!(
+        seen.iter().all(|c| c["inProgress"].as_u64().unwrap() <= 2),
+        "never more than the in-flight bound at once: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|c| c["waiting"].as_u64().unwrap() > 0),
+        "items waited for their turn: {seen:?}"
+    );
+    let c = &done["counts"];
+    assert_eq!(
+        (
+            c["total"].as_u64(),
+            c["disseminated"].as_u64(),
+            c["existing"].as_u64(),
+            c["refused"].as_u64()
+        ),
+        (Some(16), Some(12), Some(1), Some(3)),
+        "{done}"
+    );
+    let all = all_items(&app, &base, &token, &batch_id).await;
+    assert_eq!(all.len(), 16);
+    for id in &owned {
+        let item = all
+            .iter()
+            .find(|i| i["disseminationId"] == id.as_str())
+            .unwrap();
+        assert_eq!(item["status"], "DISSEMINATED", "{item}");
+    }
+
+    // One delivered webhook per item, the bytes as the catalog says, and
+    // the batch's webhook once, with the counts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let batch_hooks = loop {
+        let hooks = webhooks(&app);
+        let batch: Vec<_> = hooks
+            .iter()
+            .filter(|(b, _)| b["type"] == "dissemination-batch.completed")
+            .cloned()
+            .collect();
+        if !batch.is_empty() {
+            break batch;
+        }
+        assert!(Instant::now() < deadline, "no batch webhook");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(batch_hooks.len(), 1, "the batch webhook arrives once");
+    let (body, raw) = &batch_hooks[0];
+    verify_with_standardwebhooks(&app.webhook_secret, raw).expect("signature verifies");
+    assert_eq!(body["data"]["batchId"], batch_id.as_str());
+    assert_eq!(body["data"]["counts"]["disseminated"], 12);
+    assert_eq!(body["data"]["counts"]["refused"], 3);
+    let hooks = webhooks(&app);
+    for (i, id) in owned.iter().enumerate() {
+        let mine: Vec<_> = hooks
+            .iter()
+            .filter(|(b, _)| b["data"]["disseminationId"] == id.as_str())
+            .collect();
+        let ids: std::collections::BTreeSet<_> = mine
+            .iter()
+            .map(|(_, r)| r.headers["webhook-id"].to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 1, "one webhook id for item {id}");
+        assert_eq!(mine[0].0["type"], "dissemination.delivered");
+        let file = &mine[0].0["data"]["files"][0];
+        let bytes = reqwest::get(file["downloadURL"].as_str().unwrap())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let stored = app.catalog_doc(&smalls[i]).repository_files[0]
+            .fixity(model::catalog::DigestAlgorithm::Sha256)
+            .unwrap()
+            .digest
+            .clone();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), stored);
+    }
+
+    // Another client's batch does not exist for the caller.
+    let other = app.token(OTHER_CLIENT, &["2d17_R"]);
+    assert_eq!(
+        get_batch(&app, &base, &other, &batch_id, None)
+            .await
+            .status(),
+        404
+    );
+    let res = app
+        .http
+        .delete(format!("{base}/v1/dissemination-batches/{batch_id}"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // A completed batch cannot be cancelled.
+    let res = app
+        .http
+        .delete(format!("{base}/v1/dissemination-batches/{batch_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    // The caller's batches are listed (the visibility store is eventually consistent).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let res = app
+            .http
+            .get(format!("{base}/v1/dissemination-batches"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let list: Value = res.json().await.unwrap();
+        if list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["batchId"] == batch_id.as_str())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "batch not listed: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let res = app
+        .http
+        .get(format!("{base}/v1/dissemination-batches"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    let list: Value = res.json().await.unwrap();
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+
+    // Bad batches are 400 with the error envelope; nothing starts.
+    let many: Vec<String> = (0..1001)
+        .map(|i| format!("019e404e-ba7c-7000-8000-{i:012x}"))
+        .collect();
+    for bad in [
+        json!({"archiveIds": []}),
+        json!({"archiveIds": [smalls[0], smalls[0]]}),
+        json!({"archiveIds": ["nope"]}),
+        json!({"archiveIds": smalls[0]}),
+        json!({"archiveIds": many}),
+        json!({}),
+    ] {
+        let res = post_batch(&app, &base, &token, bad.clone()).await;
+        assert_eq!(res.status(), 400, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "INVALID_ARCHIVE_ID", "{bad}: {body}");
+    }
+    let res = post_batch(
+        &app,
+        &base,
+        &token,
+        json!({"archiveIds": [smalls[0]], "format": "zip"}),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_batch_cancels_every_item_not_final() {
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        configure: Some(Arc::new(|cfg| cfg.api.batch_max_in_flight = 1)),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let base = app.api_url.clone();
+    let large: Vec<String> = (0..3)
+        .map(|i| format!("019e404e-ca9c-7000-8000-{i:012x}"))
+        .collect();
+    for id in &large {
+        demo::seed_large(&app.cfg, id, 24).await.unwrap();
+    }
+    let res = post_batch(&app, &base, &token, json!({"archiveIds": large})).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let batch_id = created["batchId"].as_str().unwrap().to_owned();
+    let first = created["items"][0]["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The first item is moving bytes; the other two wait for their turn.
+    app.poll_until(&token, &first, Duration::from_secs(30), |b| {
+        b["progress"]["bytesDone"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    let second = created["items"][1]["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let waiting: Value = app.get(&token, &second).await.json().await.unwrap();
+    assert_eq!(waiting["status"], "QUEUED", "{waiting}");
+    let res = app
+        .http
+        .delete(format!("{base}/v1/dissemination-batches/{batch_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let (done, _) = until_completed(&app, &base, &token, &batch_id, Duration::from_secs(60)).await;
+    assert_eq!(done["counts"]["cancelled"], 3, "{done}");
+    assert_eq!(done["cancelRequested"], true);
+    for item in created["items"].as_array().unwrap() {
+        let id = item["disseminationId"].as_str().unwrap();
+        let view: Value = app.get(&token, id).await.json().await.unwrap();
+        assert_eq!(view["status"], "CANCELLED", "{view}");
+        assert!(app.delivered_keys(id).await.is_empty());
+    }
+    crate::faults::no_open_upload(&app).await;
+    // The batch's webhook once; no item webhooks for cancelled items.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !webhooks(&app)
+        .iter()
+        .any(|(b, _)| b["type"] == "dissemination-batch.completed")
+    {
+        assert!(Instant::now() < deadline, "no batch webhook");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hooks = webhooks(&app);
+    assert_eq!(
+        hooks
+            .iter()
+            .filter(|(b, _)| b["type"] == "dissemination-batch.completed")
+            .count(),
+        1
+    );
+    assert_eq!(hooks[0].0["data"]["counts"]["cancelled"], 3);
+    // The AIPs may be asked for again.
+    assert_eq!(
+        app.post(Some(&token), json!({"archiveId": large[0]}))
+            .await
+            .status(),
+        201
+    );
+}
