@@ -36,6 +36,8 @@ async fn recorded_histories_replay_with_the_current_workflow() {
             .unwrap()
             .register_workflow::<DisseminationLock>()
             .unwrap()
+            .register_workflow::<workflows::DisseminationBatch>()
+            .unwrap()
             // As in production: the tracing interceptors must not change
             // what the workflow does.
             .worker_plugin(temporalio_sdk::opentelemetry::OpenTelemetryPlugin::builder().build())
@@ -57,6 +59,13 @@ async fn record(app: &TestApp, workflow_id: &str, name: &str) {
         .await
         .get_workflow_handle::<DisseminationWorkflow>(workflow_id.to_owned());
     let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
+    save_history(handle, name).await;
+}
+
+async fn save_history<W: temporalio_common::HasWorkflowDefinition>(
+    handle: temporalio_client::WorkflowHandle<temporalio_client::Client, W>,
+    name: &str,
+) {
     let json = handle
         .fetch_history(WorkflowFetchHistoryOptions::default())
         .to_json()
@@ -220,4 +229,90 @@ async fn record_histories() {
     })
     .await;
     record(&app, &id, &format!("{VERSION}-cancelled-while-downloading")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "records new histories: only for deliberate, versioned workflow changes"]
+async fn record_batch_histories() {
+    const VERSION: &str = "v7";
+    let app = TestApp::start_with(crate::harness::Options {
+        retention_secs: 2,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        configure: Some(std::sync::Arc::new(|cfg| cfg.api.batch_max_in_flight = 1)),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let base = app.api_url.clone();
+    let client = app.stack_client().await;
+    let batch_of = |created: &serde_json::Value| created["batchId"].as_str().unwrap().to_owned();
+
+    // A batch delivered: two items, one refused.
+    let res = crate::batches::post_batch(
+        &app,
+        &base,
+        &token,
+        serde_json::json!({"archiveIds": [demo::DEMO_SINGLE, demo::DEMO_TWO_FILES, demo::DEMO_NOT_PRESERVED]}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let created: serde_json::Value = res.json().await.unwrap();
+    let batch = batch_of(&created);
+    crate::batches::until_completed(&app, &base, &token, &batch, Duration::from_secs(60)).await;
+    let item = created["items"][1]["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    record(&app, &item, &format!("{VERSION}-batch-item-delivered")).await;
+    let handle = client.get_workflow_handle::<workflows::DisseminationBatch>(batch);
+    let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
+    save_history(handle, &format!("{VERSION}-batch-completed")).await;
+
+    // A batch cancelled while its first item moves bytes and the second waits.
+    let large = [
+        "019e404e-ffff-7000-8000-0000000000b1",
+        "019e404e-ffff-7000-8000-0000000000b2",
+    ];
+    for id in large {
+        worker::demo::seed_large(&app.cfg, id, 16).await.unwrap();
+    }
+    let res = crate::batches::post_batch(
+        &app,
+        &base,
+        &token,
+        serde_json::json!({"archiveIds": large}),
+    )
+    .await;
+    let created: serde_json::Value = res.json().await.unwrap();
+    let batch = batch_of(&created);
+    let first = created["items"][0]["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.poll_until(&token, &first, Duration::from_secs(30), |b| {
+        b["progress"]["bytesDone"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    let res = app
+        .http
+        .delete(format!("{base}/v1/dissemination-batches/{batch}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    crate::batches::until_completed(&app, &base, &token, &batch, Duration::from_secs(60)).await;
+    let waiting = created["items"][1]["disseminationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    record(
+        &app,
+        &waiting,
+        &format!("{VERSION}-batch-item-cancelled-while-waiting"),
+    )
+    .await;
+    let handle = client.get_workflow_handle::<workflows::DisseminationBatch>(batch);
+    let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
+    save_history(handle, &format!("{VERSION}-batch-cancelled")).await;
 }
