@@ -10,6 +10,10 @@
 #   P1/P2 bagit: the same AIP delivered as one BagIt bag (format "bagit"):
 #       its time beside the plain delivery's, and the worker's peak RSS.
 #       BENCH_PARTS=bagit runs only these.
+#   P5  (BENCH_PARTS=batches) a 1,000-item batch of small AIPs: time to all
+#       delivered and items/s, beside 1,000 single POSTs from 32 clients.
+#   P6  (BENCH_PARTS=batches) client B's single request while client A's
+#       500-item batch runs: its wait beyond its own transfer; an urgent one.
 #   P3  API latency and throughput under load (wrk, 32 connections, --latency,
 #       P3_SECS each): GET of one delivered dissemination (worker running);
 #       POST, each request for a distinct AIP (P3_AIPS catalog copies of the
@@ -164,6 +168,109 @@ print(f"P2 bagit worker peak RSS: {rss:.0f} MiB ({large} MiB AIP), {small_rss:.0
       f"(target <= 150 MiB)")
 PY
 }
+# P5/P6: batches. P5: a 1,000-item batch of small AIPs, POST to every item
+# delivered, beside the same number as individual POSTs from 32 concurrent
+# clients. P6: client A's 500-item batch under way, then client B's single
+# request (and an urgent one): how long B waits beyond its own transfer.
+count_delivered() { # clientId
+  "$root/.tools/bin/temporal" workflow count --address "127.0.0.1:$T_PORT" \
+    --query "WorkflowType='DisseminationWorkflow' AND ClientId='$1' AND DisseminationStatus='DISSEMINATED'" |
+    sed -n 's/^Total: *\([0-9]*\).*/\1/p'
+}
+wait_delivered() { # clientId count
+  for _ in $(seq 1 12000); do
+    [ "$(count_delivered "$1")" -ge "$2" ] && return 0
+    sleep 0.2
+  done
+  echo "only $(count_delivered "$1") of $2 delivered for $1" >&2
+  exit 1
+}
+ids_json() { # prefix count
+  python3 -c "import json,sys; print(json.dumps({'archiveIds': [f'019e404e-{sys.argv[1]}-7000-8000-{i:012x}' for i in range(int(sys.argv[2]))], 'priority': 70}))" "$1" "$2"
+}
+batch_completed() { # token batchId
+  for _ in $(seq 1 12000); do
+    curl -s "$API/v1/dissemination-batches/$2?pageSize=1" -H "Authorization: Bearer $1" |
+      grep -q '"status":"COMPLETED"' && return 0
+    sleep 0.2
+  done
+  echo "batch $2 did not complete" >&2
+  exit 1
+}
+single() { # token archiveId priority; prints seconds to DISSEMINATED
+  local t0 id
+  t0=$(now)
+  id=$(curl -s -X POST "$API/v1/disseminations" -H "Authorization: Bearer $1" \
+    -H 'Content-Type: application/json' -d "{\"archiveId\":\"$2\",\"priority\":$3}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["disseminationId"])')
+  for _ in $(seq 1 6000); do
+    curl -s "$API/v1/disseminations/$id" -H "Authorization: Bearer $1" | grep -q '"status":"DISSEMINATED"' && break
+    sleep 0.05
+  done
+  secs "$t0" "$(now)"
+}
+batches() {
+  local n=${P5_ITEMS:-1000} a_n=${P6_ITEMS:-500} t0 t1 batch
+  for spec in "5a00 $n" "5b00 $n" "6a00 $a_n" "6b00 4"; do
+    set -- $spec
+    "$bin/dissemination-worker" seed-demo --small "$2" --small-prefix "$1" >/dev/null
+  done
+  TOKEN_B=$("$bin/dissemination-api" mint-token --client-id bench-client-b --role 2d17_R \
+    --key "$data/auth/private.pem" --ttl 86400)
+  TOKEN_A=$("$bin/dissemination-api" mint-token --client-id bench-client-a --role 2d17_R \
+    --key "$data/auth/private.pem" --ttl 86400)
+  # P5 batch.
+  ids_json 5a00 "$n" >"$RUN/p5-batch.json"
+  t0=$(now)
+  batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \
+    -H 'Content-Type: application/json' -d @"$RUN/p5-batch.json" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["batchId"])')
+  P5_POST=$(secs "$t0" "$(now)")
+  batch_completed "$TOKEN_A" "$batch"
+  P5_BATCH=$(secs "$t0" "$(now)")
+  # P5 individual POSTs, 32 at a time.
+  local before
+  before=$(count_delivered demo-client)
+  t0=$(now)
+  python3 -c "import sys; [print(f'019e404e-5b00-7000-8000-{i:012x}') for i in range(int(sys.argv[1]))]" "$n" |
+    xargs -P 32 -I{} curl -s -o /dev/null -X POST "$API/v1/disseminations" -H "Authorization: Bearer $TOKEN" \
+      -H 'Content-Type: application/json' -d '{"archiveId":"{}","priority":70}'
+  wait_delivered demo-client $((before + n))
+  P5_SINGLE=$(secs "$t0" "$(now)")
+  # P6: B alone, then B during A's batch, then an urgent request.
+  P6_ALONE=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000000 70)
+  ids_json 6a00 "$a_n" >"$RUN/p6-batch.json"
+  batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \
+    -H 'Content-Type: application/json' -d @"$RUN/p6-batch.json" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["batchId"])')
+  sleep 2 # the batch's first items at work
+  P6_DURING=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000001 70)
+  P6_URGENT=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000002 1)
+  curl -s -o /dev/null -X DELETE "$API/v1/dissemination-batches/$batch" -H "Authorization: Bearer $TOKEN_A"
+  batch_completed "$TOKEN_A" "$batch"
+}
+batches_lines() {
+  python3 - "${P5_ITEMS:-1000}" "$P5_POST" "$P5_BATCH" "$P5_SINGLE" "$P6_ALONE" "$P6_DURING" "$P6_URGENT" <<'PY'
+import sys
+n, post, batch, single, alone, during, urgent = sys.argv[1:]
+n, post, batch, single, alone, during, urgent = int(n), *map(float, (post, batch, single, alone, during, urgent))
+print(f"P5 batch of {n} small AIPs: all delivered {batch:.1f} s after the POST ({n / batch:.1f} items/s; "
+      f"the POST itself {post:.1f} s) beside {n} single POSTs from 32 clients: {single:.1f} s "
+      f"({n / single:.1f} items/s) -> batch/single time = {batch / single:.2f}")
+print(f"P6 client B's request during client A's batch: {during:.2f} s, alone {alone:.2f} s -> waited "
+      f"{max(during - alone, 0):.2f} s beyond its own transfer (target <= one item's, ~{alone:.2f} s); "
+      f"urgent (priority 1): {urgent:.2f} s")
+PY
+}
+if [ "${BENCH_PARTS:-all}" = batches ]; then
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  start_worker_fresh() { kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true; start_worker; sleep 2; }
+  start_worker_fresh
+  batches
+  batches_lines
+  exit 0
+fi
+
 if [ "${BENCH_PARTS:-all}" = bagit ]; then
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), $LARGE_MIB MiB and $SMALL_MIB MiB AIPs"
   bagit

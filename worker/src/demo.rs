@@ -247,6 +247,42 @@ pub async fn seed(cfg: &Config) -> anyhow::Result<Vec<Aip>> {
 
 /// A large single-TAR AIP on the `disk` location, streamed to disk so its
 /// size is not bounded by memory (benchmarks, progress).
+/// `n` small single-TAR AIPs on disk (batches, benchmarks); their archiveIds.
+pub async fn seed_small(cfg: &Config, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    anyhow::ensure!(
+        prefix.len() == 4 && prefix.chars().all(|c| c.is_ascii_hexdigit()),
+        "the prefix is four hex digits"
+    );
+    anyhow::ensure!(n > 0, "at least one AIP");
+    let s3 = S3::new(&cfg.s3);
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let archive_id = format!("019e404e-{prefix}-7000-8000-{i:012x}");
+        let tar = tar_of(&[
+            ("METS.xml", format!("<mets n=\"{i}\"/>\n").into_bytes()),
+            ("content/page.txt", pseudo_random(i as u64 + 1, 16 * 1024)),
+        ])?;
+        write_aip(
+            cfg,
+            &s3,
+            &AipSpec {
+                archive_id: archive_id.clone(),
+                contract: DEMO_CONTRACT.into(),
+                object_id: format!("small-{prefix}-{i}"),
+                status: "preserved".into(),
+                files: vec![DemoFile {
+                    name: "primary.tar".into(),
+                    bytes: tar,
+                }],
+                locations: vec!["disk"],
+            },
+        )
+        .await?;
+        ids.push(archive_id);
+    }
+    Ok(ids)
+}
+
 pub async fn seed_large(cfg: &Config, archive_id: &str, mib: u64) -> anyhow::Result<Aip> {
     let archive_id = ArchiveId::parse(archive_id)?;
     let name = "primary_large.tar".to_owned();

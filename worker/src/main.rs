@@ -33,6 +33,13 @@ enum Command {
         /// Archive id of the large AIP.
         #[arg(long, default_value = "019e404e-ffff-7000-8000-000000000001")]
         large_id: String,
+        /// Also create this many small single-TAR AIPs (disk location only),
+        /// archiveIds `019e404e-<small-prefix>-7000-8000-<n as 12 hex digits>`.
+        #[arg(long)]
+        small: Option<usize>,
+        /// Four hex digits naming the small AIPs.
+        #[arg(long, default_value = "5a11")]
+        small_prefix: String,
     },
     /// Benchmark baseline: workflow starts per second straight from the SDK.
     StartRate {
@@ -72,7 +79,19 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo {
             large_mib,
             large_id,
+            small,
+            small_prefix,
         } => {
+            if let Some(n) = small {
+                let ids = worker::demo::seed_small(&cfg, &small_prefix, n).await?;
+                println!(
+                    "{} small AIPs, {} .. {}",
+                    ids.len(),
+                    ids[0],
+                    ids[ids.len() - 1]
+                );
+                return Ok(());
+            }
             for aip in worker::demo::seed(&cfg)
                 .await
                 .context("creating demo AIPs")?
