@@ -210,6 +210,8 @@ pub struct ApiConfig {
     pub batch_max_in_flight: u32,
     /// Items of a batch request started at once by the API.
     pub batch_start_concurrency: usize,
+    /// A batch's history longer than this continues as new.
+    pub batch_continue_after_events: u32,
 }
 
 impl Default for ApiConfig {
@@ -227,6 +229,7 @@ impl Default for ApiConfig {
             batch_body_limit_bytes: 128 * 1024,
             batch_max_in_flight: 3,
             batch_start_concurrency: 16,
+            batch_continue_after_events: 20_000,
         }
     }
 }

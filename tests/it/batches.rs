@@ -136,7 +136,11 @@ pub(crate) fn webhooks(app: &TestApp) -> Vec<(Value, crate::harness::Received)> 
 async fn a_mixed_batch_delivers_the_rest_gradually_counts_right_and_tells_once() {
     let app = TestApp::start_with(Options {
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
-        configure: Some(Arc::new(|cfg| cfg.api.batch_max_in_flight = 2)),
+        configure: Some(Arc::new(|cfg| {
+            cfg.api.batch_max_in_flight = 2;
+            // Short histories: the batch continues as new several times.
+            cfg.api.batch_continue_after_events = 40;
+        })),
         ..Default::default()
     })
     .await;
@@ -228,6 +232,20 @@ async fn a_mixed_batch_delivers_the_rest_gradually_counts_right_and_tells_once()
     );
     let all = all_items(&app, &base, &token, &batch_id).await;
     assert_eq!(all.len(), 16);
+    // It continued as new on the way, and its counts survived.
+    let runs = app.temporal_cli(&[
+        "workflow",
+        "count",
+        "--query",
+        &format!("WorkflowId = '{batch_id}'"),
+    ]);
+    let runs = String::from_utf8_lossy(&runs.stdout).to_string();
+    let runs: u32 = runs
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .next()
+        .unwrap_or(0);
+    assert!(runs > 1, "the batch continued as new ({runs} run(s))");
     for id in &owned {
         let item = all
             .iter()

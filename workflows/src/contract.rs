@@ -564,6 +564,10 @@ pub struct BatchInput {
     /// Items of this batch transferring at once.
     pub max_in_flight: u32,
     pub settings: WorkflowSettings,
+    /// A history longer than this continues as new (default 20,000 events;
+    /// Temporal's limit is 51,200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_after_events: Option<u32>,
     /// Carried over a continue-as-new: where each item stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carried: Option<BatchCarried>,

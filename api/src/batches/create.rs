@@ -183,6 +183,7 @@ pub async fn create(
         max_in_flight: cfg.api.batch_max_in_flight,
         settings: WorkflowSettings::from(&cfg.timings),
         carried: None,
+        continue_after_events: Some(cfg.api.batch_continue_after_events),
     };
     if let Err(e) = temporal::batch::start(&state.temporal, input, &view, cfg.batch_queue()).await {
         // Without its batch no item would get its turn: cancel what started.
