@@ -167,9 +167,14 @@ impl fmt::Display for ContractId {
 /// The calling system's OAuth client id, taken from its token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ClientId(pub String);
+pub struct ClientId(String);
 
 impl ClientId {
+    /// The client id a verified token names.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -164,7 +164,7 @@ pub async fn create(
     }
     let record = BatchRecord {
         batch_id: batch_id.clone(),
-        client_id: ClientId(claims.client_id.clone()),
+        client_id: ClientId::new(claims.client_id.clone()),
         priority,
         format: delivery.format,
         select: delivery.select.clone(),

@@ -288,7 +288,7 @@ pub(crate) async fn admit(
     let record = DisseminationRecord {
         dissemination_id: DisseminationId::generate(),
         archive_id,
-        client_id: ClientId(claims.client_id.clone()),
+        client_id: ClientId::new(claims.client_id.clone()),
         contract_id: entity.access_group_id.clone(),
         object_id: entity.object_id.clone(),
         sum_size_in_bytes: entity.sum_size_in_bytes,

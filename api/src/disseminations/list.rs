@@ -119,7 +119,8 @@ pub async fn list(
     let items = items
         .into_iter()
         .filter(|v| {
-            v.record.client_id.0 == claims.client_id && claims.can_read(&v.record.contract_id)
+            v.record.client_id.as_str() == claims.client_id
+                && claims.can_read(&v.record.contract_id)
         })
         .map(|v| v.with_links(&state.cfg))
         .collect();

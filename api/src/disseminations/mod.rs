@@ -63,7 +63,9 @@ async fn own_view(
     // Another client's dissemination, or one of a contract the token no
     // longer has a role for (revoked since it was created), does not exist
     // for this caller: the role is checked on every call, not only at creation.
-    if view.record.client_id.0 != claims.client_id || !claims.can_read(&view.record.contract_id) {
+    if view.record.client_id.as_str() != claims.client_id
+        || !claims.can_read(&view.record.contract_id)
+    {
         return Err(not_found());
     }
     Ok((id, view.with_links(&state.cfg)))
