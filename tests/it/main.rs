@@ -19,5 +19,6 @@ mod openapi;
 mod outages;
 mod rejections;
 mod replay;
+mod scale;
 mod schemathesis;
 mod temporal_tls;
