@@ -32,6 +32,10 @@
 #       the kill to the verified webhook, and bytes the retry read again
 #       (from the transfer's result in the history), beside the bytes left.
 #   BENCH_PARTS=recovery runs P8 alone.
+#   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
+#       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
+#       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
+#       verified webhooks, beside eight parallel `aws s3 cp` of the same files.
 # Order on the stack: P1, P2, P3 GET, P4, raw SDK starts, P3 POST last (its
 # queued workflows would otherwise keep the worker busy during the others).
 # Page cache is warm for every contender alike. Needs wrk (installed with
@@ -54,14 +58,17 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
 fi
 rm -rf "$STACK_DATA"
+[ "${BENCH_PARTS:-all}" = p7 ] && export STACK_WORKERS=2
 source "$here/scripts/stack.sh"
 start_stack
 
 LARGE_ID=019e404e-ffff-7000-8000-00000000b001
 SMALL_ID=019e404e-ffff-7000-8000-00000000b002
-echo "creating the $LARGE_MIB MiB and $SMALL_MIB MiB AIPs..." >&2
-"$bin/dissemination-worker" seed-demo --large-mib "$LARGE_MIB" --large-id "$LARGE_ID" >/dev/null
-"$bin/dissemination-worker" seed-demo --large-mib "$SMALL_MIB" --large-id "$SMALL_ID" >/dev/null
+if [ "${BENCH_PARTS:-all}" != p7 ]; then
+  echo "creating the $LARGE_MIB MiB and $SMALL_MIB MiB AIPs..." >&2
+  "$bin/dissemination-worker" seed-demo --large-mib "$LARGE_MIB" --large-id "$LARGE_ID" >/dev/null
+  "$bin/dissemination-worker" seed-demo --large-mib "$SMALL_MIB" --large-id "$SMALL_ID" >/dev/null
+fi
 
 if [ ! -x "$root/.tools/awscli/bin/aws" ]; then
   echo "installing awscli into .tools/awscli" >&2
@@ -74,6 +81,56 @@ aws() {
 }
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+
+# P7: eight concurrent disseminations over two workers beside eight parallel
+# `aws s3 cp` of the same files.
+scale_out() {
+  local mib=${P7_MIB:-256} aips=() ids=() cps=() i id status t0 t1
+  for i in $(seq 1 8); do aips+=("019e404e-ffff-7000-8000-00000000b7$(printf %02d "$i")"); done
+  echo "P7: creating 8 AIPs of $mib MiB..." >&2
+  for id in "${aips[@]}"; do
+    "$bin/dissemination-worker" seed-demo --large-mib "$mib" --large-id "$id" >/dev/null
+  done
+  sleep 2 # both workers polling
+  t0=$(now)
+  for id in "${aips[@]}"; do ids+=("$(post_dissemination "$id" 10)"); done
+  for id in "${ids[@]}"; do
+    status=$(wait_final "$id")
+    [ "$status" = DISSEMINATED ] || { echo "P7 $id ended $status" >&2; exit 1; }
+    wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
+  done
+  t1=$(now)
+  P7_OURS=$(secs "$t0" "$t1")
+  # Which worker ran the transfers (one log per worker).
+  P7_SPLIT=""
+  for i in $(seq 1 "$STACK_WORKERS"); do
+    P7_SPLIT+="${P7_SPLIT:+, }worker-$i $(sed 's/\x1b\[[0-9;]*m//g' "$RUN/logs/worker-$i.log" |
+      grep -c 'transfer started' || true)"
+  done
+  aws s3 mb s3://bench-p7 >/dev/null 2>&1 || true
+  t0=$(now)
+  for i in "${!aips[@]}"; do
+    aws s3 cp --quiet "$STACK_DATA/repository/${aips[i]}/primary_large.tar" "s3://bench-p7/cp-$i.tar" &
+    cps+=($!)
+  done
+  for i in "${cps[@]}"; do wait "$i"; done
+  t1=$(now)
+  P7_CP=$(secs "$t0" "$t1")
+  P7_MIB_USED=$mib
+}
+
+if [ "${BENCH_PARTS:-all}" = p7 ]; then
+  scale_out
+  python3 - "$P7_MIB_USED" "$STACK_WORKERS" "$P7_OURS" "$P7_CP" "$P7_SPLIT" <<'PY'
+import sys
+mib, workers, ours, cp, split = sys.argv[1:]
+ours, cp = float(ours), float(cp)
+print(f"P7 8 x {mib} MiB over {workers} workers: {ours:.2f} s beside {cp:.2f} s for 8 parallel aws s3 cp "
+      f"-> ratio {ours / cp:.2f} (target <= 1.1)")
+print(f"   (transfers started per worker: {split})")
+PY
+  exit 0
+fi
 
 # One dissemination on a fresh worker; sets DUR (seconds) and RSS (peak KiB).
 # Runs in this shell (no subshell), so the worker it starts is tracked and stopped.

@@ -80,6 +80,10 @@ apt_install() { # command package
 # vendored official schema (packaging/schema/premis-v3-0.xsd).
 apt_install xmllint libxml2-utils
 
+# haproxy, the reverse proxy in front of several API replicas
+# (STACK_API_REPLICAS in scripts/stack.sh, tests/it/scale.rs).
+[ -x /usr/sbin/haproxy ] || apt_install haproxy haproxy
+
 # openssl, with which the tests make the CA and certificates of their
 # Temporal-over-TLS proxy (tests/it/tls_proxy.rs).
 if ! command -v openssl >/dev/null 2>&1; then

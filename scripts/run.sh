@@ -35,6 +35,10 @@ Then read it (use the disseminationId from the answer):
   curl -s $API/v1/disseminations/<disseminationId> -H "Authorization: Bearer \$(cat $RUN/token)"
 Demo AIPs: $(cut -d' ' -f1 "$RUN/logs/seed.log" | tr '\n' ' ')
 INFO
+if [ "$STACK_WORKERS" != 1 ] || [ "$STACK_API_REPLICAS" != 1 ]; then
+  echo "Scale-out: $STACK_WORKERS worker(s), logs in $RUN/logs/worker*.log, metrics ports ${WORKER_METRICS_ALL[*]};"
+  echo "  $STACK_API_REPLICAS API replica(s) ${API_REPLICAS[*]}, metrics ports ${API_METRICS_ALL[*]}${HAPROXY_PID:+, behind haproxy at $API}"
+fi
 
 if [ "$check" = 1 ]; then
   start=$(date +%s.%N)

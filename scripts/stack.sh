@@ -2,10 +2,25 @@
 # stops everything it started, by PID, on exit. Inputs (environment):
 #   STACK_DATA       folder for data and logs (default .data)
 #   STACK_TEMPORAL_DB  "memory" for an in-memory Temporal server
+#   STACK_WORKERS    worker processes (default 1); with more than one, each has
+#                    the identity worker-<i>@<host>, its own metrics port and
+#                    its own log (logs/worker-<i>.log)
+#   STACK_API_REPLICAS  API processes (default 1); with more than one, each on
+#                    its own port and metrics port (logs/api-<i>.log), and
+#                    haproxy (round-robin, health-checked) in front on the
+#                    port the single API would use, so $API stays the address
 # Sets: API, T_UI, JAEGER, WORKER_METRICS, API_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
-# WORKER_PID, bin, tools.
+# WORKER_PID (the first worker), WORKER_PIDS, WORKER_METRICS_ALL (ports),
+# API_PIDS, API_REPLICAS (base URLs), API_METRICS_ALL (ports), HAPROXY_PID
+# (with replicas), bin, tools.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+STACK_WORKERS=${STACK_WORKERS:-1}
+STACK_API_REPLICAS=${STACK_API_REPLICAS:-1}
+for stack_n in "$STACK_WORKERS" "$STACK_API_REPLICAS"; do
+  case "$stack_n" in '' | *[!0-9]* | 0) echo "STACK_WORKERS and STACK_API_REPLICAS must be whole numbers >= 1" >&2; exit 1 ;; esac
+done
 
 bash scripts/install-tools.sh
 echo "building (release)..." >&2
@@ -35,16 +50,112 @@ wait_port() { # port name
   exit 1
 }
 
-start_worker() {
-  "$bin/dissemination-worker" run >>"$RUN/logs/worker.log" 2>&1 &
-  WORKER_PID=$!
-  pids+=("$WORKER_PID")
+WORKER_PIDS=()
+WORKER_METRICS_ALL=()
+API_PIDS=()
+API_REPLICAS=()
+API_METRICS_ALL=()
+HAPROXY_PID=""
+
+# Starts worker i (default 1) of STACK_WORKERS; a second call restarts it.
+start_worker() { # [i]
+  local i=${1:-1} pid
+  if [ "$STACK_WORKERS" = 1 ]; then
+    "$bin/dissemination-worker" run >>"$RUN/logs/worker.log" 2>&1 &
+    pid=$!
+  else
+    DISSEMINATION_WORKER__IDENTITY="worker-$i@${HOSTNAME:-$(uname -n)}" \
+      DISSEMINATION_WORKER__METRICS_ADDR="127.0.0.1:${WORKER_METRICS_ALL[i - 1]}" \
+      "$bin/dissemination-worker" run >>"$RUN/logs/worker-$i.log" 2>&1 &
+    pid=$!
+  fi
+  pids+=("$pid")
+  WORKER_PIDS[i - 1]=$pid
+  [ "$i" = 1 ] && WORKER_PID=$pid
+  return 0
+}
+
+start_workers() {
+  local i
+  for i in $(seq 1 "$STACK_WORKERS"); do start_worker "$i"; done
+}
+
+# The API: one process on API_PORT, or STACK_API_REPLICAS processes on their
+# own ports behind haproxy on API_PORT.
+start_api() {
+  if [ "$STACK_API_REPLICAS" = 1 ]; then
+    "$bin/dissemination-api" serve >"$RUN/logs/api.log" 2>&1 &
+    pids+=($!)
+    API_PIDS=($!)
+    API_REPLICAS=("http://127.0.0.1:$API_PORT")
+    wait_port "$API_PORT" "the API"
+    return 0
+  fi
+  local i port servers=""
+  for i in $(seq 1 "$STACK_API_REPLICAS"); do
+    port=${API_REPLICA_PORTS[i - 1]}
+    DISSEMINATION_API__LISTEN="127.0.0.1:$port" \
+      DISSEMINATION_API__METRICS_LISTEN="127.0.0.1:${API_METRICS_ALL[i - 1]}" \
+      "$bin/dissemination-api" serve >"$RUN/logs/api-$i.log" 2>&1 &
+    pids+=($!)
+    API_PIDS+=($!)
+    API_REPLICAS+=("http://127.0.0.1:$port")
+    servers+="  server api-$i 127.0.0.1:$port check inter 1s fall 2 rise 1"$'\n'
+  done
+  for i in $(seq 1 "$STACK_API_REPLICAS"); do
+    wait_port "${API_REPLICA_PORTS[i - 1]}" "API replica $i"
+  done
+  cat >"$RUN/haproxy.cfg" <<CFG
+global
+  maxconn 2048
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 5m
+  timeout server 5m
+  timeout http-request 30s
+  timeout http-keep-alive 10s
+  retries 2
+  option redispatch
+
+frontend api
+  bind 127.0.0.1:$API_PORT
+  default_backend replicas
+
+backend replicas
+  balance roundrobin
+  option httpchk GET /healthz
+  http-check expect status 200
+${servers}
+CFG
+  "$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$RUN/haproxy.cfg" >"$RUN/logs/haproxy.log" 2>&1 &
+  HAPROXY_PID=$!
+  pids+=("$HAPROXY_PID")
+  wait_port "$API_PORT" "haproxy"
 }
 
 start_stack() {
+  # Extra ports for workers 2..N (metrics) and, with replicas, each
+  # replica's listener and replicas 2..M's metrics: all chosen in one go.
+  local extra=() ports=() i
+  for i in $(seq 2 "$STACK_WORKERS"); do extra+=(0); done
+  if [ "$STACK_API_REPLICAS" != 1 ]; then
+    for i in $(seq 1 $((2 * STACK_API_REPLICAS - 1))); do extra+=(0); done
+  fi
+  read -r -a ports < <(
+    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090 "${extra[@]}")
   read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT \
-    J_UI J_OTLP WORKER_METRICS API_METRICS < <(
-    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090)
+    J_UI J_OTLP WORKER_METRICS API_METRICS <<<"${ports[*]:0:16}"
+  extra=("${ports[@]:16}")
+  WORKER_METRICS_ALL=("$WORKER_METRICS" "${extra[@]:0:STACK_WORKERS-1}")
+  extra=("${extra[@]:STACK_WORKERS-1}")
+  API_METRICS_ALL=("$API_METRICS")
+  API_REPLICA_PORTS=()
+  if [ "$STACK_API_REPLICAS" != 1 ]; then
+    API_REPLICA_PORTS=("${extra[@]:0:STACK_API_REPLICAS}")
+    API_METRICS_ALL+=("${extra[@]:STACK_API_REPLICAS}")
+  fi
 
   # The trace viewer (Jaeger UI and query API; OTLP/gRPC in).
   "$bin/dissemination-trace-viewer" --ui "127.0.0.1:$J_UI" --otlp "127.0.0.1:$J_OTLP" \
@@ -123,10 +234,8 @@ TOML
     "$bin/dissemination-worker" seed-demo ${SEED_ARGS:-} >"$RUN/logs/seed.log" 2>&1 && break
     sleep 0.2
   done
-  start_worker
-  "$bin/dissemination-api" serve >"$RUN/logs/api.log" 2>&1 &
-  pids+=($!)
-  wait_port "$API_PORT" "the API"
+  start_workers
+  start_api
   # A port taken by someone else between choosing and binding: fail, do not
   # talk to a stranger's server.
   sleep 0.5

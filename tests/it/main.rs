@@ -20,5 +20,6 @@ mod openapi;
 mod outages;
 mod rejections;
 mod replay;
+mod scale;
 mod schemathesis;
 mod temporal_tls;
