@@ -456,3 +456,119 @@ async fn twenty_parallel_posts_over_two_replicas_create_exactly_one_disseminatio
         assert_eq!(body["archiveId"], demo::DEMO_TWO_FILES);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        configure: Some(std::sync::Arc::new(|cfg| cfg.api.batch_max_in_flight = 6)),
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let smalls = crate::batches::small_aips(&app, "5ca1", 200).await;
+    let mut workers = start_workers(&app, 3);
+    let (mut replicas, urls) = start_replicas(&app, 2).await;
+    let proxy = Haproxy::start(app.stack.dir.path(), &urls).await;
+
+    let res = crate::batches::post_batch(&app, &proxy.url, &token, json!({"archiveIds": smalls})).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let batch_id = created["batchId"].as_str().unwrap().to_owned();
+    let owned: Vec<String> = created["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["disseminationId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(owned.len(), 200);
+    assert_eq!(created["counts"]["waiting"], 200);
+
+    // Under way: then one of three workers killed hard, one of two
+    // replicas stopped and started again on its port.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let res = crate::batches::get_batch(&app, &proxy.url, &token, &batch_id, None).await;
+        let body: Value = res.json().await.unwrap();
+        if body["counts"]["disseminated"].as_u64().unwrap_or(0) >= 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the batch does not move: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    workers.remove(0).kill_hard();
+    replicas.remove(1).kill_hard();
+    let mut cfg = (*app.cfg).clone();
+    cfg.api.listen = urls[1].trim_start_matches("http://").to_owned();
+    cfg.api.metrics_listen = format!("127.0.0.1:{}", crate::harness::free_ports(1)[0]);
+    replicas.push(crate::harness::spawn_api_process(&cfg, "api-replica-2-restarted").await);
+
+    let (done, _) = crate::batches::until_completed(
+        &app,
+        &proxy.url,
+        &token,
+        &batch_id,
+        Duration::from_secs(240),
+    )
+    .await;
+    let c = &done["counts"];
+    assert_eq!(
+        (c["total"].as_u64(), c["disseminated"].as_u64(), c["failed"].as_u64()),
+        (Some(200), Some(200), Some(0)),
+        "{done}"
+    );
+
+    // Each item delivered exactly once: one webhook id each, the bytes the
+    // catalog's; the batch told once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hooks = loop {
+        let hooks = crate::batches::webhooks(&app);
+        let items = hooks
+            .iter()
+            .filter(|(b, _)| b["type"] == "dissemination.delivered")
+            .map(|(b, _)| b["data"]["disseminationId"].as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>();
+        let batch = hooks
+            .iter()
+            .any(|(b, _)| b["type"] == "dissemination-batch.completed");
+        if items.len() == 200 && batch {
+            break hooks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} item webhooks, batch webhook: {batch}",
+            items.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let batch_hooks: Vec<_> = hooks
+        .iter()
+        .filter(|(b, _)| b["type"] == "dissemination-batch.completed")
+        .collect();
+    let batch_ids: BTreeSet<_> = batch_hooks
+        .iter()
+        .map(|(_, r)| r.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(batch_ids.len(), 1, "the batch webhook arrives once");
+    verify_with_standardwebhooks(&app.webhook_secret, &batch_hooks[0].1).expect("signature verifies");
+    assert_eq!(batch_hooks[0].0["data"]["counts"]["disseminated"], 200);
+    for (archive_id, id) in smalls.iter().zip(&owned) {
+        let mine: Vec<_> = hooks
+            .iter()
+            .filter(|(b, _)| b["data"]["disseminationId"] == id.as_str())
+            .collect();
+        let message_ids: BTreeSet<_> = mine
+            .iter()
+            .map(|(_, r)| r.headers["webhook-id"].to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(message_ids.len(), 1, "one webhook id for {id}");
+        let url = mine[0].0["data"]["files"][0]["downloadURL"].as_str().unwrap();
+        let stored = app.catalog_doc(archive_id).repository_files[0]
+            .fixity(model::catalog::DigestAlgorithm::Sha256)
+            .unwrap()
+            .digest
+            .clone();
+        assert_eq!(sha256_of(url).await, stored, "{id}");
+        assert_eq!(app.delivered_keys(id).await.len(), 1, "one object for {id}");
+    }
+}
