@@ -471,7 +471,8 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
     let (mut replicas, urls) = start_replicas(&app, 2).await;
     let proxy = Haproxy::start(app.stack.dir.path(), &urls).await;
 
-    let res = crate::batches::post_batch(&app, &proxy.url, &token, json!({"archiveIds": smalls})).await;
+    let res =
+        crate::batches::post_batch(&app, &proxy.url, &token, json!({"archiveIds": smalls})).await;
     assert_eq!(res.status(), 201);
     let created: Value = res.json().await.unwrap();
     let batch_id = created["batchId"].as_str().unwrap().to_owned();
@@ -513,7 +514,11 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
     .await;
     let c = &done["counts"];
     assert_eq!(
-        (c["total"].as_u64(), c["disseminated"].as_u64(), c["failed"].as_u64()),
+        (
+            c["total"].as_u64(),
+            c["disseminated"].as_u64(),
+            c["failed"].as_u64()
+        ),
         (Some(200), Some(200), Some(0)),
         "{done}"
     );
@@ -550,7 +555,8 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
         .map(|(_, r)| r.headers["webhook-id"].to_str().unwrap().to_owned())
         .collect();
     assert_eq!(batch_ids.len(), 1, "the batch webhook arrives once");
-    verify_with_standardwebhooks(&app.webhook_secret, &batch_hooks[0].1).expect("signature verifies");
+    verify_with_standardwebhooks(&app.webhook_secret, &batch_hooks[0].1)
+        .expect("signature verifies");
     assert_eq!(batch_hooks[0].0["data"]["counts"]["disseminated"], 200);
     for (archive_id, id) in smalls.iter().zip(&owned) {
         let mine: Vec<_> = hooks
@@ -562,7 +568,9 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
             .map(|(_, r)| r.headers["webhook-id"].to_str().unwrap().to_owned())
             .collect();
         assert_eq!(message_ids.len(), 1, "one webhook id for {id}");
-        let url = mine[0].0["data"]["files"][0]["downloadURL"].as_str().unwrap();
+        let url = mine[0].0["data"]["files"][0]["downloadURL"]
+            .as_str()
+            .unwrap();
         let stored = app.catalog_doc(archive_id).repository_files[0]
             .fixity(model::catalog::DigestAlgorithm::Sha256)
             .unwrap()
