@@ -77,6 +77,20 @@ pub(crate) async fn get_batch(
     app.http.get(url).bearer_auth(token).send().await.unwrap()
 }
 
+pub(crate) async fn delete_batch(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> reqwest::Response {
+    app.http
+        .delete(format!("{base}/v1/dissemination-batches/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Polls the batch until COMPLETED (bounded); every count seen on the way.
 pub(crate) async fn until_completed(
     app: &TestApp,
@@ -317,22 +331,10 @@ async fn a_mixed_batch_delivers_the_rest_gradually_counts_right_and_tells_once()
             .status(),
         404
     );
-    let res = app
-        .http
-        .delete(format!("{base}/v1/dissemination-batches/{batch_id}"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let res = delete_batch(&app, &base, &other, &batch_id).await;
     assert_eq!(res.status(), 404);
     // A completed batch cannot be cancelled.
-    let res = app
-        .http
-        .delete(format!("{base}/v1/dissemination-batches/{batch_id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = delete_batch(&app, &base, &token, &batch_id).await;
     assert_eq!(res.status(), 409);
     // The caller's batches are listed (the visibility store is eventually consistent).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -429,13 +431,7 @@ async fn cancelling_a_batch_cancels_every_item_not_final() {
         .to_owned();
     let waiting: Value = app.get(&token, &second).await.json().await.unwrap();
     assert_eq!(waiting["status"], "QUEUED", "{waiting}");
-    let res = app
-        .http
-        .delete(format!("{base}/v1/dissemination-batches/{batch_id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = delete_batch(&app, &base, &token, &batch_id).await;
     assert_eq!(res.status(), 202);
     let (done, _) = until_completed(&app, &base, &token, &batch_id, Duration::from_secs(60)).await;
     assert_eq!(done["counts"]["cancelled"], 3, "{done}");

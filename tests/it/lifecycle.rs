@@ -285,32 +285,41 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() {
     let app = TestApp::start_with(Options {
-        retention_secs: 3,
+        retention_secs: 5,
         retry_for_ms: Some(4_000),
+        // A step's retries last at least one attempt's time limit.
+        configure: Some(std::sync::Arc::new(|cfg| {
+            cfg.timings.short_activity_timeout_ms = 3_000;
+        })),
         ..Default::default()
     })
     .await;
     let token = app.client_token();
-    let (id, done) = app
-        .create_until(&token, demo::DEMO_SINGLE, "DISSEMINATED")
-        .await;
-    assert!(done["retentionEndsAt"].is_string());
+    let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    // Retention starts once the client was told.
+    app.poll_until(&token, &id, Duration::from_secs(60), |b| {
+        b["status"] == "DISSEMINATED" && b["retentionEndsAt"].is_string()
+    })
+    .await;
     let keys = app.delivered_keys(&id).await;
     assert_eq!(keys.len(), 1);
     // S3 is gone when retention ends: the deletion is tried again and again
     // for `retry_for_ms`, then the record says it failed.
     let mut app = app;
     app.stack.stop_s3();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let deletion = loop {
         let events = app.events(&token, &id).await;
         if let Some(e) = events.iter().find(|e| e["eventType"] == "deletion") {
             break e.clone();
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no deletion event: {events:?}"
-        );
+        if std::time::Instant::now() >= deadline {
+            let d = app.temporal_cli(&["workflow", "describe", "--workflow-id", &id]);
+            panic!(
+                "no deletion event: {events:?}\n{}",
+                String::from_utf8_lossy(&d.stdout)
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(deletion["outcome"], "failure", "{deletion}");

@@ -293,13 +293,7 @@ async fn record_batch_histories() {
         b["progress"]["bytesDone"].as_u64().unwrap_or(0) > 0
     })
     .await;
-    let res = app
-        .http
-        .delete(format!("{base}/v1/dissemination-batches/{batch}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = crate::batches::delete_batch(&app, &base, &token, &batch).await;
     assert_eq!(res.status(), 202);
     crate::batches::until_completed(&app, &base, &token, &batch, Duration::from_secs(60)).await;
     let waiting = created["items"][1]["disseminationId"]

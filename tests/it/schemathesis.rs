@@ -23,7 +23,8 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     std::fs::write(
         &config,
         "[parameters]\n\"query.cursor\" = \"\"\n\n[checks.negative_data_rejection]\n\
-         expected-statuses = [\"400\", \"401\", \"403\", \"404\", \"405\", \"406\", \"409\", \"413\", \"415\", \"422\"]\n",
+         expected-statuses = [\"400\", \"401\", \"403\", \"404\", \"405\", \"406\", \"409\", \"413\", \"415\", \"422\"]\n\n\
+         [phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n",
     )
     .unwrap();
     let out = tokio::process::Command::new(st)

@@ -8,13 +8,15 @@
 //! same window for a copy that is briefly unreadable.
 
 use crate::activities::DisseminationActivities as Acts;
-use crate::audit::{record, Event};
 use crate::contract::*;
-use crate::mirror::{describe, human_bytes, set_status};
+use crate::mirror::{describe, human_bytes};
 use crate::options::{summarised, transfer_options};
-use crate::outcome::{failure_message, failure_type, no_copy_left, Ending, FileTry};
+use crate::outcome::{no_copy_left, Ending, FileTry};
 use crate::state::DisseminationState;
-use crate::streaming::{blip_wait, Blips};
+use crate::streaming::{
+    blip_wait, downloading_again, record_mismatch, record_verified, retry_copy_after, step_failed,
+    Blips,
+};
 use model::DisseminationStatus;
 use temporalio_sdk::WorkflowContext;
 
@@ -42,15 +44,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
         (Format::Files, _) => "extracting the selected members".to_owned(),
     };
     loop {
-        let status = ctx.state(|s| s.view().status);
-        let queued = status == DisseminationStatus::Queued;
-        if !queued && status != DisseminationStatus::DownloadingFromRepository {
-            set_status(
-                ctx,
-                DisseminationStatus::DownloadingFromRepository,
-                "downloading from the bit repository",
-            );
-        }
+        let queued = downloading_again(ctx);
         describe(
             ctx,
             format!(
@@ -79,7 +73,11 @@ pub(crate) async fn package_all<W: DisseminationState>(
         match result {
             Ok(PackageOutcome::Delivered { files, delivered }) => {
                 for (packaged, t) in files.iter().zip(&tries) {
-                    record_verified(ctx, packaged, &t.file.relative_path);
+                    let detail = format!(
+                        "{} bytes read, {} member(s) taken",
+                        packaged.bytes_read, packaged.members
+                    );
+                    record_verified(ctx, &t.file.relative_path, detail, &packaged.fixity);
                 }
                 return Ok(delivered);
             }
@@ -109,35 +107,12 @@ pub(crate) async fn package_all<W: DisseminationState>(
                 if unreadable {
                     if let Some(wait) = blip_wait(ctx, input, &mut blips, (&path, t.location_index))
                     {
-                        record(
-                            ctx,
-                            Event::new(
-                                EventType::Retrieval,
-                                Outcome::Failure,
-                                format!("copy unreadable, trying it again in {wait:?}: {message}"),
-                            )
-                            .file(&path)
-                            .location(&location_id),
-                        );
-                        describe(
-                            ctx,
-                            format!(
-                                "waiting for the bit repository: {message}, next try in {wait:?}"
-                            ),
-                        );
-                        let _ = ctx.timer(wait).await;
+                        retry_copy_after(ctx, (&path, &location_id), wait, &message).await;
                         continue;
                     }
                     t.unreadable.push(format!("{location_id}: {message}"));
                 } else {
-                    let mut event =
-                        Event::new(EventType::FixityCheck, Outcome::Failure, message.clone())
-                            .file(&path)
-                            .location(&location_id);
-                    if let Some(f) = t.file.strongest_fixity() {
-                        event = event.algorithm(f.algorithm.as_str());
-                    }
-                    record(ctx, event);
+                    record_mismatch(ctx, &t.file, &location_id, &message);
                     t.mismatches.push(format!("{location_id}: {message}"));
                 }
                 t.location_index += 1;
@@ -158,53 +133,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
                     discard: true,
                 });
             }
-            Err(e) => {
-                let code = if failure_type(&e) == Some(failure_types::UPLOAD_ERROR) {
-                    reason_codes::UPLOAD_FAILED
-                } else {
-                    reason_codes::DOWNLOAD_FAILED
-                };
-                let mut end = Ending::failed(
-                    code,
-                    format!("{what} failed: {}", failure_message(&e)),
-                    None,
-                );
-                end.discard = true;
-                return Err(end);
-            }
+            Err(e) => return Err(step_failed(&e, &what, None)),
         }
     }
-}
-
-/// The retrieval and fixity events of a file read and verified.
-fn record_verified<W: DisseminationState>(
-    ctx: &mut WorkflowContext<W>,
-    packaged: &PackagedFile,
-    path: &str,
-) {
-    let location = &packaged.fixity.location_id;
-    record(
-        ctx,
-        Event::new(
-            EventType::Retrieval,
-            Outcome::Success,
-            format!(
-                "{} bytes read, {} member(s) taken",
-                packaged.bytes_read, packaged.members
-            ),
-        )
-        .file(path)
-        .location(location),
-    );
-    record(
-        ctx,
-        Event::new(
-            EventType::FixityCheck,
-            Outcome::Success,
-            format!("digest {}", packaged.fixity.digest),
-        )
-        .file(path)
-        .location(location)
-        .algorithm(packaged.fixity.algorithm.as_str()),
-    );
 }

@@ -81,15 +81,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                 return Err(end);
             };
             let location_id = location.location_id.clone();
-            let status = ctx.state(|s| s.view().status);
-            let queued = status == DisseminationStatus::Queued;
-            if !queued && status != DisseminationStatus::DownloadingFromRepository {
-                set_status(
-                    ctx,
-                    DisseminationStatus::DownloadingFromRepository,
-                    "downloading from the bit repository",
-                );
-            }
+            let queued = downloading_again(ctx);
             describe(
                 ctx,
                 format!(
@@ -117,28 +109,8 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                 .await;
             match result {
                 Ok(out) => {
-                    let path = &t.file.relative_path;
-                    record(
-                        ctx,
-                        Event::new(
-                            EventType::Retrieval,
-                            Outcome::Success,
-                            format!("{} bytes read", out.bytes_read),
-                        )
-                        .file(path)
-                        .location(&location_id),
-                    );
-                    record(
-                        ctx,
-                        Event::new(
-                            EventType::FixityCheck,
-                            Outcome::Success,
-                            format!("digest {}", out.fixity.digest),
-                        )
-                        .file(path)
-                        .location(&out.fixity.location_id)
-                        .algorithm(out.fixity.algorithm.as_str()),
-                    );
+                    let detail = format!("{} bytes read", out.bytes_read);
+                    record_verified(ctx, &t.file.relative_path, detail, &out.fixity);
                     delivered.push(out.delivered);
                     break;
                 }
@@ -150,66 +122,125 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                         &mut blips,
                         (&t.file.relative_path, t.location_index),
                     ) {
-                        // A mount that dropped, a copy briefly away: the same
-                        // copy again after a pause, each miss on the record.
-                        record(
-                            ctx,
-                            Event::new(
-                                EventType::Retrieval,
-                                Outcome::Failure,
-                                format!("copy unreadable, trying it again in {wait:?}: {message}"),
-                            )
-                            .file(&t.file.relative_path)
-                            .location(&location_id),
-                        );
-                        describe(
-                            ctx,
-                            format!(
-                                "waiting for the bit repository: {message}, next try in {wait:?}"
-                            ),
-                        );
-                        let _ = ctx.timer(wait).await;
+                        let at = (t.file.relative_path.as_str(), location_id.as_str());
+                        retry_copy_after(ctx, at, wait, &message).await;
                         continue;
                     }
                     t.unreadable.push(format!("{location_id}: {message}"));
                     t.location_index += 1;
                 }
                 Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
-                    let mut event = Event::new(
-                        EventType::FixityCheck,
-                        Outcome::Failure,
-                        failure_message(&e),
-                    )
-                    .file(&t.file.relative_path)
-                    .location(&location_id);
-                    if let Some(f) = t.file.strongest_fixity() {
-                        event = event.algorithm(f.algorithm.as_str());
-                    }
-                    record(ctx, event);
-                    t.mismatches
-                        .push(format!("{location_id}: {}", failure_message(&e)));
+                    let message = failure_message(&e);
+                    record_mismatch(ctx, &t.file, &location_id, &message);
+                    t.mismatches.push(format!("{location_id}: {message}"));
                     t.location_index += 1;
                 }
                 Err(e) => {
-                    let code = if failure_type(&e) == Some(failure_types::UPLOAD_ERROR) {
-                        reason_codes::UPLOAD_FAILED
-                    } else {
-                        reason_codes::DOWNLOAD_FAILED
-                    };
-                    let mut end = Ending::failed(
-                        code,
-                        format!(
-                            "transferring {} failed: {}",
-                            t.file.relative_path,
-                            failure_message(&e)
-                        ),
-                        Some(&t.file.relative_path),
-                    );
-                    end.discard = true;
-                    return Err(end);
+                    let what = format!("transferring {}", t.file.relative_path);
+                    return Err(step_failed(&e, &what, Some(&t.file.relative_path)));
                 }
             }
         }
     }
     Ok(delivered)
+}
+
+/// DOWNLOADING_FROM_REPOSITORY again (another copy, the next file) unless
+/// still QUEUED: a worker's start ends QUEUED. Whether it was QUEUED.
+pub(crate) fn downloading_again<W: DisseminationState>(ctx: &mut WorkflowContext<W>) -> bool {
+    let status = ctx.state(|s| s.view().status);
+    let queued = status == DisseminationStatus::Queued;
+    if !queued && status != DisseminationStatus::DownloadingFromRepository {
+        set_status(
+            ctx,
+            DisseminationStatus::DownloadingFromRepository,
+            "downloading from the bit repository",
+        );
+    }
+    queued
+}
+
+/// A mount that dropped, a copy briefly away: the same copy again after
+/// `wait`, each miss on the record and in the Web UI's details.
+pub(crate) async fn retry_copy_after<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    (path, location_id): (&str, &str),
+    wait: Duration,
+    message: &str,
+) {
+    record(
+        ctx,
+        Event::new(
+            EventType::Retrieval,
+            Outcome::Failure,
+            format!("copy unreadable, trying it again in {wait:?}: {message}"),
+        )
+        .file(path)
+        .location(location_id),
+    );
+    describe(
+        ctx,
+        format!("waiting for the bit repository: {message}, next try in {wait:?}"),
+    );
+    let _ = ctx.timer(wait).await;
+}
+
+/// A copy whose bytes do not match the stored digest, on the record.
+pub(crate) fn record_mismatch<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    file: &model::catalog::RepositoryFile,
+    location_id: &str,
+    message: &str,
+) {
+    let mut event = Event::new(EventType::FixityCheck, Outcome::Failure, message.to_owned())
+        .file(&file.relative_path)
+        .location(location_id);
+    if let Some(f) = file.strongest_fixity() {
+        event = event.algorithm(f.algorithm.as_str());
+    }
+    record(ctx, event);
+}
+
+/// The retrieval and fixity events of a file read and verified.
+pub(crate) fn record_verified<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    path: &str,
+    retrieval: String,
+    fixity: &FixityOutcome,
+) {
+    let location = &fixity.location_id;
+    record(
+        ctx,
+        Event::new(EventType::Retrieval, Outcome::Success, retrieval)
+            .file(path)
+            .location(location),
+    );
+    record(
+        ctx,
+        Event::new(
+            EventType::FixityCheck,
+            Outcome::Success,
+            format!("digest {}", fixity.digest),
+        )
+        .file(path)
+        .location(location)
+        .algorithm(fixity.algorithm.as_str()),
+    );
+}
+
+/// A step that failed for good (not a copy's fault): FAILED, with what
+/// reached the bucket removed.
+pub(crate) fn step_failed(
+    e: &temporalio_sdk::ActivityExecutionError,
+    what: &str,
+    file: Option<&str>,
+) -> Ending {
+    let code = if failure_type(e) == Some(failure_types::UPLOAD_ERROR) {
+        reason_codes::UPLOAD_FAILED
+    } else {
+        reason_codes::DOWNLOAD_FAILED
+    };
+    let mut end = Ending::failed(code, format!("{what} failed: {}", failure_message(e)), file);
+    end.discard = true;
+    end
 }

@@ -23,11 +23,11 @@ use crate::{
     digest::{self, MultiHasher},
     failure::Failure,
     notify::signal_workflow,
-    observe::{begin, mark_error, record_attributes},
+    observe::{begin, record_attributes},
     repository::pace,
     transfer::{
-        end_span, location_of, progress, step_span, stored_digest, unix_ms, HEARTBEAT_EVERY,
-        READ_CHUNK,
+        end_span, ended, location_of, previous_beat, progress, step_span, stored_digest, unix_ms,
+        HEARTBEAT_EVERY, READ_CHUNK,
     },
     Activities,
 };
@@ -39,7 +39,7 @@ use packaging::{
     tar::{self, Event, MemberKind, TarReader},
 };
 use sha2::{Digest, Sha256};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use temporalio_common::ActivityError;
 use temporalio_sdk::activities::ActivityContext;
 use tokio::io::AsyncReadExt;
@@ -77,13 +77,7 @@ pub(crate) async fn package(
         )
         .await;
     }
-    let previous: Option<TransferHeartbeat> = ctx.heartbeat_details().deserialize().ok().flatten();
-    let since = previous
-        .as_ref()
-        .and_then(|p| p.last_progress_unix_ms)
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-        .or(ctx.info().scheduled_time)
-        .unwrap_or_else(SystemTime::now);
+    let (_, since) = previous_beat(ctx);
     let mut beat = Beat {
         ctx,
         last: Instant::now(),
@@ -97,24 +91,7 @@ pub(crate) async fn package(
     };
     match run(acts, &input, &mut beat).await {
         Ok(outcome) => Ok(outcome),
-        Err(failure) => {
-            let stuck = SystemTime::now()
-                .duration_since(beat.last_progress)
-                .unwrap_or_default();
-            let give_up = failure.is_retryable()
-                && input
-                    .retry_for_ms
-                    .is_some_and(|ms| stuck > Duration::from_millis(ms));
-            let failure = if give_up {
-                failure.give_up(stuck)
-            } else {
-                failure
-            };
-            if !matches!(failure, Failure::Cancelled) {
-                mark_error(failure.to_string());
-            }
-            Err(failure.into())
-        }
+        Err(failure) => Err(ended(failure, beat.last_progress, input.retry_for_ms)),
     }
 }
 

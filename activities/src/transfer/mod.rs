@@ -99,13 +99,7 @@ pub(crate) async fn transfer(
         )
         .await;
     }
-    let previous: Option<TransferHeartbeat> = ctx.heartbeat_details().deserialize().ok().flatten();
-    let since = previous
-        .as_ref()
-        .and_then(|p| p.last_progress_unix_ms)
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-        .or(ctx.info().scheduled_time)
-        .unwrap_or_else(SystemTime::now);
+    let (previous, since) = previous_beat(ctx);
     let mut attempt = Attempt {
         acts,
         ctx,
@@ -117,25 +111,44 @@ pub(crate) async fn transfer(
     };
     match attempt.run(previous).await {
         Ok(outcome) => Ok(outcome),
-        Err(failure) => {
-            let stuck = SystemTime::now()
-                .duration_since(attempt.last_progress)
-                .unwrap_or_default();
-            let give_up = failure.is_retryable()
-                && input
-                    .retry_for_ms
-                    .is_some_and(|ms| stuck > Duration::from_millis(ms));
-            let failure = if give_up {
-                failure.give_up(stuck)
-            } else {
-                failure
-            };
-            if !matches!(failure, Failure::Cancelled) {
-                mark_error(failure.to_string());
-            }
-            Err(failure.into())
-        }
+        Err(failure) => Err(ended(failure, attempt.last_progress, input.retry_for_ms)),
     }
+}
+
+/// The earlier attempt's heartbeat, and when bytes last moved: as it
+/// says, or when the step was scheduled.
+pub(crate) fn previous_beat(ctx: &ActivityContext) -> (Option<TransferHeartbeat>, SystemTime) {
+    let previous: Option<TransferHeartbeat> = ctx.heartbeat_details().deserialize().ok().flatten();
+    let since = previous
+        .as_ref()
+        .and_then(|p| p.last_progress_unix_ms)
+        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        .or(ctx.info().scheduled_time)
+        .unwrap_or_else(SystemTime::now);
+    (previous, since)
+}
+
+/// A failed attempt as the SDK's error: a retryable failure with no bytes
+/// moved for longer than `retry_for_ms` ends the step for good.
+pub(crate) fn ended(
+    failure: Failure,
+    last_progress: SystemTime,
+    retry_for_ms: Option<u64>,
+) -> ActivityError {
+    let stuck = SystemTime::now()
+        .duration_since(last_progress)
+        .unwrap_or_default();
+    let give_up =
+        failure.is_retryable() && retry_for_ms.is_some_and(|ms| stuck > Duration::from_millis(ms));
+    let failure = if give_up {
+        failure.give_up(stuck)
+    } else {
+        failure
+    };
+    if !matches!(failure, Failure::Cancelled) {
+        mark_error(failure.to_string());
+    }
+    failure.into()
 }
 
 struct Attempt<'a> {

@@ -29,8 +29,7 @@ use workflows::{
 pub struct BatchIn {
     /// 1 to 1,000 distinct archiveIds.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, required = true, min_items = 1, max_items = 1000,
-        example = json!(["019e404e-60ab-7457-b7c9-94c453242c69", "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10"]))]
+    #[schema(schema_with = archive_ids_schema, required = true)]
     archive_ids: Option<serde_json::Value>,
     /// 1 (most urgent) to 100; 50 when absent.
     #[serde(default)]
@@ -42,6 +41,27 @@ pub struct BatchIn {
     #[serde(default)]
     #[schema(value_type = Option<Vec<crate::disseminations::create::SelectPattern>>, min_items = 1, max_items = 100)]
     select: Option<serde_json::Value>,
+}
+
+/// An archiveId: a UUID, or a legacy 24-hex object id.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, example = "019e404e-60ab-7457-b7c9-94c453242c69",
+    pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24})$")]
+pub struct ArchiveIdString(#[allow(dead_code)] String);
+
+/// `archiveIds`: 1 to 1,000 distinct archiveIds.
+fn archive_ids_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::{schema::ArrayBuilder, Ref};
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("ArchiveIdString"))
+        .min_items(Some(1))
+        .max_items(Some(1000))
+        .unique_items(true)
+        .examples([serde_json::json!([
+            "019e404e-60ab-7457-b7c9-94c453242c69",
+            "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10"
+        ])])
+        .build()
 }
 
 /// A batch and its items (201).
