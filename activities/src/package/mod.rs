@@ -16,6 +16,8 @@
 //! `files` mode the files already delivered are skipped) after aborting
 //! whatever uploads an earlier attempt left open.
 
+mod bag_end;
+mod output;
 mod writer;
 
 use crate::{
@@ -31,14 +33,14 @@ use crate::{
     },
     Activities,
 };
+use bag_end::finish_bag;
 use model::{catalog::RepositoryFile, DisseminationStatus};
 use opentelemetry::{trace::Span as _, KeyValue};
+use output::{BagOut, MemberTarget, Output};
 use packaging::{
-    bag,
     select::Selection,
-    tar::{self, Event, MemberKind, TarReader},
+    tar::{Event, MemberKind, TarReader},
 };
-use sha2::{Digest, Sha256};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use temporalio_common::ActivityError;
 use temporalio_sdk::activities::ActivityContext;
@@ -150,146 +152,6 @@ impl Beat<'_> {
     fn moved(&mut self, bytes: u64) {
         self.read += bytes;
         self.last_progress = SystemTime::now();
-    }
-}
-
-/// Where the step writes: one bag, or one object per selected member.
-enum Output {
-    Bag(BagOut),
-    Files {
-        /// Members of the file being read, complete once it is verified.
-        pending: Vec<ObjectWriter>,
-        current: Option<ObjectWriter>,
-        selected: u32,
-    },
-}
-
-struct BagOut {
-    writer: ObjectWriter,
-    root: String,
-    /// (SHA-256, path in the bag, bytes) of every payload file.
-    payload: Vec<(String, String, u64)>,
-    /// The member being written: its bag path, size and running SHA-256
-    /// (none when the member is a whole repository file: its digest is the file's).
-    current: Option<(String, u64, Option<Sha256>)>,
-}
-
-/// What opening a member needs to know.
-struct MemberTarget<'t> {
-    record: &'t workflows::DisseminationRecord,
-    target: &'t TargetFn<'t>,
-    fixity_tag: String,
-    mtime: u64,
-}
-
-impl Output {
-    fn is_open(&self) -> bool {
-        match self {
-            Output::Bag(b) => b.current.is_some(),
-            Output::Files { current, .. } => current.is_some(),
-        }
-    }
-
-    /// Starts member `path` (below the payload / the bucket prefix) of
-    /// `size` bytes; `hashed`: its SHA-256 is computed here.
-    async fn open(
-        &mut self,
-        t: &MemberTarget<'_>,
-        (path, size, hashed): (String, u64, bool),
-        beat: &mut Beat<'_>,
-    ) -> Result<Option<FileResult>, Failure> {
-        match self {
-            Output::Bag(b) => {
-                let bag_path = format!("data/{path}");
-                let header = tar::header(&format!("{}/{bag_path}", b.root), size, t.mtime);
-                b.writer.write(&header, beat).await?;
-                b.current = Some((bag_path, size, hashed.then(Sha256::new)));
-            }
-            Output::Files {
-                current, selected, ..
-            } => {
-                *selected += 1;
-                if *selected > MAX_SELECTED_FILES {
-                    return Ok(Some(FileResult::Rejected {
-                        code: reason_codes::TOO_MANY_FILES.into(),
-                        message: format!(
-                            "select matched more than {MAX_SELECTED_FILES} members; \
-                             ask for format \"bagit\""
-                        ),
-                    }));
-                }
-                *current = Some(ObjectWriter::new((t.target)(
-                    t.record.object_key(&path),
-                    "application/octet-stream",
-                    t.fixity_tag.clone(),
-                    size,
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn data(&mut self, data: &[u8], beat: &mut Beat<'_>) -> Result<(), Failure> {
-        match self {
-            Output::Bag(b) => {
-                if let Some((_, _, Some(h))) = &mut b.current {
-                    h.update(data);
-                }
-                b.writer.write(data, beat).await
-            }
-            Output::Files { current, .. } => match current {
-                Some(w) => w.write(data, beat).await,
-                None => Ok(()),
-            },
-        }
-    }
-
-    /// The member's data is complete; `sha256`: its digest when not hashed here.
-    async fn end(&mut self, sha256: Option<&str>, beat: &mut Beat<'_>) -> Result<(), Failure> {
-        match self {
-            Output::Bag(b) => {
-                let Some((path, size, hasher)) = b.current.take() else {
-                    return Ok(());
-                };
-                let pad = [0u8; 512];
-                b.writer.write(&pad[..tar::padding(size)], beat).await?;
-                let digest = match hasher {
-                    Some(h) => hex::encode(h.finalize()),
-                    None => sha256.unwrap_or_default().to_owned(),
-                };
-                b.payload.push((digest, path, size));
-            }
-            Output::Files {
-                pending, current, ..
-            } => pending.extend(current.take()),
-        }
-        Ok(())
-    }
-
-    async fn abort_all(self) {
-        match self {
-            Output::Bag(b) => b.writer.abort().await,
-            Output::Files {
-                pending, current, ..
-            } => {
-                for w in pending.into_iter().chain(current) {
-                    w.abort().await;
-                }
-            }
-        }
-    }
-
-    fn stop_all(&mut self) {
-        match self {
-            Output::Bag(b) => b.writer.stop(),
-            Output::Files {
-                pending, current, ..
-            } => {
-                for w in pending.iter_mut().chain(current.iter_mut()) {
-                    w.stop();
-                }
-            }
-        }
     }
 }
 
@@ -448,13 +310,14 @@ async fn run(
     })
 }
 
-enum FileResult {
+pub(crate) enum FileResult {
     Verified(PackagedFile),
     Refused { unreadable: bool, message: String },
     Rejected { code: String, message: String },
 }
 
-type TargetFn<'t> = dyn Fn(String, &'static str, String, u64) -> Target + Send + Sync + 't;
+pub(crate) type TargetFn<'t> =
+    dyn Fn(String, &'static str, String, u64) -> Target + Send + Sync + 't;
 
 /// Reads one repository file once: hashes it whole, takes what `select`
 /// (or the bag) wants of it, and on a match completes its members' objects.
@@ -676,111 +539,4 @@ async fn read_file(
 
 fn is_tar(file: &RepositoryFile) -> bool {
     file.relative_path.to_ascii_lowercase().ends_with(".tar")
-}
-
-/// Appends the tag files (manifests, `bag-info.txt`, `premis.xml`) and
-/// the end of the archive, and completes the bag: every file's digest
-/// has matched by now.
-async fn finish_bag(
-    acts: &Activities,
-    input: &PackageInput,
-    mut b: BagOut,
-    done: &[PackagedFile],
-    (mtime, beat): (u64, &mut Beat<'_>),
-) -> Result<DeliveredFile, Failure> {
-    let record = &input.record;
-    let octets: u64 = b.payload.iter().map(|p| p.2).sum();
-    let info = bag::BagInfo {
-        source_organization: acts.cfg.bagit.source_organization.clone(),
-        external_identifier: record.archive_id.to_string(),
-        internal_sender_identifier: record.object_id.clone(),
-        bagging_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        payload_octets: octets,
-        payload_files: b.payload.len() as u64,
-    };
-    let manifest = bag::manifest(b.payload.iter().map(|(d, p, _)| (d.as_str(), p.as_str())));
-    let premis = premis_xml(input, &b.payload, done);
-    let tag_files = [
-        ("bagit.txt", bag::BAGIT_TXT.to_owned()),
-        ("bag-info.txt", bag::bag_info_txt(&info)),
-        ("manifest-sha256.txt", manifest),
-        ("premis.xml", premis),
-    ];
-    let digests: Vec<(String, &str)> = tag_files
-        .iter()
-        .map(|(name, text)| (hex::encode(Sha256::digest(text.as_bytes())), *name))
-        .collect();
-    let tagmanifest = bag::manifest(digests.iter().map(|(d, n)| (d.as_str(), *n)));
-    for (name, text) in tag_files
-        .iter()
-        .map(|(n, t)| (*n, t.as_str()))
-        .chain([("tagmanifest-sha256.txt", tagmanifest.as_str())])
-    {
-        let bytes = text.as_bytes();
-        let path = format!("{}/{name}", b.root);
-        b.writer
-            .write(&tar::header(&path, bytes.len() as u64, mtime), beat)
-            .await?;
-        b.writer.write(bytes, beat).await?;
-        let pad = [0u8; 512];
-        b.writer
-            .write(&pad[..tar::padding(bytes.len() as u64)], beat)
-            .await?;
-    }
-    b.writer.write(&tar::END_OF_ARCHIVE, beat).await?;
-    let (size, sha256) = b.writer.complete(beat).await?;
-    acts.metrics.uploaded(size);
-    Ok(delivered_object(
-        format!("{}.tar", record.archive_id),
-        size,
-        sha256,
-        None,
-        input.link_lifetime_secs,
-    ))
-}
-
-/// The bag's `premis.xml`: the audit trail so far, this step's retrievals
-/// and fixity checks, and the payload files as the delivered objects.
-fn premis_xml(
-    input: &PackageInput,
-    payload: &[(String, String, u64)],
-    done: &[PackagedFile],
-) -> String {
-    use workflows::{DisseminationEvent, EventType, Outcome};
-    let now = model::time::now_rfc3339();
-    let mut events = input.events.clone();
-    for (packaged, file) in done.iter().zip(&input.files) {
-        let at = |event_type, detail: String, algorithm: Option<String>| DisseminationEvent {
-            event_type,
-            date_time: now.clone(),
-            outcome: Outcome::Success,
-            detail,
-            file: Some(file.relative_path.clone()),
-            location: Some(packaged.fixity.location_id.clone()),
-            algorithm,
-        };
-        events.push(at(
-            EventType::Retrieval,
-            format!(
-                "{} bytes read, {} member(s) taken",
-                packaged.bytes_read, packaged.members
-            ),
-            None,
-        ));
-        events.push(at(
-            EventType::FixityCheck,
-            format!("digest {}", packaged.fixity.digest),
-            Some(packaged.fixity.algorithm.as_str().to_owned()),
-        ));
-    }
-    let delivered: Vec<DeliveredFile> = payload
-        .iter()
-        .map(|(sha256, path, size)| delivered_object(path.clone(), *size, sha256.clone(), None, 0))
-        .collect();
-    packaging::premis::premis_xml(&workflows::receipt::receipt(
-        &input.record,
-        &input.files,
-        &delivered,
-        &events,
-    ))
 }
