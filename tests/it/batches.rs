@@ -13,39 +13,11 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use worker::demo::{self, AipSpec, DemoFile};
+use worker::demo;
 
 /// `n` small AIPs (one TAR each) in the demo contract; their archiveIds.
 pub(crate) async fn small_aips(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
-    let s3 = app.s3();
-    let mut ids = Vec::with_capacity(n);
-    for i in 0..n {
-        let archive_id = format!("019e404e-{prefix}-7000-8000-{i:012x}");
-        let tar = demo::tar_of(&[
-            ("METS.xml", format!("<mets n=\"{i}\"/>\n").into_bytes()),
-            ("content/page.txt", demo::pseudo_random(i as u64 + 1, 2048)),
-        ])
-        .unwrap();
-        demo::write_aip(
-            &app.cfg,
-            &s3,
-            &AipSpec {
-                archive_id: archive_id.clone(),
-                contract: demo::DEMO_CONTRACT.into(),
-                object_id: format!("object-{i}"),
-                status: "preserved".into(),
-                files: vec![DemoFile {
-                    name: "primary.tar".into(),
-                    bytes: tar,
-                }],
-                locations: vec!["disk"],
-            },
-        )
-        .await
-        .unwrap();
-        ids.push(archive_id);
-    }
-    ids
+    demo::seed_small(&app.cfg, prefix, n).await.unwrap()
 }
 
 pub(crate) async fn post_batch(

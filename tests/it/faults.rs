@@ -361,22 +361,23 @@ pub(crate) async fn transfer_results(app: &TestApp, id: &str) -> Vec<Value> {
     activity_results(app, id, "partsReused").await
 }
 
-/// No multipart upload left open in the client's bucket.
-pub(crate) async fn no_open_upload(app: &TestApp) {
-    let bucket = app.cfg.client_bucket(CLIENT);
-    let open = app
-        .s3()
+/// The multipart uploads open in the client's bucket.
+pub(crate) async fn open_uploads(app: &TestApp) -> Vec<aws_sdk_s3::types::MultipartUpload> {
+    app.s3()
         .client()
         .list_multipart_uploads()
-        .bucket(&bucket)
+        .bucket(app.cfg.client_bucket(CLIENT))
         .send()
         .await
-        .unwrap();
-    assert!(
-        open.uploads().is_empty(),
-        "no multipart upload left open: {:?}",
-        open.uploads()
-    );
+        .unwrap()
+        .uploads()
+        .to_vec()
+}
+
+/// No multipart upload left open in the client's bucket.
+pub(crate) async fn no_open_upload(app: &TestApp) {
+    let open = open_uploads(app).await;
+    assert!(open.is_empty(), "no multipart upload left open: {open:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

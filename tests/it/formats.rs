@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::faults::no_open_upload;
-use crate::harness::{verify_with_standardwebhooks, Options, TestApp, CLIENT};
+use crate::harness::{verify_with_standardwebhooks, Options, TestApp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::{
@@ -556,16 +556,11 @@ async fn bags_come_from_good_copies_fail_whole_on_corrupt_ones_and_cancel_cleanl
         b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= 16 * 1024 * 1024
     })
     .await;
-    let bucket = app.cfg.client_bucket(CLIENT);
-    let open = app
-        .s3()
-        .client()
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(open.uploads().len(), 1, "the bag's upload is under way");
+    assert_eq!(
+        crate::faults::open_uploads(&app).await.len(),
+        1,
+        "the bag's upload is under way"
+    );
     let res = app.cancel(&token, &id).await;
     assert_eq!(res.status(), 202);
     let done = until_final(&app, &token, &id).await;

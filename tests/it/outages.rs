@@ -68,15 +68,9 @@ async fn an_upload_aborted_behind_the_workers_back_is_started_afresh() {
     first.kill_hard();
     let bucket = app.cfg.client_bucket(CLIENT);
     let s3 = app.s3();
-    let open = s3
-        .client()
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(open.uploads().len(), 1, "one upload under way");
-    for u in open.uploads() {
+    let open = crate::faults::open_uploads(&app).await;
+    assert_eq!(open.len(), 1, "one upload under way");
+    for u in &open {
         s3.abort_multipart(&bucket, u.key().unwrap(), u.upload_id().unwrap())
             .await;
     }

@@ -16,7 +16,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},
 };
-use worker::demo::{self, AipSpec, DemoFile};
+use worker::demo;
 
 const FINAL: [&str; 4] = ["DISSEMINATED", "FAILED", "REJECTED", "CANCELLED"];
 
@@ -250,40 +250,6 @@ async fn every_replica_answers_for_what_another_created() {
     assert!(app.delivered_keys(&large_id).await.is_empty());
 }
 
-/// A small test AIP of one TAR, distinct bytes per `n`.
-async fn write_small_aip(app: &TestApp, n: u64) -> String {
-    let archive_id = format!("019e404e-5ca1-7000-8000-0000000000{n:02}");
-    let tar = demo::tar_of(&[
-        (
-            "METS.xml",
-            format!("<mets OBJID=\"scale-{n}\"/>\n").into_bytes(),
-        ),
-        (
-            "content/0001.bin",
-            demo::pseudo_random(1000 + n, 384 * 1024 + n as usize),
-        ),
-    ])
-    .unwrap();
-    demo::write_aip(
-        &app.cfg,
-        &app.s3(),
-        &AipSpec {
-            archive_id: archive_id.clone(),
-            contract: demo::DEMO_CONTRACT.into(),
-            object_id: format!("object-scale-{n}"),
-            status: "preserved".into(),
-            files: vec![DemoFile {
-                name: "primary.tar".into(),
-                bytes: tar,
-            }],
-            locations: vec!["disk"],
-        },
-    )
-    .await
-    .unwrap();
-    archive_id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_aips_through_haproxy_are_delivered_once_each_by_both_workers() {
     let app = TestApp::start_with(Options {
@@ -304,10 +270,7 @@ async fn twenty_aips_through_haproxy_are_delivered_once_each_by_both_workers() {
         base: &proxy.url,
         token: &token,
     };
-    let mut aips = Vec::new();
-    for n in 1..=20 {
-        aips.push(write_small_aip(&app, n).await);
-    }
+    let aips = crate::batches::small_aips(&app, "5ca2", 20).await;
 
     let before = proxy.responses_by_server().await;
     let started = Instant::now();

@@ -12,13 +12,11 @@
 use crate::activities::DisseminationActivities as Acts;
 use crate::contract::*;
 use crate::dissemination::DisseminationWorkflow;
-use crate::options::{detached_signal, ms};
+use crate::options::{detached_signal, webhook_options};
 use model::DisseminationStatus;
-use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult,
+    ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 /// The memo key of a batch's view (read by the API without a worker).
@@ -106,25 +104,7 @@ impl DisseminationBatch {
                         .unwrap_or_default(),
                     view: view.clone(),
                 },
-                ActivityOptions::with_close_timeouts(
-                    ActivityCloseTimeouts::ScheduleAndStartToClose {
-                        schedule_to_close: ms(s.webhook_give_up_after_ms),
-                        start_to_close: ms(s.short_activity_timeout_ms),
-                    },
-                )
-                .retry_policy(
-                    RetryPolicy::builder()
-                        .initial_interval(ms(s.webhook_retry_initial_ms))
-                        .backoff_coefficient(2.0)
-                        .maximum_interval(ms(s.webhook_retry_max_interval_ms))
-                        .non_retryable_error_types([
-                            failure_types::WEBHOOK_GONE,
-                            failure_types::MISCONFIGURED,
-                        ])
-                        .build(),
-                )
-                .summary("webhook dissemination-batch.completed".to_owned())
-                .build(),
+                webhook_options(s, "webhook dissemination-batch.completed".to_owned()),
             )
             .await;
         Ok(view)

@@ -51,6 +51,28 @@ pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -
     }
 }
 
+/// A webhook retried by Temporal's policy: backoff from
+/// `webhook_retry_initial_ms`, until `webhook_give_up_after_ms`; 410 Gone
+/// and a missing configuration stop at once.
+pub(crate) fn webhook_options(s: &WorkflowSettings, summary: String) -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(
+        temporalio_common::ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: ms(s.webhook_give_up_after_ms),
+            start_to_close: ms(s.short_activity_timeout_ms),
+        },
+    )
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(ms(s.webhook_retry_initial_ms))
+            .backoff_coefficient(2.0)
+            .maximum_interval(ms(s.webhook_retry_max_interval_ms))
+            .non_retryable_error_types([failure_types::WEBHOOK_GONE, failure_types::MISCONFIGURED])
+            .build(),
+    )
+    .summary(summary)
+    .build()
+}
+
 /// Short steps: each attempt bounded; all of them within `retry_for_ms`.
 pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
     let mut opts = ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))

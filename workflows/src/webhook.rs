@@ -5,13 +5,13 @@
 use crate::activities::DisseminationActivities as Acts;
 use crate::audit::{format_time, now, record, Event};
 use crate::contract::*;
-use crate::options::{ms, short_options};
+use crate::options::{ms, short_options, webhook_options};
 use crate::outcome::{failure_message, failure_type};
 use crate::state::DisseminationState;
 use model::DisseminationStatus;
 use std::time::Duration;
-use temporalio_common::{error::IncomingError, ActivityCloseTimeouts, RetryPolicy};
-use temporalio_sdk::{ActivityExecutionError, ActivityOptions, MemoValue, WorkflowContext};
+use temporalio_common::{error::IncomingError, RetryPolicy};
+use temporalio_sdk::{ActivityExecutionError, MemoValue, WorkflowContext};
 
 /// Executions started before the workflow scheduled webhook retries itself.
 const WEBHOOK_PATCH: &str = "workflow-scheduled-webhook-retries";
@@ -43,23 +43,7 @@ pub(crate) async fn notify<W: DisseminationState>(
         .execute_activity(
             Acts::notify,
             message,
-            ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
-                schedule_to_close: ms(s.webhook_give_up_after_ms),
-                start_to_close: ms(s.short_activity_timeout_ms),
-            })
-            .retry_policy(
-                RetryPolicy::builder()
-                    .initial_interval(ms(s.webhook_retry_initial_ms))
-                    .backoff_coefficient(2.0)
-                    .maximum_interval(ms(s.webhook_retry_max_interval_ms))
-                    .non_retryable_error_types([
-                        failure_types::WEBHOOK_GONE,
-                        failure_types::MISCONFIGURED,
-                    ])
-                    .build(),
-            )
-            .summary(format!("webhook {event_type}"))
-            .build(),
+            webhook_options(s, format!("webhook {event_type}")),
         )
         .await;
 }
