@@ -194,6 +194,7 @@ async fn run(
             content_type,
             fixity_tag,
             part_size,
+            size_hint: size,
             max_in_flight,
             content_md5: s3cfg.content_md5,
         }

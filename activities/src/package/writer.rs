@@ -13,7 +13,8 @@ use crate::{
 };
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
-use std::{sync::mpsc, thread::JoinHandle};
+use std::thread::JoinHandle;
+use tokio::sync::mpsc;
 use workflows::HashCheckpoint;
 
 /// Where an object goes and how its parts are cut.
@@ -25,6 +26,8 @@ pub(crate) struct Target {
     /// `x-amz-meta-fixity`: what the object was verified against.
     pub(crate) fixity_tag: String,
     pub(crate) part_size: u64,
+    /// The object's expected size: no part buffer is larger.
+    pub(crate) size_hint: u64,
     pub(crate) max_in_flight: usize,
     pub(crate) content_md5: bool,
 }
@@ -35,25 +38,28 @@ pub(crate) struct ObjectWriter {
     part: BytesMut,
     part_no: i32,
     written: u64,
+    /// Parts to the hashing thread; bounded, so a slower hash holds back
+    /// the writer instead of piling up parts in memory.
     hash_tx: Option<mpsc::Sender<Bytes>>,
     hash_thread: Option<JoinHandle<String>>,
 }
 
 impl ObjectWriter {
     pub(crate) fn new(target: Target) -> Self {
-        let (tx, rx) = mpsc::channel::<Bytes>();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(2);
         let thread = std::thread::spawn(move || {
             let mut h = Sha256::new();
-            for part in rx {
+            while let Some(part) = rx.blocking_recv() {
                 h.update(&part);
             }
             hex::encode(h.finalize())
         });
-        let capacity = target.part_size as usize;
         Self {
             target,
             parts: None,
-            part: BytesMut::with_capacity(capacity.min(1 << 20)),
+            // Allocated at the first byte: members waiting for their TAR's
+            // verdict hold no buffer.
+            part: BytesMut::new(),
             part_no: 0,
             written: 0,
             hash_tx: Some(tx),
@@ -73,8 +79,9 @@ impl ObjectWriter {
     ) -> Result<(), Failure> {
         let capacity = self.target.part_size as usize;
         while !data.is_empty() {
-            if self.part.capacity() - self.part.len() < data.len().min(capacity - self.part.len()) {
-                self.part.reserve(capacity - self.part.len());
+            if self.part.capacity() == 0 {
+                let left = self.target.size_hint.saturating_sub(self.written).max(1);
+                self.part = BytesMut::with_capacity(capacity.min(left as usize));
             }
             let n = (capacity - self.part.len()).min(data.len());
             self.part.extend_from_slice(&data[..n]);
@@ -120,13 +127,9 @@ impl ObjectWriter {
             parts.wait_one(HEARTBEAT_EVERY).await?;
             beat.now().await?;
         }
-        let body = std::mem::replace(
-            &mut self.part,
-            BytesMut::with_capacity((self.target.part_size as usize).min(1 << 20)),
-        )
-        .freeze();
+        let body = std::mem::take(&mut self.part).freeze();
         if let Some(tx) = &self.hash_tx {
-            let _ = tx.send(body.clone());
+            let _ = tx.send(body.clone()).await;
         }
         self.part_no += 1;
         parts.push(self.part_no, body, HashCheckpoint::default());
