@@ -355,7 +355,19 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
         attempts > 1,
         "the deletion was retried (attempt {attempts})"
     );
-    // The objects are still there once S3 is back: the record told the truth.
+    // The objects are still there once S3 is back: the record told the
+    // truth. (Its listing answers a moment after its port does.)
     app.stack.start_s3().await.unwrap();
-    assert_eq!(app.delivered_keys(&id).await, keys);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = app.delivered_keys(&id).await;
+        if now == keys {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after S3 came back: {now:?}, not {keys:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
