@@ -53,6 +53,18 @@ pub(crate) struct FileTry {
     pub(crate) unreadable: Vec<String>,
 }
 
+impl FileTry {
+    /// A file about to be tried at its first location.
+    pub(crate) fn first(file: &RepositoryFile) -> Self {
+        Self {
+            file: file.clone(),
+            location_index: 0,
+            mismatches: vec![],
+            unreadable: vec![],
+        }
+    }
+}
+
 pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
     let path = Some(t.file.relative_path.as_str());
     if !t.mismatches.is_empty() {

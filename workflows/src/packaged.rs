@@ -25,16 +25,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
     input: &DisseminationInput,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let record_ = &input.record;
-    let mut tries: Vec<FileTry> = input
-        .files
-        .iter()
-        .map(|f| FileTry {
-            file: f.clone(),
-            location_index: 0,
-            mismatches: vec![],
-            unreadable: vec![],
-        })
-        .collect();
+    let mut tries: Vec<FileTry> = input.files.iter().map(FileTry::first).collect();
     let mut done: Vec<PackagedFile> = Vec::new();
     let mut blips = Blips::default();
     let total: u64 = input.files.iter().map(|f| f.size).sum();

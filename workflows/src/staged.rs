@@ -21,16 +21,7 @@ pub(crate) async fn fetch_and_verify<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
 ) -> Result<Vec<StagedFile>, Ending> {
-    let mut pending: Vec<FileTry> = input
-        .files
-        .iter()
-        .map(|f| FileTry {
-            file: f.clone(),
-            location_index: 0,
-            mismatches: vec![],
-            unreadable: vec![],
-        })
-        .collect();
+    let mut pending: Vec<FileTry> = input.files.iter().map(FileTry::first).collect();
     let mut verified = Vec::new();
     let mut host_losses = 0;
     let mut first_round = true;

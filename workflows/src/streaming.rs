@@ -67,12 +67,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
     let mut delivered: Vec<DeliveredFile> = Vec::new();
     let mut blips = Blips::default();
     for file in &input.files {
-        let mut t = FileTry {
-            file: file.clone(),
-            location_index: 0,
-            mismatches: vec![],
-            unreadable: vec![],
-        };
+        let mut t = FileTry::first(file);
         loop {
             let Some(location) = t.file.locations.get(t.location_index) else {
                 let mut end = no_copy_left(&t);
