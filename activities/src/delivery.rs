@@ -48,10 +48,13 @@ pub(crate) fn delivered_object(
 
 /// When a link is signed (now) and when it expires, RFC 3339: the record
 /// keeps these, never the link itself (see `DisseminationView::with_links`).
-fn link_times(lifetime_secs: u64) -> (String, String) {
+fn link_times(lifetime_secs: u64) -> (model::time::Timestamp, model::time::Timestamp) {
     let now = chrono::Local::now();
     let expires = now + chrono::Duration::seconds(lifetime_secs as i64);
-    (model::time::rfc3339(&now), model::time::rfc3339(&expires))
+    (
+        model::time::Timestamp::at(&now),
+        model::time::Timestamp::at(&expires),
+    )
 }
 
 /// New links (new expiry) for objects already in the bucket.
@@ -66,7 +69,7 @@ pub(crate) async fn presign_links(
         let key = record.object_key(&file.filename);
         let size = acts
             .s3
-            .object_size(&bucket, &key)
+            .object_size(&bucket, key.as_str())
             .await
             .map_err(|e| Failure::Upload(e.to_string()))?;
         if size != Some(file.filesize) {

@@ -21,8 +21,8 @@ pub mod s3;
 pub mod transfer;
 pub mod webhook;
 
-use model::config::Config;
 use observe::WorkerMetrics;
+use platform::config::Config;
 use repository::Repository;
 use s3::S3;
 use std::{sync::Arc, time::Duration};

@@ -14,7 +14,7 @@ use aws_sdk_s3::{
 };
 use aws_smithy_types::timeout::TimeoutConfig;
 use md5::Digest as _;
-use model::config::S3Config;
+use platform::config::S3Config;
 use secrecy::ExposeSecret;
 use std::{
     collections::{BTreeMap, HashSet},
@@ -78,8 +78,15 @@ fn client_for(cfg: &S3Config, endpoint: &str) -> Client {
         None,
         "dissemination-config",
     );
+    // HTTPS (and plain HTTP) over rustls on ring, with the system's roots.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(http)
         .region(Region::new(cfg.region.clone()))
         .endpoint_url(endpoint)
         .credentials_provider(creds)

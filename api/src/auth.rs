@@ -8,7 +8,8 @@
 
 use crate::jwks::Keys;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
-use model::{config::AuthConfig, ContractId};
+use model::ContractId;
+use platform::config::AuthConfig;
 use serde::Deserialize;
 use std::collections::HashMap;
 

@@ -10,7 +10,7 @@ use jsonwebtoken::{
     jwk::{AlgorithmParameters, JwkSet},
     DecodingKey,
 };
-use model::config::AuthConfig;
+use platform::config::AuthConfig;
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},

@@ -34,10 +34,10 @@ enum Command {
         #[arg(long, default_value = "dissemination-dev")]
         kid: String,
         /// `iss`; the embedded default's API checks this one.
-        #[arg(long, default_value = model::config::DEV_ISSUER)]
+        #[arg(long, default_value = platform::config::DEV_ISSUER)]
         issuer: String,
         /// `aud`; the embedded default's API checks this one.
-        #[arg(long, default_value = model::config::DEV_AUDIENCE)]
+        #[arg(long, default_value = platform::config::DEV_AUDIENCE)]
         audience: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
@@ -50,8 +50,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let cfg = Arc::new(model::config::Config::load(cli.config.as_deref())?);
-            let _telemetry = model::telemetry::init(&cfg.log, &cfg.telemetry, "dissemination-api");
+            let cfg = Arc::new(platform::config::Config::load(cli.config.as_deref())?);
+            let _telemetry =
+                platform::telemetry::init(&cfg.log, &cfg.telemetry, "dissemination-api");
             let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
                 .await
                 .with_context(|| format!("binding {}", cfg.api.listen))?;
@@ -70,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             tokio::spawn(async move {
-                model::shutdown::signal().await;
+                platform::shutdown::signal().await;
                 let _ = stop.send(true);
             });
             tokio::try_join!(

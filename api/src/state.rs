@@ -1,7 +1,8 @@
 //! Shared application state: one cheap clone per request.
 
 use crate::{auth::Verifier, observe::ApiMetrics, ratelimit::RateLimiter};
-use model::{catalog::Catalog, config::Config};
+use model::catalog::Catalog;
+use platform::config::Config;
 use std::sync::Arc;
 use temporalio_client::Client;
 

@@ -186,6 +186,35 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// Where a delivered object lives in the client's bucket:
+/// `dissemination/{disseminationId}/{archiveId}/{path}`, so a dissemination's
+/// objects share one prefix and never meet another's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    /// The key of `path` (a file name or bag member) delivered by `dissemination`.
+    pub fn delivered(dissemination: &DisseminationId, archive: &ArchiveId, path: &str) -> Self {
+        Self(format!("dissemination/{dissemination}/{archive}/{path}"))
+    }
+
+    /// The prefix every object of `dissemination` starts with.
+    pub fn prefix_of(dissemination: &DisseminationId, archive: &ArchiveId) -> String {
+        Self::delivered(dissemination, archive, "").0
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A request's priority: 1 (most urgent) to 100; 50 when not given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]

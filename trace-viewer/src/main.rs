@@ -45,10 +45,10 @@ async fn main() -> anyhow::Result<()> {
         otlp.local_addr()?
     );
     let ui_server = axum::serve(ui, ui_app(state.clone(), "/"))
-        .with_graceful_shutdown(model::shutdown::signal());
+        .with_graceful_shutdown(platform::shutdown::signal());
     let otlp_server = tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(TraceServiceImpl::new(state)))
-        .serve_with_incoming_shutdown(tokio_stream_listener(otlp), model::shutdown::signal());
+        .serve_with_incoming_shutdown(tokio_stream_listener(otlp), platform::shutdown::signal());
     tokio::try_join!(async { ui_server.await.context("UI server") }, async {
         otlp_server.await.context("OTLP server")
     },)?;

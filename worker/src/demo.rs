@@ -8,9 +8,9 @@ use model::{
     catalog::{
         Aip, DigestAlgorithm, FileLocation, Fixity, FsCatalog, IntellectualEntity, RepositoryFile,
     },
-    config::Config,
     ArchiveId, ContractId,
 };
+use platform::config::Config;
 use std::io::{Read, Write};
 
 pub const DEMO_CONTRACT: &str = "2d17";

@@ -8,7 +8,7 @@ pub mod spans;
 
 use activities::{observe::WorkerMetrics, Activities};
 use anyhow::Context;
-use model::config::Config;
+use platform::config::Config;
 use std::{future::Future, sync::Arc, time::Duration};
 use temporalio_common::telemetry::{
     metrics::CoreMeter, start_prometheus_metric_exporter, PrometheusExporterOptions,

@@ -53,9 +53,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let cfg = Arc::new(model::config::Config::load(cli.config.as_deref())?);
+    let cfg = Arc::new(platform::config::Config::load(cli.config.as_deref())?);
     // Workflow spans get replay-safe ids and are not exported again on replay.
-    let _telemetry = model::telemetry::init_with(
+    let _telemetry = platform::telemetry::init_with(
         &cfg.log,
         &cfg.telemetry,
         "dissemination-worker",
@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         },
     );
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => worker::run(cfg, model::shutdown::signal()).await,
+        Command::Run => worker::run(cfg, platform::shutdown::signal()).await,
         Command::StartRate { count, concurrency } => {
             let (rate, failures) = worker::probe::raw_start_rate(&cfg, count, concurrency).await?;
             println!(

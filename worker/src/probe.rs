@@ -3,7 +3,8 @@
 //! the same concurrency as the API's load test.
 
 use futures::StreamExt;
-use model::{config::Config, ids::DisseminationId};
+use model::ids::DisseminationId;
+use platform::config::Config;
 use std::time::Instant;
 use temporalio_client::WorkflowStartOptions;
 use workflows::{DisseminationLock, LockInput};

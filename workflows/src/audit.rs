@@ -3,17 +3,12 @@
 
 use crate::contract::{DisseminationEvent, EventType, Outcome};
 use crate::state::DisseminationState;
+use model::time::Timestamp;
 use temporalio_sdk::WorkflowContext;
 
-pub(crate) fn format_time(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t)
-        .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
-        .to_string()
-}
-
-/// Workflow time (deterministic), RFC 3339.
-pub(crate) fn now<W: DisseminationState>(ctx: &WorkflowContext<W>) -> String {
-    ctx.workflow_time().map(format_time).unwrap_or_default()
+/// Workflow time (deterministic).
+pub(crate) fn now<W: DisseminationState>(ctx: &WorkflowContext<W>) -> Timestamp {
+    ctx.workflow_time().map(Timestamp::utc).unwrap_or_default()
 }
 
 /// Builds an audit event.
@@ -23,7 +18,7 @@ impl Event {
     pub(crate) fn new(event_type: EventType, outcome: Outcome, detail: String) -> Self {
         Self(DisseminationEvent {
             event_type,
-            date_time: String::new(),
+            date_time: Timestamp::default(),
             outcome,
             detail,
             file: None,

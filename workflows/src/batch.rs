@@ -100,7 +100,7 @@ impl DisseminationBatch {
                     message_id: format!("msg_{}_batch_completed", input.record.batch_id),
                     occurred_at: ctx
                         .workflow_time()
-                        .map(crate::audit::format_time)
+                        .map(model::time::Timestamp::utc)
                         .unwrap_or_default(),
                     view: view.clone(),
                 },

@@ -12,7 +12,7 @@
 //! built from this client get the plugin's worker interceptors too).
 
 use anyhow::Context;
-use model::config::TemporalConfig;
+use platform::config::TemporalConfig;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 use temporalio_client::{

@@ -75,8 +75,8 @@ pub struct DisseminationRecord {
     #[schema(value_type = u8, minimum = 1, maximum = 100, example = 50)]
     pub priority: Priority,
     /// RFC 3339 with fractional seconds and an explicit offset.
-    #[schema(example = "2025-09-09T12:34:56.123456+01:00")]
-    pub date_created: String,
+    #[schema(value_type = String, example = "2025-09-09T12:34:56.123456+01:00")]
+    pub date_created: model::time::Timestamp,
     /// How the AIP is delivered: `files` (each repository file, or each
     /// selected member, as its own object; the default) or `bagit` (one
     /// BagIt bag as one TAR object).
@@ -137,7 +137,8 @@ pub struct DisseminationView {
     /// When the delivered objects will be (or were) deleted; links can be
     /// regenerated until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention_ends_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub retention_ends_at: Option<model::time::Timestamp>,
     /// The delivered objects were deleted at the end of retention.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub objects_deleted: bool,
@@ -167,7 +168,8 @@ pub struct Waiting {
     pub attempt: u32,
     /// RFC 3339, when the next attempt is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub next_attempt_at: Option<model::time::Timestamp>,
 }
 
 impl DisseminationView {
@@ -339,13 +341,15 @@ pub struct WebhookDelivery {
     pub attempts: u32,
     /// RFC 3339, when the last attempt was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_attempt_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub last_attempt_at: Option<model::time::Timestamp>,
     /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// RFC 3339, when the next attempt is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub next_attempt_at: Option<model::time::Timestamp>,
 }
 
 /// A delivered file, as in the `dissemination.delivered` webhook.
@@ -359,7 +363,8 @@ pub struct DeliveredFile {
     pub filename: String,
     pub filesize: u64,
     /// RFC 3339: when the download URL stops working.
-    pub expiration_date: String,
+    #[schema(value_type = String)]
+    pub expiration_date: model::time::Timestamp,
     pub checksum: String,
     pub checksum_algorithm: String,
     /// MD5 of the bytes when the catalog holds one (clients that need MD5).
@@ -369,23 +374,25 @@ pub struct DeliveredFile {
     /// `expirationDate`); only in the workflow's state, never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
-    pub link_signed_at: Option<String>,
+    pub link_signed_at: Option<model::time::Timestamp>,
 }
 
 impl DisseminationRecord {
     /// Where a delivered file lives in the client's bucket.
-    pub fn object_key(&self, filename: &str) -> String {
-        format!(
-            "dissemination/{}/{}/{filename}",
-            self.dissemination_id, self.archive_id
-        )
+    pub fn object_key(&self, filename: &str) -> model::ObjectKey {
+        model::ObjectKey::delivered(&self.dissemination_id, &self.archive_id, filename)
+    }
+
+    /// The prefix every object of this dissemination starts with.
+    pub fn object_prefix(&self) -> String {
+        model::ObjectKey::prefix_of(&self.dissemination_id, &self.archive_id)
     }
 }
 
 impl DisseminationView {
     /// The view as a client sees it: every delivered file with its link,
     /// signed from the record (the same link for the same record).
-    pub fn with_links(mut self, cfg: &model::config::Config) -> Self {
+    pub fn with_links(mut self, cfg: &platform::config::Config) -> Self {
         let bucket = cfg.client_bucket(self.record.client_id.as_str());
         let secret = secrecy::ExposeSecret::expose_secret(&cfg.s3.secret_key).to_owned();
         let signer = model::presign::Signer {
@@ -399,14 +406,14 @@ impl DisseminationView {
                 continue; // signed before links left the record: kept as recorded
             };
             let (Some(at), Some(until)) = (
-                model::presign::parse_time(&signed_at),
-                model::presign::parse_time(&file.expiration_date),
+                model::presign::parse_time(signed_at.as_str()),
+                model::presign::parse_time(file.expiration_date.as_str()),
             ) else {
                 continue;
             };
             let lifetime = until.duration_since(at).unwrap_or_default();
             let key = self.record.object_key(&file.filename);
-            file.download_url = signer.presign_get(&bucket, &key, at, lifetime);
+            file.download_url = signer.presign_get(&bucket, key.as_str(), at, lifetime);
         }
         self
     }
@@ -468,8 +475,8 @@ pub struct WorkflowSettings {
     pub max_link_regenerations: Option<u32>,
 }
 
-impl From<&model::config::Timings> for WorkflowSettings {
-    fn from(t: &model::config::Timings) -> Self {
+impl From<&platform::config::Timings> for WorkflowSettings {
+    fn from(t: &platform::config::Timings) -> Self {
         Self {
             heartbeat_timeout_ms: t.heartbeat_timeout_ms,
             transfer_timeout_ms: t.transfer_timeout_ms,
@@ -520,7 +527,8 @@ pub struct BatchRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub select: Vec<String>,
     /// RFC 3339.
-    pub date_created: String,
+    #[schema(value_type = String)]
+    pub date_created: model::time::Timestamp,
 }
 
 /// Why a batch item was refused (as a single POST would be).
@@ -641,7 +649,7 @@ pub struct BatchView {
 #[serde(rename_all = "camelCase")]
 pub struct BatchNotifyInput {
     pub message_id: String,
-    pub occurred_at: String,
+    pub occurred_at: model::time::Timestamp,
     pub view: BatchView,
 }
 
@@ -870,7 +878,7 @@ pub struct NotifyInput {
     /// Stable across retries: `webhook-id`.
     pub message_id: String,
     /// When the event happened (workflow time), RFC 3339.
-    pub occurred_at: String,
+    pub occurred_at: model::time::Timestamp,
     pub view: DisseminationView,
     /// Which delivery attempt this is (the workflow schedules retries).
     #[serde(default)]
@@ -893,7 +901,8 @@ pub struct NotifyOutcome {
 pub struct DisseminationEvent {
     pub event_type: EventType,
     /// RFC 3339.
-    pub date_time: String,
+    #[schema(value_type = String)]
+    pub date_time: model::time::Timestamp,
     pub outcome: Outcome,
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -54,7 +54,7 @@ pub fn receipt(
             .iter()
             .map(|e| ReceiptEvent {
                 event_type: event_type(e.event_type).into(),
-                date_time: e.date_time.clone(),
+                date_time: e.date_time.to_string(),
                 detail: e.detail.clone(),
                 outcome: e.outcome.as_str().into(),
                 location: e.location.clone(),

@@ -3,13 +3,14 @@
 //! staging cleaned, the in-progress lock released.
 
 use crate::activities::DisseminationActivities as Acts;
-use crate::audit::{format_time, record, Event};
+use crate::audit::{record, Event};
 use crate::contract::*;
 use crate::lock::DisseminationLock;
 use crate::mirror::set_status;
 use crate::options::{detached, detached_signal, on_host, short_options, summarised};
 use crate::outcome::failure_message;
 use crate::state::DisseminationState;
+use model::time::Timestamp;
 use model::DisseminationStatus;
 use std::time::Duration;
 use temporalio_sdk::WorkflowContext;
@@ -23,7 +24,7 @@ pub(crate) async fn retain<W: DisseminationState>(
     let secs = input.settings.retention_secs.unwrap_or(7 * 24 * 3600);
     let ends_at = ctx
         .workflow_time()
-        .map(|t| format_time(t + Duration::from_secs(secs)));
+        .map(|t| Timestamp::utc(t + Duration::from_secs(secs)));
     ctx.state_mut(|s| s.view_mut().retention_ends_at = ends_at.clone());
     let until = ends_at.unwrap_or_default();
     set_status(

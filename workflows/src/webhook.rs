@@ -3,11 +3,12 @@
 //! started before retried the activity instead).
 
 use crate::activities::DisseminationActivities as Acts;
-use crate::audit::{format_time, now, record, Event};
+use crate::audit::{now, record, Event};
 use crate::contract::*;
 use crate::options::{ms, short_options, webhook_options};
 use crate::outcome::{failure_message, failure_type};
 use crate::state::DisseminationState;
+use model::time::Timestamp;
 use model::DisseminationStatus;
 use std::time::Duration;
 use temporalio_common::{error::IncomingError, RetryPolicy};
@@ -109,7 +110,7 @@ async fn deliver_webhook<W: DisseminationState>(
             delivery.state = WebhookState::GaveUp;
             break;
         }
-        delivery.next_attempt_at = ctx.workflow_time().map(|t| format_time(t + wait));
+        delivery.next_attempt_at = ctx.workflow_time().map(|t| Timestamp::utc(t + wait));
         record_webhook(ctx, &delivery);
         let _ = ctx.timer(wait).await;
         waited += wait;

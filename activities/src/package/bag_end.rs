@@ -75,7 +75,7 @@ fn premis_xml(
     done: &[PackagedFile],
 ) -> String {
     use workflows::{DisseminationEvent, EventType, Outcome};
-    let now = model::time::now_rfc3339();
+    let now = model::time::Timestamp::now();
     let mut events = input.events.clone();
     for (packaged, file) in done.iter().zip(&input.files) {
         let at = |event_type, detail: String, algorithm: Option<String>| DisseminationEvent {

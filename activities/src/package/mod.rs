@@ -184,21 +184,22 @@ async fn run(
 
     let s3cfg = &acts.cfg.s3;
     let total: u64 = input.files.iter().map(|f| f.size).sum();
-    let target = |key: String, content_type: &'static str, fixity_tag: String, size: u64| {
-        let (part_size, max_in_flight) =
-            crate::s3::part_plan(size.max(1), s3cfg.part_size_mib, s3cfg.upload_concurrency);
-        Target {
-            s3: acts.s3.clone(),
-            bucket: bucket.clone(),
-            key,
-            content_type,
-            fixity_tag,
-            part_size,
-            size_hint: size,
-            max_in_flight,
-            content_md5: s3cfg.content_md5,
-        }
-    };
+    let target =
+        |key: model::ObjectKey, content_type: &'static str, fixity_tag: String, size: u64| {
+            let (part_size, max_in_flight) =
+                crate::s3::part_plan(size.max(1), s3cfg.part_size_mib, s3cfg.upload_concurrency);
+            Target {
+                s3: acts.s3.clone(),
+                bucket: bucket.clone(),
+                key,
+                content_type,
+                fixity_tag,
+                part_size,
+                size_hint: size,
+                max_in_flight,
+                content_md5: s3cfg.content_md5,
+            }
+        };
     let bag_name = format!("{}.tar", record.archive_id);
     let mut out = match record.format {
         Format::Bagit => Output::Bag(BagOut {
@@ -318,7 +319,7 @@ pub(crate) enum FileResult {
 }
 
 pub(crate) type TargetFn<'t> =
-    dyn Fn(String, &'static str, String, u64) -> Target + Send + Sync + 't;
+    dyn Fn(model::ObjectKey, &'static str, String, u64) -> Target + Send + Sync + 't;
 
 /// Reads one repository file once: hashes it whole, takes what `select`
 /// (or the bag) wants of it, and on a match completes its members' objects.
@@ -512,7 +513,7 @@ async fn read_file(
     // Verified: the members read from this file may become visible.
     let mut delivered: Vec<DeliveredFile> = Vec::new();
     if let Output::Files { pending, .. } = out {
-        let prefix = record.object_key("");
+        let prefix = record.object_prefix();
         for w in std::mem::take(pending) {
             let filename = w.key().strip_prefix(&prefix).unwrap_or(w.key()).to_owned();
             let (size, sha256) = w.complete(beat).await?;

@@ -21,7 +21,7 @@ use workflows::HashCheckpoint;
 pub(crate) struct Target {
     pub(crate) s3: S3,
     pub(crate) bucket: String,
-    pub(crate) key: String,
+    pub(crate) key: model::ObjectKey,
     pub(crate) content_type: &'static str,
     /// `x-amz-meta-fixity`: what the object was verified against.
     pub(crate) fixity_tag: String,
@@ -68,7 +68,7 @@ impl ObjectWriter {
     }
 
     pub(crate) fn key(&self) -> &str {
-        &self.target.key
+        self.target.key.as_str()
     }
 
     /// Appends bytes; full parts go to S3 (waiting, heartbeating, for a slot).
@@ -104,7 +104,7 @@ impl ObjectWriter {
         if self.parts.is_none() {
             let t = &self.target;
             let upload_id =
-                t.s3.start_multipart_of(&t.bucket, &t.key, &t.fixity_tag, t.content_type)
+                t.s3.start_multipart_of(&t.bucket, t.key.as_str(), &t.fixity_tag, t.content_type)
                     .await
                     .map_err(|e| Failure::Upload(e.to_string()))?;
             let parts = Parts::new(
@@ -142,7 +142,7 @@ impl ObjectWriter {
         let t = &self.target;
         if self.parts.is_none() && self.written == 0 {
             // An empty object: no multipart upload for it.
-            t.s3.put_verified(&t.bucket, &t.key, Bytes::new(), &t.fixity_tag)
+            t.s3.put_verified(&t.bucket, t.key.as_str(), Bytes::new(), &t.fixity_tag)
                 .await
                 .map_err(|e| Failure::Upload(e.to_string()))?;
         } else {
@@ -159,7 +159,7 @@ impl ObjectWriter {
                 .s3
                 .complete_multipart(
                     &t.bucket,
-                    &t.key,
+                    t.key.as_str(),
                     &parts.upload_id,
                     &parts.completed_parts(),
                 )
@@ -174,7 +174,7 @@ impl ObjectWriter {
         }
         let t = &self.target;
         let size =
-            t.s3.object_size(&t.bucket, &t.key)
+            t.s3.object_size(&t.bucket, t.key.as_str())
                 .await
                 .map_err(|e| Failure::Upload(e.to_string()))?;
         if size != Some(self.written) {

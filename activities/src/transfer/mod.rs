@@ -182,7 +182,8 @@ impl Attempt<'_> {
             stored.digest.trim().to_ascii_lowercase()
         );
         let bucket = acts.cfg.client_bucket(record.client_id.as_str());
-        let key = record.object_key(file.filename());
+        let object_key = record.object_key(file.filename());
+        let key = object_key.as_str();
         acts.s3
             .ensure_bucket(&bucket)
             .await
@@ -196,7 +197,7 @@ impl Attempt<'_> {
         let start = if multipart {
             self.start_from(
                 previous.as_ref(),
-                (&bucket, &key),
+                (&bucket, key),
                 location,
                 part_size,
                 &fixity_tag,
@@ -214,12 +215,12 @@ impl Attempt<'_> {
             Start::Fresh if multipart => {
                 let upload_id = acts
                     .s3
-                    .start_multipart(&bucket, &key, &fixity_tag)
+                    .start_multipart(&bucket, key, &fixity_tag)
                     .await
                     .map_err(|e| Failure::Upload(e.to_string()))?;
                 let parts = Parts::new(
                     acts.s3.clone(),
-                    (bucket.clone(), key.clone(), upload_id),
+                    (bucket.clone(), object_key.clone(), upload_id),
                     (part_size, max_in_flight),
                     BTreeMap::new(),
                     None,
@@ -246,7 +247,7 @@ impl Attempt<'_> {
                 };
                 let parts = Parts::new(
                     acts.s3.clone(),
-                    (bucket.clone(), key.clone(), upload_id),
+                    (bucket.clone(), object_key.clone(), upload_id),
                     (part_size, max_in_flight),
                     held,
                     checkpoint,
@@ -413,7 +414,7 @@ impl Attempt<'_> {
                     Sink::Parts(p) => p.abort().await,
                     // The copy read now is not the one verified before: the
                     // object cannot be vouched for any more.
-                    Sink::Complete(_) => acts.s3.delete_object(&bucket, &key).await,
+                    Sink::Complete(_) => acts.s3.delete_object(&bucket, key).await,
                     Sink::Whole => {}
                 }
                 end_span(upload_span, Some("aborted: fixity mismatch".into()));
@@ -439,13 +440,13 @@ impl Attempt<'_> {
                 self.beat_upload(p, read, part_size).await?;
                 match acts
                     .s3
-                    .complete_multipart(&bucket, &key, &p.upload_id, &p.completed_parts())
+                    .complete_multipart(&bucket, key, &p.upload_id, &p.completed_parts())
                     .await
                 {
                     Ok(()) => {}
                     // Completed by a request whose answer was lost: the object says so.
                     Err(S3Error::NoSuchUpload(what)) => {
-                        if !self.is_delivery(&bucket, &key, &fixity_tag).await? {
+                        if !self.is_delivery(&bucket, key, &fixity_tag).await? {
                             return Err(Failure::Upload(format!(
                                 "{what} (lost before completion)"
                             )));
@@ -457,14 +458,14 @@ impl Attempt<'_> {
             }
             Sink::Whole => {
                 acts.s3
-                    .put_verified(&bucket, &key, part.freeze(), &fixity_tag)
+                    .put_verified(&bucket, key, part.freeze(), &fixity_tag)
                     .await
                     .map_err(|e| Failure::Upload(e.to_string()))?;
                 0
             }
             Sink::Complete(_) => 0,
         };
-        if !self.is_delivery(&bucket, &key, &fixity_tag).await? {
+        if !self.is_delivery(&bucket, key, &fixity_tag).await? {
             return Err(Failure::Upload(format!(
                 "uploaded {key} but S3 does not report {} bytes verified as {fixity_tag}",
                 file.size

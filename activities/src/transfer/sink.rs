@@ -15,7 +15,7 @@ type PartTask = JoinHandle<Result<(i32, String), S3Error>>;
 pub(crate) struct Parts {
     s3: S3,
     bucket: String,
-    key: String,
+    key: model::ObjectKey,
     pub(crate) upload_id: String,
     part_size: u64,
     done: BTreeMap<i32, String>,
@@ -39,7 +39,7 @@ impl Parts {
     /// `checkpoint` (when parts 1..=k of it are all held) where reading goes on.
     pub(crate) fn new(
         s3: S3,
-        (bucket, key, upload_id): (String, String, String),
+        (bucket, key, upload_id): (String, model::ObjectKey, String),
         (part_size, max_in_flight): (u64, usize),
         mut held: BTreeMap<i32, String>,
         checkpoint: Option<HashCheckpoint>,
@@ -117,7 +117,9 @@ impl Parts {
             })
             .await
             .map_err(|e| S3Error::Other(format!("hashing part {n}: {e}")))?;
-            let etag = s3.upload_part(&bucket, &key, &id, n, body, md5).await?;
+            let etag = s3
+                .upload_part(&bucket, key.as_str(), &id, n, body, md5)
+                .await?;
             Ok((n, etag))
         }));
     }
@@ -199,7 +201,7 @@ impl Parts {
     pub(crate) async fn abort(&mut self) {
         self.stop();
         self.s3
-            .abort_multipart(&self.bucket, &self.key, &self.upload_id)
+            .abort_multipart(&self.bucket, self.key.as_str(), &self.upload_id)
             .await;
     }
 }

@@ -188,7 +188,7 @@ pub async fn create(
         priority,
         format: delivery.format,
         select: delivery.select.clone(),
-        date_created: model::time::now_rfc3339(),
+        date_created: model::time::Timestamp::now(),
     };
     let view = initial_view(&record, &items);
     let input = BatchInput {

@@ -293,7 +293,7 @@ pub(crate) async fn admit(
         object_id: entity.object_id.clone(),
         sum_size_in_bytes: entity.sum_size_in_bytes,
         priority,
-        date_created: model::time::now_rfc3339(),
+        date_created: model::time::Timestamp::now(),
         format: ask.delivery.format,
         select: ask.delivery.select.clone(),
     };
@@ -328,7 +328,7 @@ pub(crate) async fn admit(
 /// file) as payloads of at most 2 MB: an AIP with too many repository files
 /// for that is refused before anything starts.
 fn refuse_oversized(
-    cfg: &model::config::Config,
+    cfg: &platform::config::Config,
     files: &[model::catalog::RepositoryFile],
 ) -> Result<(), ApiError> {
     /// Input and view each stay well inside the 2 MB payload limit.

@@ -99,7 +99,7 @@ fn waiting(pending: &PendingActivityInfo, kind: &str) -> Option<Waiting> {
         let at =
             std::time::UNIX_EPOCH + Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32);
         let at: chrono::DateTime<chrono::Utc> = at.into();
-        model::time::rfc3339(&at)
+        model::time::Timestamp::at(&at)
     });
     let reason = if failure.message.is_empty() {
         "the step timed out".to_owned()

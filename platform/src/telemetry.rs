@@ -171,7 +171,9 @@ where
         let mut line = Map::new();
         line.insert(
             "timestamp".into(),
-            crate::time::rfc3339(&chrono::Utc::now()).into(),
+            model::time::Timestamp::at(&chrono::Utc::now())
+                .to_string()
+                .into(),
         );
         line.insert("level".into(), meta.level().as_str().into());
         line.insert("target".into(), meta.target().into());

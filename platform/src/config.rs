@@ -3,12 +3,12 @@
 //! Nothing reads the environment after startup. Every timer and retry
 //! schedule lives here so tests can shrink them.
 
-use crate::ids::Priority;
 use anyhow::Context;
 use figment::{
     providers::{Env, Format, Toml},
     Figment,
 };
+use model::Priority;
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
