@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (not part of the test command): starts the release build of
+# Benchmarks (not part of the test command): starts the build scripts/run.sh
+# and scripts/test.sh use (dev profile, dependencies optimised) of
 # the service on loopback (in-memory Temporal, SeaweedFS), then prints
 #   P1  time from POST to verified webhook for a LARGE_MIB AIP, beside
 #       `aws s3 cp` of the same bytes to the same S3 server and beside
@@ -31,7 +32,8 @@
 #       the worker killed (-9) at ~70 %, a new worker started: seconds from
 #       the kill to the verified webhook, and bytes the retry read again
 #       (from the transfer's result in the history), beside the bytes left.
-#   BENCH_PARTS=recovery runs P8 alone.
+#   BENCH_PARTS=recovery runs P8 alone; BENCH_PARTS=p1 runs P1 and P2 (with
+#   the bagit lines) and stops.
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
@@ -353,6 +355,34 @@ sha256sum "$file" >/dev/null && aws s3 cp --quiet "$file" s3://bench-baseline/na
 t1=$(now)
 naive_s=$(secs "$t0" "$t1")
 
+# The P1 and P2 lines, from the figures measured above.
+p1p2_lines() {
+  local commit
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  python3 - "$commit" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" "$nomd5_s" <<'PY'
+import sys
+commit, large, small, ours, cp, naive, large_rss, small_rss, small_s, nomd5_s = sys.argv[1:]
+ours, cp, naive, small_s = float(ours), float(cp), float(naive), float(small_s)
+lr, sr = int(large_rss) / 1024, int(small_rss) / 1024
+print(f"commit {commit}, {large} MiB and {small} MiB AIPs, SeaweedFS on loopback")
+print(f"P1 POST -> verified webhook ({large} MiB): {ours:.2f} s "
+      f"({int(large) / 1024 / ours:.2f} GiB/s)")
+print(f"   aws s3 cp of the same bytes:        {cp:.2f} s  -> ratio ours/cp = {ours / cp:.2f} (target <= 1.0)")
+print(f"   sha256sum && aws s3 cp:             {naive:.2f} s  -> naive/ours = {naive / ours:.2f} (target >= 1.5)")
+print(f"   without Content-MD5 on the parts: {float(nomd5_s):.2f} s -> with/without = "
+      f"{ours / float(nomd5_s):.2f} (the cost of S3 checking every part)")
+print(f"   ({small} MiB AIP: {small_s:.2f} s)")
+print(f"P2 worker peak RSS: {lr:.0f} MiB ({large} MiB AIP), {sr:.0f} MiB ({small} MiB AIP); "
+      f"difference {abs(lr - sr) / sr * 100:.0f} % (target <= 150 MiB, within 20 %)")
+PY
+}
+
+if [ "${BENCH_PARTS:-all}" = p1 ]; then
+  p1p2_lines
+  bagit_lines
+  exit 0
+fi
+
 stop_worker() {
   kill "$WORKER_PID" 2>/dev/null || true
   wait "$WORKER_PID" 2>/dev/null || true
@@ -477,27 +507,13 @@ post_non201=$(awk '/^non201 / {print $2}' "$RUN/logs/wrk-post.txt")
 post_reused=$(awk '/^reused / {print $2}' "$RUN/logs/wrk-post.txt")
 post_statuses=$(awk '/^status / {printf "%s%s x%s", sep, $2, $3; sep=", "}' "$RUN/logs/wrk-post.txt")
 
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-python3 - "$commit" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" \
-  "$post_p50" "$post_p99" "$post_rps" "$post_non201" "$post_statuses" "$post_reused" "$post_sock" \
-  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" "$nomd5_s" <<'PY'
+p1p2_lines
+python3 - "$post_p50" "$post_p99" "$post_rps" "$post_non201" "$post_statuses" "$post_reused" "$post_sock" \
+  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" <<'PY'
 import sys
-commit, large, small, ours, cp, naive, large_rss, small_rss, small_s = sys.argv[1:10]
 (post_p50, post_p99, post_rps, post_non201, post_statuses, post_reused, post_sock,
  get_p50, get_p99, get_rps, get_bad, get_sock, raw_rate, p3_secs, p4_before, p4_slots,
- p4_delay_ms, p4_waited, nomd5_s) = sys.argv[10:]
-ours, cp, naive, small_s = float(ours), float(cp), float(naive), float(small_s)
-lr, sr = int(large_rss) / 1024, int(small_rss) / 1024
-print(f"commit {commit}, {large} MiB and {small} MiB AIPs, SeaweedFS on loopback")
-print(f"P1 POST -> verified webhook ({large} MiB): {ours:.2f} s "
-      f"({int(large) / 1024 / ours:.2f} GiB/s)")
-print(f"   aws s3 cp of the same bytes:        {cp:.2f} s  -> ratio ours/cp = {ours / cp:.2f} (target <= 1.0)")
-print(f"   sha256sum && aws s3 cp:             {naive:.2f} s  -> naive/ours = {naive / ours:.2f} (target >= 1.5)")
-print(f"   without Content-MD5 on the parts: {float(nomd5_s):.2f} s -> with/without = "
-      f"{ours / float(nomd5_s):.2f} (the cost of S3 checking every part)")
-print(f"   ({small} MiB AIP: {small_s:.2f} s)")
-print(f"P2 worker peak RSS: {lr:.0f} MiB ({large} MiB AIP), {sr:.0f} MiB ({small} MiB AIP); "
-      f"difference {abs(lr - sr) / sr * 100:.0f} % (target <= 150 MiB, within 20 %)")
+ p4_delay_ms, p4_waited) = sys.argv[1:]
 post_p50, post_p99, post_rps, raw_rate = map(float, (post_p50, post_p99, post_rps, raw_rate))
 get_p50, get_p99, get_rps = map(float, (get_p50, get_p99, get_rps))
 print(f"P3 POST: p50 {post_p50:.2f} ms, p99 {post_p99:.2f} ms, {post_rps:.0f} req/s ({post_non201} non-201); "

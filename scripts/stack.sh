@@ -23,9 +23,11 @@ for stack_n in "$STACK_WORKERS" "$STACK_API_REPLICAS"; do
 done
 
 bash scripts/install-tools.sh
-echo "building (release)..." >&2
-cargo build --release --quiet -p api -p worker -p trace-viewer
-bin="$root/target/release"
+# The one build scripts/test.sh uses too (dev profile, dependencies
+# optimised; see Cargo.toml): after run.sh the tests build only themselves.
+echo "building..." >&2
+cargo build --workspace --bins --quiet
+bin="$root/target/debug"
 tools="$root/.tools/bin"
 
 data="${STACK_DATA:-$root/.data}"

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{verify_with_standardwebhooks, Options, TestApp, OTHER_CLIENT};
+use crate::support::{verify_with_standardwebhooks, Options, TestApp, OTHER_CLIENT};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::{
@@ -115,7 +115,7 @@ pub(crate) async fn all_items(app: &TestApp, base: &str, token: &str, id: &str) 
 }
 
 /// Webhooks received, by type and by the id they are about.
-pub(crate) fn webhooks(app: &TestApp) -> Vec<(Value, crate::harness::Received)> {
+pub(crate) fn webhooks(app: &TestApp) -> Vec<(Value, crate::support::Received)> {
     app.receiver
         .all()
         .into_iter()

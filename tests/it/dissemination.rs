@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{verify_with_standardwebhooks, TestApp, CLIENT};
+use crate::support::{verify_with_standardwebhooks, TestApp, CLIENT};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -154,10 +154,9 @@ async fn delivers_an_aip_end_to_end() {
     assert_eq!(hex::encode(Sha256::digest(&bytes)), expected);
 
     // A client that missed the webhook finds the files on GET.
-    let res = app.get(&token, &id).await;
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["status"], "DISSEMINATED");
-    assert_eq!(body["files"], data["files"]);
+    let view = app.api(&token).view(&id).await;
+    assert_eq!(view.status, model::DisseminationStatus::Disseminated);
+    assert_eq!(serde_json::to_value(&view.files).unwrap(), data["files"]);
 
     // Links are bearer secrets: none in the workflow's history or memo, as
     // the `temporal` CLI shows them to an operator.

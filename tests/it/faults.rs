@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{verify_with_standardwebhooks, Options, TestApp, CLIENT};
+use crate::support::{verify_with_standardwebhooks, Options, TestApp, CLIENT};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -185,7 +185,11 @@ async fn webhook_retries_keep_their_id_follow_the_schedule_and_honour_retry_afte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_s3_outage_an_operator_reset_delivers() {
-    let mut app = TestApp::start().await;
+    let mut app = TestApp::start_with(Options {
+        private_stack: true,
+        ..Default::default()
+    })
+    .await;
     let token = app.client_token();
     app.stack.stop_s3();
     let id = create(&app, &token, demo::DEMO_SINGLE, 50).await;
@@ -243,7 +247,11 @@ pub(crate) async fn activity_results(app: &TestApp, id: &str, marker: &str) -> V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_an_s3_outage_at_the_start_and_a_temporal_restart() {
-    let mut app = TestApp::start().await;
+    let mut app = TestApp::start_with(Options {
+        private_stack: true,
+        ..Default::default()
+    })
+    .await;
     let token = app.client_token();
 
     // S3 down when the transfer starts: GET says what the step waits for.
@@ -313,7 +321,7 @@ pub(crate) async fn large_transfer_under_way(
     archive_id: &str,
     mib: u64,
 ) -> (
-    crate::harness::ChildGuard,
+    crate::support::ChildGuard,
     model::catalog::Aip,
     String,
     String,
@@ -322,7 +330,7 @@ pub(crate) async fn large_transfer_under_way(
         .await
         .unwrap();
     let size = aip.intellectual_entity.sum_size_in_bytes;
-    let first = crate::harness::spawn_worker_process(&app.cfg, "worker-1");
+    let first = crate::support::spawn_worker_process(&app.cfg, "worker-1");
     let token = app.client_token();
     let id = create(app, &token, archive_id, 50).await;
     // Half read: the first parts (5 MiB each) are uploaded and their
@@ -341,7 +349,7 @@ pub(crate) async fn delivered_intact(
     token: &str,
     id: &str,
 ) {
-    let _second = crate::harness::spawn_worker_process(&app.cfg, "worker-2");
+    let _second = crate::support::spawn_worker_process(&app.cfg, "worker-2");
     let (_, done) = app
         .poll_until(token, id, Duration::from_secs(90), |b| {
             b["status"] == "DISSEMINATED"
@@ -516,21 +524,14 @@ async fn sigterm_to_the_api_finishes_requests_in_flight_and_loses_nothing() {
     })
     .await;
     // The API as its own process, on its own port, same configuration.
-    let port = crate::harness::free_ports(1)[0];
-    let dir = app.cfg.catalog.root.parent().unwrap().to_owned();
-    let toml = format!(
-        "[temporal]\naddress = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[auth]\njwks_path = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\n[catalog]\nroot = \"{}\"\n",
-        app.cfg.temporal.address,
-        app.cfg.auth.jwks_path.display(),
-        crate::harness::ISSUER,
-        crate::harness::AUDIENCE,
-        app.cfg.catalog.root.display(),
-    );
-    std::fs::write(dir.join("api.toml"), toml).unwrap();
+    let port = crate::support::free_ports(1)[0];
+    let mut cfg = (*app.cfg).clone();
+    cfg.api.listen = format!("127.0.0.1:{port}");
+    let toml = crate::support::write_config_toml(&cfg, "api-sigterm");
     let bin =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-api");
     let mut api = std::process::Command::new(bin)
-        .args(["--config", dir.join("api.toml").to_str().unwrap(), "serve"])
+        .args(["--config", toml.to_str().unwrap(), "serve"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::faults::no_open_upload;
-use crate::harness::{verify_with_standardwebhooks, Options, TestApp};
+use crate::support::{verify_with_standardwebhooks, Options, TestApp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::{
@@ -296,7 +296,7 @@ async fn bags_validate_selected_members_arrive_exactly_and_receipts_are_premis()
     assert!(receipt.contains(&bag_name) && receipt.contains("delivery"));
     assert!(receipt.contains(files[0]["checksum"].as_str().unwrap()));
     // Another client's receipt does not exist for the caller.
-    let other = app.token(crate::harness::OTHER_CLIENT, &["2d17_R"]);
+    let other = app.token(crate::support::OTHER_CLIENT, &["2d17_R"]);
     let res = app
         .http
         .get(format!("{}/v1/disseminations/{id}/receipt", app.api_url))

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{Options, TestApp, AUDIENCE, CLIENT, ISSUER};
 use crate::jwks_server::JwksServer;
+use crate::support::{Options, TestApp, AUDIENCE, CLIENT, ISSUER};
 use api::auth::dev;
-use model::config::Config;
+use platform::config::Config;
 use serde_json::{json, Value};
 use std::{
     path::Path,
@@ -174,7 +174,7 @@ async fn the_embedded_default_checks_and_mints_issuer_and_audience() {
     let app = TestApp::start_with(Options {
         with_worker: false,
         configure: Some(Arc::new(|cfg: &mut Config| {
-            cfg.auth = model::config::AuthConfig {
+            cfg.auth = platform::config::AuthConfig {
                 jwks_path: cfg.auth.jwks_path.clone(),
                 ..Default::default()
             };
@@ -182,7 +182,7 @@ async fn the_embedded_default_checks_and_mints_issuer_and_audience() {
         ..Default::default()
     })
     .await;
-    let key = app.stack.dir.path().join("auth/private.pem");
+    let key = app.dir.path().join("auth/private.pem");
     std::fs::write(&key, &app.key_pem).unwrap();
     let mint = |extra: &[&str]| {
         let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/dissemination-api");

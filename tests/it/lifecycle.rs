@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{Options, TestApp, CLIENT};
+use crate::support::{Options, TestApp, CLIENT};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -127,12 +127,7 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
         Some("deletion"),
         "{types:?}"
     );
-    let res = post_links(&app, &token, &id).await;
-    assert_eq!(res.status(), 410);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "RETENTION_ENDED"
-    );
+    crate::support::refused(post_links(&app, &token, &id).await, 410, "RETENTION_ENDED").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,12 +169,7 @@ async fn cancel_during_download_leaves_nothing_behind() {
     crate::faults::no_open_upload(&app).await;
 
     // It is final: a second cancel is refused, and the AIP may be requested again.
-    let res = app.cancel(&token, &id).await;
-    assert_eq!(res.status(), 409);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "DISSEMINATION_ENDED"
-    );
+    crate::support::refused(app.cancel(&token, &id).await, 409, "DISSEMINATION_ENDED").await;
     assert_eq!(
         app.post(Some(&token), json!({"archiveId": large}))
             .await
@@ -285,6 +275,7 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() {
     let app = TestApp::start_with(Options {
+        private_stack: true,
         retention_secs: 5,
         retry_for_ms: Some(4_000),
         // A step's retries last at least one attempt's time limit.

@@ -1,6 +1,8 @@
-//! One integration test binary; each test brings up its own stack.
+//! One integration test binary. Its tests share one stack (Temporal, S3),
+//! each on its own namespace and buckets; a test that breaks a server has
+//! its own (see `support`).
 
-mod harness;
+mod support;
 
 mod jwks_server;
 mod tls_proxy;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{free_ports, spawn_api_process, Options, TestApp};
+use crate::support::{free_ports, spawn_api_process, Options, TestApp};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use worker::demo;
@@ -17,7 +17,7 @@ fn value(page: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_apart_and_counts_are_cached() {
-    let default = model::config::Config::default().api.metrics_listen;
+    let default = platform::config::Config::default().api.metrics_listen;
     let addr: std::net::SocketAddr = default.parse().unwrap();
     assert!(addr.ip().is_loopback(), "loopback by default: {default}");
 

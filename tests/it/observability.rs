@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{
+use crate::support::{
     free_ports, spawn_api_process, spawn_trace_viewer, spawn_worker_process, Options, TestApp,
 };
 use serde_json::{json, Value};
@@ -55,7 +55,7 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
         ..Default::default()
     })
     .await;
-    let dir = app.stack.dir.path().to_owned();
+    let dir = app.dir.path().to_owned();
     let (_viewer, viewer_url, otlp) = spawn_trace_viewer(&dir).await;
     let mut cfg = (*app.cfg).clone();
     let ports = free_ports(3);

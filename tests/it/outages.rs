@@ -6,14 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::faults::{delivered_intact, large_transfer_under_way, no_open_upload, transfer_results};
-use crate::harness::{Options, TestApp, CLIENT};
+use crate::support::{Options, TestApp, CLIENT};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use worker::demo;
 
-/// Long outages: retried for 15 minutes without progress before giving up.
+/// Long outages (on a stack of the test's own): retried for 15 minutes
+/// without progress before giving up.
 fn patient() -> Options {
     Options {
+        private_stack: true,
         with_worker: false,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
         retry_for_ms: Some(15 * 60 * 1000),
@@ -23,7 +25,7 @@ fn patient() -> Options {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_frozen_for_a_minute_mid_transfer_delivers() {
-    let app = TestApp::start_with(patient()).await;
+    let mut app = TestApp::start_with(patient()).await;
     let (first, aip, token, id) =
         large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000c1", 24).await;
     let _first = first; // keeps working through the outage
@@ -283,8 +285,10 @@ async fn parallel_posts_during_a_hand_over_get_only_201_or_409() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_temporal_down_every_endpoint_answers_503_at_once() {
     let mut app = TestApp::start_with(Options {
+        private_stack: true,
         configure: Some(std::sync::Arc::new(|cfg| {
-            cfg.temporal.rpc_timeout_ms = model::config::TemporalConfig::default().rpc_timeout_ms;
+            cfg.temporal.rpc_timeout_ms =
+                platform::config::TemporalConfig::default().rpc_timeout_ms;
         })),
         ..Default::default()
     })
@@ -358,7 +362,7 @@ async fn with_an_expected_bucket_owner_no_bucket_is_created() {
     // A worker of a deployment that names the buckets' owner.
     let mut cfg = (*app.cfg).clone();
     cfg.s3.expected_bucket_owner = Some("111122223333".into());
-    let _worker = crate::harness::spawn_worker_process(&cfg, "worker-owner");
+    let _worker = crate::support::spawn_worker_process(&cfg, "worker-owner");
     let token = app.client_token();
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
     let (_, waiting) = app

@@ -3,24 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{Options, TestApp, AUDIENCE, CLIENT, ISSUER, OTHER_CLIENT};
+use crate::support::{refused, Options, TestApp, AUDIENCE, CLIENT, ISSUER, OTHER_CLIENT};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{json, Value};
 use worker::demo;
-
-async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Value {
-    let got = res.status().as_u16();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    assert_eq!(got, status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    body
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_follow_the_contract() {
@@ -34,7 +20,7 @@ async fn rejections_follow_the_contract() {
     let ok_body = json!({"archiveId": demo::DEMO_SINGLE});
 
     // 401: missing, wrong signature, expired, not yet valid, garbage.
-    expect_error(app.post(None, ok_body.clone()).await, 401, "UNAUTHORIZED").await;
+    refused(app.post(None, ok_body.clone()).await, 401, "UNAUTHORIZED").await;
     let foreign = api::auth::dev::generate("test-key").unwrap();
     let forged = api::auth::dev::mint(
         &foreign.private_pem,
@@ -49,14 +35,14 @@ async fn rejections_follow_the_contract() {
         },
     )
     .unwrap();
-    expect_error(
+    refused(
         app.post(Some(&forged), ok_body.clone()).await,
         401,
         "UNAUTHORIZED",
     )
     .await;
     let expired = app.token_with(CLIENT, &["2d17_R"], -3600, -7200);
-    let body = expect_error(
+    let body = refused(
         app.post(Some(&expired), ok_body.clone()).await,
         401,
         "UNAUTHORIZED",
@@ -67,20 +53,20 @@ async fn rejections_follow_the_contract() {
         .unwrap()
         .contains("expired"));
     let future = app.token_with(CLIENT, &["2d17_R"], 7200, 3600);
-    expect_error(
+    refused(
         app.post(Some(&future), ok_body.clone()).await,
         401,
         "UNAUTHORIZED",
     )
     .await;
-    expect_error(
+    refused(
         app.post(Some("not.a.jwt"), ok_body.clone()).await,
         401,
         "UNAUTHORIZED",
     )
     .await;
     for token in forged_tokens(&app) {
-        expect_error(
+        refused(
             app.post(Some(&token), ok_body.clone()).await,
             401,
             "UNAUTHORIZED",
@@ -90,14 +76,14 @@ async fn rejections_follow_the_contract() {
 
     // 403: a valid token without the contract's role.
     let other_contract = app.token(CLIENT, &["8a3c_R"]);
-    expect_error(
+    refused(
         app.post(Some(&other_contract), ok_body.clone()).await,
         403,
         "FORBIDDEN",
     )
     .await;
     let no_roles = app.token(CLIENT, &[]);
-    expect_error(
+    refused(
         app.post(Some(&no_roles), ok_body.clone()).await,
         403,
         "FORBIDDEN",
@@ -106,14 +92,14 @@ async fn rejections_follow_the_contract() {
 
     // 404, 422.
     let unknown = json!({"archiveId": "019e404e-0000-7000-8000-000000000000"});
-    expect_error(
+    refused(
         app.post(Some(&token), unknown).await,
         404,
         "ARCHIVE_NOT_FOUND",
     )
     .await;
     let not_preserved = json!({"archiveId": demo::DEMO_NOT_PRESERVED});
-    expect_error(
+    refused(
         app.post(Some(&token), not_preserved).await,
         422,
         "ARCHIVE_NOT_PRESERVED",
@@ -128,7 +114,7 @@ async fn rejections_follow_the_contract() {
         json!("019e404e60ab7457b7c994c453242c69"),
     ] {
         let res = app.post(Some(&token), json!({"archiveId": bad})).await;
-        expect_error(res, 400, "INVALID_ARCHIVE_ID").await;
+        refused(res, 400, "INVALID_ARCHIVE_ID").await;
     }
     for bad in [json!(0), json!(101), json!("high"), json!(2.5), json!(-1)] {
         let res = app
@@ -137,7 +123,7 @@ async fn rejections_follow_the_contract() {
                 json!({"archiveId": demo::DEMO_SINGLE, "priority": bad}),
             )
             .await;
-        expect_error(res, 400, "INVALID_PRIORITY").await;
+        refused(res, 400, "INVALID_PRIORITY").await;
     }
     // 400: delivery formats and selections that are not what the API takes.
     for bad in [
@@ -153,7 +139,7 @@ async fn rejections_follow_the_contract() {
                 json!({"archiveId": demo::DEMO_SINGLE, "format": bad}),
             )
             .await;
-        expect_error(res, 400, "INVALID_FORMAT").await;
+        refused(res, 400, "INVALID_FORMAT").await;
     }
     let many: Vec<String> = (0..101).map(|i| format!("f{i}.xml")).collect();
     for bad in [
@@ -176,7 +162,7 @@ async fn rejections_follow_the_contract() {
                 json!({"archiveId": demo::DEMO_SINGLE, "select": bad}),
             )
             .await;
-        expect_error(res, 400, "INVALID_SELECT").await;
+        refused(res, 400, "INVALID_SELECT").await;
     }
     let res = app
         .post(
@@ -184,7 +170,7 @@ async fn rejections_follow_the_contract() {
             json!({"archiveId": demo::DEMO_SINGLE, "colour": "blue"}),
         )
         .await;
-    expect_error(res, 400, "INVALID_REQUEST").await;
+    refused(res, 400, "INVALID_REQUEST").await;
     let res = app
         .http
         .post(format!("{}/v1/disseminations", app.api_url))
@@ -194,7 +180,7 @@ async fn rejections_follow_the_contract() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 400, "INVALID_REQUEST").await;
+    refused(res, 400, "INVALID_REQUEST").await;
     let res = app
         .http
         .post(format!("{}/v1/disseminations", app.api_url))
@@ -204,7 +190,7 @@ async fn rejections_follow_the_contract() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    refused(res, 415, "UNSUPPORTED_MEDIA_TYPE").await;
     let res = app
         .http
         .post(format!("{}/v1/disseminations", app.api_url))
@@ -218,7 +204,7 @@ async fn rejections_follow_the_contract() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 413, "PAYLOAD_TOO_LARGE").await;
+    refused(res, 413, "PAYLOAD_TOO_LARGE").await;
 
     // Nothing above started a workflow: the first real request is accepted…
     let res = app.post(Some(&token), ok_body.clone()).await;
@@ -244,7 +230,7 @@ async fn rejections_follow_the_contract() {
         .headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_owned());
-    let body = expect_error(res, 409, "DISSEMINATION_IN_PROGRESS").await;
+    let body = refused(res, 409, "DISSEMINATION_IN_PROGRESS").await;
     assert_eq!(body["disseminationId"], id.as_str());
     assert_eq!(
         location.as_deref(),
@@ -254,16 +240,16 @@ async fn rejections_follow_the_contract() {
     // Another client may request the same AIP; it cannot see the first one's.
     let other = app.token(OTHER_CLIENT, &["2d17_R"]);
     assert_eq!(app.post(Some(&other), ok_body.clone()).await.status(), 201);
-    expect_error(app.get(&other, &id).await, 404, "DISSEMINATION_NOT_FOUND").await;
+    refused(app.get(&other, &id).await, 404, "DISSEMINATION_NOT_FOUND").await;
 
     // GET: unknown id, malformed id, no token.
-    expect_error(
+    refused(
         app.get(&token, "0000000000000000000000").await,
         404,
         "DISSEMINATION_NOT_FOUND",
     )
     .await;
-    expect_error(
+    refused(
         app.get(&token, "not-an-id").await,
         400,
         "INVALID_DISSEMINATION_ID",
@@ -275,7 +261,7 @@ async fn rejections_follow_the_contract() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 401, "UNAUTHORIZED").await;
+    refused(res, 401, "UNAUTHORIZED").await;
 }
 
 /// Tokens with a valid shape that must not be accepted: wrong issuer, wrong
@@ -348,7 +334,7 @@ async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() 
         .parse()
         .unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
-    expect_error(last, 429, "RATE_LIMITED").await;
+    refused(last, 429, "RATE_LIMITED").await;
     // Another client is not affected.
     let other = app.token(OTHER_CLIENT, &["2d17_R"]);
     assert_eq!(
@@ -419,7 +405,7 @@ async fn odd_paths_huge_headers_and_a_base_path() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 404, "NOT_FOUND").await;
+    refused(res, 404, "NOT_FOUND").await;
     let doc: Value = app
         .http
         .get(format!("{}/openapi.json", app.api_url))
@@ -456,7 +442,7 @@ async fn odd_paths_huge_headers_and_a_base_path() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 405, "METHOD_NOT_ALLOWED").await;
+    refused(res, 405, "METHOD_NOT_ALLOWED").await;
 
     // Huge headers are refused by the HTTP layer (431), not a 500.
     let res = app

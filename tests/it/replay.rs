@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::TestApp;
+use crate::support::TestApp;
 use std::{path::PathBuf, time::Duration};
 use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
@@ -102,7 +102,7 @@ async fn record_histories() {
     // Histories are named by the workflow version that made them; earlier
     // versions' files stay, so running executions of every version are covered.
     const VERSION: &str = "v6";
-    let app = TestApp::start_with(crate::harness::Options {
+    let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
         unreadable_retry_ms: Some(30_000),
@@ -125,7 +125,7 @@ async fn record_histories() {
         &format!("{VERSION}-delivered-links-regenerated-retention-ended"),
     )
     .await;
-    let lock = workflows::lock::lock_id(crate::harness::CLIENT, demo::DEMO_SINGLE);
+    let lock = workflows::lock::lock_id(crate::support::CLIENT, demo::DEMO_SINGLE);
     let lock_handle = app
         .stack_client()
         .await
@@ -235,7 +235,7 @@ async fn record_histories() {
 #[ignore = "records new histories: only for deliberate, versioned workflow changes"]
 async fn record_batch_histories() {
     const VERSION: &str = "v7";
-    let app = TestApp::start_with(crate::harness::Options {
+    let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
         configure: Some(std::sync::Arc::new(|cfg| cfg.api.batch_max_in_flight = 1)),

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{
+use crate::support::{
     start_replicas, start_workers, verify_with_standardwebhooks, worker_identity, Haproxy, Options,
     TestApp,
 };
@@ -263,7 +263,7 @@ async fn twenty_aips_through_haproxy_are_delivered_once_each_by_both_workers() {
     .await;
     let _workers = start_workers(&app, 2);
     let (_replicas, urls) = start_replicas(&app, 2).await;
-    let proxy = Haproxy::start(app.stack.dir.path(), &urls).await;
+    let proxy = Haproxy::start(app.dir.path(), &urls).await;
     let token = app.client_token();
     let api = Api {
         app: &app,
@@ -355,7 +355,7 @@ async fn twenty_parallel_posts_over_two_replicas_create_exactly_one_disseminatio
     })
     .await;
     let (_replicas, urls) = start_replicas(&app, 2).await;
-    let proxy = Haproxy::start(app.stack.dir.path(), &urls).await;
+    let proxy = Haproxy::start(app.dir.path(), &urls).await;
     let token = app.client_token();
     let api = Api {
         app: &app,
@@ -432,7 +432,7 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
     let smalls = crate::batches::small_aips(&app, "5ca1", 200).await;
     let mut workers = start_workers(&app, 3);
     let (mut replicas, urls) = start_replicas(&app, 2).await;
-    let proxy = Haproxy::start(app.stack.dir.path(), &urls).await;
+    let proxy = Haproxy::start(app.dir.path(), &urls).await;
 
     let res =
         crate::batches::post_batch(&app, &proxy.url, &token, json!({"archiveIds": smalls})).await;
@@ -464,8 +464,8 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
     replicas.remove(1).kill_hard();
     let mut cfg = (*app.cfg).clone();
     cfg.api.listen = urls[1].trim_start_matches("http://").to_owned();
-    cfg.api.metrics_listen = format!("127.0.0.1:{}", crate::harness::free_ports(1)[0]);
-    replicas.push(crate::harness::spawn_api_process(&cfg, "api-replica-2-restarted").await);
+    cfg.api.metrics_listen = format!("127.0.0.1:{}", crate::support::free_ports(1)[0]);
+    replicas.push(crate::support::spawn_api_process(&cfg, "api-replica-2-restarted").await);
 
     let (done, _) = crate::batches::until_completed(
         &app,

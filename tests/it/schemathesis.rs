@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::TestApp;
+use crate::support::TestApp;
 use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,7 +17,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let st = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/schemathesis/bin/schemathesis");
     // A cursor is valid only if the API issued it (and it has not expired),
     // which no schema can say: the list is asked for from its first page.
-    let config = app.stack.dir.path().join("schemathesis.toml");
+    let config = app.dir.path().join("schemathesis.toml");
     // A body over the documented 16 KiB limit is refused with 413 (in the
     // document) before its fields are looked at: a rejection too.
     std::fs::write(

@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::harness::{write_config_toml, Options, TestApp};
+use crate::support::{write_config_toml, Options, TestApp};
 use crate::tls_proxy::{Pki, TlsProxy, SERVER_NAME};
-use model::config::{Config, TemporalConfig};
+use platform::config::{Config, TemporalConfig};
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -115,13 +115,13 @@ async fn a_wrong_ca_fails_at_start_naming_temporal_and_tls() {
         ..Default::default()
     })
     .await;
-    let dir = app.stack.dir.path();
+    let dir = app.dir.path();
     let pki = Pki::generate(dir, "temporal");
     let stranger = Pki::generate(dir, "stranger");
     let proxy = TlsProxy::start(host_port(&app.cfg.temporal.address), &pki, Some(&pki.ca));
     let mut cfg = (*app.cfg).clone();
     over_tls(&mut cfg.temporal, &proxy, &stranger.ca, &pki);
-    cfg.api.listen = format!("127.0.0.1:{}", crate::harness::free_ports(1)[0]);
+    cfg.api.listen = format!("127.0.0.1:{}", crate::support::free_ports(1)[0]);
 
     for (name, bin, command) in [
         ("api-wrong-ca", "dissemination-api", "serve"),

@@ -1,0 +1,145 @@
+//! Child processes (servers, the service's own binaries), stopped by PID.
+
+use super::ports::free_ports;
+use anyhow::Context;
+use platform::config::Config;
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The folder with the `temporal` and `weed` binaries (scripts/install-tools.sh).
+pub fn tools_bin() -> PathBuf {
+    std::env::var_os("DISSEMINATION_TOOLS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin"))
+}
+
+/// A child process stopped by PID when dropped.
+pub struct ChildGuard {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn spawn(
+    name: &'static str,
+    cmd: &mut Command,
+    log: &Path,
+) -> anyhow::Result<ChildGuard> {
+    let out = std::fs::File::create(log)?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("starting {name} (run scripts/install-tools.sh first)"))?;
+    Ok(ChildGuard { name, child })
+}
+
+pub(crate) fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// The whole configuration as a TOML file, for the service's own binaries:
+/// serialized from the same `Config`, so no key is left out.
+pub fn write_config_toml(cfg: &Config, name: &str) -> PathBuf {
+    let dir = cfg.catalog.root.parent().unwrap().to_owned();
+    let toml_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&toml_path, toml::to_string(cfg).expect("config serializes")).unwrap();
+    toml_path
+}
+
+/// One of the service's binaries as its own process, logging to `{name}.log`.
+fn spawn_service(cfg: &Config, name: &'static str, bin: &str, command: &str) -> ChildGuard {
+    let toml_path = write_config_toml(cfg, name);
+    let dir = toml_path.parent().unwrap().to_owned();
+    let mut cmd = Command::new(service_bin(bin));
+    cmd.args(["--config", toml_path.to_str().unwrap(), command]);
+    if std::env::var_os("RUST_LOG").is_none() && cfg.log.format != "json" {
+        cmd.env("RUST_LOG", "warn");
+    }
+    spawn(name, &mut cmd, &dir.join(format!("{name}.log"))).expect("service binary (cargo build)")
+}
+
+/// The worker as its own process (the real binary), so a test can kill it.
+pub fn spawn_worker_process(cfg: &Config, name: &'static str) -> ChildGuard {
+    spawn_service(cfg, name, "dissemination-worker", "run")
+}
+
+/// The API as its own process on `cfg.api.listen`, answering once ready.
+pub async fn spawn_api_process(cfg: &Config, name: &'static str) -> ChildGuard {
+    let guard = spawn_service(cfg, name, "dissemination-api", "serve");
+    let url = format!("http://{}{}/healthz", cfg.api.listen, cfg.api.base_path);
+    assert!(
+        http_answers(&url, Duration::from_secs(20)).await,
+        "{name} did not answer at {url}"
+    );
+    guard
+}
+
+/// Whether `url` answers 200 within `timeout`.
+pub(crate) async fn http_answers(url: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// One of the service's binaries in the workspace's debug build.
+pub(crate) fn service_bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/debug")
+        .join(name)
+}
+
+/// The bundled trace viewer: (process, Jaeger UI/query URL, OTLP endpoint).
+pub async fn spawn_trace_viewer(dir: &Path) -> (ChildGuard, String, String) {
+    let p = free_ports(2);
+    let mut cmd = Command::new(service_bin("dissemination-trace-viewer"));
+    cmd.args(["--ui", &format!("127.0.0.1:{}", p[0])])
+        .args(["--otlp", &format!("127.0.0.1:{}", p[1])]);
+    let guard = spawn("trace-viewer", &mut cmd, &dir.join("trace-viewer.log"))
+        .expect("trace viewer binary (cargo build)");
+    let ui = format!("http://127.0.0.1:{}", p[0]);
+    assert!(
+        http_answers(&format!("{ui}/api/services"), Duration::from_secs(10)).await,
+        "trace viewer did not start"
+    );
+    (guard, ui, format!("http://127.0.0.1:{}", p[1]))
+}
+
+impl ChildGuard {
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A leaked copy of `s`: the child-process names are `&'static str`, and a
+/// test starts only a handful of them.
+pub(crate) fn static_name(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}

@@ -1,0 +1,152 @@
+//! A real HTTP server that records webhook deliveries and answers from a
+//! plan, and the reference library that verifies their signatures.
+
+use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::oneshot;
+
+/// One request a webhook receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+/// A status code to answer with, and an optional `Retry-After`; code 0
+/// means "answer 204 after the given number of milliseconds".
+pub type PlannedAnswer = (u16, Option<String>);
+
+/// A real HTTP server recording webhook deliveries; answers from a plan of
+/// status codes, then 200.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub plan: Arc<Mutex<Vec<PlannedAnswer>>>,
+    pub url: String,
+    addr: Option<std::net::SocketAddr>,
+    stop: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+}
+
+async fn receive(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap) {
+    r.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    let next = {
+        let mut plan = r.plan.lock().unwrap();
+        if plan.is_empty() {
+            None
+        } else {
+            Some(plan.remove(0))
+        }
+    };
+    let mut out = HeaderMap::new();
+    match next {
+        Some((0, Some(delay_ms))) => {
+            // A slow endpoint: answers, but only after the delay.
+            tokio::time::sleep(Duration::from_millis(delay_ms.parse().unwrap())).await;
+            (StatusCode::NO_CONTENT, out)
+        }
+        Some((code, retry_after)) => {
+            if let Some(v) = retry_after {
+                out.insert("retry-after", v.parse().unwrap());
+            }
+            (StatusCode::from_u16(code).unwrap(), out)
+        }
+        None => (StatusCode::NO_CONTENT, out),
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut r = Receiver {
+            url: format!("http://{}/hooks/dissemination", listener.local_addr()?),
+            ..Default::default()
+        };
+        r.addr = Some(listener.local_addr()?);
+        r.serve(listener);
+        Ok(r)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .route("/hooks/dissemination", post(receive))
+            .with_state(self.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        *self.stop.lock().unwrap() = Some(tx);
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+    }
+
+    /// The endpoint goes down: connections are refused.
+    pub async fn go_down(&self) {
+        if let Some(tx) = self.stop.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Back on the same address.
+    pub async fn come_back(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr.unwrap())
+            .await
+            .unwrap();
+        self.serve(listener);
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Verifies a Standard Webhooks signature with the reference Python library.
+pub fn verify_with_standardwebhooks(secret: &str, r: &Received) -> Result<(), String> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/py");
+    let script = "import sys,json\nfrom standardwebhooks import Webhook\n\
+        h=json.loads(sys.argv[2])\nbody=sys.stdin.buffer.read()\nWebhook(sys.argv[1]).verify(body,h)\nprint('ok')";
+    let headers = serde_json::json!({
+        "webhook-id": r.headers.get("webhook-id").and_then(|v| v.to_str().ok()),
+        "webhook-timestamp": r.headers.get("webhook-timestamp").and_then(|v| v.to_str().ok()),
+        "webhook-signature": r.headers.get("webhook-signature").and_then(|v| v.to_str().ok()),
+    });
+    let mut child = Command::new("python3")
+        .args(["-c", script, secret, &headers.to_string()])
+        .env("PYTHONPATH", py)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&r.body)
+            .map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
