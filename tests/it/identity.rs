@@ -42,12 +42,8 @@ async fn status_and_body(res: reqwest::Response) -> (u16, String) {
 /// `GET /v1/disseminations` with `token`: the cheapest authenticated call.
 async fn list(app: &TestApp, token: &str) -> (u16, Value) {
     let res = app
-        .http
-        .get(format!("{}/v1/disseminations", app.api_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+        .call(reqwest::Method::GET, "/v1/disseminations", token)
+        .await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }

@@ -9,12 +9,8 @@ use std::time::Duration;
 use worker::demo;
 
 async fn post_links(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
-    app.http
-        .post(format!("{}/v1/disseminations/{id}/links", app.api_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/v1/disseminations/{id}/links");
+    app.call(reqwest::Method::POST, &path, token).await
 }
 
 async fn sha256_of(url: &str) -> String {

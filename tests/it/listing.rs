@@ -9,12 +9,8 @@ use std::time::{Duration, Instant};
 use worker::demo;
 
 async fn list(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
-    app.http
-        .get(format!("{}/v1/disseminations{query}", app.api_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/v1/disseminations{query}");
+    app.call(reqwest::Method::GET, &path, token).await
 }
 
 /// Lists until `n` items are visible (visibility is eventually consistent).

@@ -17,23 +17,30 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    /// `DELETE /v1/disseminations/{id}`: the client cancels.
-    pub async fn cancel(&self, token: &str, id: &str) -> reqwest::Response {
+    /// `method` on `path` (after the base path) with `token`, no body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::Response {
         self.http
-            .delete(format!("{}/v1/disseminations/{id}", self.api_url))
+            .request(method, format!("{}{path}", self.api_url))
             .bearer_auth(token)
             .send()
             .await
             .unwrap()
     }
 
+    /// `DELETE /v1/disseminations/{id}`: the client cancels.
+    pub async fn cancel(&self, token: &str, id: &str) -> reqwest::Response {
+        let path = format!("/v1/disseminations/{id}");
+        self.call(reqwest::Method::DELETE, &path, token).await
+    }
+
     pub async fn get(&self, token: &str, id: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}/v1/disseminations/{id}", self.api_url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        let path = format!("/v1/disseminations/{id}");
+        self.call(reqwest::Method::GET, &path, token).await
     }
 
     /// The audit trail (GET …/events), as (type, outcome, location) triples
