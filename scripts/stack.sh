@@ -22,11 +22,25 @@ for stack_n in "$STACK_WORKERS" "$STACK_API_REPLICAS"; do
   case "$stack_n" in '' | *[!0-9]* | 0) echo "STACK_WORKERS and STACK_API_REPLICAS must be whole numbers >= 1" >&2; exit 1 ;; esac
 done
 
-bash scripts/install-tools.sh
+# What the build needs first; the servers install while it compiles.
+bash scripts/install-tools.sh build
+stack_install_log=$(mktemp)
+bash scripts/install-tools.sh >"$stack_install_log" 2>&1 &
+stack_install_pid=$!
 # The one build scripts/test.sh uses too (dev profile, dependencies
 # optimised; see Cargo.toml): after run.sh the tests build only themselves.
 echo "building..." >&2
-cargo build --workspace --bins --quiet
+if ! cargo build --workspace --bins --quiet; then
+  kill "$stack_install_pid" 2>/dev/null; wait "$stack_install_pid" 2>/dev/null
+  exit 1
+fi
+if ! wait "$stack_install_pid"; then
+  cat "$stack_install_log" >&2
+  echo "installing the tools failed" >&2
+  exit 1
+fi
+cat "$stack_install_log" >&2
+rm -f "$stack_install_log"
 bin="$root/target/debug"
 tools="$root/.tools/bin"
 

@@ -11,20 +11,32 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-bash scripts/install-tools.sh
+log=$(mktemp)
+slow_log=$(mktemp)
+install_log=$(mktemp)
+slow_pid=""
+install_pid=""
+cleanup() {
+  for pid in $slow_pid $install_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -f "$log" "$slow_log" "$install_log"
+}
+trap cleanup EXIT
+
+# What the build needs first; the servers and reference tools the tests
+# need install while it compiles.
+bash scripts/install-tools.sh build
+bash scripts/install-tools.sh >"$install_log" 2>&1 &
+install_pid=$!
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # Some end-to-end tests run the service's binaries as their own processes.
 cargo build --workspace --bins --quiet
 cargo test --workspace --all-targets --no-run --quiet 2>/dev/null
-log=$(mktemp)
-slow_log=$(mktemp)
-slow_pid=""
-cleanup() {
-  [ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null && wait "$slow_pid" 2>/dev/null
-  rm -f "$log" "$slow_log"
-}
-trap cleanup EXIT
+install_status=0
+wait "$install_pid" || install_status=$?
+install_pid=""
+cat "$install_log" >&2
+[ "$install_status" = 0 ] || { echo "installing the test tools failed" >&2; exit 1; }
 
 # The five-minute S3 outage is mostly waiting: it runs in its own process,
 # beside the rest, instead of holding one of the two test threads.
