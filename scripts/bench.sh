@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (not part of the test command): starts the build scripts/run.sh
-# and scripts/test.sh use (dev profile, dependencies optimised) of
+# and scripts/test.sh use (the dev profile, see Cargo.toml) of
 # the service on loopback (in-memory Temporal, SeaweedFS), then prints
 #   P1  time from POST to verified webhook for a LARGE_MIB AIP, beside
 #       `aws s3 cp` of the same bytes to the same S3 server and beside

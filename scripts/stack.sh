@@ -27,8 +27,8 @@ bash scripts/install-tools.sh build
 stack_install_log=$(mktemp)
 bash scripts/install-tools.sh >"$stack_install_log" 2>&1 &
 stack_install_pid=$!
-# The one build scripts/test.sh uses too (dev profile, dependencies
-# optimised; see Cargo.toml): after run.sh the tests build only themselves.
+# The one build scripts/test.sh uses too (the dev profile, see Cargo.toml):
+# after run.sh the tests build only themselves.
 echo "building..." >&2
 if ! cargo build --workspace --bins --quiet; then
   kill "$stack_install_pid" 2>/dev/null; wait "$stack_install_pid" 2>/dev/null

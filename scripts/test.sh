@@ -5,8 +5,8 @@
 # and buckets, while a test that breaks a server starts its own; all on
 # free loopback ports, stopped by PID).
 #
-# The build is the one scripts/run.sh makes (the dev profile, dependencies
-# optimised): after run.sh, nothing is built again but the tests.
+# The build is the one scripts/run.sh makes (the dev profile, see
+# Cargo.toml): after run.sh, nothing is built again but the tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
