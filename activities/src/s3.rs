@@ -78,15 +78,8 @@ fn client_for(cfg: &S3Config, endpoint: &str) -> Client {
         None,
         "dissemination-config",
     );
-    // HTTPS (and plain HTTP) over rustls on ring, with the system's roots.
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(http)
         .region(Region::new(cfg.region.clone()))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
