@@ -31,7 +31,11 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # Some end-to-end tests run the service's binaries as their own processes.
 cargo build --workspace --bins --quiet
-cargo test --workspace --all-targets --no-run --quiet 2>/dev/null
+# The test build's list of executables is noise; its errors are not.
+build_log=$(mktemp)
+cargo test --workspace --all-targets --no-run --quiet 2>"$build_log" ||
+  { cat "$build_log" >&2; rm -f "$build_log"; exit 1; }
+rm -f "$build_log"
 install_status=0
 wait "$install_pid" || install_status=$?
 install_pid=""
