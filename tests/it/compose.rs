@@ -44,10 +44,11 @@ fn compose_files_violating_the_specification_are_rejected() -> Result<()> {
         ),
         ("an unknown top-level key", format!("{text}nonsense: 1\n")),
     ];
-    for (what, broken) in violations {
-        let file = tempfile::Builder::new().suffix(".yml").tempfile()?;
-        std::fs::write(file.path(), broken)?;
-        let (valid, output) = check_compose_spec(file.path())?;
+    let dir = crate::support::tempdir()?;
+    for (i, (what, broken)) in violations.into_iter().enumerate() {
+        let file = dir.path().join(format!("broken-{i}.yml"));
+        std::fs::write(&file, broken)?;
+        let (valid, output) = check_compose_spec(&file)?;
         ensure!(!valid, "check-jsonschema accepted {what}:\n{output}");
     }
     Ok(())

@@ -221,7 +221,7 @@ async fn bags_validate_selected_members_arrive_exactly_and_receipts_are_premis()
         vec!["disk", "s3"],
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir().unwrap();
 
     // 1. The whole AIP as one bag.
     let id = post_ok(
@@ -452,7 +452,7 @@ async fn bags_come_from_good_copies_fail_whole_on_corrupt_ones_and_cancel_cleanl
     })
     .await;
     let token = app.client_token();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir().unwrap();
     let corrupt = |aip: &TestAip, name: &str, location: usize| {
         let doc = app.catalog_doc(&aip.archive_id);
         let file = doc

@@ -33,7 +33,7 @@ fn over_tls(cfg: &mut TemporalConfig, proxy: &TlsProxy, ca: &Path, pki: &Pki) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_worker_reach_temporal_over_mtls_and_deliver() {
-    let pki_dir = tempfile::tempdir().unwrap();
+    let pki_dir = crate::support::tempdir().unwrap();
     let pki = Arc::new(Pki::generate(pki_dir.path(), "temporal"));
     let proxy: Arc<Mutex<Option<TlsProxy>>> = Arc::default();
     let (p, k) = (proxy.clone(), pki.clone());

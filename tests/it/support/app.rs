@@ -61,7 +61,7 @@ impl Default for Options {
 pub struct TestApp {
     pub stack: StackRef,
     /// This test's folder: catalog, repository, JWKS, logs of processes.
-    pub dir: tempfile::TempDir,
+    pub dir: crate::support::TempDir,
     pub cfg: Arc<Config>,
     pub api_url: String,
     pub http: reqwest::Client,
@@ -165,7 +165,7 @@ impl TestApp {
                 "p".to_owned(),
             ),
         };
-        let dir = tempfile::tempdir().expect("test folder");
+        let dir = crate::support::tempdir().expect("test folder");
         let receiver = Receiver::start().await.expect("receiver starts");
         let secret = format!(
             "whsec_{}",

@@ -9,7 +9,8 @@
 //! - `receiver`: the webhook endpoint, and `standardwebhooks` to verify it;
 //! - `process`: child processes, the service's binaries, stopped by PID;
 //! - `ports`: free loopback ports;
-//! - `scale`: several workers and API replicas, haproxy in front.
+//! - `scale`: several workers and API replicas, haproxy in front;
+//! - `tempdir`: folders that remove themselves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -20,6 +21,7 @@ mod process;
 mod receiver;
 mod scale;
 mod stack;
+mod tempdir;
 
 pub use app::{Options, TestApp};
 pub use client::refused;
@@ -29,6 +31,7 @@ pub use process::{
 };
 pub use receiver::{verify_with_standardwebhooks, Received};
 pub use scale::{start_replicas, start_workers, worker_identity, Haproxy};
+pub use tempdir::{tempdir, TempDir};
 
 pub const CLIENT: &str = "client-a";
 pub const OTHER_CLIENT: &str = "client-b";

@@ -142,7 +142,7 @@ async fn s3_answers(endpoint: &str, timeout: Duration) -> bool {
 
 /// Real Temporal and S3.
 pub struct Stack {
-    pub dir: tempfile::TempDir,
+    pub dir: crate::support::TempDir,
     pub temporal_address: String,
     pub s3_endpoint: String,
     temporal: Option<ChildGuard>,
@@ -163,7 +163,7 @@ impl Stack {
     /// A stack whose Temporal server also has `namespaces`, with the
     /// service's search attributes.
     async fn start_with_namespaces(namespaces: &[String]) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let dir = crate::support::tempdir()?;
         // The dev server also listens next to its frontend port (internal
         // services), so a whole block is chosen free; a start that still
         // collides with a parallel test is retried on new ports.
