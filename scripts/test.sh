@@ -37,9 +37,10 @@ clippy_driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driv
 [ -x "$clippy_driver" ] || { echo "clippy-driver not found (rustup component add clippy)" >&2; exit 1; }
 export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-# Every target at once, the service's binaries among them (some end-to-end
-# tests run them as their own processes).
-cargo build --workspace --all-targets --quiet
+# The end-to-end suite's executable first: the tests that wait on a fault's
+# clock (below) start while everything else compiles.
+cargo build --workspace --test it --quiet
+echo "[test.sh ${SECONDS}s] the end-to-end suite is built" >&2
 install_status=0
 wait "$install_pid" || install_status=$?
 install_pid=""
@@ -58,7 +59,8 @@ beside=(
 )
 skip=()
 for t in "${beside[@]}"; do skip+=(--skip "$t"); done
-it_bin=$(cargo test -p e2e-tests --test it --no-run --message-format=json 2>/dev/null |
+# (The same build as above, so nothing compiles: it names the executable.)
+it_bin=$(cargo build --workspace --test it --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -66,12 +68,18 @@ for l in sys.stdin:
 (cd tests && exec "$it_bin" --exact --test-threads "${#beside[@]}" "${beside[@]}") > "$beside_log" 2>&1 &
 beside_pid=$!
 
+# Every other target, the service's binaries among them (some end-to-end
+# tests run them as their own processes).
+cargo build --workspace --all-targets --quiet
+echo "[test.sh ${SECONDS}s] everything is built and linted" >&2
+
 # Two test threads fit two cores.
 status=0
 cargo test --workspace --all-targets -- --test-threads 2 "${skip[@]}" 2>&1 | tee "$log" || status=1
 beside_status=0
 wait "$beside_pid" || beside_status=1
 beside_pid=""
+echo "[test.sh ${SECONDS}s] done"
 echo "--- ${beside[*]} (run beside the others)"
 cat "$beside_log"
 cat "$beside_log" >> "$log"

@@ -158,17 +158,26 @@ async fn webhook_retries_keep_their_id_follow_the_schedule_and_honour_retry_afte
     }
     // Configured schedule: 2 s doubling, each wait drawn from [½, 1] × the
     // backoff (jitter); Retry-After: 10 s wins over the schedule's 4–8 s.
+    // The waits as the workflow scheduled them (its timers, in the history)
+    // are exact whatever the machine's load; the attempts came no sooner.
+    let waits = webhook_waits(&app, &id).await;
     let gaps: Vec<Duration> = hooks.windows(2).map(|w| w[1].at - w[0].at).collect();
-    println!("webhook attempt gaps: {gaps:?}");
+    println!("webhook waits scheduled: {waits:?}; attempt gaps: {gaps:?}");
     let within = |g: Duration, lo: u64, hi: u64| {
         g >= Duration::from_millis(lo) && g <= Duration::from_millis(hi)
     };
-    assert!(within(gaps[0], 1_000, 2_000 + 1_500), "{gaps:?}");
-    assert!(within(gaps[1], 2_000, 4_000 + 1_500), "{gaps:?}");
-    assert!(
-        within(gaps[2], 10_000, 10_000 + 1_500),
-        "Retry-After honoured: {gaps:?}"
-    );
+    assert_eq!(waits.len(), 3, "a wait before each retry: {waits:?}");
+    assert!(within(waits[0], 1_000, 2_000), "{waits:?}");
+    assert!(within(waits[1], 2_000, 4_000), "{waits:?}");
+    assert_eq!(waits[2], Duration::from_secs(10), "Retry-After honoured");
+    for (gap, wait) in gaps.iter().zip(&waits) {
+        // Timers do not fire early; Temporal's are precise to about a second.
+        assert!(*gap + Duration::from_secs(1) >= *wait, "{gaps:?} {waits:?}");
+        assert!(
+            *gap <= *wait + Duration::from_secs(10),
+            "{gaps:?} {waits:?}"
+        );
+    }
     let body: Value = serde_json::from_slice(&hooks[3].body).unwrap();
     assert_eq!(body["type"], "dissemination.delivered");
 
@@ -221,6 +230,37 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
     let url = done["files"][0]["downloadURL"].as_str().unwrap();
     assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
     assert!(!app.delivered_keys(&id).await.is_empty());
+}
+
+/// The timers a workflow started between its first and its last webhook
+/// attempt: the waits of its webhook schedule.
+async fn webhook_waits(app: &TestApp, id: &str) -> Vec<Duration> {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    let events = app
+        .stack_client()
+        .await
+        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let is_notify = |a: &Option<Attributes>| {
+        matches!(a, Some(Attributes::ActivityTaskScheduledEventAttributes(s))
+            if s.activity_type.as_ref().is_some_and(|t| t.name == "notify"))
+    };
+    let first = events.iter().position(|e| is_notify(&e.attributes));
+    let last = events.iter().rposition(|e| is_notify(&e.attributes));
+    let (Some(first), Some(last)) = (first, last) else {
+        return Vec::new();
+    };
+    events[first..last]
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::TimerStartedEventAttributes(t)) => t.start_to_fire_timeout.as_ref(),
+            _ => None,
+        })
+        .map(|d| Duration::new(d.seconds as u64, d.nanos as u32))
+        .collect()
 }
 
 /// Completed activities' results (those with field `marker`) in a history.
