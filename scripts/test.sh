@@ -8,20 +8,31 @@
 # The build is the one scripts/run.sh makes (the dev profile, see
 # Cargo.toml): after run.sh, no dependency is built again; the workspace's
 # own crates are, by clippy-driver (below), and the tests.
+#
+# On two cores the end-to-end suite, mostly waiting on servers, runs while
+# the rest compiles:
+#   1. the service's binaries and the end-to-end suite are built;
+#   2. the suite starts, in two processes: the tests that wait on a fault's
+#      clock in one, everything else in the other on two threads;
+#   3. meanwhile every other target is built (and linted), and the unit
+#      tests run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-log=$(mktemp)
+e2e_log=$(mktemp)
 beside_log=$(mktemp)
+unit_log=$(mktemp)
 install_log=$(mktemp)
+e2e_pid=""
 beside_pid=""
 install_pid=""
 cleanup() {
-  for pid in $beside_pid $install_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  rm -f "$log" "$beside_log" "$install_log"
+  for pid in $e2e_pid $beside_pid $install_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -f "$e2e_log" "$beside_log" "$unit_log" "$install_log"
 }
 trap cleanup EXIT
+phase() { echo "[test.sh ${SECONDS}s] $*" >&2; }
 
 # What the build needs first; the servers and reference tools the tests
 # need install while it compiles.
@@ -37,19 +48,21 @@ clippy_driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driv
 [ -x "$clippy_driver" ] || { echo "clippy-driver not found (rustup component add clippy)" >&2; exit 1; }
 export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-# The end-to-end suite's executable first: the tests that wait on a fault's
-# clock (below) start while everything else compiles.
-cargo build --workspace --test it --quiet
-echo "[test.sh ${SECONDS}s] the end-to-end suite is built" >&2
+
+# 1. What the end-to-end suite runs: its own executable and the service's
+#    binaries (some tests run them as their own processes).
+suite_build=(cargo build --workspace --bins --test it)
+"${suite_build[@]}" --quiet
+phase "the service's binaries and the end-to-end suite are built"
 install_status=0
 wait "$install_pid" || install_status=$?
 install_pid=""
 cat "$install_log" >&2
 [ "$install_status" = 0 ] || { echo "installing the test tools failed" >&2; exit 1; }
 
-# The tests that mostly wait on a fault's clock (a server down or frozen
-# for minutes, a transfer kept long on purpose) run in their own process,
-# beside the rest, instead of holding the two test threads.
+# 2. The tests that mostly wait on a fault's clock (a server down or frozen
+#    for minutes, a transfer kept long on purpose) run in their own process,
+#    beside the rest, instead of holding the two test threads.
 beside=(
   outages::s3_gone_for_five_minutes_mid_transfer_delivers
   outages::temporal_down_for_a_minute_mid_transfer_delivers_exactly_once
@@ -60,31 +73,40 @@ beside=(
 skip=()
 for t in "${beside[@]}"; do skip+=(--skip "$t"); done
 # (The same build as above, so nothing compiles: it names the executable.)
-it_bin=$(cargo build --workspace --test it --message-format=json 2>/dev/null |
+it_bin=$("${suite_build[@]}" --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("executable") and m.get("target", {}).get("name") == "it": print(m["executable"])')
-(cd tests && exec "$it_bin" --exact --test-threads "${#beside[@]}" "${beside[@]}") > "$beside_log" 2>&1 &
+(cd tests && exec "$it_bin" --exact --test-threads "${#beside[@]}" "${beside[@]}") >"$beside_log" 2>&1 &
 beside_pid=$!
-
-# Every other target, the service's binaries among them (some end-to-end
-# tests run them as their own processes).
-cargo build --workspace --all-targets --quiet
-echo "[test.sh ${SECONDS}s] everything is built and linted" >&2
-
 # Two test threads fit two cores.
-status=0
-cargo test --workspace --all-targets -- --test-threads 2 "${skip[@]}" 2>&1 | tee "$log" || status=1
+(cd tests && exec "$it_bin" --test-threads 2 "${skip[@]}") >"$e2e_log" 2>&1 &
+e2e_pid=$!
+
+# 3. Every other target (linted), then the unit tests.
+cargo build --workspace --all-targets --quiet >"$unit_log" 2>&1 ||
+  { cat "$unit_log" >&2; echo "the build failed" >&2; exit 1; }
+unit_status=0
+cargo test --workspace --lib --bins >"$unit_log" 2>&1 || unit_status=1
+phase "every target is built and linted; unit tests done"
+e2e_status=0
+wait "$e2e_pid" || e2e_status=1
+e2e_pid=""
 beside_status=0
 wait "$beside_pid" || beside_status=1
 beside_pid=""
-echo "[test.sh ${SECONDS}s] done"
+phase "end-to-end suite done"
+
+echo "--- unit tests"
+cat "$unit_log"
+echo "--- end-to-end suite"
+cat "$e2e_log"
 echo "--- ${beside[*]} (run beside the others)"
 cat "$beside_log"
-cat "$beside_log" >> "$log"
 # One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
-       if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
-     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
-[ "$status" = 0 ] && [ "$beside_status" = 0 ]
+cat "$unit_log" "$e2e_log" "$beside_log" |
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
+         if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+       END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }'
+[ "$unit_status" = 0 ] && [ "$e2e_status" = 0 ] && [ "$beside_status" = 0 ]

@@ -265,7 +265,8 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
     assert!(left_seen.last() <= left_seen.first(), "{left_seen:?}");
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "increasing: {seen:?}");
-    assert!(seen.iter().all(|d| *d < total), "{seen:?}");
+    // All bytes done while the upload completes and the fixity is checked.
+    assert!(seen.iter().all(|d| *d <= total), "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
