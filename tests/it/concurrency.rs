@@ -48,6 +48,12 @@ async fn fifty_parallel_posts_create_exactly_one_dissemination() {
         "{:?}",
         results.iter().map(|r| r.0).collect::<Vec<_>>()
     );
+    let others: Vec<_> = results
+        .iter()
+        .filter(|r| r.0 != 201 && r.0 != 409)
+        .map(|r| (r.0, &r.2))
+        .collect();
+    assert!(others.is_empty(), "neither 201 nor 409: {others:?}");
     assert_eq!(conflicts.len(), 49);
     let id = created[0].2["disseminationId"].as_str().unwrap();
     for (_, location, body) in &conflicts {
