@@ -236,14 +236,7 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
 /// attempt: the waits of its webhook schedule.
 async fn webhook_waits(app: &TestApp, id: &str) -> Vec<Duration> {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-    let events = app
-        .stack_client()
-        .await
-        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .unwrap();
+    let events = app.history(id).await;
     let is_notify = |a: &Option<Attributes>| {
         matches!(a, Some(Attributes::ActivityTaskScheduledEventAttributes(s))
             if s.activity_type.as_ref().is_some_and(|t| t.name == "notify"))
@@ -266,14 +259,7 @@ async fn webhook_waits(app: &TestApp, id: &str) -> Vec<Duration> {
 /// Completed activities' results (those with field `marker`) in a history.
 pub(crate) async fn activity_results(app: &TestApp, id: &str, marker: &str) -> Vec<Value> {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-    let events = app
-        .stack_client()
-        .await
-        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .unwrap();
+    let events = app.history(id).await;
     events
         .iter()
         .filter_map(|e| match &e.attributes {

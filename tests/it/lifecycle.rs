@@ -87,14 +87,7 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
     // GET shows the new links; one download happened in all.
     let now: Value = app.get(&token, &id).await.json().await.unwrap();
     assert_eq!(now["files"], renewed["files"]);
-    let history = app
-        .stack_client()
-        .await
-        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.clone())
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .unwrap();
+    let history = app.history(&id).await;
     let downloads = history
         .iter()
         .filter(|e| {

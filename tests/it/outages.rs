@@ -166,14 +166,7 @@ async fn the_only_copy_absent_beyond_the_window_is_rejected() {
 
 /// Events in a workflow's history.
 async fn history_length(app: &TestApp, id: &str) -> usize {
-    app.stack_client()
-        .await
-        .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .unwrap()
-        .len()
+    app.history(id).await.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -337,6 +337,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A dissemination's workflow history, every event.
+    pub async fn history(
+        &self,
+        id: &str,
+    ) -> Vec<temporalio_common::protos::temporal::api::history::v1::HistoryEvent> {
+        self.stack_client()
+            .await
+            .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap()
+    }
+
     pub fn catalog_doc(&self, archive_id: &str) -> model::catalog::Aip {
         let path = self.cfg.catalog.root.join(format!("{archive_id}.json"));
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
