@@ -28,7 +28,8 @@ stack_install_log=$(mktemp)
 bash scripts/install-tools.sh >"$stack_install_log" 2>&1 &
 stack_install_pid=$!
 # The one build scripts/test.sh uses too (the dev profile, see Cargo.toml):
-# after run.sh the tests build only themselves.
+# after run.sh, test.sh compiles no dependency again, only the workspace's
+# own crates (under clippy-driver) and the tests.
 echo "building..." >&2
 if ! cargo build --workspace --bins --quiet; then
   kill "$stack_install_pid" 2>/dev/null; wait "$stack_install_pid" 2>/dev/null
