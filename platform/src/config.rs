@@ -210,6 +210,10 @@ pub struct ApiConfig {
     pub batch_max_in_flight: u32,
     /// Items of a batch request started at once by the API.
     pub batch_start_concurrency: usize,
+    /// How often the API asks Temporal or the catalog for one item of a
+    /// batch request when it does not answer (pauses of 250 ms, doubling);
+    /// an item still unanswered refuses the batch with 503.
+    pub batch_start_tries: usize,
     /// A batch's history longer than this continues as new.
     pub batch_continue_after_events: u32,
 }
@@ -229,6 +233,7 @@ impl Default for ApiConfig {
             batch_body_limit_bytes: 128 * 1024,
             batch_max_in_flight: 3,
             batch_start_concurrency: 16,
+            batch_start_tries: 3,
             batch_continue_after_events: 20_000,
         }
     }

@@ -284,12 +284,17 @@ async fn with_temporal_down_every_endpoint_answers_503_at_once() {
         configure: Some(std::sync::Arc::new(|cfg| {
             cfg.temporal.rpc_timeout_ms =
                 platform::config::TemporalConfig::default().rpc_timeout_ms;
+            // One item at a time: the items after the first unanswered one
+            // are not tried at all.
+            cfg.api.batch_start_concurrency = 1;
+            cfg.api.batch_start_tries = 4;
         })),
         ..Default::default()
     })
     .await;
     let token = app.client_token();
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    let batch = crate::batches::small_aips(&app, "d0e5", 8).await;
     app.stack.stop_temporal();
     let base = app.api_url.clone();
     let calls: Vec<(&str, reqwest::RequestBuilder)> = vec![
@@ -336,6 +341,27 @@ async fn with_temporal_down_every_endpoint_answers_503_at_once() {
         assert!(took < Duration::from_secs(2), "{what} took {took:?}");
         println!("{what}: 503 in {took:?}");
     }
+    // A batch: its first item is asked four times (at most 1.5 s each,
+    // pauses of 0.25, 0.5 and 1 s), then the batch is refused; the seven
+    // after it are never tried (each would add 1.75 s).
+    let started = Instant::now();
+    let res = crate::batches::post_batch(&app, &base, &token, json!({"archiveIds": batch})).await;
+    let took = started.elapsed();
+    assert_eq!(res.status(), 503, "batch");
+    assert!(
+        res.headers().contains_key("retry-after"),
+        "batch: Retry-After"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["error"]["code"], "SERVICE_UNAVAILABLE",
+        "batch: {body}"
+    );
+    assert!(
+        took >= Duration::from_millis(1750) && took < Duration::from_secs(10),
+        "batch took {took:?}"
+    );
+    println!("batch: 503 in {took:?}");
     let started = Instant::now();
     let res = app.http.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 503);

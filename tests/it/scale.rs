@@ -443,7 +443,12 @@ async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["disseminationId"].as_str().unwrap().to_owned())
+        .map(|i| {
+            i["disseminationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an item not started: {i}"))
+                .to_owned()
+        })
         .collect();
     assert_eq!(owned.len(), 200);
     assert_eq!(created["counts"]["waiting"], 200);

@@ -18,7 +18,7 @@ use axum::{
 use futures::StreamExt;
 use model::{ArchiveId, ClientId, DisseminationId};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::atomic::Ordering};
 use workflows::{
     BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError, WorkflowSettings,
 };
@@ -131,56 +131,71 @@ pub async fn create(
         delivery: &delivery,
         batch: Some(&batch_id),
     };
-    // The items, started in order a few at a time.
-    let outcomes: Vec<(ArchiveId, Result<Admission, ApiError>)> = futures::stream::iter(ids)
-        .map(|id| {
-            let (state, claims, ask) = (&state, &claims, &ask);
-            async move {
-                let outcome = admit(state, claims, id.clone(), ask).await;
-                (id, outcome)
-            }
-        })
-        .buffered(cfg.api.batch_start_concurrency.max(1))
-        .collect()
-        .await;
+    // The items, started in order a few at a time. An item that finds
+    // Temporal or the catalog unavailable (after its tries) refuses the
+    // whole batch: no item after it starts, the started ones are cancelled.
+    let unavailable = std::sync::atomic::AtomicBool::new(false);
+    let outcomes: Vec<(ArchiveId, Option<Result<Admission, ApiError>>)> =
+        futures::stream::iter(ids)
+            .map(|id| {
+                let (state, claims, ask, unavailable) = (&state, &claims, &ask, &unavailable);
+                async move {
+                    if unavailable.load(Ordering::Relaxed) {
+                        return (id, None);
+                    }
+                    let outcome = admit(state, claims, id.clone(), ask).await;
+                    if matches!(&outcome, Err(e) if e.code.status().is_server_error()) {
+                        unavailable.store(true, Ordering::Relaxed);
+                    }
+                    (id, Some(outcome))
+                }
+            })
+            .buffered(cfg.api.batch_start_concurrency.max(1))
+            .collect()
+            .await;
     let mut items = Vec::with_capacity(outcomes.len());
-    let mut unavailable = None;
+    let mut failure = None;
     for (archive_id, outcome) in outcomes {
         let archive_id = archive_id.to_string();
         items.push(match outcome {
-            Ok(Admission::Started(view)) => BatchItem {
+            Some(Ok(Admission::Started(view))) => BatchItem {
                 archive_id,
                 dissemination_id: Some(view.record.dissemination_id.to_string()),
                 existing: false,
                 error: None,
                 status: Some(view.status),
             },
-            Ok(Admission::InProgress(existing)) => BatchItem {
+            Some(Ok(Admission::InProgress(existing))) => BatchItem {
                 archive_id,
                 dissemination_id: Some(existing.id),
                 existing: true,
                 error: None,
                 status: existing.view.map(|v| v.status),
             },
-            Err(e) => {
-                if e.code.status().is_server_error() {
-                    unavailable.get_or_insert(e.code);
-                }
-                BatchItem {
-                    archive_id,
-                    dissemination_id: None,
-                    existing: false,
-                    error: Some(ItemError {
-                        code: serde_json::to_value(e.code)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                        message: e.message.clone(),
-                    }),
-                    status: None,
-                }
+            Some(Err(e)) if e.code.status().is_server_error() => {
+                failure.get_or_insert(e);
+                continue;
             }
+            Some(Err(e)) => BatchItem {
+                archive_id,
+                dissemination_id: None,
+                existing: false,
+                error: Some(ItemError {
+                    code: serde_json::to_value(e.code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    message: e.message.clone(),
+                }),
+                status: None,
+            },
+            // Not tried: an item before it found a dependency unavailable.
+            None => continue,
         });
+    }
+    if let Some(e) = failure {
+        cancel_started(&state, &items, "an item could not be started").await;
+        return Err(e);
     }
     let record = BatchRecord {
         batch_id: batch_id.clone(),
@@ -206,21 +221,12 @@ pub async fn create(
         continue_after_events: Some(cfg.api.batch_continue_after_events),
     };
     if let Err(e) = temporal::batch::start(&state.temporal, input, &view, cfg.batch_queue()).await {
-        // Without its batch no item would get its turn: cancel what started.
-        for item in items.iter().filter(|i| i.is_owned()) {
-            if let Some(id) = item
-                .dissemination_id
-                .as_deref()
-                .and_then(|d| DisseminationId::parse(d).ok())
-            {
-                let _ = temporal::cancel(&state.temporal, &id).await;
-            }
-        }
+        // Without its batch no item would get its turn.
+        cancel_started(&state, &items, "the batch could not be started").await;
         return Err(e);
     }
     tracing::info!(%batch_id, client_id = %claims.client_id, items = items.len(),
-        owned = items.iter().filter(|i| i.is_owned()).count(), unavailable = ?unavailable,
-        "batch accepted");
+        owned = items.iter().filter(|i| i.is_owned()).count(), "batch accepted");
     let location = format!(
         "{}/v1/dissemination-batches/{batch_id}",
         cfg.api.base_path.trim_end_matches('/')
@@ -231,6 +237,32 @@ pub async fn create(
         Json(BatchCreated { batch: view, items }),
     )
         .into_response())
+}
+
+/// The batch is refused: the items it started (each waiting for a turn
+/// that will not come, nothing transferred) are cancelled, each asked as
+/// often as a start is.
+async fn cancel_started(state: &AppState, items: &[BatchItem], why: &str) {
+    let tries = state.cfg.api.batch_start_tries;
+    let started = items
+        .iter()
+        .filter(|i| i.is_owned())
+        .filter_map(|i| DisseminationId::parse(i.dissemination_id.as_deref()?).ok());
+    futures::stream::iter(started)
+        .for_each_concurrent(
+            state.cfg.api.batch_start_concurrency.max(1),
+            |id| async move {
+                let cancelled = temporal::persist(tries, || {
+                    temporal::bounded(temporal::cancel(&state.temporal, &id))
+                })
+                .await;
+                if let Err(e) = cancelled {
+                    tracing::error!(dissemination_id = %id, error = %e.message, reason = why,
+                    "a started item of a refused batch was not cancelled");
+                }
+            },
+        )
+        .await;
 }
 
 /// The counts at creation (the workflow's memo starts the same).

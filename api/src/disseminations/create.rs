@@ -262,7 +262,18 @@ pub(crate) async fn admit(
     archive_id: ArchiveId,
     ask: &Ask<'_>,
 ) -> Result<Admission, ApiError> {
-    let aip = state.catalog.get(&archive_id).await?.ok_or_else(|| {
+    // A batch's item asks again what did not answer; a single POST answers
+    // 503 at once (its client asks again).
+    let tries = if ask.batch.is_some() {
+        state.cfg.api.batch_start_tries
+    } else {
+        1
+    };
+    let aip = temporal::persist(tries, || async {
+        Ok(state.catalog.get(&archive_id).await?)
+    })
+    .await?
+    .ok_or_else(|| {
         ApiError::new(
             ErrorCode::ArchiveNotFound,
             format!("no AIP with archiveId {archive_id}"),
@@ -312,6 +323,7 @@ pub(crate) async fn admit(
         lock_queue: cfg.lock_queue(),
         priority_key: priority.priority_key(),
         view: &view,
+        tries,
     };
     Ok(match temporal::start(&state.temporal, request).await? {
         StartOutcome::Started => {

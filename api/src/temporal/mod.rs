@@ -44,6 +44,28 @@ pub(crate) async fn bounded<T>(
         .unwrap_or_else(|_| Err(ApiError::unavailable("Temporal", "no answer in time")))
 }
 
+/// `call` until it is answered, at most `tries` times (at least once): a
+/// dependency that did not answer (503) is asked again after a pause that
+/// doubles from 250 ms. Only for calls that are safe to repeat.
+pub(crate) async fn persist<T, F, Fut>(tries: usize, mut call: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut pause = Duration::from_millis(250);
+    for _ in 1..tries {
+        match call().await {
+            Err(e) if e.code == ErrorCode::ServiceUnavailable => {
+                tracing::debug!(error = %e.message, "asking again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            answered => return answered,
+        }
+    }
+    call().await
+}
+
 pub(crate) fn describe_options() -> WorkflowDescribeOptions {
     WorkflowDescribeOptions::builder()
         .rpc_options(RpcOptions::builder().timeout(rpc_budget()).build())
@@ -177,4 +199,44 @@ pub(crate) fn query_options(timeout: Duration) -> WorkflowQueryOptions {
     WorkflowQueryOptions::builder()
         .rpc_options(RpcOptions::builder().timeout(timeout).build())
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn persist_asks_again_only_what_did_not_answer() {
+        let calls = AtomicUsize::new(0);
+        let unanswered = || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>(ApiError::unavailable("Temporal", "no answer in time"))
+        };
+        let e = persist(3, unanswered).await.expect_err("never answered");
+        assert_eq!(e.code, ErrorCode::ServiceUnavailable);
+        assert_eq!(calls.swap(0, Ordering::Relaxed), 3);
+
+        // A refusal is an answer: not asked again.
+        let refused = || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>(ApiError::new(ErrorCode::ArchiveNotFound, "no such AIP"))
+        };
+        assert_eq!(
+            persist(3, refused).await.expect_err("refused").code,
+            ErrorCode::ArchiveNotFound
+        );
+        assert_eq!(calls.swap(0, Ordering::Relaxed), 1);
+
+        // Answered on the second try; zero tries still asks once.
+        let second = || async {
+            match calls.fetch_add(1, Ordering::Relaxed) {
+                0 => Err(ApiError::unavailable("the catalog", "connection refused")),
+                n => Ok(n),
+            }
+        };
+        assert_eq!(persist(3, second).await.expect("the second try"), 1);
+        calls.store(5, Ordering::Relaxed);
+        assert_eq!(persist(0, second).await.expect("one try"), 5);
+    }
 }

@@ -3,7 +3,7 @@
 //! concurrent requests take it), then the dissemination; a lock whose holder
 //! ended, or never appeared, is handed over.
 
-use super::{bounded, describe, describe_options, rpc_budget};
+use super::{bounded, describe, describe_options, persist, rpc_budget};
 use crate::error::ApiError;
 use model::DisseminationId;
 use std::time::{Duration, SystemTime};
@@ -45,6 +45,10 @@ pub struct StartRequest<'a> {
     pub lock_queue: String,
     pub priority_key: u8,
     pub view: &'a DisseminationView,
+    /// How often a call Temporal did not answer is made (at least once).
+    /// Each is idempotent: a try that was done although it went unanswered
+    /// is recognised by the dissemination id.
+    pub tries: usize,
 }
 
 /// Takes the (client, AIP) lock, then starts the dissemination. Temporal's
@@ -69,41 +73,48 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
         let input = LockInput {
             dissemination_id: record.dissemination_id.clone(),
         };
-        let started = bounded(async {
-            Ok(client
-                .start_workflow(DisseminationLock::run, input, opts)
-                .await)
+        let started = persist(req.tries, || {
+            bounded(async {
+                match client
+                    .start_workflow(DisseminationLock::run, input.clone(), opts.clone())
+                    .await
+                {
+                    Ok(handle) => Ok(Some(handle.info().run_id.clone().unwrap_or_default())),
+                    Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            })
         })
         .await?;
-        match started {
-            Ok(handle) => {
-                let run_id = handle.info().run_id.clone().unwrap_or_default();
-                req.input.lock = Some(LockRef {
-                    workflow_id: lock_wf.clone(),
-                    run_id: run_id.clone(),
-                });
-                return start_dissemination(client, &req)
-                    .await
-                    .map(|()| StartOutcome::Started)
-                    .inspect_err(|_| {
-                        release_orphan(client, &lock_wf, &run_id);
-                    });
-            }
-            Err(WorkflowStartError::AlreadyStarted { .. }) => {
-                match bounded(existing_holder(client, &lock_wf)).await? {
-                    Holder::Active(existing) => return Ok(StartOutcome::InProgress(existing)),
-                    // The lock outlived its dissemination: remove it and try
-                    // again (a parallel request may have removed it first).
-                    Holder::Stale { run_id, holder: h } => {
-                        holder = h.or(holder);
-                        terminate_run(client, &lock_wf, &run_id).await;
-                    }
-                    // Released or removed between the start and the look.
-                    Holder::Gone => {}
+        let taken = match started {
+            Some(run_id) => run_id,
+            None => match persist(req.tries, || {
+                bounded(existing_holder(client, &lock_wf, &record.dissemination_id))
+            })
+            .await?
+            {
+                Holder::Active(existing) => return Ok(StartOutcome::InProgress(existing)),
+                // An earlier try took it, unanswered.
+                Holder::Mine { run_id } => run_id,
+                // The lock outlived its dissemination: remove it and try
+                // again (a parallel request may have removed it first).
+                Holder::Stale { run_id, holder: h } => {
+                    holder = h.or(holder);
+                    terminate_run(client, &lock_wf, &run_id).await;
+                    continue;
                 }
-            }
-            Err(e) => return Err(e.into()),
-        }
+                // Released or removed between the start and the look.
+                Holder::Gone => continue,
+            },
+        };
+        req.input.lock = Some(LockRef {
+            workflow_id: lock_wf.clone(),
+            run_id: taken.clone(),
+        });
+        return start_dissemination(client, &req)
+            .await
+            .map(|()| StartOutcome::Started)
+            .inspect_err(|_| release_orphan(client, &lock_wf, &taken));
     }
     // Still handed over after every try: others are taking it right now;
     // one of them holds it.
@@ -142,18 +153,27 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
                 record.priority.get()
             ))
             .build();
-    bounded(async {
-        client
-            .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts)
-            .await
-            .map(|_| ())
-            .map_err(ApiError::from)
+    persist(req.tries, || {
+        bounded(async {
+            match client
+                .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts.clone())
+                .await
+            {
+                // The id is new and this request's: an earlier try started it.
+                Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
     })
     .await
 }
 
 enum Holder {
     Active(Box<Existing>),
+    /// Held for the dissemination being started (by an unanswered try).
+    Mine {
+        run_id: String,
+    },
     Stale {
         run_id: String,
         holder: Option<String>,
@@ -162,7 +182,11 @@ enum Holder {
     Gone,
 }
 
-async fn existing_holder(client: &Client, lock_wf: &str) -> Result<Holder, ApiError> {
+async fn existing_holder(
+    client: &Client,
+    lock_wf: &str,
+    starting: &DisseminationId,
+) -> Result<Holder, ApiError> {
     let lock = client.get_workflow_handle::<DisseminationLock>(lock_wf.to_owned());
     let desc = match lock.describe(describe_options()).await {
         Ok(d) => d,
@@ -180,6 +204,9 @@ async fn existing_holder(client: &Client, lock_wf: &str) -> Result<Holder, ApiEr
             holder: None,
         });
     };
+    if holder == starting.as_str() {
+        return Ok(Holder::Mine { run_id });
+    }
     let started = desc.start_time();
     let described = match DisseminationId::parse(&holder) {
         Ok(id) => describe(client, &id).await?,
