@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks (not part of the test command): starts the build scripts/run.sh
-# and scripts/test.sh use (the dev profile, see Cargo.toml) of
+# and scripts/test.sh use (the dev profile, see Cargo.toml; STACK_PROFILE=release
+# for the release build, to compare against) of
 # the service on loopback (in-memory Temporal, SeaweedFS), then prints
 #   P1  time from POST to verified webhook for a LARGE_MIB AIP, beside
 #       `aws s3 cp` of the same bytes to the same S3 server and beside
@@ -359,12 +360,12 @@ naive_s=$(secs "$t0" "$t1")
 p1p2_lines() {
   local commit
   commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  python3 - "$commit" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" "$nomd5_s" <<'PY'
+  python3 - "$commit" "$STACK_PROFILE" "$LARGE_MIB" "$SMALL_MIB" "$large_s" "$cp_s" "$naive_s" "$large_rss" "$small_rss" "$small_s" "$nomd5_s" <<'PY'
 import sys
-commit, large, small, ours, cp, naive, large_rss, small_rss, small_s, nomd5_s = sys.argv[1:]
+commit, profile, large, small, ours, cp, naive, large_rss, small_rss, small_s, nomd5_s = sys.argv[1:]
 ours, cp, naive, small_s = float(ours), float(cp), float(naive), float(small_s)
 lr, sr = int(large_rss) / 1024, int(small_rss) / 1024
-print(f"commit {commit}, {large} MiB and {small} MiB AIPs, SeaweedFS on loopback")
+print(f"commit {commit} ({profile} profile), {large} MiB and {small} MiB AIPs, SeaweedFS on loopback")
 print(f"P1 POST -> verified webhook ({large} MiB): {ours:.2f} s "
       f"({int(large) / 1024 / ours:.2f} GiB/s)")
 print(f"   aws s3 cp of the same bytes:        {cp:.2f} s  -> ratio ours/cp = {ours / cp:.2f} (target <= 1.0)")

@@ -9,6 +9,8 @@
 #                    its own port and metrics port (logs/api-<i>.log), and
 #                    haproxy (round-robin, health-checked) in front on the
 #                    port the single API would use, so $API stays the address
+#   STACK_PROFILE    the cargo profile built and run: dev (default, the one
+#                    scripts/test.sh uses) or release (to compare against)
 # Sets: API, T_UI, JAEGER, WORKER_METRICS, API_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
 # WORKER_PID (the first worker), WORKER_PIDS, WORKER_METRICS_ALL (ports),
 # API_PIDS, API_REPLICAS (base URLs), API_METRICS_ALL (ports), HAPROXY_PID
@@ -30,8 +32,14 @@ stack_install_pid=$!
 # The one build scripts/test.sh uses too (the dev profile, see Cargo.toml):
 # after run.sh, test.sh compiles no dependency again, only the workspace's
 # own crates (under clippy-driver) and the tests.
-echo "building..." >&2
-if ! cargo build --workspace --bins --quiet; then
+STACK_PROFILE=${STACK_PROFILE:-dev}
+case "$STACK_PROFILE" in
+  dev) bin="$root/target/debug" ;;
+  release) bin="$root/target/release" ;;
+  *) echo "STACK_PROFILE must be dev or release" >&2; exit 1 ;;
+esac
+echo "building ($STACK_PROFILE profile)..." >&2
+if ! cargo build --workspace --bins --quiet --profile "$STACK_PROFILE"; then
   kill "$stack_install_pid" 2>/dev/null; wait "$stack_install_pid" 2>/dev/null
   exit 1
 fi
@@ -42,7 +50,6 @@ if ! wait "$stack_install_pid"; then
 fi
 cat "$stack_install_log" >&2
 rm -f "$stack_install_log"
-bin="$root/target/debug"
 tools="$root/.tools/bin"
 
 data="${STACK_DATA:-$root/.data}"
