@@ -19,6 +19,7 @@ use futures::StreamExt;
 use model::{ArchiveId, ClientId, DisseminationId};
 use serde::Deserialize;
 use std::{collections::BTreeSet, sync::atomic::Ordering};
+use temporalio_client::errors::WorkflowInteractionError;
 use workflows::{
     BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError, WorkflowSettings,
 };
@@ -135,27 +136,33 @@ pub async fn create(
     // Temporal or the catalog unavailable (after its tries) refuses the
     // whole batch: no item after it starts, the started ones are cancelled.
     let unavailable = std::sync::atomic::AtomicBool::new(false);
-    let outcomes: Vec<(ArchiveId, Option<Result<Admission, ApiError>>)> =
-        futures::stream::iter(ids)
-            .map(|id| {
-                let (state, claims, ask, unavailable) = (&state, &claims, &ask, &unavailable);
-                async move {
-                    if unavailable.load(Ordering::Relaxed) {
-                        return (id, None);
-                    }
-                    let outcome = admit(state, claims, id.clone(), ask).await;
-                    if matches!(&outcome, Err(e) if e.code.status().is_server_error()) {
-                        unavailable.store(true, Ordering::Relaxed);
-                    }
-                    (id, Some(outcome))
+    type Outcome = (
+        ArchiveId,
+        DisseminationId,
+        Option<Result<Admission, ApiError>>,
+    );
+    let outcomes: Vec<Outcome> = futures::stream::iter(ids)
+        .map(|archive_id| {
+            let (state, claims, ask, unavailable) = (&state, &claims, &ask, &unavailable);
+            async move {
+                let id = DisseminationId::generate();
+                if unavailable.load(Ordering::Relaxed) {
+                    return (archive_id, id, None);
                 }
-            })
-            .buffered(cfg.api.batch_start_concurrency.max(1))
-            .collect()
-            .await;
+                let outcome = admit(state, claims, archive_id.clone(), id.clone(), ask).await;
+                if matches!(&outcome, Err(e) if e.code.status().is_server_error()) {
+                    unavailable.store(true, Ordering::Relaxed);
+                }
+                (archive_id, id, Some(outcome))
+            }
+        })
+        .buffered(cfg.api.batch_start_concurrency.max(1))
+        .collect()
+        .await;
     let mut items = Vec::with_capacity(outcomes.len());
     let mut failure = None;
-    for (archive_id, outcome) in outcomes {
+    let mut unanswered = Vec::new();
+    for (archive_id, id, outcome) in outcomes {
         let archive_id = archive_id.to_string();
         items.push(match outcome {
             Some(Ok(Admission::Started(view))) => BatchItem {
@@ -172,8 +179,11 @@ pub async fn create(
                 error: None,
                 status: existing.view.map(|v| v.status),
             },
+            // A start that went unanswered may have happened: it is
+            // cancelled with the started ones.
             Some(Err(e)) if e.code.status().is_server_error() => {
                 failure.get_or_insert(e);
+                unanswered.push(id);
                 continue;
             }
             Some(Err(e)) => BatchItem {
@@ -194,7 +204,13 @@ pub async fn create(
         });
     }
     if let Some(e) = failure {
-        cancel_started(&state, &items, "an item could not be started").await;
+        cancel_started(
+            &state,
+            &items,
+            unanswered,
+            "its batch was refused: an item could not be started",
+        )
+        .await;
         return Err(e);
     }
     let record = BatchRecord {
@@ -222,7 +238,7 @@ pub async fn create(
     };
     if let Err(e) = temporal::batch::start(&state.temporal, input, &view, cfg.batch_queue()).await {
         // Without its batch no item would get its turn.
-        cancel_started(&state, &items, "the batch could not be started").await;
+        cancel_started(&state, &items, Vec::new(), "its batch could not be started").await;
         return Err(e);
     }
     tracing::info!(%batch_id, client_id = %claims.client_id, items = items.len(),
@@ -240,20 +256,32 @@ pub async fn create(
 }
 
 /// The batch is refused: the items it started (each waiting for a turn
-/// that will not come, nothing transferred) are cancelled, each asked as
-/// often as a start is.
-async fn cancel_started(state: &AppState, items: &[BatchItem], why: &str) {
+/// that will not come, nothing transferred) are cancelled, and those whose
+/// start went unanswered if they exist; each asked as often as a start is.
+async fn cancel_started(
+    state: &AppState,
+    items: &[BatchItem],
+    unanswered: Vec<DisseminationId>,
+    why: &str,
+) {
     let tries = state.cfg.api.batch_start_tries;
     let started = items
         .iter()
         .filter(|i| i.is_owned())
-        .filter_map(|i| DisseminationId::parse(i.dissemination_id.as_deref()?).ok());
+        .filter_map(|i| DisseminationId::parse(i.dissemination_id.as_deref()?).ok())
+        .chain(unanswered);
     futures::stream::iter(started)
         .for_each_concurrent(
             state.cfg.api.batch_start_concurrency.max(1),
             |id| async move {
                 let cancelled = temporal::persist(tries, || {
-                    temporal::bounded(temporal::cancel(&state.temporal, &id))
+                    temporal::bounded(async {
+                        match temporal::cancel(&state.temporal, &id, why).await {
+                            // Never started: nothing to cancel.
+                            Ok(()) | Err(WorkflowInteractionError::NotFound(_)) => Ok(()),
+                            Err(e) => Err(e.into()),
+                        }
+                    })
                 })
                 .await;
                 if let Err(e) = cancelled {

@@ -41,7 +41,7 @@ pub async fn cancel(
             format!("the dissemination already ended {}", view.status),
         ));
     }
-    temporal::cancel(&state.temporal, &id).await?;
+    temporal::cancel(&state.temporal, &id, "cancelled at the client's request").await?;
     tracing::info!(dissemination_id = %id, "cancellation requested");
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }

@@ -212,7 +212,8 @@ pub async fn create(
         delivery: &delivery,
         batch: None,
     };
-    match admit(&state, &claims, archive_id, &ask).await? {
+    let id = DisseminationId::generate();
+    match admit(&state, &claims, archive_id, id, &ask).await? {
         Admission::Started(view) => {
             let record = &view.record;
             let span = tracing::Span::current();
@@ -255,11 +256,12 @@ pub(crate) enum Admission {
 }
 
 /// The checks of a single POST for one AIP (404, 403, 422), then its
-/// dissemination started behind its per-(client, AIP) lock.
+/// dissemination started behind its per-(client, AIP) lock, as `id`.
 pub(crate) async fn admit(
     state: &AppState,
     claims: &crate::auth::Claims,
     archive_id: ArchiveId,
+    id: DisseminationId,
     ask: &Ask<'_>,
 ) -> Result<Admission, ApiError> {
     // A batch's item asks again what did not answer; a single POST answers
@@ -297,7 +299,7 @@ pub(crate) async fn admit(
     }
     let priority = ask.priority;
     let record = DisseminationRecord {
-        dissemination_id: DisseminationId::generate(),
+        dissemination_id: id,
         archive_id,
         client_id: ClientId::new(claims.client_id.clone()),
         contract_id: entity.access_group_id.clone(),

@@ -161,12 +161,16 @@ pub async fn regenerate_links(
 
 /// Requests cancellation: the workflow stops the running step, removes
 /// what it left behind and ends CANCELLED.
-pub async fn cancel(client: &Client, id: &DisseminationId) -> Result<(), ApiError> {
+pub async fn cancel(
+    client: &Client,
+    id: &DisseminationId,
+    reason: &str,
+) -> Result<(), temporalio_client::errors::WorkflowInteractionError> {
     let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
     let opts = temporalio_client::WorkflowCancelOptions::builder()
-        .reason("cancelled at the client's request")
+        .reason(reason)
         .build();
-    Ok(handle.cancel(opts).await?)
+    handle.cancel(opts).await
 }
 
 /// The dissemination's audit trail, from the workflow (a worker must answer).
