@@ -19,7 +19,7 @@ fn start_temporal(
     dir: &Path,
     attempt: u32,
     namespaces: &[String],
-) -> anyhow::Result<(ChildGuard, Vec<String>, String)> {
+) -> anyhow::Result<(ChildGuard, Vec<String>, String, Vec<u16>)> {
     let port = free_block(8);
     let [ui, http, metrics] = free_ports(3)[..] else {
         unreachable!()
@@ -59,7 +59,8 @@ fn start_temporal(
         &mut cmd,
         &dir.join(format!("temporal-{attempt}.log")),
     )?;
-    Ok((guard, args, format!("http://127.0.0.1:{port}")))
+    let ports = (port..port + 8).chain([ui, http, metrics]).collect();
+    Ok((guard, args, format!("http://127.0.0.1:{port}"), ports))
 }
 
 /// Whether a Temporal frontend answers at `address` within `timeout`.
@@ -147,6 +148,11 @@ pub struct Stack {
     pub s3_endpoint: String,
     temporal: Option<ChildGuard>,
     temporal_args: Vec<String>,
+    /// The ports the Temporal server listens on (its frontend block, UI,
+    /// HTTP, metrics): held while it is stopped, so that no other test's
+    /// server or connection takes one and the restart on them fails.
+    temporal_ports: Vec<u16>,
+    temporal_held: Vec<tokio::net::TcpSocket>,
     weed: Option<ChildGuard>,
     weed_args: Vec<String>,
 }
@@ -169,13 +175,13 @@ impl Stack {
         // collides with a parallel test is retried on new ports.
         let mut started = None;
         for attempt in 1..=3 {
-            let (guard, args, address) = start_temporal(dir.path(), attempt, namespaces)?;
+            let (guard, args, address, ports) = start_temporal(dir.path(), attempt, namespaces)?;
             if temporal_answers(&address, Duration::from_secs(30)).await {
-                started = Some((guard, args, address));
+                started = Some((guard, args, address, ports));
                 break;
             }
         }
-        let Some((temporal, temporal_args, temporal_address)) = started else {
+        let Some((temporal, temporal_args, temporal_address, temporal_ports)) = started else {
             let log =
                 std::fs::read_to_string(dir.path().join("temporal-3.log")).unwrap_or_default();
             anyhow::bail!("the Temporal dev server did not start in 3 attempts; last log:\n{log}");
@@ -205,6 +211,8 @@ impl Stack {
             dir,
             temporal,
             temporal_args,
+            temporal_ports,
+            temporal_held: Vec::new(),
             weed,
             weed_args,
         })
@@ -278,6 +286,7 @@ impl Stack {
     /// Stops the Temporal server (an outage); `start_temporal` brings it back.
     pub fn stop_temporal(&mut self) {
         self.temporal = None;
+        self.hold_temporal_ports();
     }
 
     pub async fn start_temporal(&mut self) -> anyhow::Result<()> {
@@ -285,16 +294,41 @@ impl Stack {
     }
 
     /// Stops and starts the Temporal server on the same port and database.
+    /// A start that does not answer (on a loaded host) is tried again.
     pub async fn restart_temporal(&mut self) -> anyhow::Result<()> {
-        self.temporal = None;
-        let mut cmd = Command::new(tools_bin().join("temporal"));
-        cmd.args(&self.temporal_args);
-        self.temporal = Some(spawn(
-            "temporal",
-            &mut cmd,
-            &self.dir.path().join("temporal-restart.log"),
-        )?);
+        for attempt in 1..=3 {
+            self.temporal = None;
+            self.temporal_held.clear();
+            let mut cmd = Command::new(tools_bin().join("temporal"));
+            cmd.args(&self.temporal_args);
+            let log = self
+                .dir
+                .path()
+                .join(format!("temporal-restart-{attempt}.log"));
+            self.temporal = Some(spawn("temporal", &mut cmd, &log)?);
+            if temporal_answers(&self.temporal_address, Duration::from_secs(45)).await {
+                return Ok(());
+            }
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            eprintln!("the restarted Temporal server did not answer (try {attempt}):\n{tail}");
+        }
         self.wait_ready().await
+    }
+
+    /// Binds (without listening: a connection is still refused) each port
+    /// of the stopped server that is free.
+    fn hold_temporal_ports(&mut self) {
+        self.temporal_held = self
+            .temporal_ports
+            .iter()
+            .filter_map(|&port| {
+                let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                // Past the stopped server's connections in TIME_WAIT.
+                socket.set_reuseaddr(true).ok()?;
+                socket.bind(([127, 0, 0, 1], port).into()).ok()?;
+                Some(socket)
+            })
+            .collect();
     }
 }
 
