@@ -211,8 +211,9 @@ pub struct ApiConfig {
     /// Items of a batch request started at once by the API.
     pub batch_start_concurrency: usize,
     /// How often the API asks Temporal or the catalog for one item of a
-    /// batch request when it does not answer (pauses of 250 ms, doubling);
-    /// an item still unanswered refuses the batch with 503.
+    /// batch request, or Temporal for the batch's workflow, when it does
+    /// not answer (pauses of 250 ms, doubling); still unanswered, the batch
+    /// is refused with 503.
     pub batch_start_tries: usize,
     /// A batch's history longer than this continues as new.
     pub batch_continue_after_events: u32,

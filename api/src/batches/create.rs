@@ -236,7 +236,15 @@ pub async fn create(
         carried: None,
         continue_after_events: Some(cfg.api.batch_continue_after_events),
     };
-    if let Err(e) = temporal::batch::start(&state.temporal, input, &view, cfg.batch_queue()).await {
+    if let Err(e) = temporal::batch::start(
+        &state.temporal,
+        input,
+        &view,
+        cfg.batch_queue(),
+        cfg.api.batch_start_tries,
+    )
+    .await
+    {
         // Without its batch no item would get its turn.
         cancel_started(&state, &items, Vec::new(), "its batch could not be started").await;
         return Err(e);

@@ -1,12 +1,13 @@
 //! A batch's round trips: start its workflow, read its view (memo, no worker) and items (query), cancel it,
 //! list a client's batches.
 
-use super::{bounded, describe_options, query_options};
+use super::{bounded, describe_options, persist, query_options};
 use crate::error::ApiError;
 use std::time::Duration;
 use temporalio_client::{
-    errors::WorkflowInteractionError, Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
-    WorkflowSignalOptions, WorkflowStartOptions,
+    errors::{WorkflowInteractionError, WorkflowStartError},
+    Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
 use workflows::{
@@ -17,11 +18,15 @@ use workflows::{
 /// The workflow type of batches (visibility queries).
 pub const BATCH_WORKFLOW: &str = "DisseminationBatch";
 
+/// Starts the batch's workflow, asked up to `tries` times while Temporal
+/// does not answer (the batch id is new: an unanswered start that happened
+/// is recognised by it).
 pub async fn start(
     client: &Client,
     input: BatchInput,
     view: &BatchView,
     queue: String,
+    tries: usize,
 ) -> Result<(), ApiError> {
     let record = &input.record;
     let mut memo = temporalio_common::MemoValues::new();
@@ -40,12 +45,16 @@ pub async fn start(
             record.priority.get()
         ))
         .build();
-    bounded(async {
-        client
-            .start_workflow(DisseminationBatch::run, input, opts)
-            .await
-            .map(|_| ())
-            .map_err(ApiError::from)
+    persist(tries, || {
+        bounded(async {
+            match client
+                .start_workflow(DisseminationBatch::run, input.clone(), opts.clone())
+                .await
+            {
+                Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
     })
     .await
 }
