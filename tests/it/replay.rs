@@ -234,7 +234,7 @@ async fn record_histories() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "records new histories: only for deliberate, versioned workflow changes"]
 async fn record_batch_histories() {
-    const VERSION: &str = "v7";
+    const VERSION: &str = "v8";
     let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
