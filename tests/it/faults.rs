@@ -20,7 +20,7 @@ async fn status(app: &TestApp, token: &str, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
-    // One activity slot per band, downloads slowed to ~6 s each.
+    // One activity slot per band, downloads slowed to ~4 s each.
     let app = TestApp::start_with(Options {
         band_slots: Some(1),
         max_read_bytes_per_sec: Some(64 * 1024),
@@ -68,9 +68,12 @@ async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
             queued += 1;
         }
     }
-    assert_eq!(
-        queued, 19,
-        "the urgent request overtook every queued low-priority one"
+    // 19: the first low one still holds the low slot; 18: on a loaded
+    // machine it ended first and the next rightly took the low slot.
+    // Either way the urgent one did not wait behind the queue.
+    assert!(
+        queued >= 18,
+        "the urgent request waited behind the low-priority queue: {queued} of 20 still queued"
     );
 }
 
