@@ -210,6 +210,10 @@ pub struct ApiConfig {
     pub batch_max_in_flight: u32,
     /// Items of a batch request started at once by the API.
     pub batch_start_concurrency: usize,
+    /// How often a single POST asks Temporal or the catalog what did not
+    /// answer (pauses of 250 ms, doubling; each ask is idempotent by the
+    /// dissemination id); still unanswered, it is refused with 503.
+    pub start_tries: usize,
     /// How often the API asks Temporal or the catalog for one item of a
     /// batch request, or Temporal for the batch's workflow, when it does
     /// not answer (pauses of 250 ms, doubling); still unanswered, the batch
@@ -234,6 +238,7 @@ impl Default for ApiConfig {
             batch_body_limit_bytes: 128 * 1024,
             batch_max_in_flight: 3,
             batch_start_concurrency: 16,
+            start_tries: 3,
             batch_start_tries: 3,
             batch_continue_after_events: 20_000,
         }

@@ -264,12 +264,12 @@ pub(crate) async fn admit(
     id: DisseminationId,
     ask: &Ask<'_>,
 ) -> Result<Admission, ApiError> {
-    // A batch's item asks again what did not answer; a single POST answers
-    // 503 at once (its client asks again).
+    // Each asks again what did not answer (a Temporal busy for a moment):
+    // every call is idempotent by the dissemination id.
     let tries = if ask.batch.is_some() {
         state.cfg.api.batch_start_tries
     } else {
-        1
+        state.cfg.api.start_tries
     };
     let aip = temporal::persist(tries, || async {
         Ok(state.catalog.get(&archive_id).await?)
