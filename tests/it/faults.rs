@@ -33,25 +33,23 @@ async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
         let id = create(&app, &token, demo::DEMO_SINGLE, 90).await;
         low.push((token, id));
     }
-    // The low band's one slot is busy; the other nineteen wait.
+    // The low band's one slot is busy; the others wait. A low item that has
+    // ended holds no slot (on a loaded machine the first may end while the
+    // twenty are posted): at most one is transferring at any time.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let mut started = 0;
-        for (t, id) in &low {
-            if status(&app, t, id).await != "QUEUED" {
-                started += 1;
-            }
-        }
-        if started == 1 {
+        let now = statuses(&app, &low).await;
+        let transferring = now.iter().filter(|s| is_transferring(s)).count();
+        assert!(
+            transferring <= 1,
+            "one slot, yet {transferring} low-priority transfers at once: {now:?}"
+        );
+        if transferring == 1 {
             break;
         }
         assert!(
-            started <= 1,
-            "one slot, yet {started} low-priority downloads started"
-        );
-        assert!(
             Instant::now() < deadline,
-            "no low-priority download started"
+            "no low-priority download started: {now:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -62,19 +60,28 @@ async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
         b["status"] == "DOWNLOADING_FROM_REPOSITORY"
     })
     .await;
-    let mut queued = 0;
-    for (t, id) in &low {
-        if status(&app, t, id).await == "QUEUED" {
-            queued += 1;
-        }
-    }
-    // 19: the first low one still holds the low slot; 18: on a loaded
-    // machine it ended first and the next rightly took the low slot.
-    // Either way the urgent one did not wait behind the queue.
+    let now = statuses(&app, &low).await;
+    let queued = now.iter().filter(|s| *s == "QUEUED").count();
+    // Behind the queue, the urgent one would have started after all twenty
+    // (~80 s). Ahead of it, most are still queued; on a loaded machine a few
+    // low items (~4 s each) end while the urgent one is posted and starts.
     assert!(
-        queued >= 18,
-        "the urgent request waited behind the low-priority queue: {queued} of 20 still queued"
+        queued >= 15,
+        "the urgent request waited behind the low-priority queue: {queued} of 20 still queued: {now:?}"
     );
+}
+
+/// The statuses of `items` at one moment (read at once, not one by one).
+async fn statuses(app: &TestApp, items: &[(String, String)]) -> Vec<String> {
+    futures::future::join_all(items.iter().map(|(t, id)| status(app, t, id))).await
+}
+
+/// Holding a worker's slot: the one-pass transfer reads, checks and uploads.
+fn is_transferring(status: &str) -> bool {
+    matches!(
+        status,
+        "DOWNLOADING_FROM_REPOSITORY" | "FIXITY_CHECK" | "UPLOADING_TO_S3"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +233,7 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
         "--yes",
     ]);
     let (_, done) = app
-        .poll_until(&token, &id, Duration::from_secs(60), |b| {
+        .poll_until(&token, &id, Duration::from_secs(120), |b| {
             b["status"] == "DISSEMINATED"
         })
         .await;
