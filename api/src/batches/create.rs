@@ -245,7 +245,15 @@ pub async fn create(
     )
     .await
     {
-        // Without its batch no item would get its turn.
+        // Refused: a start that happened unanswered is removed first (it
+        // would report the cancelled items); without its batch no item
+        // would get its turn, so they are cancelled.
+        let tries = cfg.api.batch_start_tries;
+        if let Err(left) = temporal::batch::remove(&state.temporal, batch_id.as_str(), tries).await
+        {
+            tracing::error!(%batch_id, error = %left.message,
+                "a refused batch's workflow, if it started, was not removed");
+        }
         cancel_started(&state, &items, Vec::new(), "its batch could not be started").await;
         return Err(e);
     }

@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use std::time::Duration;
 use temporalio_client::{
     errors::{WorkflowInteractionError, WorkflowStartError},
-    Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowSignalOptions,
-    WorkflowStartOptions,
+    Client, NamespacedClient, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowSignalOptions, WorkflowStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
 use workflows::{
@@ -53,6 +53,37 @@ pub async fn start(
             {
                 Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
                 Err(e) => Err(e.into()),
+            }
+        })
+    })
+    .await
+}
+
+/// A refused batch's workflow, if its start happened although it went
+/// unanswered: deleted (Temporal terminates it first), so it gives no turn,
+/// sends no webhook and is not listed. Never started is fine.
+pub async fn remove(client: &Client, batch_id: &str, tries: usize) -> Result<(), ApiError> {
+    use temporalio_client::tonic::{Code, Request};
+    use temporalio_common::protos::temporal::api::{
+        common::v1::WorkflowExecution, workflowservice::v1::DeleteWorkflowExecutionRequest,
+    };
+    let request = DeleteWorkflowExecutionRequest {
+        namespace: client.namespace(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: batch_id.to_owned(),
+            run_id: String::new(),
+        }),
+    };
+    persist(tries, || {
+        bounded(async {
+            let mut service = client.connection().workflow_service();
+            match service
+                .delete_workflow_execution(Request::new(request.clone()))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(status) if status.code() == Code::NotFound => Ok(()),
+                Err(status) => Err(ApiError::unavailable("Temporal", status)),
             }
         })
     })
