@@ -355,18 +355,32 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
         "the deletion was retried (attempt {attempts}): {ended}"
     );
     // The objects are still there once S3 is back: the record told the
-    // truth. (Its listing answers a moment after its port does.)
+    // truth. (Its listing answers a while after its port does: longer on a
+    // loaded machine, where its filer finds its master late.)
     app.stack.start_s3().await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let now = app.delivered_keys(&id).await;
-        if now == keys {
+        let now = app
+            .s3()
+            .client()
+            .list_objects_v2()
+            .bucket(app.cfg.client_bucket(CLIENT))
+            .prefix(format!("dissemination/{id}/"))
+            .send()
+            .await
+            .map(|out| {
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            });
+        if now.as_ref().is_ok_and(|now| *now == keys) {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "after S3 came back: {now:?}, not {keys:?}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
