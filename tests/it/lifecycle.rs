@@ -355,25 +355,12 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
         "the deletion was retried (attempt {attempts}): {ended}"
     );
     // The objects are still there once S3 is back: the record told the
-    // truth. (Its listing answers a while after its port does: longer on a
-    // loaded machine, where its filer finds its master late.)
+    // truth. (Its listing answers a while after its port does, longer on a
+    // loaded machine.)
     app.stack.start_s3().await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let now = app
-            .s3()
-            .client()
-            .list_objects_v2()
-            .bucket(app.cfg.client_bucket(CLIENT))
-            .prefix(format!("dissemination/{id}/"))
-            .send()
-            .await
-            .map(|out| {
-                out.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned))
-                    .collect::<Vec<_>>()
-            });
+        let now = app.try_delivered_keys(&id).await;
         if now.as_ref().is_ok_and(|now| *now == keys) {
             break;
         }

@@ -267,28 +267,36 @@ impl TestApp {
 
     /// Keys under `prefix` in a bucket (empty when the bucket does not exist).
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        match self
-            .s3()
+        self.try_list_keys(bucket, prefix).await.unwrap_or_default()
+    }
+
+    /// The keys under `prefix`, or what S3 answered instead.
+    pub async fn try_list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+        self.s3()
             .client()
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
             .send()
             .await
-        {
-            Ok(out) => out
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned))
-                .collect(),
-            Err(_) => vec![],
-        }
+            .map(|out| {
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned))
+                    .collect()
+            })
+            .map_err(|e| format!("{e:?}"))
     }
 
     /// A Temporal client on this test's server.
     /// Keys of the objects a dissemination left in the client's bucket.
     pub async fn delivered_keys(&self, id: &str) -> Vec<String> {
-        self.list_keys(
+        self.try_delivered_keys(id).await.unwrap_or_default()
+    }
+
+    /// The keys a dissemination left, or what S3 answered instead.
+    pub async fn try_delivered_keys(&self, id: &str) -> Result<Vec<String>, String> {
+        self.try_list_keys(
             &self.cfg.client_bucket(CLIENT),
             &format!("dissemination/{id}/"),
         )
