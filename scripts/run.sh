@@ -23,6 +23,7 @@ Dissemination Service is running (logs in $RUN/logs/):
   Temporal Web UI  http://127.0.0.1:$T_UI
   Jaeger UI        $JAEGER   (traces of the API and the worker; query API $JAEGER/api/traces/<traceId>)
   Metrics          http://127.0.0.1:$API_METRICS/metrics (API), http://127.0.0.1:$WORKER_METRICS/metrics (worker and Temporal SDK)
+  Worker probes    http://127.0.0.1:$WORKER_HEALTH/readyz (every repository location readable)
   S3 (SeaweedFS)   $S3_ENDPOINT
   Webhooks         $RUN/logs/webhooks.log (verified with standardwebhooks)
 

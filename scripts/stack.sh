@@ -11,7 +11,7 @@
 #                    port the single API would use, so $API stays the address
 #   STACK_PROFILE    the cargo profile built and run: dev (default, the one
 #                    scripts/test.sh uses) or release (to compare against)
-# Sets: API, T_UI, JAEGER, WORKER_METRICS, API_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
+# Sets: API, T_UI, JAEGER, WORKER_METRICS, WORKER_HEALTH, API_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
 # WORKER_PID (the first worker), WORKER_PIDS, WORKER_METRICS_ALL (ports),
 # API_PIDS, API_REPLICAS (base URLs), API_METRICS_ALL (ports), HAPROXY_PID
 # (with replicas), bin, tools.
@@ -90,6 +90,7 @@ start_worker() { # [i]
   else
     DISSEMINATION_WORKER__IDENTITY="worker-$i@${HOSTNAME:-$(uname -n)}" \
       DISSEMINATION_WORKER__METRICS_ADDR="127.0.0.1:${WORKER_METRICS_ALL[i - 1]}" \
+      DISSEMINATION_WORKER__HEALTH_ADDR="127.0.0.1:${WORKER_HEALTH_ALL[i - 1]}" \
       "$bin/dissemination-worker" run >>"$RUN/logs/worker-$i.log" 2>&1 &
     pid=$!
   fi
@@ -163,16 +164,18 @@ start_stack() {
   # Extra ports for workers 2..N (metrics) and, with replicas, each
   # replica's listener and replicas 2..M's metrics: all chosen in one go.
   local extra=() ports=() i
-  for i in $(seq 2 "$STACK_WORKERS"); do extra+=(0); done
+  for i in $(seq 2 "$STACK_WORKERS"); do extra+=(0 0); done
   if [ "$STACK_API_REPLICAS" != 1 ]; then
     for i in $(seq 1 $((2 * STACK_API_REPLICAS - 1))); do extra+=(0); done
   fi
   read -r -a ports < <(
-    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090 "${extra[@]}")
+    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090 9465 "${extra[@]}")
   read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT \
-    J_UI J_OTLP WORKER_METRICS API_METRICS <<<"${ports[*]:0:16}"
-  extra=("${ports[@]:16}")
+    J_UI J_OTLP WORKER_METRICS API_METRICS WORKER_HEALTH <<<"${ports[*]:0:17}"
+  extra=("${ports[@]:17}")
   WORKER_METRICS_ALL=("$WORKER_METRICS" "${extra[@]:0:STACK_WORKERS-1}")
+  extra=("${extra[@]:STACK_WORKERS-1}")
+  WORKER_HEALTH_ALL=("$WORKER_HEALTH" "${extra[@]:0:STACK_WORKERS-1}")
   extra=("${extra[@]:STACK_WORKERS-1}")
   API_METRICS_ALL=("$API_METRICS")
   API_REPLICA_PORTS=()
@@ -233,15 +236,19 @@ issuer = "http://localhost/realms/dps"
 audience = "dissemination-service"
 [catalog]
 root = "$data/catalog"
-[repository]
-disk_root = "$data/repository"
+[repository.locations.disk]
+kind = "disk"
+root = "$data/repository"
+[repository.locations.s3]
+kind = "s3"
+bucket = "repository"
 [s3]
 endpoint = "$S3_ENDPOINT"
 access_key = "$S3_ACCESS"
 secret_key = "$S3_SECRET"
 [worker]
-staging_dir = "$data/staging"
 metrics_addr = "127.0.0.1:$WORKER_METRICS"
+health_addr = "127.0.0.1:$WORKER_HEALTH"
 [telemetry]
 otlp_endpoint = "http://127.0.0.1:$J_OTLP"
 [clients.demo-client]

@@ -11,11 +11,12 @@ use workflows::{DeliveredFile, DiscardInput, PresignInput};
 /// (its signing and expiry times: the link itself is signed on the way out).
 pub(crate) fn delivered_file(
     file: &RepositoryFile,
+    name: &str,
     sha256: String,
     link_lifetime_secs: u64,
 ) -> DeliveredFile {
     delivered_object(
-        file.filename().to_owned(),
+        name.to_owned(),
         file.size,
         sha256,
         file.fixity(DigestAlgorithm::Md5)

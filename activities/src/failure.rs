@@ -14,6 +14,9 @@ pub enum Failure {
     FixityMismatch(String),
     /// The copy cannot be opened at this location (absent, refused).
     LocationUnreadable(String),
+    /// Nothing on this worker reads the copy (its location is not
+    /// configured, or of a kind it cannot read): the next copy at once.
+    NoReader(String),
     /// Configuration refuses the work.
     Misconfigured(String),
     /// Delivered objects are no longer in the bucket.
@@ -43,6 +46,7 @@ impl std::fmt::Display for Failure {
         match self {
             Self::FixityMismatch(m)
             | Self::LocationUnreadable(m)
+            | Self::NoReader(m)
             | Self::Misconfigured(m)
             | Self::ObjectsGone(m)
             | Self::Upload(m)
@@ -108,6 +112,7 @@ impl From<Failure> for ActivityError {
             Failure::LocationUnreadable(_) => {
                 typed(Some(failure_types::LOCATION_UNREADABLE), message, true)
             }
+            Failure::NoReader(_) => typed(Some(failure_types::NO_READER), message, true),
             Failure::Misconfigured(_) => typed(Some(failure_types::MISCONFIGURED), message, true),
             Failure::ObjectsGone(_) => typed(Some(failure_types::OBJECTS_GONE), message, true),
             Failure::WebhookGone => typed(Some(failure_types::WEBHOOK_GONE), message, true),
@@ -137,6 +142,7 @@ impl From<crate::repository::OpenError> for Failure {
         use crate::repository::OpenError;
         match e {
             OpenError::Unreadable(m) => Self::LocationUnreadable(m),
+            OpenError::NoReader(m) => Self::NoReader(m),
             OpenError::Misconfigured(m) => Self::Misconfigured(m),
             OpenError::Transient(m) => Self::Transient(m),
         }

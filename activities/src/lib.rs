@@ -47,11 +47,7 @@ pub struct Activities {
 impl Activities {
     pub fn new(cfg: Arc<Config>) -> anyhow::Result<Self> {
         let s3 = S3::new(&cfg.s3);
-        let repo = Repository::new(
-            cfg.repository.disk_root.clone(),
-            s3.clone(),
-            cfg.repository.s3_bucket.clone(),
-        );
+        let repo = Repository::new(&cfg);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(
                 cfg.timings.webhook_request_timeout_ms,
@@ -65,6 +61,17 @@ impl Activities {
             http,
             metrics: WorkerMetrics::default(),
         })
+    }
+
+    /// Every configured repository location that cannot be read now:
+    /// (location id, what is wrong).
+    pub async fn check_locations(&self, timeout: Duration) -> Vec<(String, String)> {
+        self.repo.check(timeout).await
+    }
+
+    /// Configured repository locations of a kind this worker cannot read.
+    pub fn unsupported_locations(&self) -> Vec<(String, &'static str)> {
+        self.repo.unsupported()
     }
 
     /// Records the worker's metrics with `metrics` (default: nowhere).

@@ -1,11 +1,19 @@
-//! Reading repository files from the bit repository's locations: `disk` (a
-//! folder) and `s3` (a bucket). A copy that does not exist or cannot be
-//! opened is "unreadable" (try the next location); any other I/O error is
-//! worth retrying.
+//! Reading repository files from the bit repository's locations, as the
+//! operator configured them (`[repository.locations.<locationId>]`): `disk`
+//! (a folder) and `s3` (a bucket on its own endpoint). A copy at a
+//! location nobody configured, or of a kind this worker cannot read, has
+//! no reader: the workflow moves to the next copy at once. A copy that
+//! does not exist or cannot be opened is "unreadable" (tried again for a
+//! while, then the next copy); any other I/O error is worth retrying.
 
 use crate::s3::S3;
 use model::catalog::FileLocation;
-use std::path::{Component, Path, PathBuf};
+use platform::config::{Config, LocationConfig};
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+    time::Duration,
+};
 use tokio::io::{AsyncRead, AsyncSeekExt};
 
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -15,6 +23,9 @@ pub enum OpenError {
     /// The copy is missing or refused: try another location.
     #[error("{0}")]
     Unreadable(String),
+    /// Nothing here reads that location: the next copy, at once.
+    #[error("{0}")]
+    NoReader(String),
     /// A transient failure: retry the same location.
     #[error("{0}")]
     Transient(String),
@@ -34,66 +45,136 @@ pub async fn pace(limit: Option<u64>, bytes: u64, started: std::time::Instant) {
     }
 }
 
+/// How one configured location is read.
+#[derive(Clone)]
+enum Location {
+    Disk {
+        root: PathBuf,
+    },
+    S3 {
+        s3: S3,
+        bucket: String,
+    },
+    /// Configured, but of a kind this worker cannot read.
+    Unsupported {
+        kind: &'static str,
+    },
+}
+
 #[derive(Clone)]
 pub struct Repository {
-    disk_root: PathBuf,
-    s3: S3,
-    bucket: String,
+    locations: BTreeMap<String, Location>,
 }
 
 impl Repository {
-    pub fn new(disk_root: PathBuf, s3: S3, bucket: String) -> Self {
-        Self {
-            disk_root,
-            s3,
-            bucket,
-        }
+    pub fn new(cfg: &Config) -> Self {
+        let locations = cfg
+            .repository
+            .locations
+            .iter()
+            .map(|(id, l)| {
+                let location = match l {
+                    LocationConfig::Disk { root, .. } => Location::Disk { root: root.clone() },
+                    LocationConfig::S3(s3) => Location::S3 {
+                        s3: S3::new(&s3.client_config(&cfg.s3)),
+                        bucket: s3.bucket.clone(),
+                    },
+                    LocationConfig::Tape(_) => Location::Unsupported {
+                        kind: l.kind().as_str(),
+                    },
+                };
+                (id.clone(), location)
+            })
+            .collect();
+        Self { locations }
     }
 
     /// Opens a copy for reading from `offset` on.
     pub async fn open(&self, location: &FileLocation, offset: u64) -> Result<Reader, OpenError> {
-        match location.location_id.as_str() {
-            "disk" => self.open_disk(&location.file_path, offset).await,
-            "s3" => self.open_s3(&location.file_path, offset).await,
-            other => Err(OpenError::Misconfigured(format!(
-                "unknown location kind {other:?}"
+        let id = &location.location_id;
+        match self.locations.get(id) {
+            Some(Location::Disk { root }) => open_disk(root, &location.file_path, offset).await,
+            Some(Location::S3 { s3, bucket }) => {
+                s3.open_object(bucket, &location.file_path, offset).await
+            }
+            Some(Location::Unsupported { kind }) => Err(OpenError::NoReader(format!(
+                "no reader for location {id}: its kind ({kind}) cannot be read by this worker"
+            ))),
+            None => Err(OpenError::NoReader(format!(
+                "no reader for location {id}: it is not configured"
             ))),
         }
     }
 
-    async fn open_disk(&self, file_path: &str, offset: u64) -> Result<Reader, OpenError> {
-        let path = confined(&self.disk_root, file_path)?;
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                return Err(OpenError::Unreadable(format!("{file_path}: {e}")))
-            }
-            Err(e) => return Err(OpenError::Transient(format!("{file_path}: {e}"))),
-        };
-        if offset > 0 {
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| OpenError::Transient(format!("{file_path}: seek: {e}")))?;
-        }
-        Ok(Box::new(file))
+    /// Every configured location checked at once: a folder that is not
+    /// there, a bucket that does not answer. (location id, what is wrong).
+    pub async fn check(&self, timeout: Duration) -> Vec<(String, String)> {
+        let checks = self.locations.iter().map(|(id, l)| async move {
+            let problem = match l {
+                Location::Disk { root } => match tokio::fs::metadata(root).await {
+                    Ok(m) if m.is_dir() => None,
+                    Ok(_) => Some(format!("{} is not a folder", root.display())),
+                    Err(e) => Some(format!("{}: {e}", root.display())),
+                },
+                Location::S3 { s3, bucket } => {
+                    match tokio::time::timeout(timeout, s3.check_bucket(bucket)).await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(format!("bucket {bucket}: {e:#}")),
+                        Err(_) => Some(format!("bucket {bucket}: no answer within {timeout:?}")),
+                    }
+                }
+                // Known and harmless: its copies are skipped.
+                Location::Unsupported { .. } => None,
+            };
+            problem.map(|p| (id.clone(), p))
+        });
+        futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
-    async fn open_s3(&self, key: &str, offset: u64) -> Result<Reader, OpenError> {
-        self.s3.open_object(&self.bucket, key, offset).await
+    /// Configured locations this worker cannot read (their copies are skipped).
+    pub fn unsupported(&self) -> Vec<(String, &'static str)> {
+        self.locations
+            .iter()
+            .filter_map(|(id, l)| match l {
+                Location::Unsupported { kind } => Some((id.clone(), *kind)),
+                _ => None,
+            })
+            .collect()
     }
+}
+
+async fn open_disk(root: &Path, file_path: &str, offset: u64) -> Result<Reader, OpenError> {
+    let path = confined(root, file_path)?;
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Err(OpenError::Unreadable(format!("{file_path}: {e}")))
+        }
+        Err(e) => return Err(OpenError::Transient(format!("{file_path}: {e}"))),
+    };
+    if offset > 0 {
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| OpenError::Transient(format!("{file_path}: seek: {e}")))?;
+    }
+    Ok(Box::new(file))
 }
 
 /// A relative path under `root`; absolute paths and `..` are refused.
 fn confined(root: &Path, file_path: &str) -> Result<PathBuf, OpenError> {
     let rel = Path::new(file_path);
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) || file_path.is_empty() {
-        return Err(OpenError::Misconfigured(format!(
-            "location path {file_path:?} must be relative to the location's root"
+        return Err(OpenError::NoReader(format!(
+            "no reader for {file_path:?}: a path must be relative to its location's root"
         )));
     }
     Ok(root.join(rel))
@@ -113,5 +194,31 @@ mod tests {
         assert!(confined(root, "../etc/passwd").is_err());
         assert!(confined(root, "/etc/passwd").is_err());
         assert!(confined(root, "").is_err());
+    }
+
+    #[tokio::test]
+    async fn copies_nobody_reads_have_no_reader() {
+        let mut cfg = Config::default();
+        cfg.repository.locations.insert(
+            "hpss".into(),
+            LocationConfig::Tape(platform::config::TapeLocationConfig::default()),
+        );
+        let repo = Repository::new(&cfg);
+        for (id, says) in [
+            ("hpss", "its kind (tape) cannot be read"),
+            ("nearline", "it is not configured"),
+        ] {
+            let copy = FileLocation {
+                location_id: id.into(),
+                file_path: "x.tar".into(),
+                fixity_status: None,
+            };
+            match repo.open(&copy, 0).await {
+                Err(OpenError::NoReader(m)) => assert!(m.contains(says), "{m}"),
+                Err(e) => panic!("{id}: {e}"),
+                Ok(_) => panic!("{id}: opened"),
+            }
+        }
+        assert_eq!(repo.unsupported(), [("hpss".to_owned(), "tape")]);
     }
 }

@@ -158,6 +158,17 @@ impl S3 {
         }
     }
 
+    /// The bucket answers (a repository location's readiness; nothing is created).
+    pub async fn check_bucket(&self, bucket: &str) -> anyhow::Result<()> {
+        self.client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!(error_text(&e)))
+    }
+
     /// Checks the bucket is there (and, with an expected owner, owned by
     /// it); without an expected owner a missing bucket is created (the
     /// embedded default). A bucket that exists under someone else is an error.

@@ -34,14 +34,21 @@ impl IntellectualEntity {
     }
 }
 
+/// A repository file as the catalog lists it. Fields a faulty catalog may
+/// leave out default to empty: the workflow refuses such an entry by name
+/// (`INVALID_CATALOG_ENTRY`) instead of the whole document failing to parse.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryFile {
-    /// The file's name within the AIP, e.g. `primary_20250325.tar`.
+    /// The file's path within the AIP, e.g. `primary_20250325.tar` or
+    /// `v2/primary.tar`.
+    #[serde(default)]
     pub relative_path: String,
     pub size: u64,
+    #[serde(default)]
     pub fixities: Vec<Fixity>,
-    /// Copies in the bit repository, in the order they should be tried.
+    /// Copies in the bit repository, in the catalog's order.
+    #[serde(default)]
     pub locations: Vec<FileLocation>,
 }
 
@@ -55,7 +62,8 @@ impl RepositoryFile {
         self.fixities.iter().find(|f| f.algorithm == algorithm)
     }
 
-    /// The name a client sees: the last path segment, never a path.
+    /// The last path segment: the name a client saw before paths were
+    /// kept (v1.1 executions still deliver under it).
     pub fn filename(&self) -> &str {
         self.relative_path
             .rsplit('/')
@@ -108,11 +116,56 @@ pub struct Fixity {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileLocation {
-    /// `disk` (a folder) or `s3` (a bucket) in the embedded default.
+    /// The bit repository's location, e.g. `disk`, `s3` or `hpss`: the
+    /// operator configures each one the catalog uses, with its kind.
     pub location_id: String,
+    /// Where the copy is within its location (empty: a faulty entry).
+    #[serde(default)]
     pub file_path: String,
+    /// The repository's last fixity audit of this copy: `valid`, or
+    /// anything else when it found a problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixity_status: Option<String>,
+}
+
+impl FileLocation {
+    /// The repository's own audit found this copy bad: tried last.
+    pub fn known_bad(&self) -> bool {
+        self.fixity_status
+            .as_deref()
+            .is_some_and(|s| !s.trim().eq_ignore_ascii_case("valid"))
+    }
+}
+
+/// How a location of the bit repository is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationKind {
+    /// A folder (local or mounted).
+    Disk,
+    /// A bucket on an S3 endpoint.
+    S3,
+    /// A tape system behind the WLCG Tape REST API: staged, then read.
+    Tape,
+}
+
+impl LocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disk => "disk",
+            Self::S3 => "s3",
+            Self::Tape => "tape",
+        }
+    }
+
+    /// Tried before higher values; the catalog's order breaks ties.
+    pub fn default_preference(self) -> u32 {
+        match self {
+            Self::Disk => 10,
+            Self::S3 => 20,
+            Self::Tape => 90,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

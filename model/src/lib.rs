@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod ids;
+pub mod path;
 pub mod presign;
 pub mod status;
 pub mod time;

@@ -246,23 +246,17 @@ async fn delivers_every_repository_file_of_an_aip() {
             b["status"] == "DISSEMINATED"
         })
         .await;
-    let files = done["files"].as_array().unwrap();
-    let mut names: Vec<&str> = files
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap())
-        .collect();
-    names.sort_unstable();
-    assert_eq!(names, ["metadata.tar", "primary_20250326.tar"]);
-    for f in files {
-        let name = f["filename"].as_str().unwrap();
-        let bytes = reqwest::get(f["downloadURL"].as_str().unwrap())
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+    assert_eq!(done["status"], "DISSEMINATED");
+    // Every link, from GET and from the webhook, downloads the bytes its
+    // SHA-256 describes, and those are the catalog's.
+    let delivered = app.assert_every_link_delivers(&token, &id).await;
+    assert_eq!(
+        delivered.keys().collect::<Vec<_>>(),
+        ["metadata.tar", "primary_20250326.tar"]
+    );
+    for (name, bytes) in &delivered {
         assert_eq!(
-            hex::encode(Sha256::digest(&bytes)),
+            hex::encode(Sha256::digest(bytes)),
             stored_sha256(&app, demo::DEMO_TWO_FILES, name)
         );
     }
@@ -275,18 +269,14 @@ async fn a_corrupted_repository_file_fails_with_fixity_mismatch_and_uploads_noth
     // Change one byte in every copy (disk and S3).
     let aip = app.catalog_doc(demo::DEMO_SINGLE);
     let file = &aip.repository_files[0];
-    let disk = app
-        .cfg
-        .repository
-        .disk_root
-        .join(&file.locations[0].file_path);
+    let disk = app.disk_root().join(&file.locations[0].file_path);
     let mut bytes = std::fs::read(&disk).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&disk, &bytes).unwrap();
     app.s3()
         .put_small(
-            &app.cfg.repository.s3_bucket,
+            &app.repository_bucket(),
             &file.locations[1].file_path,
             bytes.into(),
         )

@@ -90,11 +90,7 @@ async fn a_corrupt_first_copy_is_delivered_from_the_second_location() {
     let token = app.client_token();
     let aip = app.catalog_doc(demo::DEMO_SINGLE);
     let file = &aip.repository_files[0];
-    let disk = app
-        .cfg
-        .repository
-        .disk_root
-        .join(&file.locations[0].file_path);
+    let disk = app.disk_root().join(&file.locations[0].file_path);
     let mut bytes = std::fs::read(&disk).unwrap();
     bytes[4096] ^= 0x80;
     std::fs::write(&disk, &bytes).unwrap();
@@ -549,6 +545,11 @@ async fn files_match_catalog(app: &TestApp, archive_id: &str, view: &Value) {
             .await
             .unwrap();
         assert_eq!(hex::encode(Sha256::digest(&bytes)), stored, "{name}");
+        assert_eq!(
+            f["checksum"],
+            stored.as_str(),
+            "{name}: the checksum given for it"
+        );
     }
 }
 

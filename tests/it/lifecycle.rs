@@ -51,17 +51,11 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
     // Proof that nothing is fetched again: the repository copies are gone.
     let aip = app.catalog_doc(demo::DEMO_SINGLE);
     let file = &aip.repository_files[0];
-    std::fs::remove_file(
-        app.cfg
-            .repository
-            .disk_root
-            .join(&file.locations[0].file_path),
-    )
-    .unwrap();
+    std::fs::remove_file(app.disk_root().join(&file.locations[0].file_path)).unwrap();
     app.s3()
         .client()
         .delete_object()
-        .bucket(&app.cfg.repository.s3_bucket)
+        .bucket(app.repository_bucket())
         .key(&file.locations[1].file_path)
         .send()
         .await

@@ -10,6 +10,7 @@ mod tls_proxy;
 mod batches;
 mod compose;
 mod concurrency;
+mod copies;
 mod dissemination;
 mod faults;
 mod formats;

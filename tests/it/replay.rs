@@ -101,7 +101,7 @@ async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
 async fn record_histories() {
     // Histories are named by the workflow version that made them; earlier
     // versions' files stay, so running executions of every version are covered.
-    const VERSION: &str = "v6";
+    const VERSION: &str = "v9";
     let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
@@ -174,9 +174,7 @@ async fn record_histories() {
     // Disk copy corrupt, S3 copy good: delivered from the second location.
     let single = app.catalog_doc(demo::DEMO_SINGLE);
     let disk = app
-        .cfg
-        .repository
-        .disk_root
+        .disk_root()
         .join(&single.repository_files[0].locations[0].file_path);
     let mut bytes = std::fs::read(&disk).unwrap();
     bytes[100] ^= 0xff;
@@ -194,7 +192,7 @@ async fn record_histories() {
     // Every copy corrupt: FAILED with FIXITY_MISMATCH.
     let key = &single.repository_files[0].locations[1].file_path;
     app.s3()
-        .put_small(&app.cfg.repository.s3_bucket, key, bytes.into())
+        .put_small(&app.repository_bucket(), key, bytes.into())
         .await
         .unwrap();
     let id = disseminate(&app, demo::DEMO_SINGLE, "FAILED").await;
@@ -217,6 +215,59 @@ async fn record_histories() {
     )
     .await;
 
+    // v1.2: names kept (two files sharing a base name), copies by
+    // preference (an unconfigured copy listed first is passed over, one
+    // nobody reads is skipped), a name listed twice and a faulty entry
+    // refused before anything moves.
+    use crate::copies::{put_aip, tar, File};
+    let paths = "019e404e-c0c0-7000-8000-0000000009a1";
+    let skipped = "019e404e-c0c0-7000-8000-0000000009a2";
+    let twice = "019e404e-c0c0-7000-8000-0000000009a3";
+    let file = |path, seed, copies| File {
+        path,
+        bytes: tar(seed, &["mets.xml"]),
+        copies,
+    };
+    put_aip(
+        &app,
+        paths,
+        vec![
+            file("v1/primary.tar", 1, vec![("hpss", None), ("disk", None)]),
+            file("v2/primary.tar", 2, vec![("s3", None), ("disk", None)]),
+        ],
+    )
+    .await;
+    let id = disseminate(&app, paths, "DISSEMINATED").await;
+    record(
+        &app,
+        &id,
+        &format!("{VERSION}-paths-kept-copies-by-preference"),
+    )
+    .await;
+    put_aip(
+        &app,
+        skipped,
+        vec![file(
+            "primary.tar",
+            3,
+            vec![("hpss", None), ("nearline", None)],
+        )],
+    )
+    .await;
+    let id = disseminate(&app, skipped, "REJECTED").await;
+    record(&app, &id, &format!("{VERSION}-no-readable-copy")).await;
+    put_aip(
+        &app,
+        twice,
+        vec![
+            file("a/primary.tar", 4, vec![("disk", None)]),
+            file("a/./primary.tar", 5, vec![("disk", None)]),
+        ],
+    )
+    .await;
+    let id = disseminate(&app, twice, "REJECTED").await;
+    record(&app, &id, &format!("{VERSION}-duplicate-path")).await;
+
     // Cancelled while downloading.
     let large = "019e404e-ffff-7000-8000-00000000000d";
     worker::demo::seed_large(&app.cfg, large, 32).await.unwrap();
@@ -234,7 +285,7 @@ async fn record_histories() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "records new histories: only for deliberate, versioned workflow changes"]
 async fn record_batch_histories() {
-    const VERSION: &str = "v8";
+    const VERSION: &str = "v9";
     let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),

@@ -10,7 +10,7 @@ use model::{
     },
     ArchiveId, ContractId,
 };
-use platform::config::Config;
+use platform::config::{Config, LocationConfig};
 use std::io::{Read, Write};
 
 pub const DEMO_CONTRACT: &str = "2d17";
@@ -36,7 +36,8 @@ pub struct AipSpec {
     pub object_id: String,
     pub status: String,
     pub files: Vec<DemoFile>,
-    /// Location kinds holding a copy, in the order they are tried.
+    /// Configured locations (`[repository.locations.<id>]`) holding a copy,
+    /// in the catalog's order.
     pub locations: Vec<&'static str>,
 }
 
@@ -113,32 +114,16 @@ fn fixities(bytes: &[u8]) -> Vec<Fixity> {
 }
 
 /// Writes an AIP's files to its locations and its document to the catalog.
-pub async fn write_aip(cfg: &Config, s3: &S3, spec: &AipSpec) -> anyhow::Result<Aip> {
+pub async fn write_aip(cfg: &Config, spec: &AipSpec) -> anyhow::Result<Aip> {
     let archive_id = ArchiveId::parse(&spec.archive_id)?;
     let mut files = Vec::new();
     for f in &spec.files {
         let rel = format!("{}/{}", archive_id, f.name);
         let mut locations = Vec::new();
-        for kind in &spec.locations {
-            match *kind {
-                "disk" => {
-                    let path = cfg.repository.disk_root.join(&rel);
-                    if let Some(parent) = path.parent() {
-                        tokio::fs::create_dir_all(parent).await?;
-                    }
-                    tokio::fs::write(&path, &f.bytes)
-                        .await
-                        .with_context(|| format!("writing {}", path.display()))?;
-                }
-                "s3" => {
-                    s3.ensure_bucket(&cfg.repository.s3_bucket).await?;
-                    s3.put_small(&cfg.repository.s3_bucket, &rel, f.bytes.clone().into())
-                        .await?;
-                }
-                other => anyhow::bail!("unknown location kind {other}"),
-            }
+        for id in &spec.locations {
+            write_copy(cfg, id, &rel, &f.bytes).await?;
             locations.push(FileLocation {
-                location_id: (*kind).into(),
+                location_id: (*id).into(),
                 file_path: rel.clone(),
                 fixity_status: Some("valid".into()),
             });
@@ -167,6 +152,31 @@ pub async fn write_aip(cfg: &Config, s3: &S3, spec: &AipSpec) -> anyhow::Result<
     Ok(aip)
 }
 
+/// A copy of `bytes` at `path` in configured location `id`.
+pub async fn write_copy(cfg: &Config, id: &str, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    match cfg.repository.locations.get(id) {
+        Some(LocationConfig::Disk { root, .. }) => {
+            let path = root.join(path);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            tokio::fs::write(&path, bytes)
+                .await
+                .with_context(|| format!("writing {}", path.display()))
+        }
+        Some(LocationConfig::S3(l)) => {
+            let s3 = S3::new(&l.client_config(&cfg.s3));
+            s3.ensure_bucket(&l.bucket).await?;
+            s3.put_small(&l.bucket, path, bytes.to_vec().into()).await
+        }
+        Some(other) => anyhow::bail!(
+            "location {id} is of kind {}: demo copies go to disk or s3",
+            other.kind().as_str()
+        ),
+        None => anyhow::bail!("location {id} is not configured"),
+    }
+}
+
 fn primary_tar(seed: u64, image_kib: usize) -> anyhow::Result<Vec<u8>> {
     tar_of(&[
         (
@@ -184,7 +194,6 @@ fn primary_tar(seed: u64, image_kib: usize) -> anyhow::Result<Vec<u8>> {
 
 /// The standard demo set. Idempotent: rewrites the same bytes.
 pub async fn seed(cfg: &Config) -> anyhow::Result<Vec<Aip>> {
-    let s3 = S3::new(&cfg.s3);
     let both = vec!["disk", "s3"];
     let specs = vec![
         AipSpec {
@@ -240,7 +249,7 @@ pub async fn seed(cfg: &Config) -> anyhow::Result<Vec<Aip>> {
     ];
     let mut out = Vec::new();
     for spec in &specs {
-        out.push(write_aip(cfg, &s3, spec).await?);
+        out.push(write_aip(cfg, spec).await?);
     }
     Ok(out)
 }
@@ -254,7 +263,6 @@ pub async fn seed_small(cfg: &Config, prefix: &str, n: usize) -> anyhow::Result<
         "the prefix is four hex digits"
     );
     anyhow::ensure!(n > 0, "at least one AIP");
-    let s3 = S3::new(&cfg.s3);
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let archive_id = format!("019e404e-{prefix}-7000-8000-{i:012x}");
@@ -264,7 +272,6 @@ pub async fn seed_small(cfg: &Config, prefix: &str, n: usize) -> anyhow::Result<
         ])?;
         write_aip(
             cfg,
-            &s3,
             &AipSpec {
                 archive_id: archive_id.clone(),
                 contract: DEMO_CONTRACT.into(),
@@ -287,7 +294,11 @@ pub async fn seed_large(cfg: &Config, archive_id: &str, mib: u64) -> anyhow::Res
     let archive_id = ArchiveId::parse(archive_id)?;
     let name = "primary_large.tar".to_owned();
     let rel = format!("{archive_id}/{name}");
-    let path = cfg.repository.disk_root.join(&rel);
+    let path = cfg
+        .repository
+        .disk_root("disk")
+        .context("seed_large writes to the disk location \"disk\"")?
+        .join(&rel);
     let cfg2 = cfg.clone();
     let (size, fixities) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, Vec<Fixity>)> {

@@ -3,6 +3,7 @@
 //! never waits behind a full low queue) and the lock workflows on their queue.
 
 pub mod demo;
+pub mod health;
 pub mod probe;
 pub mod spans;
 
@@ -88,6 +89,20 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     let client = workflows::client::connect(&cfg.temporal, &identity).await?;
     let acts = Activities::new(cfg.clone())?
         .with_metrics(meter.map(WorkerMetrics::new).unwrap_or_default());
+    report_locations(&acts).await;
+    let health = match cfg.worker.health_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the health endpoint on {addr}"))?;
+            info!(addr = %listener.local_addr()?, "probes at /healthz and /readyz");
+            let app = health::router(acts.clone());
+            Some(tokio::spawn(
+                async move { axum::serve(listener, app).await },
+            ))
+        }
+        None => None,
+    };
     let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
     let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
 
@@ -133,8 +148,24 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             all.await
         }
     };
+    if let Some(h) = health {
+        h.abort();
+    }
     for r in results {
         r.context("worker stopped with an error")?;
     }
     Ok(())
+}
+
+/// At start: a location that cannot be read is an operator's mistake to
+/// hear about now, not at the first dissemination (`/readyz` says it too).
+async fn report_locations(acts: &Activities) {
+    for (id, why) in acts.check_locations(Duration::from_secs(5)).await {
+        tracing::error!(location = %id, problem = %why,
+            "repository location cannot be read: its copies will be unreadable");
+    }
+    for (id, kind) in acts.unsupported_locations() {
+        tracing::warn!(location = %id, kind,
+            "repository location of a kind this worker cannot read: its copies are skipped");
+    }
 }

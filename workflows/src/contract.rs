@@ -33,6 +33,9 @@ pub mod failure_types {
     pub const OBJECTS_GONE: &str = "ObjectsGone";
     /// The client's bucket refused or failed a write (retryable).
     pub const UPLOAD_ERROR: &str = "UploadError";
+    /// No reader for the copy's location on this worker (not configured,
+    /// or a kind it cannot read): the next copy, at once.
+    pub const NO_READER: &str = "NoReader";
 }
 
 /// Stable reason codes reported to clients.
@@ -50,6 +53,12 @@ pub mod reason_codes {
     pub const UNSUPPORTED_MEMBER: &str = "UNSUPPORTED_MEMBER";
     /// A repository file named `.tar` whose stored bytes are no readable TAR.
     pub const UNREADABLE_ARCHIVE: &str = "UNREADABLE_ARCHIVE";
+    /// Two delivered files would have one name (or one would be a folder
+    /// of the other): refused before any byte is uploaded.
+    pub const DUPLICATE_PATH: &str = "DUPLICATE_PATH";
+    /// The catalog describes a repository file in a way no copy can be
+    /// read from (no location, no path, no digest, a path that leaves the AIP).
+    pub const INVALID_CATALOG_ENTRY: &str = "INVALID_CATALOG_ENTRY";
 }
 
 /// The identity of a dissemination, fixed at creation.
@@ -473,10 +482,37 @@ pub struct WorkflowSettings {
     /// events); absent: no cap, as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_link_regenerations: Option<u32>,
+    /// The bit repository's locations as configured at start: copies are
+    /// tried in the order they give (absent in executions that tried the
+    /// catalog's order).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub locations: BTreeMap<String, LocationPolicy>,
 }
 
-impl From<&platform::config::Timings> for WorkflowSettings {
-    fn from(t: &platform::config::Timings) -> Self {
+/// A configured location of the bit repository: how it is read and how
+/// much it is preferred (lower first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationPolicy {
+    pub kind: model::catalog::LocationKind,
+    pub preference: u32,
+}
+
+impl From<&platform::config::Config> for WorkflowSettings {
+    fn from(cfg: &platform::config::Config) -> Self {
+        let t = &cfg.timings;
+        let locations = cfg
+            .repository
+            .locations
+            .iter()
+            .map(|(id, l)| {
+                let policy = LocationPolicy {
+                    kind: l.kind(),
+                    preference: l.preference(),
+                };
+                (id.clone(), policy)
+            })
+            .collect();
         Self {
             heartbeat_timeout_ms: t.heartbeat_timeout_ms,
             transfer_timeout_ms: t.transfer_timeout_ms,
@@ -494,6 +530,7 @@ impl From<&platform::config::Timings> for WorkflowSettings {
             retry_for_ms: Some(t.retry_for_ms),
             unreadable_retry_ms: Some(t.unreadable_retry_ms),
             max_link_regenerations: Some(t.max_link_regenerations),
+            locations,
         }
     }
 }
@@ -720,6 +757,10 @@ pub struct TransferInput {
     /// (non-retryable); absent: the retry policy's attempts decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_for_ms: Option<u64>,
+    /// The file is delivered under its (normal) relative path, folders
+    /// kept; false in executions that delivered under the last segment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_paths: bool,
 }
 
 /// Heartbeat details of `transfer`: where a retry resumes, and the live
@@ -804,6 +845,10 @@ pub struct PackageInput {
     /// The audit trail so far, for the bag's `premis.xml`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<DisseminationEvent>,
+    /// Files and members keep their (normal) paths, folders included; a
+    /// name delivered twice is refused (`DUPLICATE_PATH`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_paths: bool,
 }
 
 /// One repository file read and verified by `package`.
@@ -836,6 +881,9 @@ pub enum PackageOutcome {
         unreadable: bool,
         message: String,
         done: Vec<PackagedFile>,
+        /// No reader for that location on the worker: the next copy at once.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_reader: bool,
     },
     /// The request cannot be served from this AIP (a `reason_codes` code).
     Rejected { code: String, message: String },

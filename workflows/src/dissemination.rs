@@ -22,6 +22,7 @@ use crate::contract::*;
 use crate::mirror::{human_bytes, mirror, set_status};
 use crate::options::{short_options, summarised};
 use crate::outcome::{failure_message, Ending};
+use crate::plan::plan;
 use crate::retention::{cleanup, discard, release_lock, retain};
 use crate::state::DisseminationState;
 use model::DisseminationStatus;
@@ -48,6 +49,11 @@ const PACKAGE_PATCH: &str = "delivery-formats";
 
 /// Executions started before batches existed have no `batch` in their input.
 const BATCH_PATCH: &str = "batch-items";
+
+/// Executions started before v1.2 tried copies in the catalog's order and
+/// delivered each file under the last segment of its path (two files
+/// sharing a name shared an object). New ones follow `plan`.
+const COPIES_PATCH: &str = "copies-by-preference-paths-kept";
 
 /// How a refused link regeneration over the cap begins (the API maps it).
 pub const LINK_CAP_PREFIX: &str = "over the limit of";
@@ -98,20 +104,31 @@ impl DisseminationWorkflow {
             "waiting for a worker to start the download",
         );
 
+        // The files' names and the order of their copies, fixed now.
+        let keep_paths = ctx.patched(COPIES_PATCH);
+        let (input, refused) =
+            match keep_paths.then(|| plan(&input.files, &input.settings.locations)) {
+                Some(Ok(files)) => (DisseminationInput { files, ..input }, None),
+                Some(Err(end)) => (input, Some(end)),
+                None => (input, None),
+            };
+
         // A batch's item waits for its turn (a cancel request ends the wait).
         let mut waited_out = false;
-        if let Some(batch) = input.batch.as_deref() {
+        if let (Some(batch), None) = (input.batch.as_deref(), &refused) {
             if ctx.patched(BATCH_PATCH) {
                 crate::mirror::describe(ctx, format!("waiting for its turn in batch {batch}"));
                 waited_out = ctx.wait_condition(|s| s.turn).await.is_err();
             }
         }
-        let outcome = if waited_out {
+        let outcome = if let Some(end) = refused {
+            Err(end)
+        } else if waited_out {
             Err(Ending::cancelled())
         } else if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
-            crate::packaged::package_all(ctx, &input).await
+            crate::packaged::package_all(ctx, &input, keep_paths).await
         } else if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
-            crate::streaming::transfer_all(ctx, &input).await
+            crate::streaming::transfer_all(ctx, &input, keep_paths).await
         } else {
             match crate::staged::fetch_and_verify(ctx, &input).await {
                 Ok(staged) => crate::staged::deliver(ctx, &input, staged).await,

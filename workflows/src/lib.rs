@@ -18,6 +18,7 @@ mod mirror;
 mod options;
 mod outcome;
 mod packaged;
+mod plan;
 pub mod receipt;
 mod retention;
 mod staged;

@@ -14,8 +14,8 @@ use crate::options::{summarised, transfer_options};
 use crate::outcome::{no_copy_left, Ending, FileTry};
 use crate::state::DisseminationState;
 use crate::streaming::{
-    blip_wait, downloading_again, record_mismatch, record_verified, retry_copy_after, step_failed,
-    Blips,
+    blip_wait, downloading_again, not_read, record_mismatch, record_skipped, record_verified,
+    retry_copy_after, step_failed, Blips,
 };
 use model::DisseminationStatus;
 use temporalio_sdk::WorkflowContext;
@@ -23,6 +23,7 @@ use temporalio_sdk::WorkflowContext;
 pub(crate) async fn package_all<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
+    keep_paths: bool,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let record_ = &input.record;
     let mut tries: Vec<FileTry> = input.files.iter().map(FileTry::first).collect();
@@ -57,6 +58,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
                     link_lifetime_secs: input.settings.link_lifetime_secs,
                     retry_for_ms: input.settings.retry_for_ms,
                     events,
+                    keep_paths,
                 },
                 summarised(transfer_options(&input.settings, None), what.clone()),
             )
@@ -65,8 +67,10 @@ pub(crate) async fn package_all<W: DisseminationState>(
             Ok(PackageOutcome::Delivered { files, delivered }) => {
                 for (packaged, t) in files.iter().zip(&tries) {
                     let detail = format!(
-                        "{} bytes read, {} member(s) taken",
-                        packaged.bytes_read, packaged.members
+                        "{} bytes read, {} member(s) taken{}",
+                        packaged.bytes_read,
+                        packaged.members,
+                        not_read(input, &t.file.locations[t.location_index + 1..])
                     );
                     record_verified(ctx, &t.file.relative_path, detail, &packaged.fixity);
                 }
@@ -77,6 +81,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
                 unreadable,
                 message,
                 done: verified,
+                no_reader,
             }) => {
                 if record_.format == Format::Files {
                     done = verified; // complete in the bucket: not read again
@@ -96,10 +101,15 @@ pub(crate) async fn package_all<W: DisseminationState>(
                     .unwrap_or_default();
                 let path = t.file.relative_path.clone();
                 if unreadable {
-                    if let Some(wait) = blip_wait(ctx, input, &mut blips, (&path, t.location_index))
-                    {
+                    let wait = (!no_reader)
+                        .then(|| blip_wait(ctx, input, &mut blips, (&path, t.location_index)))
+                        .flatten();
+                    if let Some(wait) = wait {
                         retry_copy_after(ctx, (&path, &location_id), wait, &message).await;
                         continue;
+                    }
+                    if keep_paths {
+                        record_skipped(ctx, &path, &location_id, &message);
                     }
                     t.unreadable.push(format!("{location_id}: {message}"));
                 } else {

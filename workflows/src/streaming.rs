@@ -63,6 +63,7 @@ pub(crate) fn blip_wait<W: DisseminationState>(
 pub(crate) async fn transfer_all<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
+    keep_paths: bool,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let mut delivered: Vec<DeliveredFile> = Vec::new();
     let mut blips = Blips::default();
@@ -95,6 +96,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                         announce_start: queued,
                         link_lifetime_secs: input.settings.link_lifetime_secs,
                         retry_for_ms: input.settings.retry_for_ms,
+                        keep_paths,
                     },
                     summarised(
                         transfer_options(&input.settings, None),
@@ -104,10 +106,20 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                 .await;
             match result {
                 Ok(out) => {
-                    let detail = format!("{} bytes read", out.bytes_read);
+                    let detail = format!(
+                        "{} bytes read{}",
+                        out.bytes_read,
+                        not_read(input, &t.file.locations[t.location_index + 1..])
+                    );
                     record_verified(ctx, &t.file.relative_path, detail, &out.fixity);
                     delivered.push(out.delivered);
                     break;
+                }
+                Err(e) if failure_type(&e) == Some(failure_types::NO_READER) => {
+                    let message = failure_message(&e);
+                    record_skipped(ctx, &t.file.relative_path, &location_id, &message);
+                    t.unreadable.push(format!("{location_id}: {message}"));
+                    t.location_index += 1;
                 }
                 Err(e) if failure_type(&e) == Some(failure_types::LOCATION_UNREADABLE) => {
                     let message = failure_message(&e);
@@ -120,6 +132,9 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                         let at = (t.file.relative_path.as_str(), location_id.as_str());
                         retry_copy_after(ctx, at, wait, &message).await;
                         continue;
+                    }
+                    if keep_paths {
+                        record_skipped(ctx, &t.file.relative_path, &location_id, &message);
                     }
                     t.unreadable.push(format!("{location_id}: {message}"));
                     t.location_index += 1;
@@ -178,6 +193,40 @@ pub(crate) async fn retry_copy_after<W: DisseminationState>(
         format!("waiting for the bit repository: {message}, next try in {wait:?}"),
     );
     let _ = ctx.timer(wait).await;
+}
+
+/// A copy given up as unreadable (no reader for its location, or still
+/// unreadable after its window), on the record: the next copy is tried.
+pub(crate) fn record_skipped<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    path: &str,
+    location_id: &str,
+    message: &str,
+) {
+    record(
+        ctx,
+        Event::new(
+            EventType::Retrieval,
+            Outcome::Failure,
+            format!("copy skipped as unreadable: {message}"),
+        )
+        .file(path)
+        .location(location_id),
+    );
+}
+
+/// "; not read: s3: lower preference (20)", for the copies after the one
+/// that served a file (nothing for executions before copies were ordered).
+pub(crate) fn not_read(
+    input: &DisseminationInput,
+    rest: &[model::catalog::FileLocation],
+) -> String {
+    let why = crate::plan::untried(rest, &input.settings.locations);
+    if why.is_empty() || input.settings.locations.is_empty() {
+        String::new()
+    } else {
+        format!("; not read: {}", why.join(", "))
+    }
 }
 
 /// A copy whose bytes do not match the stored digest, on the record.

@@ -34,7 +34,7 @@ use crate::{
     Activities,
 };
 use bag_end::finish_bag;
-use model::{catalog::RepositoryFile, DisseminationStatus};
+use model::{catalog::RepositoryFile, path::PathSet, DisseminationStatus};
 use opentelemetry::{trace::Span as _, KeyValue};
 use output::{BagOut, MemberTarget, Output};
 use packaging::{
@@ -213,12 +213,21 @@ async fn run(
             root: record.archive_id.to_string(),
             payload: Vec::new(),
             current: None,
+            names: PathSet::new(),
         }),
-        Format::Files => Output::Files {
-            pending: Vec::new(),
-            current: None,
-            selected: input.done.iter().map(|d| d.members).sum(),
-        },
+        Format::Files => {
+            let mut names = PathSet::new();
+            for d in input.done.iter().flat_map(|d| &d.delivered) {
+                // Delivered by an earlier call: distinct when they were taken.
+                let _ = names.take(&d.filename, &d.filename);
+            }
+            Output::Files {
+                pending: Vec::new(),
+                current: None,
+                selected: input.done.iter().map(|d| d.members).sum(),
+                names,
+            }
+        }
     };
     let mut done: Vec<PackagedFile> = match record.format {
         Format::Files => input.done.clone(),
@@ -248,6 +257,7 @@ async fn run(
             Ok(FileResult::Verified(packaged)) => done.push(packaged),
             Ok(FileResult::Refused {
                 unreadable,
+                no_reader,
                 message,
             }) => {
                 out.abort_all().await;
@@ -260,6 +270,7 @@ async fn run(
                         Format::Files => done,
                         Format::Bagit => Vec::new(),
                     },
+                    no_reader,
                 });
             }
             Ok(FileResult::Rejected { code, message }) => {
@@ -314,8 +325,16 @@ async fn run(
 
 pub(crate) enum FileResult {
     Verified(PackagedFile),
-    Refused { unreadable: bool, message: String },
-    Rejected { code: String, message: String },
+    Refused {
+        unreadable: bool,
+        /// Nothing on this worker reads that location: next copy at once.
+        no_reader: bool,
+        message: String,
+    },
+    Rejected {
+        code: String,
+        message: String,
+    },
 }
 
 pub(crate) type TargetFn<'t> =
@@ -355,6 +374,15 @@ async fn read_file(
                     acts.metrics.unreadable(&location.location_id);
                     Ok(FileResult::Refused {
                         unreadable: true,
+                        no_reader: false,
+                        message,
+                    })
+                }
+                Failure::NoReader(message) => {
+                    acts.metrics.unreadable(&location.location_id);
+                    Ok(FileResult::Refused {
+                        unreadable: true,
+                        no_reader: true,
                         message,
                     })
                 }
@@ -362,11 +390,15 @@ async fn read_file(
             }
         }
     };
-    let stem = file
-        .filename()
-        .strip_suffix(".tar")
-        .unwrap_or(file.filename())
-        .to_owned();
+    // The file's delivered name (the workflow's normal relative path, or
+    // the last segment in executions before paths were kept); a member is
+    // delivered below it without `.tar`.
+    let name = if input.keep_paths {
+        file.relative_path.as_str()
+    } else {
+        file.filename()
+    };
+    let stem = name.strip_suffix(".tar").unwrap_or(name).to_owned();
     let mut tar_reader = match selection {
         None => None,
         Some(_) if is_tar(file) => Some(TarReader::new()),
@@ -382,7 +414,7 @@ async fn read_file(
         let opened = out
             .open(
                 &member_target,
-                (file.filename().to_owned(), file.size, false),
+                (&file.relative_path, name.to_owned(), file.size, false),
                 beat,
             )
             .await?;
@@ -440,10 +472,21 @@ async fn read_file(
                         match &m.kind {
                             MemberKind::File => {
                                 members += 1;
-                                let path = format!("{stem}/{}", m.path);
-                                if let Some(r) =
-                                    out.open(&member_target, (path, m.size, true), beat).await?
-                                {
+                                let Ok(member) = model::path::normalise(&m.path) else {
+                                    return Ok(FileResult::Rejected {
+                                        code: reason_codes::UNSUPPORTED_MEMBER.into(),
+                                        message: format!(
+                                            "{:?} in {} has no usable path",
+                                            m.path, file.relative_path
+                                        ),
+                                    });
+                                };
+                                let source = format!("{}:{}", file.relative_path, m.path);
+                                let path = format!("{stem}/{member}");
+                                let opened = out
+                                    .open(&member_target, (&source, path, m.size, true), beat)
+                                    .await?;
+                                if let Some(r) = opened {
                                     return Ok(r);
                                 }
                             }
@@ -487,6 +530,7 @@ async fn read_file(
         Err(message) => {
             return Ok(FileResult::Refused {
                 unreadable: false,
+                no_reader: false,
                 message,
             })
         }

@@ -4,6 +4,7 @@
 
 use super::{Beat, FileResult, TargetFn, MAX_SELECTED_FILES};
 use crate::{failure::Failure, package::writer::ObjectWriter};
+use model::path::PathSet;
 use packaging::tar;
 use sha2::{Digest, Sha256};
 use workflows::reason_codes;
@@ -16,6 +17,8 @@ pub(crate) enum Output {
         pending: Vec<ObjectWriter>,
         current: Option<ObjectWriter>,
         selected: u32,
+        /// Every name delivered so far: none may be delivered twice.
+        names: PathSet,
     },
 }
 
@@ -27,6 +30,8 @@ pub(crate) struct BagOut {
     /// The member being written: its bag path, size and running SHA-256
     /// (none when the member is a whole repository file: its digest is the file's).
     pub(crate) current: Option<(String, u64, Option<Sha256>)>,
+    /// Every payload path so far: none may be in the bag twice.
+    pub(crate) names: PathSet,
 }
 
 /// What opening a member needs to know.
@@ -45,14 +50,26 @@ impl Output {
         }
     }
 
-    /// Starts member `path` (below the payload / the bucket prefix) of
-    /// `size` bytes; `hashed`: its SHA-256 is computed here.
+    /// Starts member `path` (below the payload / the bucket prefix; `source`
+    /// names it in the catalog's or the TAR's words) of `size` bytes;
+    /// `hashed`: its SHA-256 is computed here. A path delivered before is
+    /// refused: nothing is ever overwritten.
     pub(crate) async fn open(
         &mut self,
         t: &MemberTarget<'_>,
-        (path, size, hashed): (String, u64, bool),
+        (source, path, size, hashed): (&str, String, u64, bool),
         beat: &mut Beat<'_>,
     ) -> Result<Option<FileResult>, Failure> {
+        let names = match self {
+            Output::Bag(b) => &mut b.names,
+            Output::Files { names, .. } => names,
+        };
+        if let Err(clash) = names.take(source, &path) {
+            return Ok(Some(FileResult::Rejected {
+                code: reason_codes::DUPLICATE_PATH.into(),
+                message: clash.to_string(),
+            }));
+        }
         match self {
             Output::Bag(b) => {
                 let bag_path = format!("data/{path}");
@@ -63,6 +80,7 @@ impl Output {
             Output::Files {
                 current, selected, ..
             } => {
+                // (The name check above holds every name, counted or not.)
                 *selected += 1;
                 if *selected > MAX_SELECTED_FILES {
                     return Ok(Some(FileResult::Rejected {

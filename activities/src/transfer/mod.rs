@@ -182,7 +182,7 @@ impl Attempt<'_> {
             stored.digest.trim().to_ascii_lowercase()
         );
         let bucket = acts.cfg.client_bucket(record.client_id.as_str());
-        let object_key = record.object_key(file.filename());
+        let object_key = record.object_key(delivered_name(self.input));
         let key = object_key.as_str();
         acts.s3
             .ensure_bucket(&bucket)
@@ -274,7 +274,10 @@ impl Attempt<'_> {
             Ok(r) => r,
             Err(e) => {
                 let failure = Failure::from(e);
-                if matches!(failure, Failure::LocationUnreadable(_)) {
+                if matches!(
+                    failure,
+                    Failure::LocationUnreadable(_) | Failure::NoReader(_)
+                ) {
                     acts.metrics.unreadable(&location.location_id);
                     tracing::warn!(file = %file.relative_path, location = %location.location_id,
                         error = %failure, "repository copy unreadable");
@@ -479,7 +482,12 @@ impl Attempt<'_> {
             .get(&DigestAlgorithm::Sha256)
             .cloned()
             .unwrap_or_default();
-        let delivered = delivered_file(file, sha256, self.input.link_lifetime_secs);
+        let delivered = delivered_file(
+            file,
+            delivered_name(self.input),
+            sha256,
+            self.input.link_lifetime_secs,
+        );
         info!(dissemination_id = %record.dissemination_id, %bucket, %key, bytes = file.size,
             parts_reused = reused, resumed_from = offset, found_complete, "delivered");
         Ok(TransferOutcome {
@@ -661,6 +669,16 @@ fn sink_view(p: &Parts) -> SinkView {
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+/// The name a file is delivered under: its relative path (normal form,
+/// from the workflow's plan), or the last segment in executions before.
+pub(crate) fn delivered_name(input: &TransferInput) -> &str {
+    if input.keep_paths {
+        &input.file.relative_path
+    } else {
+        input.file.filename()
+    }
 }
 
 /// The file's location number `index` (the workflow's choice).

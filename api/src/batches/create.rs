@@ -232,7 +232,7 @@ pub async fn create(
             })
             .collect(),
         max_in_flight: cfg.api.batch_max_in_flight,
-        settings: WorkflowSettings::from(&cfg.timings),
+        settings: WorkflowSettings::from(cfg.as_ref()),
         carried: None,
         continue_after_events: Some(cfg.api.batch_continue_after_events),
     };

@@ -318,7 +318,7 @@ pub(crate) async fn admit(
             record: record.clone(),
             files: aip.repository_files.clone(),
             lock: None,
-            settings: WorkflowSettings::from(&cfg.timings),
+            settings: WorkflowSettings::from(cfg.as_ref()),
             batch: ask.batch.map(str::to_owned),
         },
         band_queue: cfg.band_queue(cfg.band_for(priority)),

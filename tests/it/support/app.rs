@@ -7,7 +7,7 @@ use super::receiver::Receiver;
 use super::stack::{shared, shared_namespace, Stack, StackRef};
 use super::{AUDIENCE, CLIENT, ISSUER, OTHER_CLIENT};
 use base64::Engine;
-use platform::config::{ClientConfig, Config};
+use platform::config::{ClientConfig, Config, LocationConfig, S3LocationConfig};
 use std::{path::Path, process::Command, sync::Arc, time::Duration};
 use tokio::sync::oneshot;
 
@@ -92,7 +92,6 @@ pub fn test_config(
     cfg.temporal.address = stack.temporal_address.clone();
     cfg.temporal.namespace = namespace.to_owned();
     cfg.s3.default_bucket = format!("deliveries-{tag}");
-    cfg.repository.s3_bucket = format!("repository-{tag}");
     cfg.temporal.query_timeout_ms = 1000;
     // Two test stacks share two cores: calls may be slow without Temporal
     // being down (the Temporal-down test sets the production budget).
@@ -102,7 +101,24 @@ pub fn test_config(
     cfg.auth.issuer = Some(ISSUER.into());
     cfg.auth.audience = Some(AUDIENCE.into());
     cfg.catalog.root = root.join("catalog");
-    cfg.repository.disk_root = root.join("repository");
+    cfg.repository.locations = [
+        (
+            "disk".to_owned(),
+            LocationConfig::Disk {
+                root: root.join("repository"),
+                preference: None,
+            },
+        ),
+        (
+            "s3".to_owned(),
+            LocationConfig::S3(S3LocationConfig {
+                bucket: format!("repository-{tag}"),
+                ..Default::default()
+            }),
+        ),
+    ]
+    .into_iter()
+    .collect();
     cfg.worker.graceful_shutdown_secs = 2;
     cfg.worker.heartbeat_throttle_ms = 500;
     cfg.s3.endpoint = stack.s3_endpoint.clone();
@@ -134,6 +150,24 @@ pub fn test_config(
 }
 
 impl TestApp {
+    /// The root of the `disk` location.
+    pub fn disk_root(&self) -> std::path::PathBuf {
+        self.cfg
+            .repository
+            .disk_root("disk")
+            .expect("a disk location")
+            .to_owned()
+    }
+
+    /// The bucket of the `s3` location.
+    pub fn repository_bucket(&self) -> String {
+        self.cfg
+            .repository
+            .s3_bucket("s3")
+            .expect("an s3 location")
+            .to_owned()
+    }
+
     pub async fn start() -> Self {
         Self::start_with(Options::default()).await
     }
@@ -327,9 +361,7 @@ impl TestApp {
         let doc = self.catalog_doc(archive_id);
         assert_eq!(doc.repository_files[0].locations.len(), 1, "the only copy");
         let path = self
-            .cfg
-            .repository
-            .disk_root
+            .disk_root()
             .join(&doc.repository_files[0].locations[0].file_path);
         let hidden = path.with_extension("hidden");
         std::fs::rename(&path, &hidden).unwrap();

@@ -7,6 +7,7 @@
 //!   `Config`) and what a test inspects (S3, the catalog, the `temporal` CLI);
 //! - `client`: the HTTP API as a test calls it, with bounded waits;
 //! - `receiver`: the webhook endpoint, and `standardwebhooks` to verify it;
+//! - `links`: every link of a delivery checked against its SHA-256;
 //! - `process`: child processes, the service's binaries, stopped by PID;
 //! - `ports`: free loopback ports;
 //! - `scale`: several workers and API replicas, haproxy in front;
@@ -16,6 +17,7 @@
 
 mod app;
 mod client;
+mod links;
 mod ports;
 mod process;
 mod receiver;
