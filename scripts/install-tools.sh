@@ -104,6 +104,15 @@ if ! command -v openssl >/dev/null 2>&1; then
   fi
 fi
 
+# gfal2 2.21 with its HTTP plugin, command-line tools and Python binding:
+# the WLCG Tape REST API's reference client, against which
+# tests/it/tape_library.rs proves the tape-library stand-in (gfal-xattr,
+# gfal-bringonline, gfal-evict, gfal-cat). None of the packages is named
+# after a command, so each is checked with dpkg and installed one by one.
+for pkg in gfal2 gfal2-plugin-http python3-gfal2 gfal2-util-scripts; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || apt_install "$pkg" "$pkg"
+done
+
 find_bin() { find "$1" -type f -name "$2" -perm -u+x 2>/dev/null | head -1; }
 temporal=$(find_bin "$tools/temporal" temporal)
 weed=$(find_bin "$tools/seaweedfs" weed)

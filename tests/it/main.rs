@@ -25,4 +25,5 @@ mod rejections;
 mod replay;
 mod scale;
 mod schemathesis;
+mod tape_library;
 mod temporal_tls;
