@@ -4,7 +4,7 @@
 # Web UI page of its workflow, compact event history).
 #
 # Starts the whole service like scripts/run.sh (scripts/stack.sh: installs
-# tools, release build, free loopback ports), but on its own data folder
+# tools, the build STACK_PROFILE names, free loopback ports), but on its own data folder
 # (.data/screenshots, emptied first, its logs kept) and an in-memory Temporal
 # server, so the rest of .data is left alone. Delivers the demo
 # AIP with two files, finds its trace id in the verified webhook's

@@ -42,7 +42,7 @@ pub(crate) fn delivered_object(
         filesize: size,
         expiration_date,
         checksum: sha256,
-        checksum_algorithm: DigestAlgorithm::Sha256.as_str().into(),
+        checksum_algorithm: DigestAlgorithm::Sha256,
         md5,
     }
 }

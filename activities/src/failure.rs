@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use temporalio_common::{error::ApplicationFailure, ActivityError};
-use workflows::failure_types;
+use workflows::FailureType;
 
 /// Deliberately not a `std::error::Error`: the SDK turns any such error
 /// into a plain retryable failure, and this one must keep its type.
@@ -89,10 +89,10 @@ impl Failure {
     }
 }
 
-fn typed(type_name: Option<&str>, message: String, non_retryable: bool) -> ActivityError {
+fn typed(type_name: Option<FailureType>, message: String, non_retryable: bool) -> ActivityError {
     let failure = match type_name {
         Some(t) => ApplicationFailure::builder(message)
-            .type_name(t.to_owned())
+            .type_name(t.as_str().to_owned())
             .non_retryable(non_retryable)
             .build(),
         None => ApplicationFailure::builder(message)
@@ -106,20 +106,18 @@ impl From<Failure> for ActivityError {
     fn from(f: Failure) -> Self {
         let message = f.to_string();
         match f {
-            Failure::FixityMismatch(_) => {
-                typed(Some(failure_types::FIXITY_MISMATCH), message, true)
-            }
+            Failure::FixityMismatch(_) => typed(Some(FailureType::FixityMismatch), message, true),
             Failure::LocationUnreadable(_) => {
-                typed(Some(failure_types::LOCATION_UNREADABLE), message, true)
+                typed(Some(FailureType::LocationUnreadable), message, true)
             }
-            Failure::NoReader(_) => typed(Some(failure_types::NO_READER), message, true),
-            Failure::Misconfigured(_) => typed(Some(failure_types::MISCONFIGURED), message, true),
-            Failure::ObjectsGone(_) => typed(Some(failure_types::OBJECTS_GONE), message, true),
-            Failure::WebhookGone => typed(Some(failure_types::WEBHOOK_GONE), message, true),
-            Failure::Upload(_) => typed(Some(failure_types::UPLOAD_ERROR), message, false),
+            Failure::NoReader(_) => typed(Some(FailureType::NoReader), message, true),
+            Failure::Misconfigured(_) => typed(Some(FailureType::Misconfigured), message, true),
+            Failure::ObjectsGone(_) => typed(Some(FailureType::ObjectsGone), message, true),
+            Failure::WebhookGone => typed(Some(FailureType::WebhookGone), message, true),
+            Failure::Upload(_) => typed(Some(FailureType::UploadError), message, false),
             Failure::Transient(_) => typed(None, message, false),
             Failure::GaveUp { upload, .. } => {
-                typed(upload.then_some(failure_types::UPLOAD_ERROR), message, true)
+                typed(upload.then_some(FailureType::UploadError), message, true)
             }
             Failure::RetryAfter { after, .. } => ActivityError::application(
                 ApplicationFailure::builder(message)

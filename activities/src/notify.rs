@@ -59,7 +59,10 @@ pub(crate) async fn notify(
     );
     // Links are signed here, on the way out: they never enter Temporal.
     let input = NotifyInput {
-        view: input.view.clone().with_links(&acts.cfg),
+        view: input
+            .view
+            .clone()
+            .with_links(acts.cfg.link_signer(input.view.record.client_id.as_str())),
         ..input
     };
     let body = serde_json::to_vec(&envelope(&input))

@@ -50,6 +50,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// What a batch item refused as a single POST would be records: the
+    /// refusals an item can have (any other is no item's, and a server
+    /// error refuses the whole batch).
+    pub fn item_error_code(self) -> workflows::ItemErrorCode {
+        use workflows::ItemErrorCode;
+        match self {
+            ErrorCode::ArchiveNotFound => ItemErrorCode::ArchiveNotFound,
+            ErrorCode::ArchiveNotPreserved => ItemErrorCode::ArchiveNotPreserved,
+            ErrorCode::TooManyRepositoryFiles => ItemErrorCode::TooManyRepositoryFiles,
+            _ => ItemErrorCode::Forbidden,
+        }
+    }
+
     /// The one status every response with this code has.
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;

@@ -13,6 +13,7 @@ pub mod jwks;
 pub mod observe;
 pub mod openapi;
 pub mod ratelimit;
+pub mod settings;
 pub mod state;
 pub mod temporal;
 
@@ -29,7 +30,7 @@ use tokio::net::TcpListener;
 pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
     let verifier = auth::Verifier::from_config(&cfg.auth).await?;
     crate::temporal::set_rpc_budget(Duration::from_millis(cfg.temporal.rpc_timeout_ms));
-    let temporal = workflows::client::connect_for_requests(
+    let temporal = platform::temporal::connect_for_requests(
         &cfg.temporal,
         &format!("dissemination-api@{}", std::process::id()),
     )

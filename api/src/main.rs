@@ -43,6 +43,12 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
+    /// Print the OpenAPI document the API serves at `/openapi.json`.
+    Openapi {
+        /// The base path routes are mounted under (`api.base_path`).
+        #[arg(long, default_value = "")]
+        base_path: String,
+    },
 }
 
 #[tokio::main]
@@ -81,6 +87,10 @@ async fn main() -> anyhow::Result<()> {
             .map(|_| ())
         }
         Command::Keygen { dir } => api::auth::dev::ensure_files(&dir),
+        Command::Openapi { base_path } => {
+            println!("{}", api::openapi::document(&base_path).to_pretty_json()?);
+            Ok(())
+        }
         Command::MintToken {
             client_id,
             role,

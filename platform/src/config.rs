@@ -62,6 +62,39 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration that environment variables alone give (as in a
+    /// container): `vars` as `DISSEMINATION_SECTION__KEY` pairs, read the way
+    /// `load` reads the process's environment.
+    pub fn from_env_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        use figment::value::{Dict, Value};
+        let mut root = Dict::new();
+        for (key, value) in vars {
+            let Some(path) = key.strip_prefix("DISSEMINATION_") else {
+                continue;
+            };
+            let mut dict = &mut root;
+            let mut parts = path.split("__").map(str::to_ascii_lowercase).peekable();
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    let parsed = value.parse::<Value>().unwrap_or_else(|e| match e {});
+                    dict.insert(part, parsed);
+                    break;
+                }
+                let entry = dict.entry(part).or_insert_with(|| Dict::new().into());
+                let Value::Dict(_, inner) = entry else {
+                    anyhow::bail!("{key} sets a key below a value");
+                };
+                dict = inner;
+            }
+        }
+        let mut config: Config = Figment::from(figment::providers::Serialized::defaults(root))
+            .extract()
+            .context("reading configuration")?;
+        config.fill_defaults();
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Defaults that depend on other values.
     pub fn fill_defaults(&mut self) {
         if self.bands.is_empty() {
@@ -139,7 +172,8 @@ pub struct TemporalConfig {
     pub namespace: String,
     /// Prefix of every task queue name (lets several deployments share a namespace).
     pub task_queue_prefix: String,
-    /// RPC timeout of a status query; past it GET falls back to describe + memo.
+    /// RPC timeout of a query a worker answers (the audit trail, the receipt,
+    /// a batch's items); GET itself reads describe and the memo, no worker.
     pub query_timeout_ms: u64,
     /// TLS to the frontend: `None` (the default) turns it on when any
     /// `tls_*` key or `api_key` is set or the address is `https://`.
@@ -634,8 +668,6 @@ pub struct Timings {
     pub unreadable_retry_ms: u64,
     /// Link regenerations allowed per dissemination.
     pub max_link_regenerations: u32,
-    /// How long a staged step may wait for its host before the file is fetched again.
-    pub host_schedule_to_start_ms: u64,
     pub webhook_request_timeout_ms: u64,
     pub webhook_retry_initial_ms: u64,
     pub webhook_retry_max_interval_ms: u64,
@@ -658,7 +690,6 @@ impl Default for Timings {
             retry_for_ms: 6 * 3600 * 1000,
             unreadable_retry_ms: 5 * 60 * 1000,
             max_link_regenerations: 100,
-            host_schedule_to_start_ms: 10 * 60 * 1000,
             webhook_request_timeout_ms: 10_000,
             webhook_retry_initial_ms: 5_000,
             webhook_retry_max_interval_ms: 3600 * 1000,
@@ -740,6 +771,41 @@ mod tests {
         assert_eq!(
             c.band_queue(c.band_for(Priority::new(100).expect("ok"))),
             "dissemination-low"
+        );
+    }
+
+    #[test]
+    fn locations_come_from_the_environment_and_old_keys_are_refused() {
+        let env = |pairs: &[(&str, &str)]| {
+            Config::from_env_vars(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (format!("DISSEMINATION_{k}"), (*v).to_owned())),
+            )
+        };
+        let c = env(&[
+            ("REPOSITORY__LOCATIONS__DISK__KIND", "disk"),
+            ("REPOSITORY__LOCATIONS__DISK__ROOT", "/mnt/aips"),
+            ("REPOSITORY__LOCATIONS__HPSS__KIND", "tape"),
+            ("REPOSITORY__LOCATIONS__HPSS__PREFERENCE", "95"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.repository.disk_root("disk"),
+            Some(std::path::Path::new("/mnt/aips"))
+        );
+        assert_eq!(
+            c.repository.locations.len(),
+            2,
+            "the table replaces the default one"
+        );
+        assert_eq!(c.repository.locations["hpss"].preference(), 95);
+        assert_eq!(c.repository.locations["hpss"].kind(), LocationKind::Tape);
+        let old = env(&[("REPOSITORY__DISK_ROOT", "/mnt/aips")]).err();
+        assert!(old.is_some_and(|e| e.to_string().contains("[repository.locations.")));
+        assert!(
+            env(&[("REPOSITORY__LOCATIONS__DISK__ROOT", "/x")]).is_err(),
+            "kind is required"
         );
     }
 

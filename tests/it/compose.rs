@@ -85,8 +85,8 @@ fn compose_file_runs_the_whole_service_configured_like_the_embedded_default() ->
     let api = &services["api"]["environment"];
     let worker = &services["worker"]["environment"];
     let shared = "TEMPORAL__ADDRESS TEMPORAL__NAMESPACE S3__ENDPOINT S3__PUBLIC_ENDPOINT \
-                  S3__ACCESS_KEY S3__SECRET_KEY CATALOG__ROOT REPOSITORY__DISK_ROOT \
-                  AUTH__JWKS_PATH TELEMETRY__OTLP_ENDPOINT";
+                  S3__ACCESS_KEY S3__SECRET_KEY CATALOG__ROOT REPOSITORY__LOCATIONS__DISK__ROOT \
+                  REPOSITORY__LOCATIONS__S3__BUCKET AUTH__JWKS_PATH TELEMETRY__OTLP_ENDPOINT";
     for key in shared.split_whitespace() {
         let key = format!("DISSEMINATION_{key}");
         ensure!(api[&key].is_string(), "the api lacks {key}");
@@ -98,6 +98,18 @@ fn compose_file_runs_the_whole_service_configured_like_the_embedded_default() ->
     );
     let metrics = &worker["DISSEMINATION_WORKER__METRICS_ADDR"];
     ensure!(metrics.is_string(), "no WORKER__METRICS_ADDR");
+    // Each service's environment is a configuration the service accepts.
+    for name in ["api", "worker", "seed"] {
+        let env = services[name]["environment"]
+            .as_object()
+            .with_context(|| format!("`{name}` has no environment"))?;
+        let vars: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        platform::config::Config::from_env_vars(vars)
+            .with_context(|| format!("`{name}`'s configuration is refused"))?;
+    }
     let jaeger = &services["jaeger"];
     let ports = jaeger["ports"].as_array().context("no jaeger ports")?;
     for port in ["4317", "16686"] {

@@ -212,7 +212,7 @@ async fn a_name_delivered_twice_is_rejected_before_any_byte_moves() {
         let view = final_view(&app, &token, json!({"archiveId": twice, "format": format})).await;
         assert_eq!(view.status.as_str(), "REJECTED", "{view:?}");
         assert_eq!(view.reasons.len(), 1, "{view:?}");
-        assert_eq!(view.reasons[0].code, "DUPLICATE_PATH");
+        assert_eq!(view.reasons[0].code.as_str(), "DUPLICATE_PATH");
         let m = &view.reasons[0].message;
         assert!(
             m.contains("\"a/primary.tar\"") && m.contains("a//./primary.tar"),
@@ -250,7 +250,7 @@ async fn a_name_delivered_twice_is_rejected_before_any_byte_moves() {
         )
         .await;
         assert_eq!(view.status.as_str(), "REJECTED", "{view:?}");
-        assert_eq!(view.reasons[0].code, "DUPLICATE_PATH", "{view:?}");
+        assert_eq!(view.reasons[0].code.as_str(), "DUPLICATE_PATH", "{view:?}");
         let id = view.record.dissemination_id.to_string();
         assert!(app.delivered_keys(&id).await.is_empty());
     }
@@ -345,7 +345,7 @@ async fn copies_are_read_by_preference_and_unreadable_ones_are_skipped() {
     ] {
         let view = final_view(&app, &token, json!({"archiveId": case(n)})).await;
         assert_eq!(view.status.as_str(), "REJECTED", "case {n}: {view:?}");
-        assert_eq!(view.reasons[0].code, "NO_READABLE_COPY");
+        assert_eq!(view.reasons[0].code.as_str(), "NO_READABLE_COPY");
         assert!(view.reasons[0].message.contains(why), "{:?}", view.reasons);
         let id = view.record.dissemination_id.to_string();
         let events = reads(&app, &token, &id).await;
@@ -411,7 +411,11 @@ async fn faulty_catalog_entries_are_rejected_by_name() {
         let view = final_view(&app, &token, json!({"archiveId": archive_id})).await;
         assert_eq!(view.status.as_str(), "REJECTED", "{what}: {view:?}");
         assert_eq!(view.reasons.len(), 1, "{what}: {view:?}");
-        assert_eq!(view.reasons[0].code, "INVALID_CATALOG_ENTRY", "{what}");
+        assert_eq!(
+            view.reasons[0].code.as_str(),
+            "INVALID_CATALOG_ENTRY",
+            "{what}"
+        );
         assert_eq!(view.reasons[0].file_path.as_deref(), Some(named), "{what}");
         let id = view.record.dissemination_id.to_string();
         assert!(app.delivered_keys(&id).await.is_empty(), "{what}");

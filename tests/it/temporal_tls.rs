@@ -65,7 +65,7 @@ async fn api_and_worker_reach_temporal_over_mtls_and_deliver() {
     let mut no_cert = app.cfg.temporal.clone();
     no_cert.tls_cert_path = None;
     no_cert.tls_key_path = None;
-    let Err(err) = workflows::client::connect(&no_cert, "test-no-cert").await else {
+    let Err(err) = platform::temporal::connect(&no_cert, "test-no-cert").await else {
         panic!("mTLS refuses a client without a certificate");
     };
     let msg = format!("{err:#}");

@@ -86,7 +86,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             .map_err(anyhow::Error::msg)?,
     )
     .context("starting the Temporal runtime")?;
-    let client = workflows::client::connect(&cfg.temporal, &identity).await?;
+    let client = platform::temporal::connect(&cfg.temporal, &identity).await?;
     let acts = Activities::new(cfg.clone())?
         .with_metrics(meter.map(WorkerMetrics::new).unwrap_or_default());
     report_locations(&acts).await;

@@ -16,7 +16,7 @@ pub async fn raw_start_rate(
     count: usize,
     concurrency: usize,
 ) -> anyhow::Result<(f64, usize)> {
-    let client = workflows::client::connect(&cfg.temporal, "start-rate-probe").await?;
+    let client = platform::temporal::connect(&cfg.temporal, "start-rate-probe").await?;
     let run = DisseminationId::generate();
     let started = Instant::now();
     let failures = futures::stream::iter(0..count)

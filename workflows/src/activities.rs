@@ -9,28 +9,6 @@ pub struct DisseminationActivities;
 
 #[activity_definitions]
 impl DisseminationActivities {
-    /// Copies one repository file from one location into the worker's
-    /// staging folder, hashing while reading; heartbeats bytes done and
-    /// resumes from the last heartbeat on retry.
-    #[activity(name = "download")]
-    pub fn download(input: DownloadInput) -> Result<StagedFile, ActivityError> {
-        unimplemented!()
-    }
-
-    /// Compares the digest computed while reading with the catalog's
-    /// strongest stored digest. A mismatch is non-retryable.
-    #[activity(name = "verify_fixity")]
-    pub fn verify_fixity(input: StagedFile) -> Result<FixityOutcome, ActivityError> {
-        unimplemented!()
-    }
-
-    /// Uploads a verified staged file to the client's bucket and presigns
-    /// a download link.
-    #[activity(name = "upload")]
-    pub fn upload(input: UploadInput) -> Result<DeliveredFile, ActivityError> {
-        unimplemented!()
-    }
-
     /// One pass from one repository location to the client's bucket:
     /// reads, hashes and uploads parts concurrently; completes the multipart
     /// upload only when the digest matches the stored one (a mismatch is
@@ -48,12 +26,6 @@ impl DisseminationActivities {
     /// workflow chooses its next location); heartbeats carry progress.
     #[activity(name = "package")]
     pub fn package(input: PackageInput) -> Result<PackageOutcome, ActivityError> {
-        unimplemented!()
-    }
-
-    /// Removes the dissemination's staging folder on this host.
-    #[activity(name = "cleanup_staging")]
-    pub fn cleanup_staging(input: CleanupInput) -> Result<(), ActivityError> {
         unimplemented!()
     }
 

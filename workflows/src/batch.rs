@@ -195,16 +195,11 @@ impl DisseminationBatch {
     }
 
     fn view(&self) -> BatchView {
-        BatchView {
-            record: self.input.record.clone(),
-            status: if self.open() == 0 {
-                "COMPLETED".into()
-            } else {
-                "IN_PROGRESS".into()
-            },
-            counts: self.counts(),
-            cancel_requested: self.cancel_requested,
-        }
+        BatchView::new(
+            self.input.record.clone(),
+            self.counts(),
+            self.cancel_requested,
+        )
     }
 
     fn details(&self) -> String {

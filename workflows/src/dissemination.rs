@@ -11,10 +11,11 @@
 //! reads every file once, streams the selected members (or the files
 //! whole) into their objects or one bag, and completes nothing unless
 //! each file's digest matched (see `packaged`).
-//! Flow (staged): fetch every file (download to the worker's staging folder,
-//! hashing while reading) → verify each against its strongest stored digest,
-//! trying the next location on a mismatch → upload the verified copies.
 //! Then notify. Nothing unverified is ever visible in the client's bucket.
+//!
+//! (Executions started before one-pass transfers staged every file on a
+//! worker's disk first; that flow is retired: no such execution can still
+//! be open, see `STREAMING_PATCH`.)
 
 use crate::activities::DisseminationActivities as Acts;
 use crate::audit::{record, Event};
@@ -23,7 +24,7 @@ use crate::mirror::{human_bytes, mirror, set_status};
 use crate::options::{short_options, summarised};
 use crate::outcome::{failure_message, Ending};
 use crate::plan::plan;
-use crate::retention::{cleanup, discard, release_lock, retain};
+use crate::retention::{discard, release_lock, retain};
 use crate::state::DisseminationState;
 use model::DisseminationStatus;
 use temporalio_macros::{workflow, workflow_methods};
@@ -36,11 +37,10 @@ pub use crate::mirror::{SA_ARCHIVE_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS};
 /// Executions started before retention existed end after the webhook.
 const RETENTION_PATCH: &str = "retention-and-link-regeneration";
 
-/// Executions started before one-pass transfers existed stage every file.
-/// New work never does: the staged branch (`staged.rs`) stays only to
-/// replay and finish those executions. Remove it with `deprecate_patch`
-/// once no execution started before v4 can be open (retention + webhook
-/// schedule after the v4 release: 12 days with the defaults).
+/// Executions started before one-pass transfers existed staged every file.
+/// That flow is retired (`deprecate_patch`): an execution started before
+/// v4 ended long ago (retention + webhook schedule: 12 days with the
+/// defaults), and its histories (v1–v3) no longer replay.
 const STREAMING_PATCH: &str = "single-pass-transfer";
 
 /// Executions started before delivery formats existed have neither
@@ -55,15 +55,10 @@ const BATCH_PATCH: &str = "batch-items";
 /// sharing a name shared an object). New ones follow `plan`.
 const COPIES_PATCH: &str = "copies-by-preference-paths-kept";
 
-/// How a refused link regeneration over the cap begins (the API maps it).
-pub const LINK_CAP_PREFIX: &str = "over the limit of";
-
 #[workflow]
 pub struct DisseminationWorkflow {
     input: DisseminationInput,
     pub(crate) view: DisseminationView,
-    /// Task queues of the hosts that staged files, to clean them all.
-    pub(crate) hosts: Vec<String>,
     /// The audit trail (state only: recorded events are replayed, not stored).
     events: Vec<DisseminationEvent>,
     links_regenerated: u32,
@@ -79,7 +74,6 @@ impl DisseminationWorkflow {
         Self {
             input,
             view,
-            hosts: Vec::new(),
             events: Vec::new(),
             links_regenerated: 0,
             turn: false,
@@ -127,13 +121,9 @@ impl DisseminationWorkflow {
             Err(Ending::cancelled())
         } else if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
             crate::packaged::package_all(ctx, &input, keep_paths).await
-        } else if input.settings.streaming && ctx.patched(STREAMING_PATCH) {
-            crate::streaming::transfer_all(ctx, &input, keep_paths).await
         } else {
-            match crate::staged::fetch_and_verify(ctx, &input).await {
-                Ok(staged) => crate::staged::deliver(ctx, &input, staged).await,
-                Err(end) => Err(end),
-            }
+            ctx.deprecate_patch(STREAMING_PATCH);
+            crate::streaming::transfer_all(ctx, &input, keep_paths).await
         };
         // A cancel request interrupts whatever step was running; what it
         // left behind is removed below, whatever that step reported.
@@ -143,7 +133,6 @@ impl DisseminationWorkflow {
         } else {
             outcome
         };
-        cleanup(ctx, &input).await;
 
         match outcome {
             Ok(files) => {
@@ -221,7 +210,7 @@ impl DisseminationWorkflow {
                     link_lifetime_secs: input.settings.link_lifetime_secs,
                 },
                 summarised(
-                    short_options(&input.settings, &[failure_types::OBJECTS_GONE]),
+                    short_options(&input.settings, &[FailureType::ObjectsGone]),
                     "regenerate download links".into(),
                 ),
             )
@@ -253,21 +242,19 @@ impl DisseminationWorkflow {
         _ctx: &WorkflowContextView,
         _input: &(),
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if self.view.status != DisseminationStatus::Disseminated {
-            return Err(format!("the dissemination is {}, not delivered", self.view.status).into());
-        }
-        if self.view.objects_deleted {
-            return Err("the delivered objects are no longer retained".into());
-        }
-        if let Some(cap) = self.input.settings.max_link_regenerations {
-            if self.links_regenerated >= cap {
-                return Err(format!(
-                    "{LINK_CAP_PREFIX} {cap} link regenerations per dissemination"
-                )
-                .into());
+        let refusal = if self.view.status != DisseminationStatus::Disseminated {
+            UpdateRefusal::NotDelivered {
+                status: self.view.status,
             }
-        }
-        Ok(())
+        } else if self.view.objects_deleted {
+            UpdateRefusal::ObjectsGone
+        } else {
+            match self.input.settings.max_link_regenerations {
+                Some(cap) if self.links_regenerated >= cap => UpdateRefusal::LinkCapReached { cap },
+                _ => return Ok(()),
+            }
+        };
+        Err(refusal.into())
     }
 
     /// From its batch: this item may start now.
@@ -351,12 +338,6 @@ impl DisseminationState for DisseminationWorkflow {
     }
     fn events_mut(&mut self) -> &mut Vec<DisseminationEvent> {
         &mut self.events
-    }
-    fn hosts(&self) -> &Vec<String> {
-        &self.hosts
-    }
-    fn hosts_mut(&mut self) -> &mut Vec<String> {
-        &mut self.hosts
     }
 }
 

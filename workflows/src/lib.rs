@@ -4,13 +4,13 @@
 //!
 //! The workflows do no I/O: activities are declared with
 //! `#[activity_definitions]` so the API can start workflows without
-//! compiling the activities' S3 and HTTP clients. The one module that does
-//! is `client`: the connection to Temporal that the API and the worker share.
+//! compiling the activities' S3 and HTTP clients, and nothing here reads
+//! configuration or holds a secret (the settings a workflow needs come in
+//! its input).
 
 pub mod activities;
 mod audit;
 pub mod batch;
-pub mod client;
 pub mod contract;
 pub mod dissemination;
 pub mod lock;
@@ -21,7 +21,6 @@ mod packaged;
 mod plan;
 pub mod receipt;
 mod retention;
-mod staged;
 mod state;
 mod streaming;
 mod webhook;

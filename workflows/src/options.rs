@@ -16,7 +16,7 @@ pub(crate) fn ms(v: u64) -> Duration {
 /// Infrastructure errors are retried for `retry_for_ms` (attempts
 /// unlimited: the duration decides); executions started before that
 /// counted `retry_max_attempts`.
-pub(crate) fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy {
+pub(crate) fn retry(s: &WorkflowSettings, non_retryable: &[FailureType]) -> RetryPolicy {
     let attempts = if s.retry_for_ms.is_some() {
         0
     } else {
@@ -27,28 +27,21 @@ pub(crate) fn retry(s: &WorkflowSettings, non_retryable: &[&str]) -> RetryPolicy
         .backoff_coefficient(2.0)
         .maximum_interval(ms(s.retry_max_interval_ms))
         .maximum_attempts(attempts)
-        .non_retryable_error_types(non_retryable.iter().copied())
+        .non_retryable_error_types(non_retryable.iter().map(|t| t.as_str()))
         .build()
 }
 
 /// Long byte-moving steps: heartbeated, retried on I/O errors.
-pub(crate) fn transfer_options(s: &WorkflowSettings, host_queue: Option<&str>) -> ActivityOptions {
-    let opts = ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
+pub(crate) fn transfer_options(s: &WorkflowSettings) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(ms(s.transfer_timeout_ms))
         .heartbeat_timeout(ms(s.heartbeat_timeout_ms))
         // On cancel, wait until the activity has stopped writing before cleaning up.
         .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
         .retry_policy(retry(
             s,
-            &[
-                failure_types::LOCATION_UNREADABLE,
-                failure_types::MISCONFIGURED,
-            ],
+            &[FailureType::LocationUnreadable, FailureType::Misconfigured],
         ))
-        .build();
-    match host_queue {
-        Some(q) => on_host(opts, s, q),
-        None => opts,
-    }
+        .build()
 }
 
 /// A webhook retried by Temporal's policy: backoff from
@@ -66,7 +59,9 @@ pub(crate) fn webhook_options(s: &WorkflowSettings, summary: String) -> Activity
             .initial_interval(ms(s.webhook_retry_initial_ms))
             .backoff_coefficient(2.0)
             .maximum_interval(ms(s.webhook_retry_max_interval_ms))
-            .non_retryable_error_types([failure_types::WEBHOOK_GONE, failure_types::MISCONFIGURED])
+            .non_retryable_error_types(
+                [FailureType::WebhookGone, FailureType::Misconfigured].map(FailureType::as_str),
+            )
             .build(),
     )
     .summary(summary)
@@ -74,7 +69,10 @@ pub(crate) fn webhook_options(s: &WorkflowSettings, summary: String) -> Activity
 }
 
 /// Short steps: each attempt bounded; all of them within `retry_for_ms`.
-pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> ActivityOptions {
+pub(crate) fn short_options(
+    s: &WorkflowSettings,
+    non_retryable: &[FailureType],
+) -> ActivityOptions {
     let mut opts = ActivityOptions::with_start_to_close_timeout(ms(s.short_activity_timeout_ms))
         .retry_policy(retry(s, non_retryable))
         .build();
@@ -84,17 +82,6 @@ pub(crate) fn short_options(s: &WorkflowSettings, non_retryable: &[&str]) -> Act
             start_to_close: ms(s.short_activity_timeout_ms),
         };
     }
-    opts
-}
-
-/// Steps reading the staging folder run on the host that filled it.
-pub(crate) fn on_host(
-    mut opts: ActivityOptions,
-    s: &WorkflowSettings,
-    host_queue: &str,
-) -> ActivityOptions {
-    opts.task_queue = Some(host_queue.to_owned());
-    opts.schedule_to_start_timeout = Some(ms(s.host_schedule_to_start_ms));
     opts
 }
 

@@ -4,7 +4,7 @@
 use crate::contract::*;
 use model::{catalog::RepositoryFile, DisseminationStatus};
 use temporalio_common::error::IncomingError;
-use temporalio_sdk::{ActivityExecutionError, TimeoutType};
+use temporalio_sdk::ActivityExecutionError;
 
 /// A final status other than DISSEMINATED, with its reasons.
 pub(crate) struct Ending {
@@ -15,11 +15,11 @@ pub(crate) struct Ending {
 }
 
 impl Ending {
-    pub(crate) fn failed(code: &str, message: String, file: Option<&str>) -> Self {
+    pub(crate) fn failed(code: ReasonCode, message: String, file: Option<&str>) -> Self {
         Self {
             status: DisseminationStatus::Failed,
             reasons: vec![Reason {
-                code: code.into(),
+                code,
                 message,
                 file_path: file.map(Into::into),
             }],
@@ -31,7 +31,7 @@ impl Ending {
         Self {
             status: DisseminationStatus::Cancelled,
             reasons: vec![Reason {
-                code: reason_codes::CANCELLED.into(),
+                code: ReasonCode::Cancelled,
                 message: "cancelled at the client's request".into(),
                 file_path: None,
             }],
@@ -71,7 +71,7 @@ pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
         let mut all = t.mismatches.clone();
         all.extend(t.unreadable.iter().cloned());
         Ending::failed(
-            reason_codes::FIXITY_MISMATCH,
+            ReasonCode::FixityMismatch,
             format!(
                 "no copy of {} matches its stored digest ({})",
                 t.file.relative_path,
@@ -83,7 +83,7 @@ pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
         Ending {
             status: DisseminationStatus::Rejected,
             reasons: vec![Reason {
-                code: reason_codes::NO_READABLE_COPY.into(),
+                code: ReasonCode::NoReadableCopy,
                 message: format!(
                     "no readable copy of {} in the bit repository ({})",
                     t.file.relative_path,
@@ -96,9 +96,10 @@ pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
     }
 }
 
-pub(crate) fn failure_type(e: &ActivityExecutionError) -> Option<&str> {
+/// The failure type an activity's failure names, if it is one of ours.
+pub(crate) fn failure_type(e: &ActivityExecutionError) -> Option<FailureType> {
     match e.cause() {
-        Some(IncomingError::Application(a)) => a.type_name(),
+        Some(IncomingError::Application(a)) => a.type_name().and_then(FailureType::parse),
         _ => None,
     }
 }
@@ -108,10 +109,4 @@ pub(crate) fn failure_message(e: &ActivityExecutionError) -> String {
         Some(c) => c.failure().message.clone(),
         None => e.to_string(),
     }
-}
-
-/// A staged step never started: its host stopped polling.
-pub(crate) fn is_host_lost(e: &ActivityExecutionError) -> bool {
-    e.as_timeout()
-        .is_some_and(|t| t.timeout_type() == TimeoutType::ScheduleToStart)
 }

@@ -60,7 +60,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
                     events,
                     keep_paths,
                 },
-                summarised(transfer_options(&input.settings, None), what.clone()),
+                summarised(transfer_options(&input.settings), what.clone()),
             )
             .await;
         match result {
@@ -88,7 +88,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
                 }
                 let Some(t) = tries.get_mut(file) else {
                     return Err(Ending::failed(
-                        reason_codes::DOWNLOAD_FAILED,
+                        ReasonCode::DownloadFailed,
                         format!("the package step named file {file}, which the AIP does not have"),
                         None,
                     ));

@@ -11,7 +11,7 @@
 //!   catalog's order breaking ties; a copy the repository's own audit found
 //!   bad (`fixityStatus` other than `valid`) after every other copy.
 
-use crate::contract::{reason_codes, LocationPolicy, Reason};
+use crate::contract::{LocationPolicy, Reason, ReasonCode};
 use crate::outcome::Ending;
 use model::{
     catalog::{FileLocation, RepositoryFile},
@@ -32,7 +32,7 @@ pub(crate) fn plan(
     for file in files {
         let raw = &file.relative_path;
         let invalid = |why: String| Reason {
-            code: reason_codes::INVALID_CATALOG_ENTRY.into(),
+            code: ReasonCode::InvalidCatalogEntry,
             message: format!("repository file {raw:?}: {why}"),
             file_path: Some(raw.clone()),
         };
@@ -60,7 +60,7 @@ pub(crate) fn plan(
         }
         if let Err(clash) = names.take(raw, &path) {
             reasons.push(Reason {
-                code: reason_codes::DUPLICATE_PATH.into(),
+                code: ReasonCode::DuplicatePath,
                 message: clash.to_string(),
                 file_path: Some(raw.clone()),
             });
@@ -201,7 +201,7 @@ mod tests {
         );
     }
 
-    fn refused(files: &[RepositoryFile]) -> Vec<(String, Option<String>)> {
+    fn refused(files: &[RepositoryFile]) -> Vec<(ReasonCode, Option<String>)> {
         match plan(files, &configured()) {
             Ok(_) => Vec::new(),
             Err(end) => {
@@ -234,22 +234,16 @@ mod tests {
                 file(b, vec![copy("disk", None)]),
             ])
         };
-        let code = reason_codes::DUPLICATE_PATH.to_owned();
-        assert_eq!(
-            dup("a.tar", "a.tar"),
-            [(code.clone(), Some("a.tar".into()))]
-        );
-        assert_eq!(
-            dup("a.tar", "./a.tar"),
-            [(code.clone(), Some("./a.tar".into()))]
-        );
+        let code = ReasonCode::DuplicatePath;
+        assert_eq!(dup("a.tar", "a.tar"), [(code, Some("a.tar".into()))]);
+        assert_eq!(dup("a.tar", "./a.tar"), [(code, Some("./a.tar".into()))]);
         assert_eq!(dup("a", "a/b.tar"), [(code, Some("a/b.tar".into()))]);
         assert!(dup("a.tar", "b/a.tar").is_empty());
     }
 
     #[test]
     fn faulty_entries_are_refused_by_name() {
-        let code = reason_codes::INVALID_CATALOG_ENTRY.to_owned();
+        let code = ReasonCode::InvalidCatalogEntry;
         let mut no_path = copy("disk", None);
         no_path.file_path.clear();
         let mut no_digest = file("d.tar", vec![copy("disk", None)]);

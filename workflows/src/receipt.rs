@@ -45,9 +45,12 @@ pub fn receipt(
             .map(|d| FileObject {
                 name: d.filename.clone(),
                 size: d.filesize,
-                digests: std::iter::once((d.checksum_algorithm.clone(), d.checksum.clone()))
-                    .chain(d.md5.iter().map(|m| ("MD5".to_owned(), m.clone())))
-                    .collect(),
+                digests: std::iter::once((
+                    d.checksum_algorithm.as_str().to_owned(),
+                    d.checksum.clone(),
+                ))
+                .chain(d.md5.iter().map(|m| ("MD5".to_owned(), m.clone())))
+                .collect(),
             })
             .collect(),
         events: events

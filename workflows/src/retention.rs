@@ -1,13 +1,13 @@
 //! After the outcome: delivered objects kept for the retention period
 //! (links can be regenerated) then deleted, partial deliveries discarded,
-//! staging cleaned, the in-progress lock released.
+//! the in-progress lock released.
 
 use crate::activities::DisseminationActivities as Acts;
 use crate::audit::{record, Event};
 use crate::contract::*;
 use crate::lock::DisseminationLock;
 use crate::mirror::set_status;
-use crate::options::{detached, detached_signal, on_host, short_options, summarised};
+use crate::options::{detached, detached_signal, short_options, summarised};
 use crate::outcome::failure_message;
 use crate::state::DisseminationState;
 use model::time::Timestamp;
@@ -68,27 +68,6 @@ pub(crate) async fn retain<W: DisseminationState>(
                 "retention ended; deleting the objects failed",
             );
         }
-    }
-}
-
-/// Best effort: staging folders on every host that staged a file.
-pub(crate) async fn cleanup<W: DisseminationState>(
-    ctx: &mut WorkflowContext<W>,
-    input: &DisseminationInput,
-) {
-    for host in ctx.state(|s| s.hosts().clone()) {
-        let _ = ctx
-            .execute_activity(
-                Acts::cleanup_staging,
-                CleanupInput {
-                    dissemination_id: input.record.dissemination_id.clone(),
-                },
-                detached(summarised(
-                    on_host(short_options(&input.settings, &[]), &input.settings, &host),
-                    "clean staging".into(),
-                )),
-            )
-            .await;
     }
 }
 

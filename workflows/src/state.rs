@@ -1,4 +1,4 @@
-//! What the steps along the flow (transfer, staged flow, webhook schedule,
+//! What the steps along the flow (transfer, webhook schedule,
 //! retention) read and change of a dissemination's workflow state: they
 //! are generic over it, so they need nothing back from the workflow module.
 
@@ -9,7 +9,4 @@ pub(crate) trait DisseminationState {
     fn view_mut(&mut self) -> &mut DisseminationView;
     fn events(&self) -> &Vec<DisseminationEvent>;
     fn events_mut(&mut self) -> &mut Vec<DisseminationEvent>;
-    /// Task queues of the hosts that staged files (staged flow only).
-    fn hosts(&self) -> &Vec<String>;
-    fn hosts_mut(&mut self) -> &mut Vec<String>;
 }

@@ -99,7 +99,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                         keep_paths,
                     },
                     summarised(
-                        transfer_options(&input.settings, None),
+                        transfer_options(&input.settings),
                         format!("transfer {} from {location_id}", t.file.filename()),
                     ),
                 )
@@ -115,13 +115,13 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                     delivered.push(out.delivered);
                     break;
                 }
-                Err(e) if failure_type(&e) == Some(failure_types::NO_READER) => {
+                Err(e) if failure_type(&e) == Some(FailureType::NoReader) => {
                     let message = failure_message(&e);
                     record_skipped(ctx, &t.file.relative_path, &location_id, &message);
                     t.unreadable.push(format!("{location_id}: {message}"));
                     t.location_index += 1;
                 }
-                Err(e) if failure_type(&e) == Some(failure_types::LOCATION_UNREADABLE) => {
+                Err(e) if failure_type(&e) == Some(FailureType::LocationUnreadable) => {
                     let message = failure_message(&e);
                     if let Some(wait) = blip_wait(
                         ctx,
@@ -139,7 +139,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                     t.unreadable.push(format!("{location_id}: {message}"));
                     t.location_index += 1;
                 }
-                Err(e) if failure_type(&e) == Some(failure_types::FIXITY_MISMATCH) => {
+                Err(e) if failure_type(&e) == Some(FailureType::FixityMismatch) => {
                     let message = failure_message(&e);
                     record_mismatch(ctx, &t.file, &location_id, &message);
                     t.mismatches.push(format!("{location_id}: {message}"));
@@ -279,10 +279,10 @@ pub(crate) fn step_failed(
     what: &str,
     file: Option<&str>,
 ) -> Ending {
-    let code = if failure_type(e) == Some(failure_types::UPLOAD_ERROR) {
-        reason_codes::UPLOAD_FAILED
+    let code = if failure_type(e) == Some(FailureType::UploadError) {
+        ReasonCode::UploadFailed
     } else {
-        reason_codes::DOWNLOAD_FAILED
+        ReasonCode::DownloadFailed
     };
     let mut end = Ending::failed(code, format!("{what} failed: {}", failure_message(e)), file);
     end.discard = true;

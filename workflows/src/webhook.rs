@@ -93,11 +93,11 @@ async fn deliver_webhook<W: DisseminationState>(
         };
         delivery.last_error = Some(failure_message(&error));
         match failure_type(&error) {
-            Some(failure_types::WEBHOOK_GONE) => {
+            Some(FailureType::WebhookGone) => {
                 delivery.state = WebhookState::Gone;
                 break;
             }
-            Some(failure_types::MISCONFIGURED) => {
+            Some(FailureType::Misconfigured) => {
                 delivery.state = WebhookState::NotConfigured;
                 break;
             }

@@ -47,8 +47,8 @@ use temporalio_sdk::activities::ActivityContext;
 use tokio::io::AsyncReadExt;
 use tracing::info;
 use workflows::{
-    reason_codes, DeliveredFile, DisseminationWorkflow, FixityOutcome, Format, PackageInput,
-    PackageOutcome, PackagedFile, Phase, TransferHeartbeat,
+    DeliveredFile, DisseminationWorkflow, FixityOutcome, Format, PackageInput, PackageOutcome,
+    PackagedFile, Phase, ReasonCode, TransferHeartbeat,
 };
 use writer::{ObjectWriter, Target};
 
@@ -293,7 +293,7 @@ async fn run(
     if selection.is_some() && members == 0 {
         out.abort_all().await;
         return Ok(PackageOutcome::Rejected {
-            code: reason_codes::NOTHING_SELECTED.into(),
+            code: ReasonCode::NothingSelected,
             message: format!(
                 "select {:?} matched no member of the AIP's {} repository file(s)",
                 record.select,
@@ -332,7 +332,7 @@ pub(crate) enum FileResult {
         message: String,
     },
     Rejected {
-        code: String,
+        code: ReasonCode,
         message: String,
     },
 }
@@ -474,7 +474,7 @@ async fn read_file(
                                 members += 1;
                                 let Ok(member) = model::path::normalise(&m.path) else {
                                     return Ok(FileResult::Rejected {
-                                        code: reason_codes::UNSUPPORTED_MEMBER.into(),
+                                        code: ReasonCode::UnsupportedMember,
                                         message: format!(
                                             "{:?} in {} has no usable path",
                                             m.path, file.relative_path
@@ -493,7 +493,7 @@ async fn read_file(
                             MemberKind::Directory => {}
                             MemberKind::Other(what) => {
                                 return Ok(FileResult::Rejected {
-                                    code: reason_codes::UNSUPPORTED_MEMBER.into(),
+                                    code: ReasonCode::UnsupportedMember,
                                     message: format!(
                                         "{} in {} is a {what}: only regular files can be selected",
                                         m.path, file.relative_path
@@ -539,7 +539,7 @@ async fn read_file(
         let why = unreadable_tar.or_else(|| tr.finish().err().map(|e| e.to_string()));
         if let Some(why) = why {
             return Ok(FileResult::Rejected {
-                code: reason_codes::UNREADABLE_ARCHIVE.into(),
+                code: ReasonCode::UnreadableArchive,
                 message: format!(
                     "{} matches its stored digest but is no readable TAR: {why}",
                     file.relative_path

@@ -7,7 +7,7 @@ use crate::{failure::Failure, package::writer::ObjectWriter};
 use model::path::PathSet;
 use packaging::tar;
 use sha2::{Digest, Sha256};
-use workflows::reason_codes;
+use workflows::ReasonCode;
 
 /// Where the step writes: one bag, or one object per selected member.
 pub(crate) enum Output {
@@ -66,7 +66,7 @@ impl Output {
         };
         if let Err(clash) = names.take(source, &path) {
             return Ok(Some(FileResult::Rejected {
-                code: reason_codes::DUPLICATE_PATH.into(),
+                code: ReasonCode::DuplicatePath,
                 message: clash.to_string(),
             }));
         }
@@ -84,7 +84,7 @@ impl Output {
                 *selected += 1;
                 if *selected > MAX_SELECTED_FILES {
                     return Ok(Some(FileResult::Rejected {
-                        code: reason_codes::TOO_MANY_FILES.into(),
+                        code: ReasonCode::TooManyFiles,
                         message: format!(
                             "select matched more than {MAX_SELECTED_FILES} members; \
                              ask for format \"bagit\""

@@ -20,9 +20,7 @@ use model::{ArchiveId, ClientId, DisseminationId};
 use serde::Deserialize;
 use std::{collections::BTreeSet, sync::atomic::Ordering};
 use temporalio_client::errors::WorkflowInteractionError;
-use workflows::{
-    BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError, WorkflowSettings,
-};
+use workflows::{BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError};
 
 /// The request body: the same options as a single request, for every item.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -191,10 +189,7 @@ pub async fn create(
                 dissemination_id: None,
                 existing: false,
                 error: Some(ItemError {
-                    code: serde_json::to_value(e.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    code: e.code.item_error_code(),
                     message: e.message.clone(),
                 }),
                 status: None,
@@ -232,7 +227,7 @@ pub async fn create(
             })
             .collect(),
         max_in_flight: cfg.api.batch_max_in_flight,
-        settings: WorkflowSettings::from(cfg.as_ref()),
+        settings: crate::settings::workflow_settings(cfg),
         carried: None,
         continue_after_events: Some(cfg.api.batch_continue_after_events),
     };
@@ -324,16 +319,7 @@ fn initial_view(record: &BatchRecord, items: &[BatchItem]) -> BatchView {
             counts.refused += 1;
         }
     }
-    BatchView {
-        record: record.clone(),
-        status: if counts.waiting == 0 {
-            "COMPLETED".into()
-        } else {
-            "IN_PROGRESS".into()
-        },
-        counts,
-        cancel_requested: false,
-    }
+    BatchView::new(record.clone(), counts, false)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use model::DisseminationId;
 use serde::Deserialize;
 use std::time::Duration;
-use workflows::{BatchItem, BatchView};
+use workflows::{BatchItem, BatchStatus, BatchView};
 
 /// Paging of a batch's items, or of the list of batches.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -208,7 +208,7 @@ pub async fn cancel(
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (id, batch) = own_batch(&state, &claims, &raw_id).await?;
-    if batch.status == "COMPLETED" {
+    if batch.status == BatchStatus::Completed {
         return Err(ApiError::new(
             ErrorCode::BatchEnded,
             "every item of the batch is final",

@@ -17,9 +17,7 @@ use axum::{
 use model::{ArchiveId, ClientId, DisseminationId, Priority};
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use workflows::{
-    DisseminationInput, DisseminationRecord, DisseminationView, Format, WorkflowSettings,
-};
+use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, Format};
 
 /// The request body. Fields are checked one by one so each mistake gets
 /// its own code; unknown fields are refused.
@@ -235,7 +233,9 @@ pub async fn create(
             let body = ConflictBody {
                 error: error.detail(),
                 dissemination_id: existing.id,
-                dissemination: existing.view.map(|v| v.with_links(&state.cfg)),
+                dissemination: existing
+                    .view
+                    .map(|v| v.with_links(state.cfg.link_signer(&claims.client_id))),
             };
             Err(error.with_header(header::LOCATION, &loc).with_body(body))
         }
@@ -318,7 +318,7 @@ pub(crate) async fn admit(
             record: record.clone(),
             files: aip.repository_files.clone(),
             lock: None,
-            settings: WorkflowSettings::from(cfg.as_ref()),
+            settings: crate::settings::workflow_settings(cfg),
             batch: ask.batch.map(str::to_owned),
         },
         band_queue: cfg.band_queue(cfg.band_for(priority)),

@@ -14,7 +14,8 @@ use axum::{
 };
 use model::DisseminationStatus;
 use std::time::Duration;
-use workflows::DisseminationView;
+use temporalio_client::errors::WorkflowUpdateError;
+use workflows::{DisseminationView, UpdateRefusal};
 
 fn retention_ended() -> ApiError {
     ApiError::new(
@@ -58,23 +59,32 @@ pub async fn regenerate_links(
         return Err(retention_ended());
     }
     match temporal::regenerate_links(&state.temporal, &id, Duration::from_secs(30)).await {
-        Ok(view) => Ok(Json(view.with_links(&state.cfg))),
+        Ok(view) => Ok(Json(
+            view.with_links(state.cfg.link_signer(&claims.client_id)),
+        )),
         Err(e) => {
             // Retention may have ended meanwhile (or the workflow closed).
             let now = temporal::read_view(&state.temporal, &id).await?;
-            let cap = state.cfg.timings.max_link_regenerations;
-            if now.is_none_or(|v| v.objects_deleted || v.retention_ends_at.is_none()) {
-                Err(retention_ended())
-            } else if e
-                .to_string()
-                .contains(workflows::dissemination::LINK_CAP_PREFIX)
-            {
-                Err(ApiError::new(
+            let refusal = match &e {
+                WorkflowUpdateError::Failed(failure) => {
+                    UpdateRefusal::from_message(&failure.message)
+                }
+                _ => None,
+            };
+            match refusal {
+                Some(UpdateRefusal::LinkCapReached { cap }) => Err(ApiError::new(
                     ErrorCode::LinkRegenerationLimit,
                     format!("links of a dissemination can be regenerated at most {cap} times; request the AIP again"),
-                ))
-            } else {
-                Err(ApiError::unavailable("the workers", e))
+                )),
+                Some(UpdateRefusal::ObjectsGone) => Err(retention_ended()),
+                Some(UpdateRefusal::NotDelivered { status }) => Err(ApiError::new(
+                    ErrorCode::NotDelivered,
+                    format!("the dissemination is {status}; links exist only once it is delivered"),
+                )),
+                None if now.is_none_or(|v| v.objects_deleted || v.retention_ends_at.is_none()) => {
+                    Err(retention_ended())
+                }
+                None => Err(ApiError::unavailable("the workers", e)),
             }
         }
     }

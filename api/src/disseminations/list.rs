@@ -122,7 +122,7 @@ pub async fn list(
             v.record.client_id.as_str() == claims.client_id
                 && claims.can_read(&v.record.contract_id)
         })
-        .map(|v| v.with_links(&state.cfg))
+        .map(|v| v.with_links(state.cfg.link_signer(&claims.client_id)))
         .collect();
     Ok(Json(DisseminationPage {
         items,

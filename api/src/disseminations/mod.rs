@@ -68,5 +68,6 @@ async fn own_view(
     {
         return Err(not_found());
     }
-    Ok((id, view.with_links(&state.cfg)))
+    let signer = state.cfg.link_signer(&claims.client_id);
+    Ok((id, view.with_links(signer)))
 }

@@ -12,7 +12,7 @@ use temporalio_common::protos::temporal::api::{
     workflow::v1::PendingActivityInfo, workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
 use workflows::{
-    failure_types, DisseminationView, DisseminationWorkflow, TransferHeartbeat, Waiting, MEMO_VIEW,
+    DisseminationView, DisseminationWorkflow, FailureType, TransferHeartbeat, Waiting, MEMO_VIEW,
 };
 
 /// The dissemination's view in one round trip, with no worker involved:
@@ -90,7 +90,7 @@ fn waiting(pending: &PendingActivityInfo, kind: &str) -> Option<Waiting> {
     };
     let waiting_for = match (type_name, kind) {
         ("timeout", _) => "a worker",
-        (t, _) if t == failure_types::UPLOAD_ERROR => "S3",
+        (t, _) if FailureType::parse(t) == Some(FailureType::UploadError) => "S3",
         (_, "transfer" | "package") => "the bit repository",
         (_, "notify") => "the client's webhook endpoint",
         _ => "S3",

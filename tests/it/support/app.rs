@@ -131,7 +131,6 @@ pub fn test_config(
     cfg.timings.unreadable_retry_ms = 2_000;
     cfg.s3.request_timeout_ms = 20_000;
     cfg.s3.connect_timeout_ms = 2_000;
-    cfg.timings.host_schedule_to_start_ms = 30_000;
     cfg.timings.webhook_retry_initial_ms = 200;
     cfg.timings.webhook_retry_max_interval_ms = 1_000;
     cfg.timings.webhook_give_up_after_ms = 60_000;
@@ -372,7 +371,7 @@ impl TestApp {
     }
 
     pub async fn stack_client(&self) -> temporalio_client::Client {
-        workflows::client::connect(&self.cfg.temporal, "test")
+        platform::temporal::connect(&self.cfg.temporal, "test")
             .await
             .unwrap()
     }

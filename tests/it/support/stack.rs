@@ -71,7 +71,10 @@ async fn temporal_answers(address: &str, timeout: Duration) -> bool {
     };
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if workflows::client::connect(&cfg, "test-probe").await.is_ok() {
+        if platform::temporal::connect(&cfg, "test-probe")
+            .await
+            .is_ok()
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -11,8 +11,8 @@
 //! travels in Temporal headers to the workflow and every activity (workers
 //! built from this client get the plugin's worker interceptors too).
 
+use crate::config::TemporalConfig;
 use anyhow::Context;
-use platform::config::TemporalConfig;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 use temporalio_client::{

@@ -1,0 +1,163 @@
+//! A dissemination's identity and its workflow's input: the record fixed
+//! at creation, the catalog's files, the timings and location preferences
+//! snapshotted at start (so replay never depends on configuration changed
+//! later), and the lock it releases.
+
+use model::{catalog::RepositoryFile, ArchiveId, ClientId, ContractId, DisseminationId, Priority};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The identity of a dissemination, fixed at creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationRecord {
+    /// 22 base62 characters (a random 128-bit value).
+    #[schema(value_type = String, pattern = "^[0-9A-Za-z]{22}$", example = "8Z7x1T9rN0Xc2B5Yq4L3zP")]
+    pub dissemination_id: DisseminationId,
+    /// The AIP's id: a UUID, or a legacy 24-hex object id.
+    #[schema(value_type = String, example = "019e404e-60ab-7457-b7c9-94c453242c69")]
+    pub archive_id: ArchiveId,
+    /// The requesting client (from its token).
+    #[schema(value_type = String, example = "client-id")]
+    pub client_id: ClientId,
+    /// The AIP's contract (4 hex characters).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{4}$", example = "2d17")]
+    pub contract_id: ContractId,
+    /// The client's own id for the object.
+    pub object_id: String,
+    pub sum_size_in_bytes: u64,
+    /// 1 (most urgent) to 100.
+    #[schema(value_type = u8, minimum = 1, maximum = 100, example = 50)]
+    pub priority: Priority,
+    /// RFC 3339 with fractional seconds and an explicit offset.
+    #[schema(value_type = String, example = "2025-09-09T12:34:56.123456+01:00")]
+    pub date_created: model::time::Timestamp,
+    /// How the AIP is delivered: `files` (each repository file, or each
+    /// selected member, as its own object; the default) or `bagit` (one
+    /// BagIt bag as one TAR object).
+    #[serde(default, skip_serializing_if = "Format::is_files")]
+    pub format: Format,
+    /// Member paths or globs inside the AIP's TAR files (`*` within a
+    /// segment, `**` across segments): only the matching members are
+    /// delivered. Absent: the repository files as stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+}
+
+/// How a dissemination is delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Each repository file as stored (or each selected member): one
+    /// object and one link each.
+    #[default]
+    Files,
+    /// One BagIt 1.0 bag (RFC 8493) serialized as one TAR object.
+    Bagit,
+}
+
+impl Format {
+    pub fn is_files(&self) -> bool {
+        *self == Self::Files
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Files => "files",
+            Self::Bagit => "bagit",
+        }
+    }
+}
+
+impl DisseminationRecord {
+    /// The dissemination reads into the TARs or writes a bag: the
+    /// `package` step instead of one `transfer` per file.
+    pub fn is_packaged(&self) -> bool {
+        self.format == Format::Bagit || !self.select.is_empty()
+    }
+
+    /// Where a delivered file lives in the client's bucket.
+    pub fn object_key(&self, filename: &str) -> model::ObjectKey {
+        model::ObjectKey::delivered(&self.dissemination_id, &self.archive_id, filename)
+    }
+
+    /// The prefix every object of this dissemination starts with.
+    pub fn object_prefix(&self) -> String {
+        model::ObjectKey::prefix_of(&self.dissemination_id, &self.archive_id)
+    }
+}
+
+/// The lock a dissemination releases when it reaches a final status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockRef {
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// Timeouts and retry schedules, fixed per execution at start so the
+/// workflow stays deterministic whatever the workers' configuration says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSettings {
+    pub heartbeat_timeout_ms: u64,
+    pub transfer_timeout_ms: u64,
+    pub short_activity_timeout_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_interval_ms: u64,
+    pub retry_max_attempts: u32,
+    pub webhook_retry_initial_ms: u64,
+    pub webhook_retry_max_interval_ms: u64,
+    pub webhook_give_up_after_ms: u64,
+    pub link_lifetime_secs: u64,
+    /// Absent in executions started before retention existed.
+    #[serde(default)]
+    pub retention_secs: Option<u64>,
+    /// How long infrastructure errors (S3, the repository, a lost worker)
+    /// are retried without progress before the dissemination fails; absent
+    /// in executions started when retries were counted (`retry_max_attempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_for_ms: Option<u64>,
+    /// How long a copy that cannot be opened is tried again before the next
+    /// location (or REJECTED); absent: tried once, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable_retry_ms: Option<u64>,
+    /// Link regenerations allowed per dissemination (each is a few history
+    /// events); absent: no cap, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_link_regenerations: Option<u32>,
+    /// The bit repository's locations as configured at start: copies are
+    /// tried in the order they give (absent in executions that tried the
+    /// catalog's order).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub locations: BTreeMap<String, LocationPolicy>,
+}
+
+/// A configured location of the bit repository: how it is read and how
+/// much it is preferred (lower first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationPolicy {
+    pub kind: model::catalog::LocationKind,
+    pub preference: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisseminationInput {
+    pub record: DisseminationRecord,
+    /// The catalog's description of the AIP's files when the request was accepted.
+    pub files: Vec<RepositoryFile>,
+    pub lock: Option<LockRef>,
+    pub settings: WorkflowSettings,
+    /// The batch this dissemination belongs to: it waits for its turn
+    /// (`batch_turn`) and reports its end to the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockInput {
+    pub dissemination_id: DisseminationId,
+}

@@ -1,0 +1,25 @@
+//! Types that cross the Temporal boundary, by concern: the codes, what a
+//! client sees (`view`), a dissemination's record and input, batches, and
+//! the activities' inputs and outcomes. Their JSON shape is part of every
+//! recorded history: add optional fields only, never rename.
+
+mod activity;
+mod batch;
+mod codes;
+mod dissemination;
+mod view;
+
+pub use activity::*;
+pub use batch::*;
+pub use codes::*;
+pub use dissemination::*;
+pub use view::*;
+
+/// Workflow type names, fixed so renaming a Rust type breaks nothing.
+pub const DISSEMINATION_WORKFLOW: &str = "DisseminationWorkflow";
+pub const LOCK_WORKFLOW: &str = "DisseminationLock";
+
+/// Memo key holding the latest [`DisseminationView`].
+pub const MEMO_VIEW: &str = "dissemination";
+/// Memo key of a lock workflow naming the dissemination holding it.
+pub const MEMO_LOCK_HOLDER: &str = "disseminationId";
