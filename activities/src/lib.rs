@@ -10,12 +10,14 @@
 //! before one-pass transfers (histories before v4) scheduled them, and such
 //! executions must finish on a release that still runs them.
 
+mod attempt;
 pub mod delivery;
 pub mod digest;
 pub mod failure;
 pub mod notify;
 pub mod observe;
 pub mod package;
+mod parts;
 pub mod repository;
 pub mod s3;
 pub mod transfer;

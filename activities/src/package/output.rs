@@ -2,7 +2,7 @@
 //! TAR headers, each payload file's SHA-256 kept for the manifest), or one
 //! object per selected member (completed once its TAR is verified).
 
-use super::{Beat, FileResult, TargetFn, MAX_SELECTED_FILES};
+use super::{Beat, FileResult, Targets, MAX_SELECTED_FILES};
 use crate::{failure::Failure, package::writer::ObjectWriter};
 use model::path::PathSet;
 use packaging::tar;
@@ -37,7 +37,7 @@ pub(crate) struct BagOut {
 /// What opening a member needs to know.
 pub(crate) struct MemberTarget<'t> {
     pub(crate) record: &'t workflows::DisseminationRecord,
-    pub(crate) target: &'t TargetFn<'t>,
+    pub(crate) targets: &'t Targets,
     pub(crate) fixity_tag: String,
     pub(crate) mtime: u64,
 }
@@ -91,7 +91,7 @@ impl Output {
                         ),
                     }));
                 }
-                *current = Some(ObjectWriter::new((t.target)(
+                *current = Some(ObjectWriter::new(t.targets.target(
                     t.record.object_key(&path),
                     "application/octet-stream",
                     t.fixity_tag.clone(),

@@ -7,9 +7,10 @@
 
 use super::Beat;
 use crate::{
+    attempt::HEARTBEAT_EVERY,
     failure::Failure,
+    parts::Parts,
     s3::{S3Error, S3},
-    transfer::{sink::Parts, HEARTBEAT_EVERY},
 };
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};

@@ -1,6 +1,6 @@
-//! Where a transfer's bytes go: the parts of one multipart upload, sent by
-//! their own tasks while reading goes on (at most `max_in_flight` at once),
-//! or one small object put whole. Tracks the unbroken run of uploaded parts
+//! The parts of one multipart upload (a transfer's object, or one the
+//! package step writes), sent by their own tasks while reading goes on (at
+//! most `max_in_flight` at once). Tracks the unbroken run of uploaded parts
 //! and the digest states at its end: the checkpoint a retry resumes from.
 
 use crate::s3::{S3Error, S3};

@@ -1,0 +1,132 @@
+//! What every byte-moving attempt (`transfer`, `package`) shares: the
+//! earlier attempt's heartbeat and when bytes last moved, how a failed
+//! attempt ends (retried, or given up after `retry_for_ms` without
+//! progress), the copy and digest the workflow chose, live progress with an
+//! estimate, and the spans of its steps.
+
+use crate::{failure::Failure, observe::mark_error};
+use model::catalog::{FileLocation, Fixity, RepositoryFile};
+use opentelemetry::{
+    global,
+    trace::{Span as _, SpanBuilder, Status, Tracer as _},
+    Context, KeyValue,
+};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use temporalio_common::ActivityError;
+use temporalio_sdk::activities::ActivityContext;
+use workflows::{Phase, Progress, TransferHeartbeat};
+
+/// Bytes read from a copy at once.
+pub(crate) const READ_CHUNK: usize = 1 << 20;
+/// Heartbeats (live progress, checkpoints) go out at most this often.
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+
+/// The earlier attempt's heartbeat, and when bytes last moved: as it
+/// says, or when the step was scheduled.
+pub(crate) fn previous_beat(ctx: &ActivityContext) -> (Option<TransferHeartbeat>, SystemTime) {
+    let previous: Option<TransferHeartbeat> = ctx.heartbeat_details().deserialize().ok().flatten();
+    let since = previous
+        .as_ref()
+        .and_then(|p| p.last_progress_unix_ms)
+        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        .or(ctx.info().scheduled_time)
+        .unwrap_or_else(SystemTime::now);
+    (previous, since)
+}
+
+/// A failed attempt as the SDK's error: a retryable failure with no bytes
+/// moved for longer than `retry_for_ms` ends the step for good.
+pub(crate) fn ended(
+    failure: Failure,
+    last_progress: SystemTime,
+    retry_for_ms: Option<u64>,
+) -> ActivityError {
+    let stuck = SystemTime::now()
+        .duration_since(last_progress)
+        .unwrap_or_default();
+    let give_up =
+        failure.is_retryable() && retry_for_ms.is_some_and(|ms| stuck > Duration::from_millis(ms));
+    let failure = if give_up {
+        failure.give_up(stuck)
+    } else {
+        failure
+    };
+    if !matches!(failure, Failure::Cancelled) {
+        mark_error(failure.to_string());
+    }
+    failure.into()
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+/// The file's location number `index` (the workflow's choice).
+pub(crate) fn location_of(file: &RepositoryFile, index: usize) -> Result<&FileLocation, Failure> {
+    file.locations.get(index).ok_or_else(|| {
+        Failure::Misconfigured(format!("{} has no location {index}", file.relative_path))
+    })
+}
+
+/// The digest fixity is checked against: the strongest one stored.
+pub(crate) fn stored_digest(file: &RepositoryFile) -> Result<&Fixity, Failure> {
+    file.strongest_fixity().ok_or_else(|| {
+        Failure::Misconfigured(format!("{} has no stored digest", file.relative_path))
+    })
+}
+
+/// `x-amz-meta-fixity` of an object: the stored digest it was verified
+/// against (`SHA-256:<hex>`), so a retry knows a complete delivery.
+pub(crate) fn fixity_tag(stored: &Fixity) -> String {
+    format!(
+        "{}:{}",
+        stored.algorithm.as_str(),
+        stored.digest.trim().to_ascii_lowercase()
+    )
+}
+
+/// A progress report with an estimate of the time left: the rate since
+/// `since` (when `base` bytes were done) applied to what remains.
+pub(crate) fn progress(
+    phase: Phase,
+    file: &str,
+    (done, total): (u64, u64),
+    (base, since): (u64, Instant),
+) -> Progress {
+    let elapsed = since.elapsed().as_secs_f64();
+    let rate = done.saturating_sub(base) as f64 / elapsed.max(1e-3);
+    let seconds_left = (rate > 0.0 && elapsed >= 0.5)
+        .then(|| (total.saturating_sub(done) as f64 / rate).ceil() as u64);
+    Progress {
+        phase,
+        file: file.into(),
+        bytes_done: done,
+        bytes_total: total,
+        seconds_left,
+    }
+}
+
+/// A step (download, fixity, upload) as a span under the activity's:
+/// reading and uploading overlap.
+pub(crate) fn step_span(name: &'static str, attributes: Vec<KeyValue>) -> global::BoxedSpan {
+    global::tracer("dissemination-worker").build_with_context(
+        SpanBuilder::from_name(name).with_attributes(attributes),
+        &Context::current(),
+    )
+}
+
+pub(crate) fn end_span(mut span: global::BoxedSpan, error: Option<String>) {
+    if let Some(e) = error {
+        span.set_status(Status::error(e));
+    }
+    span.end();
+}
+
+/// The attributes of a file's step spans.
+pub(crate) fn file_attributes(file: &RepositoryFile, location: &FileLocation) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("file", file.relative_path.clone()),
+        KeyValue::new("bytes", file.size as i64),
+        KeyValue::new("location", location.location_id.clone()),
+    ]
+}

@@ -1,0 +1,82 @@
+//! The package step's heartbeat: live progress (bytes of the repository
+//! files read, members taken) and the time bytes last moved, sent at most
+//! every `HEARTBEAT_EVERY`; where a cancel request is noticed.
+
+use crate::{
+    attempt::{progress, unix_ms, HEARTBEAT_EVERY},
+    failure::Failure,
+};
+use std::time::{Instant, SystemTime};
+use temporalio_sdk::activities::ActivityContext;
+use workflows::{Phase, TransferHeartbeat};
+
+pub(crate) struct Beat<'a> {
+    pub(super) ctx: &'a ActivityContext,
+    last: Instant,
+    started: Instant,
+    pub(super) last_progress: SystemTime,
+    pub(super) file: String,
+    pub(super) location_id: String,
+    pub(super) read: u64,
+    total: u64,
+    pub(super) members: u32,
+}
+
+impl<'a> Beat<'a> {
+    /// A heartbeat for `total` bytes of repository files; bytes last moved `since`.
+    pub(super) fn new(ctx: &'a ActivityContext, total: u64, since: SystemTime) -> Self {
+        Self {
+            ctx,
+            last: Instant::now(),
+            started: Instant::now(),
+            last_progress: since,
+            file: String::new(),
+            location_id: String::new(),
+            read: 0,
+            total,
+            members: 0,
+        }
+    }
+
+    pub(crate) async fn due(&mut self) -> Result<(), Failure> {
+        if self.last.elapsed() >= HEARTBEAT_EVERY {
+            self.now().await
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) async fn now(&mut self) -> Result<(), Failure> {
+        self.last = Instant::now();
+        let what = format!("{} ({} member(s) taken so far)", self.file, self.members);
+        let heartbeat = TransferHeartbeat {
+            file: self.file.clone(),
+            location_id: self.location_id.clone(),
+            bytes_read: self.read,
+            bytes_total: self.total,
+            part_size: 0,
+            multipart: None,
+            checkpoint: None,
+            progress: Some(progress(
+                Phase::Download,
+                &what,
+                (self.read, self.total),
+                (0, self.started),
+            )),
+            last_progress_unix_ms: Some(unix_ms(self.last_progress)),
+        };
+        self.ctx
+            .record_heartbeat(heartbeat)
+            .await
+            .map_err(|e| Failure::Transient(format!("recording a heartbeat: {e}")))?;
+        if self.ctx.is_cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        Ok(())
+    }
+
+    pub(super) fn moved(&mut self, bytes: u64) {
+        self.read += bytes;
+        self.last_progress = SystemTime::now();
+    }
+}
