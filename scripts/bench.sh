@@ -12,10 +12,18 @@
 #   P1/P2 bagit: the same AIP delivered as one BagIt bag (format "bagit"):
 #       its time beside the plain delivery's, and the worker's peak RSS.
 #       BENCH_PARTS=bagit runs only these.
-#   P5  (BENCH_PARTS=batches) a 1,000-item batch of small AIPs: time to all
-#       delivered and items/s, beside 1,000 single POSTs from 32 clients.
-#   P6  (BENCH_PARTS=batches) client B's single request while client A's
-#       500-item batch runs: its wait beyond its own transfer; an urgent one.
+#   P5  (BENCH_PARTS=p5 alone, never in the default run) small AIPs, on a
+#       fresh stack with the file-backed and then with the in-memory dev
+#       server: P5_ITEMS (1,000) 60 KiB AIPs as single POSTs from 32 clients,
+#       in items/s from the first POST to the last webhook the demo endpoint
+#       verified; the same count as one batch; beside the floor (the minimal
+#       workflow the SDK can run: one activity copying the same bytes with
+#       one S3 PUT, `dissemination-worker floor`, same server); and one small
+#       dissemination's history, lock included: events, workflow tasks and
+#       Temporal Cloud actions through delivery, and over its whole life
+#       (through a second API process whose retention is 3 s).
+#   P6  (with P5) client B's single request while client A's 500-item batch
+#       runs: its wait beyond its own transfer; an urgent one.
 #   P3  API latency and throughput under load (wrk, 32 connections, --latency,
 #       P3_SECS each): GET of one delivered dissemination (worker running);
 #       POST, each request for a distinct AIP (P3_AIPS catalog copies of the
@@ -49,8 +57,16 @@ set -euo pipefail
 LARGE_MIB=${1:-2048}
 SMALL_MIB=${2:-256}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# P5 runs this script once per Temporal server, each on a fresh stack.
+if [ "${BENCH_PARTS:-all}" = p5 ] && [ -z "${P5_SERVER:-}" ]; then
+  for server in file memory; do
+    P5_SERVER=$server bash "$here/scripts/bench.sh" "$@" | tee "$here/.data/bench-p5-$server.txt"
+  done
+  exit 0
+fi
 export STACK_DATA="$here/.data/bench"
 export STACK_TEMPORAL_DB=memory
+[ "${P5_SERVER:-}" = file ] && unset STACK_TEMPORAL_DB
 # P3 measures the API, not its rate limit: lift it for every process.
 export DISSEMINATION_API__RATE_LIMIT_PER_MINUTE=100000000
 export DISSEMINATION_API__RATE_LIMIT_BURST=10000000
@@ -67,7 +83,7 @@ start_stack
 
 LARGE_ID=019e404e-ffff-7000-8000-00000000b001
 SMALL_ID=019e404e-ffff-7000-8000-00000000b002
-if [ "${BENCH_PARTS:-all}" != p7 ]; then
+if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ]; then
   echo "creating the $LARGE_MIB MiB and $SMALL_MIB MiB AIPs..." >&2
   "$bin/dissemination-worker" seed-demo --large-mib "$LARGE_MIB" --large-id "$LARGE_ID" >/dev/null
   "$bin/dissemination-worker" seed-demo --large-mib "$SMALL_MIB" --large-id "$SMALL_ID" >/dev/null
@@ -228,35 +244,8 @@ print(f"P2 bagit worker peak RSS: {rss:.0f} MiB ({large} MiB AIP), {small_rss:.0
       f"(target <= 150 MiB)")
 PY
 }
-# P5/P6: batches. P5: a 1,000-item batch of small AIPs, POST to every item
-# delivered, beside the same number as individual POSTs from 32 concurrent
-# clients. P6: client A's 500-item batch under way, then client B's single
-# request (and an urgent one): how long B waits beyond its own transfer.
-count_delivered() { # clientId
-  "$root/.tools/bin/temporal" workflow count --address "127.0.0.1:$T_PORT" \
-    --query "WorkflowType='DisseminationWorkflow' AND ClientId='$1' AND DisseminationStatus='DISSEMINATED'" |
-    sed -n 's/^Total: *\([0-9]*\).*/\1/p'
-}
-wait_delivered() { # clientId count
-  for _ in $(seq 1 12000); do
-    [ "$(count_delivered "$1")" -ge "$2" ] && return 0
-    sleep 0.2
-  done
-  echo "only $(count_delivered "$1") of $2 delivered for $1" >&2
-  exit 1
-}
-ids_json() { # prefix count
-  python3 -c "import json,sys; print(json.dumps({'archiveIds': [f'019e404e-{sys.argv[1]}-7000-8000-{i:012x}' for i in range(int(sys.argv[2]))], 'priority': 70}))" "$1" "$2"
-}
-batch_completed() { # token batchId
-  for _ in $(seq 1 12000); do
-    curl -s "$API/v1/dissemination-batches/$2?pageSize=1" -H "Authorization: Bearer $1" |
-      grep -q '"status":"COMPLETED"' && return 0
-    sleep 0.2
-  done
-  echo "batch $2 did not complete" >&2
-  exit 1
-}
+# P6: client A's 500-item batch under way, then client B's single request
+# (and an urgent one): how long B waits beyond its own transfer.
 single() { # token archiveId priority; prints seconds to DISSEMINATED
   local t0 id
   t0=$(now)
@@ -269,35 +258,26 @@ single() { # token archiveId priority; prints seconds to DISSEMINATED
   done
   secs "$t0" "$(now)"
 }
-batches() {
-  local n=${P5_ITEMS:-1000} a_n=${P6_ITEMS:-500} t0 t1 batch
-  for spec in "5a00 $n" "5b00 $n" "6a00 $a_n" "6b00 4"; do
-    set -- $spec
-    "$bin/dissemination-worker" seed-demo --small "$2" --small-prefix "$1" >/dev/null
+batch_completed() { # token batchId
+  for _ in $(seq 1 12000); do
+    curl -s "$API/v1/dissemination-batches/$2?pageSize=1" -H "Authorization: Bearer $1" |
+      grep -q '"status":"COMPLETED"' && return 0
+    sleep 0.2
   done
+  echo "batch $2 did not complete" >&2
+  exit 1
+}
+ids_json() { # prefix count
+  python3 -c "import json,sys; print(json.dumps({'archiveIds': [f'019e404e-{sys.argv[1]}-7000-8000-{i:012x}' for i in range(int(sys.argv[2]))], 'priority': 70}))" "$1" "$2"
+}
+p6() {
+  local a_n=${P6_ITEMS:-500} batch
+  "$bin/dissemination-worker" seed-demo --small "$a_n" --small-prefix 6a00 >/dev/null
+  "$bin/dissemination-worker" seed-demo --small 4 --small-prefix 6b00 >/dev/null
   TOKEN_B=$("$bin/dissemination-api" mint-token --client-id bench-client-b --role 2d17_R \
     --key "$data/auth/private.pem" --ttl 86400)
   TOKEN_A=$("$bin/dissemination-api" mint-token --client-id bench-client-a --role 2d17_R \
     --key "$data/auth/private.pem" --ttl 86400)
-  # P5 batch.
-  ids_json 5a00 "$n" >"$RUN/p5-batch.json"
-  t0=$(now)
-  batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \
-    -H 'Content-Type: application/json' -d @"$RUN/p5-batch.json" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["batchId"])')
-  P5_POST=$(secs "$t0" "$(now)")
-  batch_completed "$TOKEN_A" "$batch"
-  P5_BATCH=$(secs "$t0" "$(now)")
-  # P5 individual POSTs, 32 at a time.
-  local before
-  before=$(count_delivered demo-client)
-  t0=$(now)
-  python3 -c "import sys; [print(f'019e404e-5b00-7000-8000-{i:012x}') for i in range(int(sys.argv[1]))]" "$n" |
-    xargs -P 32 -I{} curl -s -o /dev/null -X POST "$API/v1/disseminations" -H "Authorization: Bearer $TOKEN" \
-      -H 'Content-Type: application/json' -d '{"archiveId":"{}","priority":70}'
-  wait_delivered demo-client $((before + n))
-  P5_SINGLE=$(secs "$t0" "$(now)")
-  # P6: B alone, then B during A's batch, then an urgent request.
   P6_ALONE=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000000 70)
   ids_json 6a00 "$a_n" >"$RUN/p6-batch.json"
   batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \
@@ -309,25 +289,79 @@ batches() {
   curl -s -o /dev/null -X DELETE "$API/v1/dissemination-batches/$batch" -H "Authorization: Bearer $TOKEN_A"
   batch_completed "$TOKEN_A" "$batch"
 }
-batches_lines() {
-  python3 - "${P5_ITEMS:-1000}" "$P5_POST" "$P5_BATCH" "$P5_SINGLE" "$P6_ALONE" "$P6_DURING" "$P6_URGENT" <<'PY'
+p6_lines() {
+  python3 - "$P6_ALONE" "$P6_DURING" "$P6_URGENT" <<'PY'
 import sys
-n, post, batch, single, alone, during, urgent = sys.argv[1:]
-n, post, batch, single, alone, during, urgent = int(n), *map(float, (post, batch, single, alone, during, urgent))
-print(f"P5 batch of {n} small AIPs: all delivered {batch:.1f} s after the POST ({n / batch:.1f} items/s; "
-      f"the POST itself {post:.1f} s) beside {n} single POSTs from 32 clients: {single:.1f} s "
-      f"({n / single:.1f} items/s) -> batch/single time = {batch / single:.2f}")
+alone, during, urgent = map(float, sys.argv[1:])
 print(f"P6 client B's request during client A's batch: {during:.2f} s, alone {alone:.2f} s -> waited "
       f"{max(during - alone, 0):.2f} s beyond its own transfer (target <= one item's, ~{alone:.2f} s); "
       f"urgent (priority 1): {urgent:.2f} s")
 PY
 }
-if [ "${BENCH_PARTS:-all}" = batches ]; then
-  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  start_worker_fresh() { kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true; start_worker; sleep 2; }
-  start_worker_fresh
-  batches
-  batches_lines
+
+# P5: small AIPs as singles, as one batch, beside the floor; one small
+# dissemination's history through delivery and over its whole life.
+p5() {
+  local n=${P5_ITEMS:-1000} kib=${P5_KIB:-60} cli="$root/.tools/bin/temporal" sample lock
+  for prefix in 5c00 5d00; do
+    "$bin/dissemination-worker" seed-demo --small "$n" --small-prefix "$prefix" --small-kib "$kib" >/dev/null
+  done
+  "$bin/dissemination-worker" seed-demo --small 1 --small-prefix 5e00 --small-kib "$kib" >/dev/null
+  local files=("$STACK_DATA"/repository/019e404e-5c00-*/primary.tar)
+  P5_FLOOR=$("$bin/dissemination-worker" floor --count "$n" --concurrency 32 --files "${files[@]}" 2>/dev/null | tail -1)
+  P5_SINGLES=$(python3 scripts/bench-small.py singles "$API" "$TOKEN" 5c00 "$n" 32 "$RUN/logs/webhooks.log")
+  P5_BATCH=$(python3 scripts/bench-small.py batch "$API" "$TOKEN" 5d00 "$n" "$RUN/logs/webhooks.log")
+  sample=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sample"])' "$P5_SINGLES")
+  lock="lock:demo-client:$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sample_archive"])' "$P5_SINGLES")"
+  P5_HISTORY=$(python3 scripts/bench-small.py history "$cli" "127.0.0.1:$T_PORT" "$sample" "$lock")
+  # Over a whole life: a second API whose dissemination keeps its objects 3 s.
+  local ports port life_api life_pid id
+  read -r -a ports < <(python3 scripts/free-ports.py 0 0)
+  DISSEMINATION_API__LISTEN="127.0.0.1:${ports[0]}" DISSEMINATION_API__METRICS_LISTEN="127.0.0.1:${ports[1]}" \
+    DISSEMINATION_TIMINGS__RETENTION_SECS=3 "$bin/dissemination-api" serve >"$RUN/logs/api-life.log" 2>&1 &
+  life_pid=$!
+  pids+=("$life_pid")
+  life_api="http://127.0.0.1:${ports[0]}"
+  wait_port "${ports[0]}" "the second API"
+  id=$(curl -s -X POST "$life_api/v1/disseminations" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{"archiveId":"019e404e-5e00-7000-8000-000000000000","priority":70}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["disseminationId"])')
+  for _ in $(seq 1 600); do
+    "$cli" workflow describe --address "127.0.0.1:$T_PORT" --workflow-id "$id" 2>/dev/null |
+      grep -q "Status *COMPLETED" && break
+    sleep 0.1
+  done
+  kill "$life_pid" 2>/dev/null || true
+  wait "$life_pid" 2>/dev/null || true
+  P5_LIFE=$(python3 scripts/bench-small.py history "$cli" "127.0.0.1:$T_PORT" "$id" \
+    "lock:demo-client:019e404e-5e00-7000-8000-000000000000")
+  printf '%s\n' "$P5_FLOOR" "$P5_SINGLES" "$P5_BATCH" "$P5_HISTORY" "$P5_LIFE" >"$RUN/p5-raw.txt"
+}
+p5_lines() {
+  python3 - "${P5_SERVER:-memory}" "$P5_FLOOR" "$P5_SINGLES" "$P5_BATCH" "$P5_HISTORY" "$P5_LIFE" <<'PY'
+import json, re, sys
+server, floor, singles, batch, hist, life = sys.argv[1:]
+floor_rate = float(re.match(r"([\d.]+) items/s", floor).group(1))
+floor_events = re.search(r"(\d+) events, (\d+) workflow tasks", floor)
+singles, batch, hist, life = map(json.loads, (singles, batch, hist, life))
+s, b = singles["items_per_sec"], batch["items_per_sec"]
+print(f"P5 [{server} Temporal] {singles['items']} small AIPs: singles {s:.1f} items/s "
+      f"(32 clients, {singles['seconds']:.1f} s), one batch {b:.1f} items/s ({batch['seconds']:.1f} s); "
+      f"floor {floor_rate:.1f} items/s -> singles/floor = {s / floor_rate:.2f}, batch/singles = {b / s:.2f}")
+def shape(h):
+    return (f"{h['events'] + h['lock_events']} events ({h['events']} + lock {h['lock_events']}), "
+            f"{h['workflow_tasks']} workflow tasks, {h['actions'] + h.get('lock_actions', 0)} actions")
+print(f"   per small dissemination, through delivery: {shape(hist)}; whole life: {shape(life)}; "
+      f"the floor's item: {floor_events.group(1)} events, {floor_events.group(2)} workflow tasks")
+print(f"   its events: {' '.join(life['types'])}")
+PY
+}
+if [ "${BENCH_PARTS:-all}" = p5 ]; then
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (${STACK_PROFILE} profile), ${P5_SERVER} Temporal"
+  p5
+  p5_lines
+  p6
+  p6_lines
   exit 0
 fi
 

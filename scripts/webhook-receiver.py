@@ -1,13 +1,18 @@
 """A demo webhook endpoint: verifies each Standard Webhooks message with the
-reference library and prints it. usage: webhook-receiver.py PORT SECRET"""
+reference library and prints it (with the time it was verified, unix
+seconds, which the benchmark reads). usage: webhook-receiver.py PORT SECRET"""
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 
 port, secret = int(sys.argv[1]), sys.argv[2]
 hook = Webhook(secret)
+# One message's lines stay together whatever the other threads print.
+out = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -21,14 +26,16 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         data = msg.get("data", {})
-        print(f"verified {msg.get('type')} {data.get('disseminationId')} "
-              f"webhook-id={self.headers.get('webhook-id')} "
-              f"traceparent={self.headers.get('traceparent')}", flush=True)
+        lines = [f"verified {msg.get('type')} {data.get('disseminationId') or data.get('batchId')} "
+                 f"webhook-id={self.headers.get('webhook-id')} "
+                 f"traceparent={self.headers.get('traceparent')} at={time.time():.3f}"]
         for f in data.get("files", []):
-            print(f"  {f['filename']} {f['filesize']} bytes {f['checksumAlgorithm']} {f['checksum']}", flush=True)
-            print(f"  {f['downloadURL']}", flush=True)
+            lines.append(f"  {f['filename']} {f['filesize']} bytes {f['checksumAlgorithm']} {f['checksum']}")
+            lines.append(f"  {f['downloadURL']}")
         if data.get("reasons"):
-            print("  " + json.dumps(data["reasons"]), flush=True)
+            lines.append("  " + json.dumps(data["reasons"]))
+        with out:
+            print("\n".join(lines), flush=True)
         self.send_response(204)
         self.end_headers()
 
@@ -36,4 +43,4 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -17,7 +17,7 @@ use worker::demo;
 
 /// `n` small AIPs (one TAR each) in the demo contract; their archiveIds.
 pub(crate) async fn small_aips(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
-    demo::seed_small(&app.cfg, prefix, n).await.unwrap()
+    demo::seed_small(&app.cfg, prefix, n, 16).await.unwrap()
 }
 
 pub(crate) async fn post_batch(

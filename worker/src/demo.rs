@@ -254,10 +254,14 @@ pub async fn seed(cfg: &Config) -> anyhow::Result<Vec<Aip>> {
     Ok(out)
 }
 
-/// A large single-TAR AIP on the `disk` location, streamed to disk so its
-/// size is not bounded by memory (benchmarks, progress).
-/// `n` small single-TAR AIPs on disk (batches, benchmarks); their archiveIds.
-pub async fn seed_small(cfg: &Config, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+/// `n` small single-TAR AIPs on disk (batches, benchmarks), each with
+/// `kib` KiB of content; their archiveIds.
+pub async fn seed_small(
+    cfg: &Config,
+    prefix: &str,
+    n: usize,
+    kib: usize,
+) -> anyhow::Result<Vec<String>> {
     anyhow::ensure!(
         prefix.len() == 4 && prefix.chars().all(|c| c.is_ascii_hexdigit()),
         "the prefix is four hex digits"
@@ -268,7 +272,7 @@ pub async fn seed_small(cfg: &Config, prefix: &str, n: usize) -> anyhow::Result<
         let archive_id = format!("019e404e-{prefix}-7000-8000-{i:012x}");
         let tar = tar_of(&[
             ("METS.xml", format!("<mets n=\"{i}\"/>\n").into_bytes()),
-            ("content/page.txt", pseudo_random(i as u64 + 1, 16 * 1024)),
+            ("content/page.txt", pseudo_random(i as u64 + 1, kib * 1024)),
         ])?;
         write_aip(
             cfg,
@@ -290,6 +294,8 @@ pub async fn seed_small(cfg: &Config, prefix: &str, n: usize) -> anyhow::Result<
     Ok(ids)
 }
 
+/// A large single-TAR AIP on the `disk` location, streamed to disk so its
+/// size is not bounded by memory (benchmarks, progress).
 pub async fn seed_large(cfg: &Config, archive_id: &str, mib: u64) -> anyhow::Result<Aip> {
     let archive_id = ArchiveId::parse(archive_id)?;
     let name = "primary_large.tar".to_owned();

@@ -3,6 +3,7 @@
 //! never waits behind a full low queue) and the lock workflows on their queue.
 
 pub mod demo;
+pub mod floor;
 pub mod health;
 pub mod probe;
 pub mod spans;
@@ -36,7 +37,7 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn tuner(activity_slots: usize) -> TunerHolder {
+pub(crate) fn tuner(activity_slots: usize) -> TunerHolder {
     TunerHolder::builder()
         .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(WORKFLOW_TASK_SLOTS))
         .activity_task_slot_supplier(FixedSizeSlotSupplier::new(activity_slots))

@@ -40,6 +40,24 @@ enum Command {
         /// Four hex digits naming the small AIPs.
         #[arg(long, default_value = "5a11")]
         small_prefix: String,
+        /// KiB of content in each small AIP.
+        #[arg(long, default_value_t = 16)]
+        small_kib: usize,
+    },
+    /// Benchmark floor: `--count` minimal workflows (one activity copying a
+    /// file into S3 with one PUT) through the same Temporal server; prints
+    /// items/s and one item's events and workflow tasks.
+    Floor {
+        /// The files to copy, one per item (cycled to `--count`).
+        #[arg(long, required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Activity slots of the floor's worker.
+        #[arg(long, default_value_t = 20)]
+        slots: usize,
     },
     /// Benchmark baseline: workflow starts per second straight from the SDK.
     StartRate {
@@ -69,6 +87,21 @@ async fn main() -> anyhow::Result<()> {
     );
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => worker::run(cfg, platform::shutdown::signal()).await,
+        Command::Floor {
+            files,
+            count,
+            concurrency,
+            slots,
+        } => {
+            let files: Vec<PathBuf> = files.iter().cycle().take(count).cloned().collect();
+            let run = worker::floor::run(&cfg, files, concurrency, slots).await?;
+            println!(
+                "{:.1} items/s ({count} items, {concurrency} starters, {slots} slots, {} failed); \
+                 one item: {} events, {} workflow tasks",
+                run.items_per_sec, run.failures, run.events, run.workflow_tasks
+            );
+            Ok(())
+        }
         Command::StartRate { count, concurrency } => {
             let (rate, failures) = worker::probe::raw_start_rate(&cfg, count, concurrency).await?;
             println!(
@@ -81,9 +114,10 @@ async fn main() -> anyhow::Result<()> {
             large_id,
             small,
             small_prefix,
+            small_kib,
         } => {
             if let Some(n) = small {
-                let ids = worker::demo::seed_small(&cfg, &small_prefix, n).await?;
+                let ids = worker::demo::seed_small(&cfg, &small_prefix, n, small_kib).await?;
                 println!(
                     "{} small AIPs, {} .. {}",
                     ids.len(),
