@@ -198,6 +198,7 @@ start_stack() {
     --log-level warn --ui-disable-news-fetch \
     --search-attribute ArchiveId=Keyword --search-attribute ClientId=Keyword \
     --search-attribute ContractId=Keyword --search-attribute DisseminationStatus=Keyword \
+    --search-attribute BatchId=Keyword \
     --dynamic-config-value matching.useNewMatcher=true \
     --dynamic-config-value matching.enableFairness=true \
     >"$RUN/logs/temporal.log" 2>&1 &

@@ -11,9 +11,11 @@
 //! executions must finish on a release that still runs them.
 
 mod attempt;
+mod batch;
 pub mod delivery;
 pub mod digest;
 pub mod failure;
+mod finish;
 pub mod notify;
 pub mod observe;
 pub mod package;
@@ -32,8 +34,9 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{
-    activities::defs, BatchNotifyInput, DeliveredFile, DiscardInput, NotifyInput, NotifyOutcome,
-    PackageInput, PackageOutcome, PresignInput, TransferInput, TransferOutcome,
+    activities::defs, BatchNotifyInput, DeliveredFile, DiscardInput, FinishInput, FinishOutcome,
+    ItemTally, NotifyInput, NotifyOutcome, PackageInput, PackageOutcome, PresignInput,
+    TransferInput, TransferOutcome,
 };
 
 /// The activities the worker registers, with the clients they share.
@@ -101,6 +104,33 @@ impl Activities {
         input: PackageInput,
     ) -> Result<PackageOutcome, ActivityError> {
         package::package(&self, &ctx, input).await
+    }
+
+    #[activity(definition = defs::Finish)]
+    pub async fn finish(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: FinishInput,
+    ) -> Result<FinishOutcome, ActivityError> {
+        Ok(finish::finish(&self, &ctx, input).await?)
+    }
+
+    #[activity(definition = defs::TallyBatch)]
+    pub async fn tally_batch(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        batch_id: String,
+    ) -> Result<ItemTally, ActivityError> {
+        Ok(batch::tally(&ctx, batch_id).await?)
+    }
+
+    #[activity(definition = defs::CancelBatchItems)]
+    pub async fn cancel_batch_items(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        batch_id: String,
+    ) -> Result<u32, ActivityError> {
+        Ok(batch::cancel_items(&ctx, batch_id).await?)
     }
 
     #[activity(definition = defs::NotifyBatch)]

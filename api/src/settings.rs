@@ -35,5 +35,7 @@ pub fn workflow_settings(cfg: &Config) -> WorkflowSettings {
         unreadable_retry_ms: Some(t.unreadable_retry_ms),
         max_link_regenerations: Some(t.max_link_regenerations),
         locations,
+        local_max_bytes: Some(cfg.worker.local_max_bytes).filter(|b| *b > 0),
+        batch_poll_ms: Some(cfg.api.batch_poll_ms),
     }
 }

@@ -147,9 +147,17 @@ impl Config {
         format!("{}-batches", self.temporal.task_queue_prefix)
     }
 
-    /// The queue of the per-(client, AIP) lock workflows.
+    /// The queue of the per-(client, AIP) lock workflows of executions
+    /// before flow 10 (a worker runs them until they are released).
     pub fn lock_queue(&self) -> String {
         format!("{}-locks", self.temporal.task_queue_prefix)
+    }
+
+    /// The queue of the locks from flow 10 on: no worker polls it. A lock
+    /// only holds its workflow id (Temporal's uniqueness is the check) and
+    /// is released by terminating it, so it costs no workflow task.
+    pub fn held_lock_queue(&self) -> String {
+        format!("{}-locks-held", self.temporal.task_queue_prefix)
     }
 
     pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
@@ -244,6 +252,9 @@ pub struct ApiConfig {
     pub batch_max_in_flight: u32,
     /// Items of a batch request started at once by the API.
     pub batch_start_concurrency: usize,
+    /// How often a batch counts its items (backing off to 30× this while
+    /// nothing changes): how soon its counts and its completion show.
+    pub batch_poll_ms: u64,
     /// How often a single POST asks Temporal or the catalog what did not
     /// answer (pauses of 250 ms, doubling; each ask is idempotent by the
     /// dissemination id); still unanswered, it is refused with 503.
@@ -271,7 +282,8 @@ impl Default for ApiConfig {
             batch_max_items: 1000,
             batch_body_limit_bytes: 128 * 1024,
             batch_max_in_flight: 3,
-            batch_start_concurrency: 16,
+            batch_start_concurrency: 32,
+            batch_poll_ms: 2_000,
             start_tries: 3,
             batch_start_tries: 3,
             batch_continue_after_events: 20_000,
@@ -607,6 +619,12 @@ pub struct WorkerConfig {
     /// The worker's probes (`/healthz`, `/readyz`: every repository
     /// location readable), e.g. `127.0.0.1:9465`; unset: none.
     pub health_addr: Option<std::net::SocketAddr>,
+    /// AIPs up to this many bytes in all move inside their workflow's task
+    /// (local activities: no activity task, fewer workflow tasks); larger
+    /// ones in an activity of their own (heartbeats, resume). 0: none.
+    pub local_max_bytes: u64,
+    /// Local activities a worker runs at once, per band (small AIPs).
+    pub local_slots: usize,
 }
 
 impl Default for WorkerConfig {
@@ -617,6 +635,8 @@ impl Default for WorkerConfig {
             heartbeat_throttle_ms: 2_000,
             metrics_addr: None,
             health_addr: None,
+            local_max_bytes: 1024 * 1024,
+            local_slots: 20,
         }
     }
 }

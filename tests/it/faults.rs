@@ -20,10 +20,11 @@ async fn status(app: &TestApp, token: &str, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
-    // One activity slot per band, downloads slowed to ~4 s each.
+    // One slot per band (for small AIPs too), downloads slowed to ~4 s each.
     let app = TestApp::start_with(Options {
         band_slots: Some(1),
         max_read_bytes_per_sec: Some(64 * 1024),
+        configure: Some(std::sync::Arc::new(|cfg| cfg.worker.local_slots = 1)),
         ..Default::default()
     })
     .await;
@@ -243,9 +244,10 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
 async fn webhook_waits(app: &TestApp, id: &str) -> Vec<Duration> {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
     let events = app.history(id).await;
+    // The first attempt is `finish`'s (flow 10 on), the retries `notify`.
     let is_notify = |a: &Option<Attributes>| {
         matches!(a, Some(Attributes::ActivityTaskScheduledEventAttributes(s))
-            if s.activity_type.as_ref().is_some_and(|t| t.name == "notify"))
+            if s.activity_type.as_ref().is_some_and(|t| ["notify", "finish"].contains(&t.name.as_str())))
     };
     let first = events.iter().position(|e| is_notify(&e.attributes));
     let last = events.iter().rposition(|e| is_notify(&e.attributes));

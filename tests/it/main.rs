@@ -11,6 +11,7 @@ mod batches;
 mod compose;
 mod concurrency;
 mod copies;
+mod costs;
 mod dissemination;
 mod faults;
 mod formats;

@@ -217,7 +217,8 @@ async fn rejections_follow_the_contract() {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["disseminationId"], id.as_str());
-    assert_eq!(body["status"], "RECEIVED");
+    // Started waiting for a worker (none runs here).
+    assert_eq!(body["status"], "QUEUED");
 
     // 409 while it is in progress, naming the existing dissemination.
     let res = app

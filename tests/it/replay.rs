@@ -101,7 +101,7 @@ async fn disseminate(app: &TestApp, archive_id: &str, until: &str) -> String {
 async fn record_histories() {
     // Histories are named by the workflow version that made them; earlier
     // versions' files stay, so running executions of every version are covered.
-    const VERSION: &str = "v9";
+    const VERSION: &str = "v10";
     let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(8 * 1024 * 1024),
@@ -285,7 +285,7 @@ async fn record_histories() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "records new histories: only for deliberate, versioned workflow changes"]
 async fn record_batch_histories() {
-    const VERSION: &str = "v9";
+    const VERSION: &str = "v10";
     let app = TestApp::start_with(crate::support::Options {
         retention_secs: 2,
         max_read_bytes_per_sec: Some(4 * 1024 * 1024),
@@ -336,21 +336,33 @@ async fn record_batch_histories() {
     .await;
     let created: serde_json::Value = res.json().await.unwrap();
     let batch = batch_of(&created);
-    let first = created["items"][0]["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.poll_until(&token, &first, Duration::from_secs(30), |b| {
-        b["progress"]["bytesDone"].as_u64().unwrap_or(0) > 0
-    })
-    .await;
+    let items: Vec<String> = (0..2)
+        .map(|i| {
+            created["items"][i]["disseminationId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // Whichever took the one slot moves bytes; the other waits for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let waiting = loop {
+        let mut moving = None;
+        for (i, id) in items.iter().enumerate() {
+            let view: serde_json::Value = app.get(&token, id).await.json().await.unwrap();
+            if view["progress"]["bytesDone"].as_u64().unwrap_or(0) > 0 {
+                moving = Some(i);
+            }
+        }
+        if let Some(i) = moving {
+            break items[1 - i].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no item moved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let res = crate::batches::delete_batch(&app, &base, &token, &batch).await;
     assert_eq!(res.status(), 202);
     crate::batches::until_completed(&app, &base, &token, &batch, Duration::from_secs(60)).await;
-    let waiting = created["items"][1]["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     record(
         &app,
         &waiting,

@@ -101,7 +101,7 @@ pub async fn run(
     let opts = WorkerOptions::new(queue.clone())
         .register_workflow::<FloorWorkflow>()?
         .register_activities(FloorActivities { s3 })
-        .tuner(crate::tuner(activity_slots))
+        .tuner(crate::tuner(activity_slots, 1))
         .build();
     let mut worker = Worker::new(&runtime, client.clone(), opts).context("floor worker")?;
     let stop = worker.shutdown_handle();

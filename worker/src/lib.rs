@@ -26,9 +26,6 @@ use temporalio_sdk::{
 use tracing::info;
 use workflows::{DisseminationBatch, DisseminationLock, DisseminationWorkflow};
 
-/// Slots for workflow tasks: short, CPU-light, never the bottleneck.
-const WORKFLOW_TASK_SLOTS: usize = 20;
-
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -37,11 +34,19 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-pub(crate) fn tuner(activity_slots: usize) -> TunerHolder {
+/// Slots of a worker: `activity_slots` bound the transfers in activities
+/// of their own (large AIPs: each holds its part buffers), `local_slots`
+/// the small AIPs moved inside their workflow task. Memory stays about
+/// activity_slots × (upload_concurrency + 1) × part size, plus local_slots
+/// × `worker.local_max_bytes`: admission is by bytes, not only by count.
+/// As many workflow tasks as local slots: a task that started never waits
+/// for a local slot behind others the worker holds, so the next task the
+/// server hands out (urgent first, then by fair share) is the next to move.
+pub(crate) fn tuner(activity_slots: usize, local_slots: usize) -> TunerHolder {
     TunerHolder::builder()
-        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(WORKFLOW_TASK_SLOTS))
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(local_slots.max(2)))
         .activity_task_slot_supplier(FixedSizeSlotSupplier::new(activity_slots))
-        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(activity_slots))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(local_slots))
         .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
         .build()
 }
@@ -113,8 +118,13 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         let opts = WorkerOptions::new(queue.clone())
             .register_workflow::<DisseminationWorkflow>()?
             .register_activities(acts.clone())
-            .tuner(tuner(band.slots))
+            .tuner(tuner(band.slots, cfg.worker.local_slots))
             .max_heartbeat_throttle_interval(throttle)
+            // New work arrives on the shared queue (where the server's
+            // priority and fairness order it); continuations of workflows
+            // this worker runs on its sticky queue. As many polls for the
+            // one as for the other: new requests are not starved by them.
+            .nonsticky_to_sticky_poll_ratio(1.0)
             .maybe_graceful_shutdown_period(grace)
             .build();
         workers.push(
@@ -124,13 +134,13 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     }
     let locks = WorkerOptions::new(cfg.lock_queue())
         .register_workflow::<DisseminationLock>()?
-        .tuner(tuner(1))
+        .tuner(tuner(1, 1))
         .build();
     workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
     let batches = WorkerOptions::new(cfg.batch_queue())
         .register_workflow::<DisseminationBatch>()?
         .register_activities(acts.clone())
-        .tuner(tuner(2))
+        .tuner(tuner(2, 2))
         .build();
     workers.push(Worker::new(&runtime, client.clone(), batches).context("batch worker")?);
 

@@ -42,6 +42,25 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// Once the final status is recorded: releases the in-progress lock,
+    /// then makes the webhook's first attempt, whatever the endpoint says.
+    #[activity(name = "finish")]
+    pub fn finish(input: FinishInput) -> Result<FinishOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// How a batch's items stand in the visibility store.
+    #[activity(name = "tally_batch")]
+    pub fn tally_batch(batch_id: String) -> Result<ItemTally, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Requests the cancellation of a batch's items not final yet.
+    #[activity(name = "cancel_batch_items")]
+    pub fn cancel_batch_items(batch_id: String) -> Result<u32, ActivityError> {
+        unimplemented!()
+    }
+
     /// Posts the signed `dissemination-batch.completed` message.
     #[activity(name = "notify_batch")]
     pub fn notify_batch(input: BatchNotifyInput) -> Result<(), ActivityError> {

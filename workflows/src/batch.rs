@@ -33,10 +33,12 @@ const CONTINUE_AFTER_EVENTS: u32 = 20_000;
 
 #[workflow]
 pub struct DisseminationBatch {
-    input: BatchInput,
-    states: Vec<ItemState>,
-    cancel_requested: bool,
-    cancels_sent: bool,
+    pub(crate) input: BatchInput,
+    pub(crate) states: Vec<ItemState>,
+    pub(crate) cancel_requested: bool,
+    pub(crate) cancels_sent: bool,
+    /// The last count of the items (flow 10 on, see `counted`).
+    pub(crate) tally: Option<ItemTally>,
 }
 
 #[workflow_methods]
@@ -62,11 +64,15 @@ impl DisseminationBatch {
             states: carried.states,
             cancel_requested: carried.cancel_requested,
             cancels_sent: carried.cancels_sent,
+            tally: carried.tally,
         }
     }
 
     #[run(name = "DisseminationBatch")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<BatchView> {
+        if ctx.state(|s| s.input.flow) >= 10 {
+            return crate::counted::run(ctx).await;
+        }
         let input = ctx.state(|s| s.input.clone());
         publish(ctx);
         loop {
@@ -84,6 +90,7 @@ impl DisseminationBatch {
                     states: s.states.clone(),
                     cancel_requested: s.cancel_requested,
                     cancels_sent: s.cancels_sent,
+                    tally: None,
                 });
                 let next = BatchInput {
                     carried: Some(carried),
@@ -167,11 +174,19 @@ impl DisseminationBatch {
 
 impl DisseminationBatch {
     /// The batch's own items not final yet.
-    fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
+        if self.input.flow >= 10 {
+            let finals = self.tally.map_or(0, |t| t.finals()) as usize;
+            return self.owned().saturating_sub(finals);
+        }
         self.states
             .iter()
             .filter(|s| matches!(s, ItemState::Waiting | ItemState::Released))
             .count()
+    }
+
+    fn owned(&self) -> usize {
+        self.input.items.iter().filter(|i| i.is_owned()).count()
     }
 
     fn counts(&self) -> BatchCounts {
@@ -179,6 +194,23 @@ impl DisseminationBatch {
             total: self.input.items.len() as u32,
             ..Default::default()
         };
+        if self.input.flow >= 10 {
+            // Nothing waits for a turn: not final is in progress.
+            let t = self.tally.unwrap_or_default();
+            c.in_progress = self.open() as u32;
+            c.disseminated = t.disseminated;
+            c.failed = t.failed;
+            c.rejected = t.rejected;
+            c.cancelled = t.cancelled;
+            for item in self.input.items.iter().filter(|i| !i.is_owned()) {
+                if item.existing {
+                    c.existing += 1;
+                } else {
+                    c.refused += 1;
+                }
+            }
+            return c;
+        }
         for (item, state) in self.input.items.iter().zip(&self.states) {
             match state {
                 ItemState::Waiting => c.waiting += 1,
@@ -194,7 +226,7 @@ impl DisseminationBatch {
         c
     }
 
-    fn view(&self) -> BatchView {
+    pub(crate) fn view(&self) -> BatchView {
         BatchView::new(
             self.input.record.clone(),
             self.counts(),
@@ -212,7 +244,7 @@ impl DisseminationBatch {
 }
 
 /// The view in the memo (the API reads it without a worker) and the Web UI.
-fn publish(ctx: &mut WorkflowContext<DisseminationBatch>) {
+pub(crate) fn publish(ctx: &mut WorkflowContext<DisseminationBatch>) {
     let (view, details) = ctx.state(|s| (s.view(), s.details()));
     let _ = ctx.upsert_memo([(MEMO_BATCH, Some(temporalio_sdk::MemoValue::new(view)))]);
     ctx.set_current_details(details);

@@ -26,13 +26,14 @@ use crate::outcome::{failure_message, Ending};
 use crate::plan::plan;
 use crate::retention::{discard, release_lock, retain};
 use crate::state::DisseminationState;
+use crate::streaming::Mode;
 use model::DisseminationStatus;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-pub use crate::mirror::{SA_ARCHIVE_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS};
+pub use crate::mirror::{SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS};
 
 /// Executions started before retention existed end after the webhook.
 const RETENTION_PATCH: &str = "retention-and-link-regeneration";
@@ -57,7 +58,7 @@ const COPIES_PATCH: &str = "copies-by-preference-paths-kept";
 
 #[workflow]
 pub struct DisseminationWorkflow {
-    input: DisseminationInput,
+    pub(crate) input: DisseminationInput,
     pub(crate) view: DisseminationView,
     /// The audit trail (state only: recorded events are replayed, not stored).
     events: Vec<DisseminationEvent>,
@@ -82,6 +83,9 @@ impl DisseminationWorkflow {
 
     #[run(name = "DisseminationWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DisseminationView> {
+        if ctx.state(|s| s.input.flow) >= 10 {
+            return crate::flow::run(ctx).await;
+        }
         let input = ctx.state(|s| s.input.clone());
         let requested = format!(
             "requested by {} with priority {}",
@@ -120,10 +124,10 @@ impl DisseminationWorkflow {
         } else if waited_out {
             Err(Ending::cancelled())
         } else if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
-            crate::packaged::package_all(ctx, &input, keep_paths).await
+            crate::packaged::package_all(ctx, &input, Mode::before_flows(keep_paths)).await
         } else {
             ctx.deprecate_patch(STREAMING_PATCH);
-            crate::streaming::transfer_all(ctx, &input, keep_paths).await
+            crate::streaming::transfer_all(ctx, &input, Mode::before_flows(keep_paths)).await
         };
         // A cancel request interrupts whatever step was running; what it
         // left behind is removed below, whatever that step reported.

@@ -13,6 +13,9 @@ pub const SA_CLIENT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword
 pub const SA_CONTRACT_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("ContractId");
 pub const SA_STATUS: SearchAttributeKey<String> =
     SearchAttributeKey::keyword("DisseminationStatus");
+/// The batch a dissemination belongs to (set at start, flow 10 on): the
+/// batch counts its items by it, the API lists them by it.
+pub const SA_BATCH_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("BatchId");
 
 /// The Web UI's "current details": the status and what is happening, in words.
 pub(crate) fn describe<W: DisseminationState>(ctx: &mut WorkflowContext<W>, what: String) {

@@ -14,8 +14,8 @@ use crate::options::{summarised, transfer_options};
 use crate::outcome::{no_copy_left, Ending, FileTry};
 use crate::state::DisseminationState;
 use crate::streaming::{
-    blip_wait, downloading_again, not_read, record_mismatch, record_skipped, record_verified,
-    retry_copy_after, step_failed, Blips,
+    blip_wait, downloading_again, local_options, not_read, record_mismatch, record_skipped,
+    record_verified, retry_copy_after, step_failed, Blips, Mode,
 };
 use model::DisseminationStatus;
 use temporalio_sdk::WorkflowContext;
@@ -23,8 +23,9 @@ use temporalio_sdk::WorkflowContext;
 pub(crate) async fn package_all<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
-    keep_paths: bool,
+    mode: Mode,
 ) -> Result<Vec<DeliveredFile>, Ending> {
+    let mut local = mode.local;
     let record_ = &input.record;
     let mut tries: Vec<FileTry> = input.files.iter().map(FileTry::first).collect();
     let mut done: Vec<PackagedFile> = Vec::new();
@@ -36,7 +37,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
         (Format::Files, _) => "extracting the selected members".to_owned(),
     };
     loop {
-        let queued = downloading_again(ctx);
+        let queued = !mode.flow10 && downloading_again(ctx);
         describe(
             ctx,
             format!(
@@ -46,23 +47,37 @@ pub(crate) async fn package_all<W: DisseminationState>(
             ),
         );
         let events = ctx.state(|s| s.events().clone());
-        let result = ctx
-            .execute_activity(
+        let step = PackageInput {
+            record: record_.clone(),
+            files: input.files.clone(),
+            locations: tries.iter().map(|t| t.location_index).collect(),
+            done: done.clone(),
+            announce_start: queued,
+            link_lifetime_secs: input.settings.link_lifetime_secs,
+            retry_for_ms: input.settings.retry_for_ms,
+            events,
+            keep_paths: mode.keep_paths,
+            silent: mode.flow10,
+        };
+        let result = if local {
+            let result = ctx
+                .execute_local_activity(Acts::package, step, local_options(&input.settings))
+                .await;
+            if result.is_err() {
+                // Not a copy's fault (those come back as outcomes): from
+                // here on with retries and heartbeats.
+                local = false;
+                continue;
+            }
+            result
+        } else {
+            ctx.execute_activity(
                 Acts::package,
-                PackageInput {
-                    record: record_.clone(),
-                    files: input.files.clone(),
-                    locations: tries.iter().map(|t| t.location_index).collect(),
-                    done: done.clone(),
-                    announce_start: queued,
-                    link_lifetime_secs: input.settings.link_lifetime_secs,
-                    retry_for_ms: input.settings.retry_for_ms,
-                    events,
-                    keep_paths,
-                },
+                step,
                 summarised(transfer_options(&input.settings), what.clone()),
             )
-            .await;
+            .await
+        };
         match result {
             Ok(PackageOutcome::Delivered { files, delivered }) => {
                 for (packaged, t) in files.iter().zip(&tries) {
@@ -101,14 +116,15 @@ pub(crate) async fn package_all<W: DisseminationState>(
                     .unwrap_or_default();
                 let path = t.file.relative_path.clone();
                 if unreadable {
+                    let at = (path.as_str(), t.location_index);
                     let wait = (!no_reader)
-                        .then(|| blip_wait(ctx, input, &mut blips, (&path, t.location_index)))
+                        .then(|| blip_wait(ctx, (input, mode), &mut blips, at))
                         .flatten();
                     if let Some(wait) = wait {
                         retry_copy_after(ctx, (&path, &location_id), wait, &message).await;
                         continue;
                     }
-                    if keep_paths {
+                    if mode.keep_paths {
                         record_skipped(ctx, &path, &location_id, &message);
                     }
                     t.unreadable.push(format!("{location_id}: {message}"));

@@ -2,10 +2,15 @@
 //! copy, hashes it and uploads its parts at once, and completes the
 //! multipart upload only when the digest matches the stored one. A
 //! mismatch aborts the upload (nothing becomes visible in the bucket) and
-//! the next location is tried, as in the staged flow. The activity reports
-//! its steps (`transfer_step`), so the statuses stay in flow order:
-//! DOWNLOADING_FROM_REPOSITORY while bytes move, FIXITY_CHECK when all are
-//! read, UPLOADING_TO_S3 once the digest matched.
+//! the next location is tried.
+//!
+//! Before flow 10 the activity reported its steps by signal
+//! (`transfer_step`) and the workflow wrote each status. From flow 10 on
+//! the statuses between QUEUED and the final one are read by the API from
+//! the pending step and its heartbeat, and cost no history events; a small
+//! AIP's transfer runs inside the workflow task as a local activity (one
+//! marker event), falling back to an activity of its own if it fails for
+//! another reason than its copy.
 
 use crate::activities::DisseminationActivities as Acts;
 use crate::audit::{record, Event};
@@ -22,6 +27,27 @@ use temporalio_sdk::WorkflowContext;
 /// the next location at the first miss.
 const BLIP_PATCH: &str = "unreadable-copy-retried";
 
+/// What changed between flows in how files are moved.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mode {
+    /// Files keep their (normal) relative paths (flow 10, or the v9 patch).
+    pub(crate) keep_paths: bool,
+    /// Flow 10 on: no status written mid-transfer, no step signals, no patch.
+    pub(crate) flow10: bool,
+    /// Transfers start as local activities (a small AIP, flow 10 on).
+    pub(crate) local: bool,
+}
+
+impl Mode {
+    pub(crate) fn before_flows(keep_paths: bool) -> Self {
+        Self {
+            keep_paths,
+            flow10: false,
+            local: false,
+        }
+    }
+}
+
 /// Misses of the copy being tried: since when, and how many.
 #[derive(Default)]
 pub(crate) struct Blips {
@@ -34,12 +60,12 @@ pub(crate) struct Blips {
 /// `None` once its window (`unreadable_retry_ms`) has passed.
 pub(crate) fn blip_wait<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
-    input: &DisseminationInput,
+    (input, mode): (&DisseminationInput, Mode),
     blips: &mut Blips,
     (file, location_index): (&str, usize),
 ) -> Option<Duration> {
     let window = ms(input.settings.unreadable_retry_ms?);
-    if !ctx.patched(BLIP_PATCH) {
+    if !mode.flow10 && !ctx.patched(BLIP_PATCH) {
         return None;
     }
     let now = ctx.workflow_time()?;
@@ -63,10 +89,11 @@ pub(crate) fn blip_wait<W: DisseminationState>(
 pub(crate) async fn transfer_all<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
-    keep_paths: bool,
+    mode: Mode,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let mut delivered: Vec<DeliveredFile> = Vec::new();
     let mut blips = Blips::default();
+    let mut local = mode.local;
     for file in &input.files {
         let mut t = FileTry::first(file);
         loop {
@@ -77,7 +104,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                 return Err(end);
             };
             let location_id = location.location_id.clone();
-            let queued = downloading_again(ctx);
+            let queued = !mode.flow10 && downloading_again(ctx);
             describe(
                 ctx,
                 format!(
@@ -86,24 +113,40 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                     human_bytes(t.file.size)
                 ),
             );
-            let result = ctx
-                .execute_activity(
+            let transfer = TransferInput {
+                record: input.record.clone(),
+                file: t.file.clone(),
+                location_index: t.location_index,
+                announce_start: queued,
+                link_lifetime_secs: input.settings.link_lifetime_secs,
+                retry_for_ms: input.settings.retry_for_ms,
+                keep_paths: mode.keep_paths,
+                silent: mode.flow10,
+            };
+            let summary = format!("transfer {} from {location_id}", t.file.filename());
+            let result = if local {
+                let result = ctx
+                    .execute_local_activity(
+                        Acts::transfer,
+                        transfer,
+                        local_options(&input.settings),
+                    )
+                    .await;
+                if result.as_ref().is_err_and(|e| !is_the_copys_fault(e)) {
+                    // Not the copy's fault (S3, a timeout): from here on
+                    // with retries, heartbeats and resume.
+                    local = false;
+                    continue;
+                }
+                result
+            } else {
+                ctx.execute_activity(
                     Acts::transfer,
-                    TransferInput {
-                        record: input.record.clone(),
-                        file: t.file.clone(),
-                        location_index: t.location_index,
-                        announce_start: queued,
-                        link_lifetime_secs: input.settings.link_lifetime_secs,
-                        retry_for_ms: input.settings.retry_for_ms,
-                        keep_paths,
-                    },
-                    summarised(
-                        transfer_options(&input.settings),
-                        format!("transfer {} from {location_id}", t.file.filename()),
-                    ),
+                    transfer,
+                    summarised(transfer_options(&input.settings), summary),
                 )
-                .await;
+                .await
+            };
             match result {
                 Ok(out) => {
                     let detail = format!(
@@ -125,7 +168,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                     let message = failure_message(&e);
                     if let Some(wait) = blip_wait(
                         ctx,
-                        input,
+                        (input, mode),
                         &mut blips,
                         (&t.file.relative_path, t.location_index),
                     ) {
@@ -133,7 +176,7 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
                         retry_copy_after(ctx, at, wait, &message).await;
                         continue;
                     }
-                    if keep_paths {
+                    if mode.keep_paths {
                         record_skipped(ctx, &t.file.relative_path, &location_id, &message);
                     }
                     t.unreadable.push(format!("{location_id}: {message}"));
@@ -153,6 +196,31 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
         }
     }
     Ok(delivered)
+}
+
+/// A local step's failure that says something of the copy read (it is not
+/// retried elsewhere, the next copy is tried): fixity, unreadable, no reader.
+pub(crate) fn is_the_copys_fault(e: &temporalio_sdk::ActivityExecutionError) -> bool {
+    matches!(
+        failure_type(e),
+        Some(FailureType::FixityMismatch | FailureType::LocationUnreadable | FailureType::NoReader)
+    )
+}
+
+/// A small AIP's step inside the workflow task: one attempt, bounded well
+/// inside the task's own timeout (longer would make the SDK heartbeat the
+/// task: more events); anything but the copy's fault falls back to an
+/// activity of its own.
+pub(crate) fn local_options(s: &WorkflowSettings) -> temporalio_sdk::LocalActivityOptions {
+    temporalio_sdk::LocalActivityOptions::builder()
+        .start_to_close_timeout(ms(s.short_activity_timeout_ms.min(8_000)))
+        .schedule_to_start_timeout(Duration::from_secs(5))
+        .retry_policy(
+            temporalio_common::RetryPolicy::builder()
+                .maximum_attempts(1)
+                .build(),
+        )
+        .build()
 }
 
 /// DOWNLOADING_FROM_REPOSITORY again (another copy, the next file) unless

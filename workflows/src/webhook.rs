@@ -17,25 +17,36 @@ use temporalio_sdk::{ActivityExecutionError, MemoValue, WorkflowContext};
 /// Executions started before the workflow scheduled webhook retries itself.
 const WEBHOOK_PATCH: &str = "workflow-scheduled-webhook-retries";
 
-pub(crate) async fn notify<W: DisseminationState>(
-    ctx: &mut WorkflowContext<W>,
+/// The webhook telling the client how its dissemination ended: its type
+/// and `webhook-id` follow from the final status.
+pub(crate) fn message<W: DisseminationState>(
+    ctx: &WorkflowContext<W>,
     input: &DisseminationInput,
-) {
+) -> NotifyInput {
     let view = ctx.state(|s| s.view().clone());
     let (event_type, suffix) = if view.status == DisseminationStatus::Disseminated {
         (WebhookEvent::Delivered, "delivered")
     } else {
         (WebhookEvent::Failed, "failed")
     };
-    let message = NotifyInput {
+    NotifyInput {
         event_type,
         message_id: format!("msg_{}_{suffix}", input.record.dissemination_id),
         occurred_at: now(ctx),
         view,
         attempt: 0,
-    };
+    }
+}
+
+/// Executions before flow 10: the webhook after the lock's release.
+pub(crate) async fn notify<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    input: &DisseminationInput,
+) {
+    let message = message(ctx, input);
+    let event_type = message.event_type;
     if ctx.patched(WEBHOOK_PATCH) {
-        deliver_webhook(ctx, input, message).await;
+        deliver_webhook(ctx, input, message, None).await;
         return;
     }
     // Executions started before workflow-scheduled retries: Temporal's retry policy.
@@ -55,10 +66,12 @@ pub(crate) async fn notify<W: DisseminationState>(
 /// at least `Retry-After` when the endpoint gave one, until
 /// `webhook_give_up_after_ms` of waiting; 410 stops at once. Every attempt is
 /// recorded in the view, so clients and operators see how delivery goes.
-async fn deliver_webhook<W: DisseminationState>(
+/// `first`: the first attempt, already made (by `finish`, flow 10 on).
+pub(crate) async fn deliver_webhook<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     mut message: NotifyInput,
+    mut first: Option<WebhookAttempt>,
 ) {
     let s = &input.settings;
     let mut delivery = WebhookDelivery {
@@ -72,39 +85,32 @@ async fn deliver_webhook<W: DisseminationState>(
     loop {
         delivery.attempts += 1;
         message.attempt = delivery.attempts;
-        let mut opts = short_options(s, &[]);
-        opts.retry_policy = Some(RetryPolicy::builder().maximum_attempts(1).build());
-        opts.summary = Some(format!(
-            "webhook {} (attempt {})",
-            message.event_type, delivery.attempts
-        ));
-        let result = ctx
-            .execute_activity(Acts::notify, message.clone(), opts)
-            .await;
+        let attempt = match first.take() {
+            Some(made) => made,
+            None => {
+                let mut opts = short_options(s, &[]);
+                opts.retry_policy = Some(RetryPolicy::builder().maximum_attempts(1).build());
+                opts.summary = Some(format!(
+                    "webhook {} (attempt {})",
+                    message.event_type, delivery.attempts
+                ));
+                let result = ctx
+                    .execute_activity(Acts::notify, message.clone(), opts)
+                    .await;
+                attempt_of(result)
+            }
+        };
         delivery.last_attempt_at = Some(now(ctx));
         delivery.next_attempt_at = None;
-        let error = match result {
-            Ok(outcome) => {
-                delivery.state = outcome.outcome;
-                delivery.last_error = None;
-                break;
-            }
-            Err(e) => e,
-        };
-        delivery.last_error = Some(failure_message(&error));
-        match failure_type(&error) {
-            Some(FailureType::WebhookGone) => {
-                delivery.state = WebhookState::Gone;
-                break;
-            }
-            Some(FailureType::Misconfigured) => {
-                delivery.state = WebhookState::NotConfigured;
-                break;
-            }
-            _ => {}
+        delivery.last_error = attempt.error;
+        if attempt.state != WebhookState::Pending {
+            delivery.state = attempt.state;
+            break;
         }
         let jittered = backoff.mul_f64(0.5 + 0.5 * ctx.random::<f64>());
-        let wait = retry_after(&error).map_or(jittered, |r| r.max(jittered));
+        let wait = attempt
+            .retry_after_ms
+            .map_or(jittered, |r| ms(r).max(jittered));
         backoff = (backoff * 2).min(ms(s.webhook_retry_max_interval_ms));
         if waited + wait > ms(s.webhook_give_up_after_ms) {
             delivery.state = WebhookState::GaveUp;
@@ -131,7 +137,10 @@ async fn deliver_webhook<W: DisseminationState>(
     record(ctx, Event::new(EventType::Webhook, outcome, detail));
 }
 
-fn record_webhook<W: DisseminationState>(ctx: &mut WorkflowContext<W>, delivery: &WebhookDelivery) {
+pub(crate) fn record_webhook<W: DisseminationState>(
+    ctx: &mut WorkflowContext<W>,
+    delivery: &WebhookDelivery,
+) {
     let view = ctx.state_mut(|s| {
         s.view_mut().webhook = Some(delivery.clone());
         s.view_mut().clone()
@@ -139,10 +148,34 @@ fn record_webhook<W: DisseminationState>(ctx: &mut WorkflowContext<W>, delivery:
     let _ = ctx.upsert_memo([(MEMO_VIEW, Some(MemoValue::new(view)))]);
 }
 
-/// The endpoint's `Retry-After`, carried as the failure's next retry delay.
-fn retry_after(e: &ActivityExecutionError) -> Option<Duration> {
-    match e.cause() {
-        Some(IncomingError::Application(a)) => a.next_retry_delay(),
-        _ => None,
+/// One `notify` attempt as the schedule reads it: delivered (or no
+/// endpoint) ends it, 410 Gone ends it, anything else is tried again (at
+/// least after the endpoint's `Retry-After`).
+fn attempt_of(result: Result<NotifyOutcome, ActivityExecutionError>) -> WebhookAttempt {
+    match result {
+        Ok(outcome) => WebhookAttempt {
+            state: outcome.outcome,
+            status_code: outcome.status_code,
+            error: None,
+            retry_after_ms: None,
+        },
+        Err(e) => {
+            let state = match failure_type(&e) {
+                Some(FailureType::WebhookGone) => WebhookState::Gone,
+                Some(FailureType::Misconfigured) => WebhookState::NotConfigured,
+                _ => WebhookState::Pending,
+            };
+            // The endpoint's `Retry-After`, carried as the next retry delay.
+            let retry_after = match e.cause() {
+                Some(IncomingError::Application(a)) => a.next_retry_delay(),
+                _ => None,
+            };
+            WebhookAttempt {
+                state,
+                status_code: None,
+                error: Some(failure_message(&e)),
+                retry_after_ms: retry_after.map(|d| d.as_millis() as u64),
+            }
+        }
     }
 }

@@ -234,13 +234,15 @@ async fn run(
             ),
         });
     }
-    signal_workflow(
-        beat.ctx,
-        DisseminationWorkflow::transfer_step,
-        DisseminationStatus::UploadingToS3,
-        "report the upload",
-    )
-    .await;
+    if !input.silent {
+        signal_workflow(
+            beat.ctx,
+            DisseminationWorkflow::transfer_step,
+            DisseminationStatus::UploadingToS3,
+            "report the upload",
+        )
+        .await;
+    }
     let delivered = match out {
         Output::Files { .. } => done.iter().flat_map(|d| d.delivered.clone()).collect(),
         Output::Bag(bag_out) => {

@@ -34,13 +34,7 @@ impl Attempt<'_> {
             part,
         } = w;
         let read = hasher.bytes();
-        signal_workflow(
-            self.ctx,
-            DisseminationWorkflow::transfer_step,
-            DisseminationStatus::FixityCheck,
-            "report the fixity check",
-        )
-        .await;
+        self.report(DisseminationStatus::FixityCheck).await;
         let mut span = step_span("fixity", file_attributes(file, target.location));
         span.set_attribute(KeyValue::new(
             "digestAlgorithm",
@@ -73,15 +67,13 @@ impl Attempt<'_> {
         };
         info!(file = %file.relative_path, location = %location_id,
             algorithm = target.stored.algorithm.as_str(), "fixity verified");
-        signal_workflow(
-            self.ctx,
-            DisseminationWorkflow::transfer_step,
-            DisseminationStatus::UploadingToS3,
-            "report the upload",
-        )
-        .await;
+        self.report(DisseminationStatus::UploadingToS3).await;
         let reused = self.complete(target, &mut sink, part, read).await?;
-        if !self.is_delivery(target).await? {
+        // A whole object went in one PUT that S3 checked against its
+        // Content-MD5: it is these bytes. A multipart object is checked in
+        // the bucket (its completion may have been an earlier attempt's).
+        let put_whole = matches!(sink, Sink::Whole);
+        if !put_whole && !self.is_delivery(target).await? {
             return Err(Failure::Upload(format!(
                 "uploaded {} but S3 does not report {} bytes verified as {}",
                 target.key, file.size, target.fixity_tag
@@ -117,6 +109,15 @@ impl Attempt<'_> {
             resumed_from: offset,
             found_complete,
         })
+    }
+
+    /// Tells the workflow the transfer's step (executions before flow 10:
+    /// from 10 on the API reads it from the heartbeat).
+    async fn report(&self, step: DisseminationStatus) {
+        if !self.input.silent {
+            let what = format!("report the step {step}");
+            signal_workflow(self.ctx, DisseminationWorkflow::transfer_step, step, &what).await;
+        }
     }
 
     /// The verified bytes made visible: the last parts waited for and the

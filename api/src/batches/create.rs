@@ -230,6 +230,7 @@ pub async fn create(
         settings: crate::settings::workflow_settings(cfg),
         carried: None,
         continue_after_events: Some(cfg.api.batch_continue_after_events),
+        flow: workflows::FLOW,
     };
     if let Err(e) = temporal::batch::start(
         &state.temporal,
@@ -312,7 +313,8 @@ fn initial_view(record: &BatchRecord, items: &[BatchItem]) -> BatchView {
     };
     for i in items {
         if i.is_owned() {
-            counts.waiting += 1;
+            // Nothing waits for a turn: started is in progress.
+            counts.in_progress += 1;
         } else if i.existing {
             counts.existing += 1;
         } else {

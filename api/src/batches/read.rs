@@ -17,7 +17,6 @@ use axum::{
 use futures::StreamExt;
 use model::DisseminationId;
 use serde::Deserialize;
-use std::time::Duration;
 use workflows::{BatchItem, BatchStatus, BatchView};
 
 /// Paging of a batch's items, or of the list of batches.
@@ -103,14 +102,13 @@ pub async fn read(
             .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, "the cursor is not valid"))?,
     };
     let (id, batch) = own_batch(&state, &claims, &raw_id).await?;
-    let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
-    let items = temporal::batch::items(&state.temporal, &id, (from, size), timeout).await?;
-    // Items at work (or not the batch's): their own status, read as GET would.
+    let items = temporal::batch::items(&state.temporal, &id, (from, size)).await?;
+    // Items at work, or not the batch's: their own status, read as GET would.
     let items: Vec<BatchItem> = futures::stream::iter(items)
         .map(|item| {
             let state = &state;
             async move {
-                if item.status.is_some() {
+                if item.status.is_some_and(|s| s.is_final()) {
                     return item;
                 }
                 let Some(id) = item

@@ -313,6 +313,11 @@ pub(crate) async fn admit(
     let view = DisseminationView::received(record.clone());
     let cfg = &state.cfg;
     refuse_oversized(cfg, &aip.repository_files)?;
+    // Started QUEUED: the workflow writes nothing until its final status.
+    let queued = DisseminationView {
+        status: model::DisseminationStatus::Queued,
+        ..view.clone()
+    };
     let request = StartRequest {
         input: DisseminationInput {
             record: record.clone(),
@@ -320,11 +325,19 @@ pub(crate) async fn admit(
             lock: None,
             settings: crate::settings::workflow_settings(cfg),
             batch: ask.batch.map(str::to_owned),
+            flow: workflows::FLOW,
         },
         band_queue: cfg.band_queue(cfg.band_for(priority)),
-        lock_queue: cfg.lock_queue(),
-        priority_key: priority.priority_key(),
-        view: &view,
+        lock_queue: cfg.held_lock_queue(),
+        // A batch's items queue behind single requests of the same priority:
+        // a collection never holds back another request for longer than
+        // one item (within a priority, clients share by fairness key).
+        priority_key: if ask.batch.is_some() {
+            (priority.priority_key() + 1).min(5)
+        } else {
+            priority.priority_key()
+        },
+        view: &queued,
         tries,
     };
     Ok(match temporal::start(&state.temporal, request).await? {

@@ -1,9 +1,10 @@
-//! A batch's round trips: start its workflow, read its view (memo, no worker) and items (query), cancel it,
+//! A batch's round trips: start its workflow, read its view (memo) and
+//! items (its input and the items' own memos): no worker needed; cancel it,
 //! list a client's batches.
 
-use super::{bounded, describe_options, persist, query_options};
+use super::{bounded, describe_options, persist};
 use crate::error::ApiError;
-use std::time::Duration;
+use model::DisseminationStatus;
 use temporalio_client::{
     errors::{WorkflowInteractionError, WorkflowStartError},
     Client, NamespacedClient, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
@@ -12,7 +13,7 @@ use temporalio_client::{
 use temporalio_common::search_attributes::SearchAttributes;
 use workflows::{
     batch::MEMO_BATCH, dissemination::SA_CLIENT_ID, BatchInput, BatchItem, BatchView,
-    DisseminationBatch,
+    DisseminationBatch, DisseminationView, MEMO_VIEW,
 };
 
 /// The workflow type of batches (visibility queries).
@@ -121,20 +122,66 @@ pub async fn read(client: &Client, batch_id: &str) -> Result<Option<BatchView>, 
     .await
 }
 
-/// Items `from..from + count` with the status the batch knows (a worker answers).
+/// Items `from..from + count` of the batch, from its input (the first
+/// event of its history), each with the status its own memo holds (the
+/// visibility store, by `BatchId`): no worker involved. Items the store
+/// does not know yet (just started) or not tagged (another batch's, or a
+/// batch before flow 10) have no status here; the caller reads them.
 pub async fn items(
     client: &Client,
     batch_id: &str,
     (from, count): (u32, u32),
-    timeout: Duration,
 ) -> Result<Vec<BatchItem>, ApiError> {
-    let handle = client.get_workflow_handle::<DisseminationBatch>(batch_id.to_owned());
-    handle
-        .query(
-            DisseminationBatch::items,
-            (from, count),
-            query_options(timeout),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("the workers", e))
+    use temporalio_client::tonic::Request;
+    use temporalio_common::protos::temporal::api::{
+        common::v1::WorkflowExecution, history::v1::history_event::Attributes,
+        workflowservice::v1::GetWorkflowExecutionHistoryRequest,
+    };
+    let request = GetWorkflowExecutionHistoryRequest {
+        namespace: client.namespace(),
+        execution: Some(WorkflowExecution {
+            workflow_id: batch_id.to_owned(),
+            run_id: String::new(),
+        }),
+        maximum_page_size: 1,
+        ..Default::default()
+    };
+    let history = bounded(async {
+        let mut service = client.connection().workflow_service();
+        service
+            .get_workflow_execution_history(Request::new(request))
+            .await
+            .map_err(|e| ApiError::unavailable("Temporal", e))
+    })
+    .await?
+    .into_inner();
+    let input: BatchInput = history
+        .history
+        .and_then(|h| h.events.into_iter().next())
+        .and_then(|e| match e.attributes {
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => a.input,
+            _ => None,
+        })
+        .and_then(|p| p.payloads.into_iter().next())
+        .and_then(|p| serde_json::from_slice(&p.data).ok())
+        .ok_or_else(|| ApiError::internal("the batch's input is not readable"))?;
+    let mut page: Vec<BatchItem> = input
+        .items
+        .into_iter()
+        .skip(from as usize)
+        .take(count as usize)
+        .collect();
+    let query = format!("BatchId = '{batch_id}'");
+    let (views, _) =
+        super::list_memos::<DisseminationView>(client, query, 1000, Vec::new(), MEMO_VIEW).await?;
+    let statuses: std::collections::HashMap<String, DisseminationStatus> = views
+        .into_iter()
+        .map(|v| (v.record.dissemination_id.to_string(), v.status))
+        .collect();
+    for item in &mut page {
+        if let Some(id) = &item.dissemination_id {
+            item.status = statuses.get(id).copied();
+        }
+    }
+    Ok(page)
 }

@@ -8,11 +8,14 @@ use model::{DisseminationId, DisseminationStatus};
 use std::time::Duration;
 use temporalio_client::{errors::WorkflowInteractionError, Client, WorkflowExecutionStatus};
 use temporalio_common::protos::temporal::api::{
-    enums::v1::PendingActivityState, failure::v1::failure::FailureInfo,
-    workflow::v1::PendingActivityInfo, workflowservice::v1::DescribeWorkflowExecutionResponse,
+    enums::v1::{PendingActivityState, PendingWorkflowTaskState},
+    failure::v1::failure::FailureInfo,
+    workflow::v1::PendingActivityInfo,
+    workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
 use workflows::{
-    DisseminationView, DisseminationWorkflow, FailureType, TransferHeartbeat, Waiting, MEMO_VIEW,
+    DisseminationView, DisseminationWorkflow, FailureType, TransferHeartbeat, Waiting,
+    MEMO_MOVES_LOCALLY, MEMO_VIEW,
 };
 
 /// The dissemination's view in one round trip, with no worker involved:
@@ -32,6 +35,8 @@ pub async fn read_view(
 /// What describe tells about a dissemination.
 pub struct Described {
     pub view: Option<DisseminationView>,
+    /// A small AIP moving inside its first workflow task (flow 10 on).
+    moves_locally: bool,
     /// Running, completed, failed, terminated…: a lock whose holder is no
     /// longer running is stale whatever its memo says.
     pub status: WorkflowExecutionStatus,
@@ -45,6 +50,17 @@ impl Described {
         if view.status.is_final() {
             return Some(view);
         }
+        // From flow 10 on the memo says QUEUED until the final status: the
+        // pending step tells the rest (before, the workflow wrote each).
+        let queued = view.status == DisseminationStatus::Queued;
+        let task_started = self
+            .raw
+            .pending_workflow_task
+            .as_ref()
+            .is_some_and(|t| t.state == PendingWorkflowTaskState::Started as i32);
+        if queued && self.moves_locally && task_started {
+            view.status = DisseminationStatus::DownloadingFromRepository;
+        }
         for pending in &self.raw.pending_activities {
             let kind = pending
                 .activity_type
@@ -57,7 +73,13 @@ impl Described {
                     .as_ref()
                     .and_then(|p| p.payloads.first())
                     .and_then(|p| serde_json::from_slice::<TransferHeartbeat>(&p.data).ok());
-                let progress = beat.and_then(|b| b.progress).filter(|p| {
+                let progress = beat.and_then(|b| b.progress);
+                let started =
+                    pending.state == PendingActivityState::Started as i32 || pending.attempt > 1;
+                if queued && started {
+                    view.status = step_of(progress.as_ref());
+                }
+                let progress = progress.filter(|p| {
                     let expected = if p.phase == workflows::Phase::Download {
                         DisseminationStatus::DownloadingFromRepository
                     } else {
@@ -74,6 +96,18 @@ impl Described {
             }
         }
         Some(view)
+    }
+}
+
+/// The status a started transfer's heartbeat tells: bytes read, all of
+/// them read (the digest is being compared), parts landing.
+fn step_of(progress: Option<&workflows::Progress>) -> DisseminationStatus {
+    match progress {
+        Some(p) if p.phase == workflows::Phase::Upload => DisseminationStatus::UploadingToS3,
+        Some(p) if p.bytes_total > 0 && p.bytes_done >= p.bytes_total => {
+            DisseminationStatus::FixityCheck
+        }
+        _ => DisseminationStatus::DownloadingFromRepository,
     }
 }
 
@@ -127,8 +161,15 @@ pub async fn describe(
                 .get::<DisseminationView>(MEMO_VIEW)
                 .map_err(ApiError::internal)?;
             let status = desc.status();
+            let moves_locally = desc
+                .memo()
+                .get::<bool>(MEMO_MOVES_LOCALLY)
+                .ok()
+                .flatten()
+                .unwrap_or(false);
             Ok(Some(Described {
                 view,
+                moves_locally,
                 status,
                 raw: desc.into_raw(),
             }))

@@ -15,10 +15,10 @@ use temporalio_client::{
 };
 use temporalio_common::{search_attributes::SearchAttributes, MemoValues};
 use workflows::{
-    dissemination::{SA_ARCHIVE_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS},
+    dissemination::{SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS},
     lock::lock_id,
     DisseminationInput, DisseminationLock, DisseminationView, DisseminationWorkflow, LockInput,
-    LockRef, MEMO_LOCK_HOLDER, MEMO_VIEW,
+    LockRef, MEMO_LOCK_HOLDER, MEMO_MOVES_LOCALLY, MEMO_VIEW,
 };
 
 /// A lock whose dissemination never appeared is stale after this long
@@ -128,23 +128,32 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
     let record = &req.input.record;
     let mut memo = MemoValues::new();
     memo.insert(MEMO_VIEW, req.view.clone());
+    if req.input.moves_locally() {
+        memo.insert(MEMO_MOVES_LOCALLY, true);
+    }
+    let mut attributes = vec![
+        SA_ARCHIVE_ID.value_set(record.archive_id.to_string()),
+        SA_CLIENT_ID.value_set(record.client_id.to_string()),
+        SA_CONTRACT_ID.value_set(record.contract_id.to_string()),
+        SA_STATUS.value_set(req.view.status.as_str().to_owned()),
+    ];
+    if let Some(batch) = &req.input.batch {
+        attributes.push(SA_BATCH_ID.value_set(batch.clone()));
+    }
     let opts =
         WorkflowStartOptions::new(req.band_queue.clone(), record.dissemination_id.to_string())
             .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
             .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            // Within a band: urgent first, then each client's fair share
+            // (a large batch of one client never crowds out another).
             .priority(
                 Priority::builder()
                     .priority_key(u32::from(req.priority_key))
-                    .fairness_key(record.contract_id.to_string())
+                    .fairness_key(record.client_id.to_string())
                     .build(),
             )
             .memo(memo)
-            .search_attributes(SearchAttributes::new([
-                SA_ARCHIVE_ID.value_set(record.archive_id.to_string()),
-                SA_CLIENT_ID.value_set(record.client_id.to_string()),
-                SA_CONTRACT_ID.value_set(record.contract_id.to_string()),
-                SA_STATUS.value_set(req.view.status.as_str().to_owned()),
-            ]))
+            .search_attributes(SearchAttributes::new(attributes))
             .static_summary(format!(
                 "AIP {} ({}) for {}, priority {}",
                 record.archive_id,

@@ -390,6 +390,31 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How often a dissemination ran step `name` (an activity, or a local
+    /// activity inside a workflow task), from its history.
+    pub async fn steps_run(&self, id: &str, name: &str) -> usize {
+        use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+        self.history(id)
+            .await
+            .iter()
+            .filter(|e| match &e.attributes {
+                Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                    a.activity_type.as_ref().is_some_and(|t| t.name == name)
+                }
+                Some(Attributes::MarkerRecordedEventAttributes(m)) => {
+                    m.marker_name == "core_local_activity"
+                        && m.details.get("data").is_some_and(|d| {
+                            d.payloads.iter().any(|p| {
+                                String::from_utf8_lossy(&p.data)
+                                    .contains(&format!("\"activity_type\":\"{name}\""))
+                            })
+                        })
+                }
+                _ => false,
+            })
+            .count()
+    }
+
     pub fn catalog_doc(&self, archive_id: &str) -> model::catalog::Aip {
         let path = self.cfg.catalog.root.join(format!("{archive_id}.json"));
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

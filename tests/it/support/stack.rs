@@ -43,6 +43,14 @@ fn start_temporal(
     for sa in SEARCH_ATTRIBUTES {
         cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
     }
+    // Fair shares within a task queue (the client is the fairness key), as
+    // scripts/stack.sh and the compose file run the server.
+    for value in [
+        "matching.useNewMatcher=true",
+        "matching.enableFairness=true",
+    ] {
+        cmd.args(["--dynamic-config-value", value]);
+    }
     for ns in namespaces {
         cmd.args(["--namespace", ns]);
     }
@@ -160,8 +168,13 @@ pub struct Stack {
     weed_args: Vec<String>,
 }
 
-pub const SEARCH_ATTRIBUTES: [&str; 4] =
-    ["ArchiveId", "ClientId", "ContractId", "DisseminationStatus"];
+pub const SEARCH_ATTRIBUTES: [&str; 5] = [
+    "ArchiveId",
+    "ClientId",
+    "ContractId",
+    "DisseminationStatus",
+    "BatchId",
+];
 
 impl Stack {
     /// A stack private to one test (its namespace is `default`).

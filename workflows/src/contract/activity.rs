@@ -2,7 +2,7 @@
 //! every history that scheduled it: add optional fields only, never rename.
 
 use super::{
-    DeliveredFile, DisseminationEvent, DisseminationRecord, DisseminationView, Progress,
+    DeliveredFile, DisseminationEvent, DisseminationRecord, DisseminationView, LockRef, Progress,
     ReasonCode, WebhookEvent, WebhookState,
 };
 use model::catalog::{DigestAlgorithm, RepositoryFile};
@@ -35,6 +35,10 @@ pub struct TransferInput {
     /// kept; false in executions that delivered under the last segment.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_paths: bool,
+    /// No signal for the steps (FIXITY_CHECK, UPLOADING_TO_S3): the API
+    /// reads them from the heartbeat (flow 10 on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 /// Heartbeat details of `transfer`: where a retry resumes, and the live
@@ -123,6 +127,9 @@ pub struct PackageInput {
     /// name delivered twice is refused (`DUPLICATE_PATH`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_paths: bool,
+    /// No signal for the steps (see `TransferInput::silent`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 /// One repository file read and verified by `package`.
@@ -191,6 +198,43 @@ pub struct NotifyInput {
     /// Which delivery attempt this is (the workflow schedules retries).
     #[serde(default)]
     pub attempt: u32,
+}
+
+/// `finish` (flow 10 on): once the final status is recorded, the
+/// in-progress lock released and the webhook's first attempt made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishInput {
+    /// The webhook (none for a dissemination the client cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockRef>,
+}
+
+/// How `finish` went: the lock is released (else the step failed and is
+/// retried); the webhook's first attempt, whatever the endpoint answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookAttempt>,
+}
+
+/// One webhook attempt, as the workflow's retry schedule needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttempt {
+    /// `delivered`, `not_configured`, `gone` (410: never again) or
+    /// `pending` (to be tried again).
+    pub state: WebhookState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The endpoint's `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

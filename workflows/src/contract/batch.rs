@@ -73,6 +73,33 @@ pub struct BatchInput {
     /// Carried over a continue-as-new: where each item stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carried: Option<BatchCarried>,
+    /// Which flow the batch follows (see `FLOW`): from 10 on its items do
+    /// not wait for turns; the batch counts them in the visibility store.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flow: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// How a batch's items stand in the visibility store, by the `BatchId`
+/// each carries (flow 10 on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemTally {
+    /// Items the store knows (an item just started may not be there yet).
+    pub visible: u32,
+    pub disseminated: u32,
+    pub failed: u32,
+    pub rejected: u32,
+    pub cancelled: u32,
+}
+
+impl ItemTally {
+    pub fn finals(&self) -> u32 {
+        self.disseminated + self.failed + self.rejected + self.cancelled
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +108,9 @@ pub struct BatchCarried {
     pub states: Vec<ItemState>,
     pub cancel_requested: bool,
     pub cancels_sent: bool,
+    /// The last count of the items (flow 10 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<ItemTally>,
 }
 
 /// Where a batch's own item stands.

@@ -131,6 +131,14 @@ pub struct WorkflowSettings {
     /// catalog's order).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub locations: BTreeMap<String, LocationPolicy>,
+    /// AIPs up to this many bytes move inside the workflow's task (local
+    /// activities); absent: every transfer is an activity of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_max_bytes: Option<u64>,
+    /// How often a batch counts its items (it backs off to 30× this while
+    /// nothing changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_poll_ms: Option<u64>,
 }
 
 /// A configured location of the bit repository: how it is read and how
@@ -142,6 +150,14 @@ pub struct LocationPolicy {
     pub preference: u32,
 }
 
+/// The flow of the executions the API starts now: every change of the
+/// workflow's commands since is chosen by `DisseminationInput::flow` (the
+/// execution's recorded input, so replay is exact) instead of a patch
+/// marker, which would cost every execution two history events forever.
+/// Workers are upgraded before the API: a worker refuses a flow newer than
+/// it knows (the task fails and waits for a newer worker).
+pub const FLOW: u32 = 10;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisseminationInput {
@@ -150,10 +166,35 @@ pub struct DisseminationInput {
     pub files: Vec<RepositoryFile>,
     pub lock: Option<LockRef>,
     pub settings: WorkflowSettings,
-    /// The batch this dissemination belongs to: it waits for its turn
-    /// (`batch_turn`) and reports its end to the batch.
+    /// The batch this dissemination belongs to (before flow 10 it waited
+    /// for its turn, `batch_turn`, and reported its end to the batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
+    /// Which flow the execution follows (`FLOW` when it started; 0 before
+    /// flows were numbered: the patches of that code decide).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flow: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl DisseminationInput {
+    /// The sum of the repository files' sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The AIP is small enough to be moved inside the workflow's task (a
+    /// local activity: no activity task, no extra workflow task).
+    pub fn moves_locally(&self) -> bool {
+        self.flow >= 10
+            && self
+                .settings
+                .local_max_bytes
+                .is_some_and(|max| self.total_bytes() <= max)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

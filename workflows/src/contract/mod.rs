@@ -21,5 +21,8 @@ pub const LOCK_WORKFLOW: &str = "DisseminationLock";
 
 /// Memo key holding the latest [`DisseminationView`].
 pub const MEMO_VIEW: &str = "dissemination";
+/// Memo key: the dissemination moves inside its first workflow task (a
+/// small AIP, flow 10 on): while that task runs, it is transferring.
+pub const MEMO_MOVES_LOCALLY: &str = "movesLocally";
 /// Memo key of a lock workflow naming the dissemination holding it.
 pub const MEMO_LOCK_HOLDER: &str = "disseminationId";
