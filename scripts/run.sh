@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole Dissemination Service locally on its embedded default:
 # installs what is missing, builds, starts the Temporal dev server (with its
-# Web UI), SeaweedFS (S3), a demo webhook receiver, the worker and the API on
-# loopback, creates the demo AIPs, and prints URLs, a token and a curl line.
+# Web UI), SeaweedFS (S3), the tape library (a WLCG Tape REST API stand-in,
+# location hpss), a demo webhook receiver, the worker and the API on
+# loopback, creates the demo AIPs (two with copies on tape), and prints URLs,
+# a token and a curl line.
 # Everything it starts is stopped by PID on exit or Ctrl-C.
 #
 #   scripts/run.sh            run until Ctrl-C
@@ -25,6 +27,7 @@ Dissemination Service is running (logs in $RUN/logs/):
   Metrics          http://127.0.0.1:$API_METRICS/metrics (API), http://127.0.0.1:$WORKER_METRICS/metrics (worker and Temporal SDK)
   Worker probes    http://127.0.0.1:$WORKER_HEALTH/readyz (every repository location readable)
   S3 (SeaweedFS)   $S3_ENDPOINT
+  Tape library     $TAPE_URL/api/v1 (WLCG Tape REST API stand-in, location hpss; CA $TAPE_CA, token in $TAPE_TOKEN_FILE)
   Webhooks         $RUN/logs/webhooks.log (verified with standardwebhooks)
 
 Token for demo-client (roles 2d17_R), also in $RUN/token:
@@ -35,6 +38,7 @@ Create a dissemination:
 Then read it (use the disseminationId from the answer):
   curl -s $API/v1/disseminations/<disseminationId> -H "Authorization: Bearer \$(cat $RUN/token)"
 Demo AIPs: $(cut -d' ' -f1 "$RUN/logs/seed.log" | tr '\n' ' ')
+  with copies on tape (recalled from the tape library when asked for): $(grep -F 'copies=' "$RUN/logs/seed.log" | cut -d' ' -f1,5 | tr '\n' ' ' || true)
 INFO
 if [ "$STACK_WORKERS" != 1 ] || [ "$STACK_API_REPLICAS" != 1 ]; then
   echo "Scale-out: $STACK_WORKERS worker(s), logs in $RUN/logs/worker*.log, metrics ports ${WORKER_METRICS_ALL[*]};"

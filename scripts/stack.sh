@@ -14,7 +14,16 @@
 # Sets: API, T_UI, JAEGER, WORKER_METRICS, WORKER_HEALTH, API_METRICS, S3_ENDPOINT, TOKEN, RUN (its folder),
 # WORKER_PID (the first worker), WORKER_PIDS, WORKER_METRICS_ALL (ports),
 # API_PIDS, API_REPLICAS (base URLs), API_METRICS_ALL (ports), HAPROXY_PID
-# (with replicas), bin, tools.
+# (with replicas), TAPE_URL (the tape library's origin; its API is
+# $TAPE_URL/api/v1), TAPE_PID, TAPE_CA, TAPE_TOKEN_FILE, bin, tools.
+#
+# The tape library (target/<profile>/tape-library, docs/tape-library.md) is
+# the repository location `hpss` (kind "tape"): its files under
+# $STACK_DATA/tape, its disk buffer $STACK_DATA/tape-buffer (kept across
+# runs), $STACK_DATA/tape-manifest.json, the token $STACK_DATA/tape-token and
+# a CA made with openssl on the first run, $STACK_DATA/tape-tls/. The demo
+# AIPs' tape copies are written there before it starts (it reads the
+# manifest once, at start).
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
@@ -64,6 +73,29 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The tape library's CA and server certificate (127.0.0.1, localhost), made
+# once with openssl into the data folder and kept: the service trusts the
+# CA (ca_path), so a restart needs nothing new.
+make_tape_pki() { # dir
+  local d=$1
+  [ -f "$d/ca.pem" ] && [ -f "$d/server.pem" ] && [ -f "$d/server.key" ] && return 0
+  mkdir -p "$d"
+  if ! (
+    cd "$d" && umask 077 &&
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+        -subj "/CN=Dissemination Service tape-library CA" &&
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext &&
+      openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -CAserial ca.srl \
+        -out server.pem.tmp -days 825 -extfile server.ext &&
+      mv server.pem.tmp server.pem
+  ) >"$RUN/logs/tape-pki.log" 2>&1; then
+    echo "making the tape library's CA failed; see $RUN/logs/tape-pki.log" >&2
+    exit 1
+  fi
+}
 
 wait_port() { # port name
   for _ in $(seq 1 300); do
@@ -169,10 +201,10 @@ start_stack() {
     for i in $(seq 1 $((2 * STACK_API_REPLICAS - 1))); do extra+=(0); done
   fi
   read -r -a ports < <(
-    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090 9465 "${extra[@]}")
+    python3 scripts/free-ports.py 7233 8233 0 0 8333 0 0 0 0 0 0 8080 16686 4317 9464 9090 9465 8444 "${extra[@]}")
   read -r T_PORT T_UI T_HTTP T_METRICS S3_PORT M_PORT V_PORT F_PORT A_PORT W_METRICS HOOK_PORT API_PORT \
-    J_UI J_OTLP WORKER_METRICS API_METRICS WORKER_HEALTH <<<"${ports[*]:0:17}"
-  extra=("${ports[@]:17}")
+    J_UI J_OTLP WORKER_METRICS API_METRICS WORKER_HEALTH TAPE_PORT <<<"${ports[*]:0:18}"
+  extra=("${ports[@]:18}")
   WORKER_METRICS_ALL=("$WORKER_METRICS" "${extra[@]:0:STACK_WORKERS-1}")
   extra=("${extra[@]:STACK_WORKERS-1}")
   WORKER_HEALTH_ALL=("$WORKER_HEALTH" "${extra[@]:0:STACK_WORKERS-1}")
@@ -225,6 +257,17 @@ JSON
     >"$RUN/logs/webhooks.log" 2>&1 &
   pids+=($!)
 
+  # The tape library's folders, manifest, token and CA (started below, once
+  # the demo AIPs' tape copies are in its manifest).
+  mkdir -p "$data/tape" "$data/tape-buffer"
+  [ -f "$data/tape-manifest.json" ] || echo '{"files": {}}' >"$data/tape-manifest.json"
+  TAPE_TOKEN_FILE="$data/tape-token"
+  [ -s "$TAPE_TOKEN_FILE" ] ||
+    (umask 077 && echo "tape-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" >"$TAPE_TOKEN_FILE")
+  make_tape_pki "$data/tape-tls"
+  TAPE_CA="$data/tape-tls/ca.pem"
+  TAPE_URL="https://127.0.0.1:$TAPE_PORT"
+
   cat >"$RUN/config.toml" <<TOML
 [temporal]
 address = "http://127.0.0.1:$T_PORT"
@@ -243,6 +286,13 @@ root = "$data/repository"
 [repository.locations.s3]
 kind = "s3"
 bucket = "repository"
+[repository.locations.hpss]
+kind = "tape"
+api_url = "$TAPE_URL/api/v1"
+path_prefix = "/aips"
+token_file = "$TAPE_TOKEN_FILE"
+ca_path = "$TAPE_CA"
+preference = 90
 [s3]
 endpoint = "$S3_ENDPOINT"
 access_key = "$S3_ACCESS"
@@ -263,9 +313,19 @@ TOML
   wait_port "$S3_PORT" "SeaweedFS"
   "$bin/dissemination-api" keygen --dir "$data/auth"
   for _ in $(seq 1 50); do
-    "$bin/dissemination-worker" seed-demo ${SEED_ARGS:-} >"$RUN/logs/seed.log" 2>&1 && break
+    "$bin/dissemination-worker" seed-demo ${SEED_ARGS:-} \
+      --tape-dir "$data/tape" --tape-manifest "$data/tape-manifest.json" \
+      >"$RUN/logs/seed.log" 2>&1 && break
     sleep 0.2
   done
+  # The tape library, after the seed: it reads its manifest once, at start.
+  "$bin/tape-library" --listen "127.0.0.1:$TAPE_PORT" --tape-dir "$data/tape" \
+    --buffer-dir "$data/tape-buffer" --manifest "$data/tape-manifest.json" \
+    --token-file "$TAPE_TOKEN_FILE" --tls-cert "$data/tape-tls/server.pem" \
+    --tls-key "$data/tape-tls/server.key" >"$RUN/logs/tape-library.log" 2>&1 &
+  TAPE_PID=$!
+  pids+=("$TAPE_PID")
+  wait_port "$TAPE_PORT" "the tape library"
   start_workers
   start_api
   # A port taken by someone else between choosing and binding: fail, do not

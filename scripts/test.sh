@@ -81,6 +81,7 @@ beside=(
   outages::s3_frozen_for_a_minute_mid_transfer_delivers
   outages::history_does_not_grow_with_transfer_time
   faults::after_an_s3_outage_an_operator_reset_delivers
+  tape::a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_one_request
 )
 long=scale::a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica
 skip=(--skip "$long")

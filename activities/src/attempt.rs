@@ -103,6 +103,7 @@ pub(crate) fn progress(
         bytes_done: done,
         bytes_total: total,
         seconds_left,
+        ..Progress::default()
     }
 }
 

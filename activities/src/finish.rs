@@ -17,7 +17,8 @@ use temporalio_client::{
 use temporalio_sdk::activities::ActivityContext;
 use tracing::info;
 use workflows::{
-    DisseminationLock, FinishInput, FinishOutcome, LockRef, WebhookAttempt, WebhookState,
+    DisseminationLock, FinishInput, FinishOutcome, LockRef, TapeRelease, WebhookAttempt,
+    WebhookState,
 };
 
 pub(crate) async fn finish(
@@ -28,8 +29,13 @@ pub(crate) async fn finish(
     if let Some(lock) = &input.lock {
         release(ctx, lock).await?;
     }
+    let (released, not_released) = release_tape(acts, &input.releases).await;
     let Some(message) = input.notify else {
-        return Ok(FinishOutcome { webhook: None });
+        return Ok(FinishOutcome {
+            webhook: None,
+            released,
+            not_released,
+        });
     };
     let webhook = match notify(acts, ctx, message).await {
         Ok(o) => WebhookAttempt {
@@ -57,7 +63,48 @@ pub(crate) async fn finish(
     };
     Ok(FinishOutcome {
         webhook: Some(webhook),
+        released,
+        not_released,
     })
+}
+
+/// Ends our pins on the tape copies read (and deletes our own requests):
+/// once each, whatever the tape system answers (a pin it keeps expires
+/// after its `diskLifetime`; the webhook is not held back for it).
+async fn release_tape(acts: &Activities, releases: &[TapeRelease]) -> (Vec<String>, Vec<String>) {
+    let (mut done, mut failed) = (Vec::new(), Vec::new());
+    for r in releases {
+        let Some(client) = acts.repo.tape(&r.location_id) else {
+            failed.push(format!(
+                "{}: location {} is not configured",
+                r.request_id, r.location_id
+            ));
+            continue;
+        };
+        let paths: Result<Vec<String>, _> = r
+            .file_paths
+            .iter()
+            .map(|p| client.namespace_path(p))
+            .collect();
+        let result = match paths {
+            Ok(paths) => match client.release(&r.request_id, &paths).await {
+                Ok(()) if r.delete => client.delete(&r.request_id).await,
+                other => other,
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                info!(request = %r.request_id, files = r.file_paths.len(), "tape copies released");
+                done.push(r.request_id.clone());
+            }
+            Err(e) => {
+                tracing::warn!(request = %r.request_id, error = %e, "releasing tape copies");
+                failed.push(format!("{}: {e}", r.request_id));
+            }
+        }
+    }
+    (done, failed)
 }
 
 /// Terminates the lock's run (the one this dissemination took).

@@ -22,6 +22,7 @@ pub mod package;
 mod parts;
 pub mod repository;
 pub mod s3;
+pub mod tape;
 pub mod transfer;
 pub mod webhook;
 
@@ -35,8 +36,8 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{
     activities::defs, BatchNotifyInput, DeliveredFile, DiscardInput, FinishInput, FinishOutcome,
-    ItemTally, NotifyInput, NotifyOutcome, PackageInput, PackageOutcome, PresignInput,
-    TransferInput, TransferOutcome,
+    ItemTally, NotifyInput, NotifyOutcome, PackageInput, PackageOutcome, PresignInput, StageInput,
+    StageOutcome, TransferInput, TransferOutcome,
 };
 
 /// The activities the worker registers, with the clients they share.
@@ -52,7 +53,7 @@ pub struct Activities {
 impl Activities {
     pub fn new(cfg: Arc<Config>) -> anyhow::Result<Self> {
         let s3 = S3::new(&cfg.s3);
-        let repo = Repository::new(&cfg);
+        let repo = Repository::new(&cfg)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(
                 cfg.timings.webhook_request_timeout_ms,
@@ -72,11 +73,6 @@ impl Activities {
     /// (location id, what is wrong).
     pub async fn check_locations(&self, timeout: Duration) -> Vec<(String, String)> {
         self.repo.check(timeout).await
-    }
-
-    /// Configured repository locations of a kind this worker cannot read.
-    pub fn unsupported_locations(&self) -> Vec<(String, &'static str)> {
-        self.repo.unsupported()
     }
 
     /// Records the worker's metrics with `metrics` (default: nowhere).
@@ -113,6 +109,15 @@ impl Activities {
         input: FinishInput,
     ) -> Result<FinishOutcome, ActivityError> {
         Ok(finish::finish(&self, &ctx, input).await?)
+    }
+
+    #[activity(definition = defs::Stage)]
+    pub async fn stage(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: StageInput,
+    ) -> Result<StageOutcome, ActivityError> {
+        Ok(tape::stage::stage(&self, &ctx, input).await?)
     }
 
     #[activity(definition = defs::TallyBatch)]

@@ -1,12 +1,14 @@
 //! Reading repository files from the bit repository's locations, as the
 //! operator configured them (`[repository.locations.<locationId>]`): `disk`
-//! (a folder) and `s3` (a bucket on its own endpoint). A copy at a
-//! location nobody configured, or of a kind this worker cannot read, has
-//! no reader: the workflow moves to the next copy at once. A copy that
-//! does not exist or cannot be opened is "unreadable" (tried again for a
-//! while, then the next copy); any other I/O error is worth retrying.
+//! (a folder), `s3` (a bucket on its own endpoint) and `tape` (the staged
+//! copies of a tape system, once the `stage` step brought them online;
+//! see `crate::tape`). A copy at a location nobody configured has no
+//! reader: the workflow moves to the next copy at once. A copy that does
+//! not exist or cannot be opened is "unreadable" (tried again for a while,
+//! then the next copy); any other I/O error is worth retrying.
 
 use crate::s3::S3;
+use crate::tape::{client::TapeClient, read::StagedReader};
 use model::catalog::FileLocation;
 use platform::config::{Config, LocationConfig};
 use std::{
@@ -55,9 +57,9 @@ enum Location {
         s3: S3,
         bucket: String,
     },
-    /// Configured, but of a kind this worker cannot read.
-    Unsupported {
-        kind: &'static str,
+    Tape {
+        client: TapeClient,
+        reader: StagedReader,
     },
 }
 
@@ -67,39 +69,53 @@ pub struct Repository {
 }
 
 impl Repository {
-    pub fn new(cfg: &Config) -> Self {
-        let locations = cfg
-            .repository
-            .locations
-            .iter()
-            .map(|(id, l)| {
-                let location = match l {
-                    LocationConfig::Disk { root, .. } => Location::Disk { root: root.clone() },
-                    LocationConfig::S3(s3) => Location::S3 {
-                        s3: S3::new(&s3.client_config(&cfg.s3)),
-                        bucket: s3.bucket.clone(),
-                    },
-                    LocationConfig::Tape(_) => Location::Unsupported {
-                        kind: l.kind().as_str(),
-                    },
-                };
-                (id.clone(), location)
-            })
-            .collect();
-        Self { locations }
+    /// Every configured location's reader (a tape location whose client
+    /// cannot be built, e.g. an unreadable CA file, is refused here).
+    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        let mut locations = BTreeMap::new();
+        for (id, l) in &cfg.repository.locations {
+            let location = match l {
+                LocationConfig::Disk { root, .. } => Location::Disk { root: root.clone() },
+                LocationConfig::S3(s3) => Location::S3 {
+                    s3: S3::new(&s3.client_config(&cfg.s3)),
+                    bucket: s3.bucket.clone(),
+                },
+                LocationConfig::Tape(t) => {
+                    let client = TapeClient::new(id, t, &cfg.tape)?;
+                    let reader = StagedReader::new(id, t, &client, &cfg.tape)?;
+                    Location::Tape { client, reader }
+                }
+            };
+            locations.insert(id.clone(), location);
+        }
+        Ok(Self { locations })
     }
 
-    /// Opens a copy for reading from `offset` on.
-    pub async fn open(&self, location: &FileLocation, offset: u64) -> Result<Reader, OpenError> {
+    /// The client of tape location `id`, if it is one.
+    pub fn tape(&self, id: &str) -> Option<&TapeClient> {
+        match self.locations.get(id) {
+            Some(Location::Tape { client, .. }) => Some(client),
+            _ => None,
+        }
+    }
+
+    /// Opens a copy for reading from `offset` on; `size` is the size the
+    /// catalog gives it (a staged tape copy of another size is refused).
+    pub async fn open(
+        &self,
+        location: &FileLocation,
+        offset: u64,
+        size: u64,
+    ) -> Result<Reader, OpenError> {
         let id = &location.location_id;
         match self.locations.get(id) {
             Some(Location::Disk { root }) => open_disk(root, &location.file_path, offset).await,
             Some(Location::S3 { s3, bucket }) => {
                 s3.open_object(bucket, &location.file_path, offset).await
             }
-            Some(Location::Unsupported { kind }) => Err(OpenError::NoReader(format!(
-                "no reader for location {id}: its kind ({kind}) cannot be read by this worker"
-            ))),
+            Some(Location::Tape { reader, .. }) => {
+                reader.open(&location.file_path, offset, size).await
+            }
             None => Err(OpenError::NoReader(format!(
                 "no reader for location {id}: it is not configured"
             ))),
@@ -123,8 +139,16 @@ impl Repository {
                         Err(_) => Some(format!("bucket {bucket}: no answer within {timeout:?}")),
                     }
                 }
-                // Known and harmless: its copies are skipped.
-                Location::Unsupported { .. } => None,
+                // The API answers (the namespace root's locality, which
+                // any tape system answers with an entry of its own).
+                Location::Tape { client, .. } => {
+                    let root = ["/".to_owned()];
+                    match tokio::time::timeout(timeout, client.archive_info(&root)).await {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some(format!("the tape system: no answer within {timeout:?}")),
+                    }
+                }
             };
             problem.map(|p| (id.clone(), p))
         });
@@ -132,17 +156,6 @@ impl Repository {
             .await
             .into_iter()
             .flatten()
-            .collect()
-    }
-
-    /// Configured locations this worker cannot read (their copies are skipped).
-    pub fn unsupported(&self) -> Vec<(String, &'static str)> {
-        self.locations
-            .iter()
-            .filter_map(|(id, l)| match l {
-                Location::Unsupported { kind } => Some((id.clone(), *kind)),
-                _ => None,
-            })
             .collect()
     }
 }
@@ -198,27 +211,17 @@ mod tests {
 
     #[tokio::test]
     async fn copies_nobody_reads_have_no_reader() {
-        let mut cfg = Config::default();
-        cfg.repository.locations.insert(
-            "hpss".into(),
-            LocationConfig::Tape(platform::config::TapeLocationConfig::default()),
-        );
-        let repo = Repository::new(&cfg);
-        for (id, says) in [
-            ("hpss", "its kind (tape) cannot be read"),
-            ("nearline", "it is not configured"),
-        ] {
-            let copy = FileLocation {
-                location_id: id.into(),
-                file_path: "x.tar".into(),
-                fixity_status: None,
-            };
-            match repo.open(&copy, 0).await {
-                Err(OpenError::NoReader(m)) => assert!(m.contains(says), "{m}"),
-                Err(e) => panic!("{id}: {e}"),
-                Ok(_) => panic!("{id}: opened"),
-            }
+        let repo = Repository::new(&Config::default()).unwrap_or_else(|e| panic!("{e}"));
+        let copy = FileLocation {
+            location_id: "nearline".into(),
+            file_path: "x.tar".into(),
+            fixity_status: None,
+        };
+        match repo.open(&copy, 0, 1).await {
+            Err(OpenError::NoReader(m)) => assert!(m.contains("it is not configured"), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("opened"),
         }
-        assert_eq!(repo.unsupported(), [("hpss".to_owned(), "tape")]);
+        assert!(repo.tape("disk").is_none());
     }
 }

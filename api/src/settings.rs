@@ -37,5 +37,7 @@ pub fn workflow_settings(cfg: &Config) -> WorkflowSettings {
         locations,
         local_max_bytes: Some(cfg.worker.local_max_bytes).filter(|b| *b > 0),
         batch_poll_ms: Some(cfg.api.batch_poll_ms),
+        staging_queue: Some(cfg.staging_queue()),
+        stage_timeout_ms: Some(t.stage_timeout_ms),
     }
 }

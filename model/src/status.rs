@@ -10,6 +10,8 @@ pub enum DisseminationStatus {
     Received,
     /// Waiting for a worker: no worker has started the download yet.
     Queued,
+    /// Waiting for a file to be recalled from tape (v1.2).
+    Staging,
     DownloadingFromRepository,
     FixityCheck,
     UploadingToS3,
@@ -24,9 +26,10 @@ pub enum DisseminationStatus {
 
 impl DisseminationStatus {
     /// Every status, in flow order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Received,
         Self::Queued,
+        Self::Staging,
         Self::DownloadingFromRepository,
         Self::FixityCheck,
         Self::UploadingToS3,
@@ -48,6 +51,7 @@ impl DisseminationStatus {
         match self {
             Self::Received => "RECEIVED",
             Self::Queued => "QUEUED",
+            Self::Staging => "STAGING",
             Self::DownloadingFromRepository => "DOWNLOADING_FROM_REPOSITORY",
             Self::FixityCheck => "FIXITY_CHECK",
             Self::UploadingToS3 => "UPLOADING_TO_S3",

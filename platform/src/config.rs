@@ -11,8 +11,11 @@ use figment::{
 use model::{catalog::LocationKind, Priority};
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
+
+mod tape;
 use serde::{Deserialize, Serialize, Serializer};
 use std::{collections::BTreeMap, path::PathBuf};
+pub use tape::{TapeConfig, TapeLocationConfig};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -32,6 +35,7 @@ pub struct Config {
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
     pub bagit: BagitConfig,
+    pub tape: TapeConfig,
 }
 
 /// Secrets are written out only when a whole configuration is serialized
@@ -125,6 +129,7 @@ impl Config {
             self.s3.part_size_mib >= 5,
             "s3.part_size_mib must be at least 5 (the S3 minimum part size)"
         );
+        self.tape.validate()?;
         self.repository.validate()
     }
 
@@ -158,6 +163,12 @@ impl Config {
     /// is released by terminating it, so it costs no workflow task.
     pub fn held_lock_queue(&self) -> String {
         format!("{}-locks-held", self.temporal.task_queue_prefix)
+    }
+
+    /// The queue of the `stage` steps (waiting for tape): polled with
+    /// slots of its own, so a recall holds no transfer slot.
+    pub fn staging_queue(&self) -> String {
+        format!("{}-staging", self.temporal.task_queue_prefix)
     }
 
     pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
@@ -448,7 +459,7 @@ impl RepositoryConfig {
                     !s3.bucket.is_empty(),
                     "repository.locations.{id}: an s3 location needs its bucket"
                 ),
-                LocationConfig::Tape(_) => {}
+                LocationConfig::Tape(t) => t.validate(id)?,
             }
         }
         Ok(())
@@ -536,15 +547,6 @@ impl S3LocationConfig {
         c.expected_bucket_owner = None;
         c
     }
-}
-
-/// A tape location: not readable by this release (its copies are skipped
-/// as unreadable); configuring one breaks nothing.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct TapeLocationConfig {
-    /// Lower is tried first (default 90).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preference: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -696,6 +698,9 @@ pub struct Timings {
     pub link_lifetime_secs: u64,
     /// How long delivered objects are kept before the workflow deletes them.
     pub retention_secs: u64,
+    /// A recall from tape not done after this long makes that copy
+    /// unreadable (the next copy is tried; none left: STAGING_FAILED).
+    pub stage_timeout_ms: u64,
 }
 
 impl Default for Timings {
@@ -716,6 +721,7 @@ impl Default for Timings {
             webhook_give_up_after_ms: 5 * 24 * 3600 * 1000,
             link_lifetime_secs: 24 * 3600,
             retention_secs: 7 * 24 * 3600,
+            stage_timeout_ms: 48 * 3600 * 1000,
         }
     }
 }
@@ -808,6 +814,10 @@ mod tests {
             ("REPOSITORY__LOCATIONS__DISK__ROOT", "/mnt/aips"),
             ("REPOSITORY__LOCATIONS__HPSS__KIND", "tape"),
             ("REPOSITORY__LOCATIONS__HPSS__PREFERENCE", "95"),
+            (
+                "REPOSITORY__LOCATIONS__HPSS__API_URL",
+                "https://tape.example.org/api/v1",
+            ),
         ])
         .expect("valid");
         assert_eq!(

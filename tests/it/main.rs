@@ -26,5 +26,6 @@ mod rejections;
 mod replay;
 mod scale;
 mod schemathesis;
+mod tape;
 mod tape_library;
 mod temporal_tls;

@@ -10,6 +10,7 @@ use crate::support::{
     free_ports, spawn_api_process, spawn_trace_viewer, spawn_worker_process, Options, TestApp,
 };
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use worker::demo;
 
@@ -100,7 +101,7 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
 
     // The viewer's Jaeger query API has the whole trace (spans arrive in
     // batches: wait until every step is there).
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let (trace, names) = loop {
         let res = app
             .http
@@ -119,11 +120,27 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
                         .collect()
                 })
                 .unwrap_or_default();
-            if EXPECTED_SPANS.iter().all(|e| names.iter().any(|n| n == e)) {
+            // A span's parent may end one workflow task later than the span
+            // (StartActivity ends when its result is delivered): wait for
+            // every parent too, not only for the names.
+            let spans = trace["spans"].as_array().cloned().unwrap_or_default();
+            let ids: HashSet<String> = spans
+                .iter()
+                .filter_map(|s| s["spanID"].as_str().map(str::to_owned))
+                .collect();
+            let orphans: Vec<&str> = spans
+                .iter()
+                .filter(|s| parent_of(s).is_some_and(|p| !ids.contains(&p)))
+                .map(|s| s["operationName"].as_str().unwrap_or_default())
+                .collect();
+            if EXPECTED_SPANS.iter().all(|e| names.iter().any(|n| n == e)) && orphans.is_empty() {
                 assert_eq!(body["data"].as_array().unwrap().len(), 1, "one trace");
                 break (trace, names);
             }
-            assert!(Instant::now() < deadline, "spans so far: {names:?}");
+            assert!(
+                Instant::now() < deadline,
+                "spans so far: {names:?}; parents not yet exported for {orphans:?}"
+            );
         } else {
             assert!(
                 Instant::now() < deadline,

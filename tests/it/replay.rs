@@ -53,7 +53,7 @@ async fn recorded_histories_replay_with_the_current_workflow() {
     }
 }
 
-async fn record(app: &TestApp, workflow_id: &str, name: &str) {
+pub(crate) async fn record(app: &TestApp, workflow_id: &str, name: &str) {
     let handle = app
         .stack_client()
         .await
@@ -62,7 +62,7 @@ async fn record(app: &TestApp, workflow_id: &str, name: &str) {
     save_history(handle, name).await;
 }
 
-async fn save_history<W: temporalio_common::HasWorkflowDefinition>(
+pub(crate) async fn save_history<W: temporalio_common::HasWorkflowDefinition>(
     handle: temporalio_client::WorkflowHandle<temporalio_client::Client, W>,
     name: &str,
 ) {

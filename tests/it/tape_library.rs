@@ -13,134 +13,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{free_ports, tempdir};
-use serde_json::{json, Value};
+use crate::support::{tempdir, TapeEntry, TapeLibrary, TapeOptions};
+use serde_json::json;
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    path::Path,
+    process::{Output, Stdio},
+    time::Duration,
 };
 
 const TOKEN: &str = "tape-e2e-token";
 const FILE: &str = "/aips/0190a1b2-0000-7000-8000-000000000001/primary.tar";
-
-/// The stand-in as a child process, stopped by PID when dropped.
-struct TapeLibrary {
-    child: Child,
-    log: PathBuf,
-}
-
-impl TapeLibrary {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then a bounded wait for a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "exit after SIGTERM: {status}\n{}",
-                    self.log_text()
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("tape-library did not stop within 10 s of SIGTERM");
-    }
-}
-
-impl Drop for TapeLibrary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tape_library_bin() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/tape-library")
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it; the CA in a
-/// hashed certificate folder, as `X509_CERT_DIR` wants it.
-fn make_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("openssl (scripts/install-tools.sh)");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    std::fs::create_dir_all(dir.join("ca")).unwrap();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca/ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=tape-library-test-ca",
-    ]);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca/ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-CAserial",
-        "ca.srl",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
-    openssl(&["rehash", "ca"]);
-    (
-        dir.join("ca"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
 
 /// Runs a gfal2 command (bounded), with the CA, the token and Debian's
 /// python (the scripts pick the first `python` that imports gfal2; a pyenv
@@ -191,85 +73,29 @@ fn ok(out: Output, what: &str) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gfal2_stages_reads_and_evicts_through_the_tape_rest_api() {
     let dir = tempdir().unwrap();
-    let root = dir.path();
-    let tape_file = root.join("tape").join(&FILE[1..]);
-    std::fs::create_dir_all(tape_file.parent().unwrap()).unwrap();
     let bytes: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    std::fs::write(&tape_file, &bytes).unwrap();
-    std::fs::write(
-        root.join("manifest.json"),
-        json!({"files": {FILE: {"volume": "V001", "position": 1}}}).to_string(),
+    let mut lib = TapeLibrary::start(
+        dir.path(),
+        &[TapeEntry::new(FILE, bytes.clone(), "V001", 1)],
+        TapeOptions {
+            drives: 1,
+            mount_ms: 0,
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
     )
-    .unwrap();
-    std::fs::write(root.join("tokens"), format!("{TOKEN}\n")).unwrap();
-    let (ca_dir, cert, key) = make_pki(root);
-
-    let port = free_ports(1)[0];
-    let port_file = root.join("port");
-    let log = root.join("tape-library.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(tape_library_bin())
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--tape-dir")
-        .arg(root.join("tape"))
-        .arg("--buffer-dir")
-        .arg(root.join("buffer"))
-        .arg("--manifest")
-        .arg(root.join("manifest.json"))
-        .args(["--drives", "1", "--mount-ms", "0"])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .arg("--token-file")
-        .arg(root.join("tokens"))
-        .arg("--port-file")
-        .arg(&port_file)
-        .env("RUST_LOG", "tape_library=debug")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("target/debug/tape-library (cargo build -p tape-library)");
-    let mut lib = TapeLibrary { child, log };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !port_file.exists() {
-        assert!(
-            lib.child.try_wait().unwrap().is_none(),
-            "tape-library exited:\n{}",
-            lib.log_text()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "tape-library did not start:\n{}",
-            lib.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await;
     assert!(lib
         .log_text()
-        .contains(&format!("listening on https://127.0.0.1:{port}")));
+        .contains(&format!("listening on https://127.0.0.1:{}", lib.port())));
 
-    let origin = format!("https://127.0.0.1:{port}");
+    let origin = lib.url();
     let url = format!("{origin}{FILE}");
-    let ca_pem = std::fs::read(ca_dir.join("ca.pem")).unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-        .build()
-        .unwrap();
-    let admin_state = || async {
-        let res = http
-            .get(format!("{origin}/admin/state"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()
-    };
+    let ca_dir = lib.ca_dir().to_owned();
+    let http = lib.http().clone();
+    let admin_state = || lib.state();
 
     // Discovery, as gfal2 reads it.
     let uri = ok(

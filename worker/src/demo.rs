@@ -1,6 +1,8 @@
 //! Demo AIPs for the embedded default: real TAR files with real content and
 //! real digests, described in the catalog the way DPS describes them, with a
-//! copy in the `disk` location and one in the `s3` location.
+//! copy in the `disk` location and one in the `s3` location; and, with
+//! [`seed_tape`], two AIPs with copies on tape (the embedded default's
+//! `tape-library`: its tape folder and manifest are written here).
 
 use activities::{digest::digests_of, s3::S3};
 use anyhow::Context;
@@ -11,7 +13,10 @@ use model::{
     ArchiveId, ContractId,
 };
 use platform::config::{Config, LocationConfig};
-use std::io::{Read, Write};
+use std::{
+    io::{Read, Write},
+    path::{Path, PathBuf},
+};
 
 pub const DEMO_CONTRACT: &str = "2d17";
 pub const OTHER_CONTRACT: &str = "8a3c";
@@ -23,6 +28,14 @@ pub const DEMO_TWO_FILES: &str = "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10";
 pub const DEMO_NOT_PRESERVED: &str = "019e404e-9a4f-7c3d-a1b2-3c4d5e6f7a8b";
 /// A legacy 24-hex id, in another contract.
 pub const DEMO_OTHER_CONTRACT: &str = "5f1b2c3d4e5f6a7b8c9d0e1f";
+/// One TAR whose only copy is on tape (contract 2d17; [`seed_tape`]).
+pub const DEMO_TAPE_ONLY: &str = "019e404e-b7a3-7d1e-9c2f-6a5b4c3d2e1f";
+/// Two TARs with a copy on tape and one on disk (contract 2d17;
+/// [`seed_tape`]).
+pub const DEMO_TAPE_AND_DISK: &str = "019e404e-d4e5-7f60-8a1b-2c3d4e5f6a7b";
+/// The tape location of the demo's tape copies, as the embedded default
+/// configures it (scripts/stack.sh).
+pub const DEMO_TAPE_LOCATION: &str = "hpss";
 
 /// One repository file of an AIP to create.
 pub struct DemoFile {
@@ -115,13 +128,31 @@ fn fixities(bytes: &[u8]) -> Vec<Fixity> {
 
 /// Writes an AIP's files to its locations and its document to the catalog.
 pub async fn write_aip(cfg: &Config, spec: &AipSpec) -> anyhow::Result<Aip> {
+    write_aip_with_tape(cfg, spec, None).await
+}
+
+/// [`write_aip`], with the copies at [`DEMO_TAPE_LOCATION`] put on `tape`
+/// (its tape folder and manifest), on the volume given from position 1 on
+/// (one file a position).
+async fn write_aip_with_tape(
+    cfg: &Config,
+    spec: &AipSpec,
+    tape: Option<(&TapeSeed, &str)>,
+) -> anyhow::Result<Aip> {
     let archive_id = ArchiveId::parse(&spec.archive_id)?;
     let mut files = Vec::new();
-    for f in &spec.files {
+    let mut on_tape = Vec::new();
+    for (n, f) in spec.files.iter().enumerate() {
         let rel = format!("{}/{}", archive_id, f.name);
         let mut locations = Vec::new();
         for id in &spec.locations {
-            write_copy(cfg, id, &rel, &f.bytes).await?;
+            match tape {
+                Some((t, volume)) if *id == DEMO_TAPE_LOCATION => {
+                    let path = t.write(cfg, &rel, &f.bytes).await?;
+                    on_tape.push((path, volume.to_owned(), n as u64 + 1));
+                }
+                _ => write_copy(cfg, id, &rel, &f.bytes).await?,
+            }
             locations.push(FileLocation {
                 location_id: (*id).into(),
                 file_path: rel.clone(),
@@ -146,10 +177,153 @@ pub async fn write_aip(cfg: &Config, spec: &AipSpec) -> anyhow::Result<Aip> {
         },
         repository_files: files,
     };
+    if let Some((t, _)) = tape {
+        t.add_to_manifest(&on_tape)?;
+    }
     FsCatalog::new(&cfg.catalog.root)
         .put(&aip)
         .context("writing the catalog document")?;
     Ok(aip)
+}
+
+/// Where the tape copies of the demo AIPs go: the tape location
+/// [`DEMO_TAPE_LOCATION`] (`[repository.locations.hpss] kind = "tape"`,
+/// whose `path_prefix` places them in the namespace) is a `tape-library`
+/// with this `--tape-dir` and `--manifest`.
+#[derive(Clone, Debug)]
+pub struct TapeSeed {
+    pub tape_dir: PathBuf,
+    pub manifest: PathBuf,
+}
+
+impl TapeSeed {
+    /// The namespace path of the copy whose `filePath` is `rel`:
+    /// `path_prefix` joined with it.
+    fn namespace_path(cfg: &Config, rel: &str) -> anyhow::Result<String> {
+        match cfg.repository.locations.get(DEMO_TAPE_LOCATION) {
+            Some(LocationConfig::Tape(t)) => Ok(format!(
+                "{}/{}",
+                t.path_prefix.trim_end_matches('/'),
+                rel.trim_start_matches('/')
+            )),
+            _ => anyhow::bail!("location {DEMO_TAPE_LOCATION} is not a tape location"),
+        }
+    }
+
+    /// Puts `bytes` on tape as the copy `rel`; its namespace path.
+    async fn write(&self, cfg: &Config, rel: &str, bytes: &[u8]) -> anyhow::Result<String> {
+        let ns = Self::namespace_path(cfg, rel)?;
+        let path = self.tape_dir.join(ns.trim_start_matches('/'));
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::write(&path, bytes)
+            .await
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(ns)
+    }
+
+    /// Adds (or replaces) the (namespace path, volume, position) entries
+    /// of the manifest, keeping the others; written whole, then renamed.
+    fn add_to_manifest(&self, entries: &[(String, String, u64)]) -> anyhow::Result<()> {
+        let mut doc: serde_json::Value = match std::fs::read_to_string(&self.manifest) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", self.manifest.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading {}", self.manifest.display()))
+            }
+        };
+        let root = doc
+            .as_object_mut()
+            .context("the manifest is a JSON object")?;
+        let files = root
+            .entry("files")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .context("the manifest's files are a JSON object")?;
+        for (path, volume, position) in entries {
+            files.insert(
+                path.clone(),
+                serde_json::json!({"volume": volume, "position": position}),
+            );
+        }
+        write_atomically(
+            &self.manifest,
+            serde_json::to_string_pretty(&doc)?.as_bytes(),
+        )
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The demo AIPs with tape copies, at [`DEMO_TAPE_LOCATION`] (which must
+/// be configured as a tape location): one on tape only
+/// ([`DEMO_TAPE_ONLY`], volume `DEMO01`) and one on tape and on `disk`
+/// ([`DEMO_TAPE_AND_DISK`], volume `DEMO02`). The library reads its
+/// manifest at start: seed before starting it (or restart it). Idempotent.
+pub async fn seed_tape(cfg: &Config, tape: &TapeSeed) -> anyhow::Result<Vec<Aip>> {
+    let location = DEMO_TAPE_LOCATION;
+    match cfg.repository.locations.get(location) {
+        Some(LocationConfig::Tape(_)) => {}
+        Some(other) => anyhow::bail!(
+            "location {location} is of kind {}, not tape",
+            other.kind().as_str()
+        ),
+        None => anyhow::bail!("location {location} is not configured"),
+    }
+    let specs = [
+        (
+            AipSpec {
+                archive_id: DEMO_TAPE_ONLY.into(),
+                contract: DEMO_CONTRACT.into(),
+                object_id: "digifoto_3e8a0c71-5d2f-4b9a-8e6c-1f7d2a9b4c05".into(),
+                status: "preserved".into(),
+                files: vec![DemoFile {
+                    name: "primary_20250328.tar".into(),
+                    bytes: primary_tar(17, 128)?,
+                }],
+                locations: vec![location],
+            },
+            "DEMO01",
+        ),
+        (
+            AipSpec {
+                archive_id: DEMO_TAPE_AND_DISK.into(),
+                contract: DEMO_CONTRACT.into(),
+                object_id: "digifoto_9b4f2e60-7a1c-4d8e-b3f5-0c6a8d2e1f97".into(),
+                status: "preserved".into(),
+                files: vec![
+                    DemoFile {
+                        name: "metadata.tar".into(),
+                        bytes: tar_of(&[(
+                            "premis.xml",
+                            b"<premis><object/><event/></premis>\n".to_vec(),
+                        )])?,
+                    },
+                    DemoFile {
+                        name: "primary_20250329.tar".into(),
+                        bytes: primary_tar(19, 64)?,
+                    },
+                ],
+                locations: vec![location, "disk"],
+            },
+            "DEMO02",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (spec, volume) in &specs {
+        out.push(write_aip_with_tape(cfg, spec, Some((tape, volume))).await?);
+    }
+    Ok(out)
 }
 
 /// A copy of `bytes` at `path` in configured location `id`.

@@ -143,6 +143,14 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .tuner(tuner(2, 2))
         .build();
     workers.push(Worker::new(&runtime, client.clone(), batches).context("batch worker")?);
+    // Waiting for tape on slots of its own: a recall holds no transfer slot.
+    let staging = WorkerOptions::new(cfg.staging_queue())
+        .register_activities(acts.clone())
+        .tuner(tuner(cfg.tape.staging_slots, 1))
+        .max_heartbeat_throttle_interval(throttle)
+        .maybe_graceful_shutdown_period(grace)
+        .build();
+    workers.push(Worker::new(&runtime, client.clone(), staging).context("staging worker")?);
 
     info!(%identity, bands = cfg.bands.len(), "worker polling");
     let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
@@ -174,9 +182,5 @@ async fn report_locations(acts: &Activities) {
     for (id, why) in acts.check_locations(Duration::from_secs(5)).await {
         tracing::error!(location = %id, problem = %why,
             "repository location cannot be read: its copies will be unreadable");
-    }
-    for (id, kind) in acts.unsupported_locations() {
-        tracing::warn!(location = %id, kind,
-            "repository location of a kind this worker cannot read: its copies are skipped");
     }
 }

@@ -43,6 +43,16 @@ enum Command {
         /// KiB of content in each small AIP.
         #[arg(long, default_value_t = 16)]
         small_kib: usize,
+        /// Also create the tape demo AIPs (one on tape only, one on tape
+        /// and disk; location `hpss`, configured as kind "tape"), their
+        /// tape copies written under this folder: the tape-library's
+        /// --tape-dir.
+        #[arg(long, requires = "tape_manifest")]
+        tape_dir: Option<PathBuf>,
+        /// The tape-library's --manifest, where their volume and position
+        /// are added (read by the library at start: seed before starting it).
+        #[arg(long, requires = "tape_dir")]
+        tape_manifest: Option<PathBuf>,
     },
     /// Benchmark floor: `--count` minimal workflows (one activity copying a
     /// file into S3 with one PUT) through the same Temporal server; prints
@@ -115,6 +125,8 @@ async fn main() -> anyhow::Result<()> {
             small,
             small_prefix,
             small_kib,
+            tape_dir,
+            tape_manifest,
         } => {
             if let Some(n) = small {
                 let ids = worker::demo::seed_small(&cfg, &small_prefix, n, small_kib).await?;
@@ -138,6 +150,28 @@ async fn main() -> anyhow::Result<()> {
                     e.status,
                     aip.repository_files.len()
                 );
+            }
+            if let (Some(tape_dir), Some(manifest)) = (tape_dir, tape_manifest) {
+                let tape = worker::demo::TapeSeed { tape_dir, manifest };
+                for aip in worker::demo::seed_tape(&cfg, &tape)
+                    .await
+                    .context("creating the tape demo AIPs")?
+                {
+                    let e = &aip.intellectual_entity;
+                    let locations: Vec<&str> = aip.repository_files[0]
+                        .locations
+                        .iter()
+                        .map(|l| l.location_id.as_str())
+                        .collect();
+                    println!(
+                        "{} contract={} status={} files={} copies={}",
+                        e.archive_id,
+                        e.access_group_id,
+                        e.status,
+                        aip.repository_files.len(),
+                        locations.join(",")
+                    );
+                }
             }
             if let Some(mib) = large_mib {
                 let aip = worker::demo::seed_large(&cfg, &large_id, mib).await?;

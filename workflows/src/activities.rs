@@ -49,6 +49,17 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// Brings tape copies online (flow 11 on): their locality asked
+    /// first, the nearline ones staged in bulk requests and polled until
+    /// each is online, failed or past the deadline; heartbeats its requests
+    /// (a retry finds them again) and its progress. A batch's groups name
+    /// their item, signalled (`tape_ready`) as soon as its files settle.
+    /// Cancelled: its requests are cancelled and deleted.
+    #[activity(name = "stage")]
+    pub fn stage(input: StageInput) -> Result<StageOutcome, ActivityError> {
+        unimplemented!()
+    }
+
     /// How a batch's items stand in the visibility store.
     #[activity(name = "tally_batch")]
     pub fn tally_batch(batch_id: String) -> Result<ItemTally, ActivityError> {

@@ -39,6 +39,10 @@ pub struct DisseminationBatch {
     pub(crate) cancels_sent: bool,
     /// The last count of the items (flow 10 on, see `counted`).
     pub(crate) tally: Option<ItemTally>,
+    /// Its stage requests, deleted at its end (flow 11 on).
+    pub(crate) tape_requests: Vec<TapeRelease>,
+    /// Its staging is over, or it has none (flow 11 on).
+    pub(crate) staged: bool,
 }
 
 #[workflow_methods]
@@ -65,6 +69,8 @@ impl DisseminationBatch {
             cancel_requested: carried.cancel_requested,
             cancels_sent: carried.cancels_sent,
             tally: carried.tally,
+            tape_requests: carried.tape_requests,
+            staged: carried.staged,
         }
     }
 
@@ -90,7 +96,7 @@ impl DisseminationBatch {
                     states: s.states.clone(),
                     cancel_requested: s.cancel_requested,
                     cancels_sent: s.cancels_sent,
-                    tally: None,
+                    ..Default::default()
                 });
                 let next = BatchInput {
                     carried: Some(carried),

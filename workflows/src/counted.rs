@@ -7,13 +7,52 @@
 //! nothing changes. Once every item it started is final it sends the
 //! `dissemination-batch.completed` webhook. A cancel request cancels every
 //! item not final yet.
+//!
+//! From flow 11 on a batch whose items have tape copies stages them
+//! itself, alongside the counting: one `stage` step for all of them (bulk
+//! requests the tape system orders by volume), which signals each item
+//! `tape_ready` as soon as its files are online, so items take their
+//! transfer turn in the order their files come off tape. Its requests are
+//! deleted once every item is final.
 
 use crate::activities::DisseminationActivities as Acts;
 use crate::batch::{publish, DisseminationBatch};
 use crate::contract::*;
 use crate::options::{ms, short_options, summarised, webhook_options};
 use crate::streaming::local_options;
-use temporalio_sdk::{ContinueAsNewOptions, WorkflowContext, WorkflowResult};
+use futures::FutureExt;
+use temporalio_sdk::{
+    ActivityExecutionError, ContinueAsNewOptions, WorkflowCancellationToken, WorkflowContext,
+    WorkflowResult,
+};
+
+/// The batch's `stage` step over its items' tape files (each group
+/// signals its item when settled). A cancel request cancels it (its
+/// requests are cancelled and deleted).
+fn stage_items<'a>(
+    ctx: &'a WorkflowContext<DisseminationBatch>,
+    input: &BatchInput,
+    token: WorkflowCancellationToken,
+) -> impl std::future::Future<Output = Result<StageOutcome, ActivityExecutionError>> + 'a {
+    let s = &input.settings;
+    let timeout = s.stage_timeout_ms.unwrap_or(48 * 3600 * 1000);
+    let now = ctx
+        .workflow_time()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    let files: usize = input.tape.iter().map(|g| g.files.len()).sum();
+    let step = StageInput {
+        groups: input.tape.clone(),
+        deadline_unix_ms: now + timeout,
+        unreachable_for_ms: s.unreadable_retry_ms.unwrap_or(300_000),
+    };
+    let mut opts = summarised(
+        crate::staging::stage_options(s, timeout),
+        format!("stage {files} tape file(s) of {} item(s)", input.tape.len()),
+    );
+    opts.cancellation_token = Some(token);
+    ctx.execute_activity(Acts::stage, step, opts)
+}
 
 /// Counting backs off to this many times the poll interval.
 const MAX_BACKOFF: u32 = 30;
@@ -26,9 +65,25 @@ pub(crate) async fn run(
     let base = ms(input.settings.batch_poll_ms.unwrap_or(2_000));
     let mut poll = base;
     publish(ctx);
+    // The items' tape files, staged alongside the counting (flow 11 on).
+    let staged = ctx.state(|s| s.staged) || input.tape.is_empty();
+    let stager = ctx.clone();
+    // Cancelled with the batch, or once every item is final.
+    let stop_staging = ctx.cancellation_token().child_token();
+    let mut staging = if staged {
+        futures::future::Fuse::terminated()
+    } else {
+        stage_items(&stager, &input, stop_staging.clone())
+            .boxed_local()
+            .fuse()
+    };
+    if staged {
+        ctx.state_mut(|s| s.staged = true);
+    }
     loop {
         if ctx.state(|s| s.cancel_requested && !s.cancels_sent) {
             ctx.state_mut(|s| s.cancels_sent = true);
+            stop_staging.cancel();
             let _ = ctx
                 .execute_activity(
                     Acts::cancel_batch_items,
@@ -60,15 +115,22 @@ pub(crate) async fn run(
             Err(_) => false,
         };
         if ctx.state(|s| s.open() == 0) {
-            break;
+            if ctx.state(|s| s.staged) {
+                break;
+            }
+            // Nothing left to stage for: the step cleans up and ends.
+            stop_staging.cancel();
         }
         let limit = input.continue_after_events.unwrap_or(20_000);
-        if ctx.history_length() > limit {
+        // Not while staging: the step's outcome belongs to this run.
+        if ctx.history_length() > limit && ctx.state(|s| s.staged) {
             let carried = ctx.state(|s| BatchCarried {
                 states: s.states.clone(),
                 cancel_requested: s.cancel_requested,
                 cancels_sent: s.cancels_sent,
                 tally: s.tally,
+                tape_requests: s.tape_requests.clone(),
+                staged: s.staged,
             });
             let next = BatchInput {
                 carried: Some(carried),
@@ -87,7 +149,33 @@ pub(crate) async fn run(
             _ = ctx.wait_condition(move |s: &DisseminationBatch| s.cancel_requested != asked) => {
                 poll = base;
             }
+            out = &mut staging => {
+                let requests = out.map(|o| o.requests).unwrap_or_default();
+                ctx.state_mut(|s| {
+                    s.tape_requests = requests;
+                    s.staged = true;
+                });
+            }
         }
+    }
+    // Every item is final: nothing of ours stays pinned.
+    let releases = ctx.state(|s| s.tape_requests.clone());
+    if !releases.is_empty() {
+        let step = FinishInput {
+            notify: None,
+            lock: None,
+            releases,
+        };
+        let _ = ctx
+            .execute_activity(
+                Acts::finish,
+                step,
+                summarised(
+                    short_options(&input.settings, &[]),
+                    "delete the batch's stage requests".into(),
+                ),
+            )
+            .await;
     }
     let view = ctx.state(|s| s.view());
     let _ = ctx

@@ -65,6 +65,8 @@ pub struct DisseminationWorkflow {
     links_regenerated: u32,
     /// A batch item's turn was given (`batch_turn`).
     turn: bool,
+    /// Its batch staged its tape files (`tape_ready`, flow 11 on).
+    tape_ready: Option<TapeReady>,
 }
 
 #[workflow_methods]
@@ -78,6 +80,7 @@ impl DisseminationWorkflow {
             events: Vec::new(),
             links_regenerated: 0,
             turn: false,
+            tape_ready: None,
         }
     }
 
@@ -124,10 +127,14 @@ impl DisseminationWorkflow {
         } else if waited_out {
             Err(Ending::cancelled())
         } else if input.record.is_packaged() && ctx.patched(PACKAGE_PATCH) {
-            crate::packaged::package_all(ctx, &input, Mode::before_flows(keep_paths)).await
+            let mut tape = crate::staging::Tape::default();
+            crate::packaged::package_all(ctx, &input, Mode::before_flows(keep_paths), &mut tape)
+                .await
         } else {
             ctx.deprecate_patch(STREAMING_PATCH);
-            crate::streaming::transfer_all(ctx, &input, Mode::before_flows(keep_paths)).await
+            let mut tape = crate::staging::Tape::default();
+            crate::streaming::transfer_all(ctx, &input, Mode::before_flows(keep_paths), &mut tape)
+                .await
         };
         // A cancel request interrupts whatever step was running; what it
         // left behind is removed below, whatever that step reported.
@@ -267,6 +274,15 @@ impl DisseminationWorkflow {
         self.turn = true;
     }
 
+    /// From its batch's `stage` step: its tape files are settled (flow 11
+    /// on). The first word counts (a retried step may say it again).
+    #[signal(name = "tape_ready")]
+    pub fn tape_ready(&mut self, _ctx: &mut SyncWorkflowContext<Self>, ready: TapeReady) {
+        if self.tape_ready.is_none() {
+            self.tape_ready = Some(ready);
+        }
+    }
+
     /// Sent by `download` when a worker actually starts it: QUEUED ends there.
     #[signal(name = "download_started")]
     pub fn download_started(&mut self, ctx: &mut SyncWorkflowContext<Self>) {
@@ -306,6 +322,7 @@ impl DisseminationWorkflow {
         let expected = match progress.phase {
             Phase::Download => DisseminationStatus::DownloadingFromRepository,
             Phase::Upload => DisseminationStatus::UploadingToS3,
+            Phase::Staging => DisseminationStatus::Staging,
         };
         if self.view.status == expected {
             ctx.set_current_details(format!(
@@ -342,6 +359,9 @@ impl DisseminationState for DisseminationWorkflow {
     }
     fn events_mut(&mut self) -> &mut Vec<DisseminationEvent> {
         &mut self.events
+    }
+    fn tape_ready(&self) -> Option<&TapeReady> {
+        self.tape_ready.as_ref()
     }
 }
 

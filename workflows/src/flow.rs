@@ -26,6 +26,7 @@ use crate::options::{detached, short_options, summarised};
 use crate::outcome::Ending;
 use crate::plan::plan;
 use crate::retention::discard;
+use crate::staging::Tape;
 use crate::streaming::{local_options, Mode};
 use crate::webhook::{deliver_webhook, message};
 use model::{time::Timestamp, DisseminationStatus};
@@ -57,6 +58,7 @@ pub(crate) async fn run(
     ctx.state_mut(|s| s.view.status = DisseminationStatus::Queued);
     crate::mirror::describe(ctx, "waiting for a worker to start the transfer".into());
 
+    let mut tape = Tape::default();
     let outcome = match plan(&input.files, &input.settings.locations) {
         Err(end) => Err(end),
         Ok(files) => {
@@ -68,11 +70,12 @@ pub(crate) async fn run(
                 keep_paths: true,
                 flow10: true,
                 local: input.moves_locally(),
+                tape: input.flow >= 11,
             };
             if input.record.is_packaged() {
-                crate::packaged::package_all(ctx, &input, mode).await
+                crate::packaged::package_all(ctx, &input, mode, &mut tape).await
             } else {
-                crate::streaming::transfer_all(ctx, &input, mode).await
+                crate::streaming::transfer_all(ctx, &input, mode, &mut tape).await
             }
         }
     };
@@ -86,7 +89,11 @@ pub(crate) async fn run(
     let details = conclude(ctx, &input, outcome).await;
     let status = ctx.state(|s| s.view.status);
     set_status(ctx, status, &details);
-    finish(ctx, &input, cancelled).await;
+    let releases = match plan(&input.files, &input.settings.locations) {
+        Ok(files) => tape.releases(&files, !input.staged_by_batch),
+        Err(_) => Vec::new(),
+    };
+    finish(ctx, &input, cancelled, releases).await;
     if delivered {
         retain(ctx, &input).await;
     }
@@ -157,12 +164,14 @@ async fn finish(
     ctx: &mut WorkflowContext<DisseminationWorkflow>,
     input: &DisseminationInput,
     cancelled: bool,
+    releases: Vec<TapeRelease>,
 ) {
     // The client asked for the cancel: no webhook about it.
     let notify = (!cancelled).then(|| message(ctx, input));
     let step = FinishInput {
         notify: notify.clone(),
         lock: input.lock.clone(),
+        releases,
     };
     let result = ctx
         .execute_activity(
@@ -174,6 +183,9 @@ async fn finish(
             )),
         )
         .await;
+    if let Ok(out) = &result {
+        record_releases(ctx, out);
+    }
     let Some(message) = notify else {
         return;
     };
@@ -181,6 +193,30 @@ async fn finish(
     // webhook is still sent on its schedule.
     let first = result.ok().and_then(|o| o.webhook);
     deliver_webhook(ctx, input, message, first).await;
+}
+
+/// The tape pins `finish` released, or could not (they expire then).
+fn record_releases(ctx: &mut WorkflowContext<DisseminationWorkflow>, out: &FinishOutcome) {
+    if !out.released.is_empty() {
+        let detail = format!(
+            "tape copies released (stage request {})",
+            out.released.join(", ")
+        );
+        record(
+            ctx,
+            Event::new(EventType::Retrieval, Outcome::Success, detail),
+        );
+    }
+    if !out.not_released.is_empty() {
+        let detail = format!(
+            "tape copies not released, their pins expire by themselves: {}",
+            out.not_released.join("; ")
+        );
+        record(
+            ctx,
+            Event::new(EventType::Retrieval, Outcome::Failure, detail),
+        );
+    }
 }
 
 /// Keeps the delivered objects until retention ends (the webhook's outcome

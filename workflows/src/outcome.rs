@@ -51,6 +51,8 @@ pub(crate) struct FileTry {
     pub(crate) location_index: usize,
     pub(crate) mismatches: Vec<String>,
     pub(crate) unreadable: Vec<String>,
+    /// Tape copies whose recall failed or timed out (flow 11 on).
+    pub(crate) staging_failed: Vec<String>,
 }
 
 impl FileTry {
@@ -61,6 +63,7 @@ impl FileTry {
             location_index: 0,
             mismatches: vec![],
             unreadable: vec![],
+            staging_failed: vec![],
         }
     }
 }
@@ -74,6 +77,18 @@ pub(crate) fn no_copy_left(t: &FileTry) -> Ending {
             ReasonCode::FixityMismatch,
             format!(
                 "no copy of {} matches its stored digest ({})",
+                t.file.relative_path,
+                all.join("; ")
+            ),
+            path,
+        )
+    } else if !t.staging_failed.is_empty() {
+        let mut all = t.staging_failed.clone();
+        all.extend(t.unreadable.iter().cloned());
+        Ending::failed(
+            ReasonCode::StagingFailed,
+            format!(
+                "no copy of {} could be recalled from tape ({})",
                 t.file.relative_path,
                 all.join("; ")
             ),

@@ -12,6 +12,7 @@ use crate::contract::*;
 use crate::mirror::{describe, human_bytes};
 use crate::options::{summarised, transfer_options};
 use crate::outcome::{no_copy_left, Ending, FileTry};
+use crate::staging::{settle, Tape};
 use crate::state::DisseminationState;
 use crate::streaming::{
     blip_wait, downloading_again, local_options, not_read, record_mismatch, record_skipped,
@@ -24,6 +25,7 @@ pub(crate) async fn package_all<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     mode: Mode,
+    tape: &mut Tape,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let mut local = mode.local;
     let record_ = &input.record;
@@ -37,6 +39,14 @@ pub(crate) async fn package_all<W: DisseminationState>(
         (Format::Files, _) => "extracting the selected members".to_owned(),
     };
     loop {
+        if mode.tape {
+            // The copies about to be read that are on tape, online first
+            // (all of them in one recall the first time).
+            if let Err(mut end) = settle(ctx, input, tape, &mut tries).await {
+                end.discard = end.discard || !done.is_empty();
+                return Err(end);
+            }
+        }
         let queued = !mode.flow10 && downloading_again(ctx);
         describe(
             ctx,

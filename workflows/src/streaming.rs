@@ -18,6 +18,7 @@ use crate::contract::*;
 use crate::mirror::{describe, human_bytes, set_status};
 use crate::options::{ms, summarised, transfer_options};
 use crate::outcome::{failure_message, failure_type, no_copy_left, Ending, FileTry};
+use crate::staging::{settle, Tape};
 use crate::state::DisseminationState;
 use model::DisseminationStatus;
 use std::time::{Duration, SystemTime};
@@ -36,6 +37,8 @@ pub(crate) struct Mode {
     pub(crate) flow10: bool,
     /// Transfers start as local activities (a small AIP, flow 10 on).
     pub(crate) local: bool,
+    /// Tape copies are staged before they are read (flow 11 on).
+    pub(crate) tape: bool,
 }
 
 impl Mode {
@@ -44,6 +47,7 @@ impl Mode {
             keep_paths,
             flow10: false,
             local: false,
+            tape: false,
         }
     }
 }
@@ -90,13 +94,26 @@ pub(crate) async fn transfer_all<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
     mode: Mode,
+    tape: &mut Tape,
 ) -> Result<Vec<DeliveredFile>, Ending> {
     let mut delivered: Vec<DeliveredFile> = Vec::new();
     let mut blips = Blips::default();
     let mut local = mode.local;
-    for file in &input.files {
-        let mut t = FileTry::first(file);
+    let mut tries: Vec<FileTry> = input.files.iter().map(FileTry::first).collect();
+    if mode.tape {
+        // Every first copy on tape brought online at once, before any
+        // byte is read.
+        settle(ctx, input, tape, &mut tries).await?;
+    }
+    for mut t in tries {
         loop {
+            if mode.tape {
+                // A later copy on tape: staged when its turn comes.
+                if let Err(mut end) = settle(ctx, input, tape, std::slice::from_mut(&mut t)).await {
+                    end.discard = end.discard || !delivered.is_empty();
+                    return Err(end);
+                }
+            }
             let Some(location) = t.file.locations.get(t.location_index) else {
                 let mut end = no_copy_left(&t);
                 // Files delivered before this one are in the bucket.

@@ -146,7 +146,7 @@ impl<'a> FileRead<'a> {
     /// The copy, or why it is refused (the workflow tries the next).
     async fn open(&self) -> Result<Result<Reader, FileResult>, Failure> {
         let location_id = &self.location.location_id;
-        match self.acts.repo.open(self.location, 0).await {
+        match self.acts.repo.open(self.location, 0, self.file.size).await {
             Ok(r) => Ok(Ok(r)),
             Err(e) => match Failure::from(e) {
                 Failure::LocationUnreadable(message) => {

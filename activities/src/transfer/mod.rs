@@ -171,19 +171,23 @@ impl<'a> Attempt<'a> {
     /// counted and logged for operators.
     async fn open_copy(&self, target: &Target<'_>, offset: u64) -> Result<Reader, Failure> {
         let location = target.location;
-        self.acts.repo.open(location, offset).await.map_err(|e| {
-            let failure = Failure::from(e);
-            if matches!(
-                failure,
-                Failure::LocationUnreadable(_) | Failure::NoReader(_)
-            ) {
-                self.acts.metrics.unreadable(&location.location_id);
-                tracing::warn!(file = %target.file.relative_path,
+        self.acts
+            .repo
+            .open(location, offset, target.file.size)
+            .await
+            .map_err(|e| {
+                let failure = Failure::from(e);
+                if matches!(
+                    failure,
+                    Failure::LocationUnreadable(_) | Failure::NoReader(_)
+                ) {
+                    self.acts.metrics.unreadable(&location.location_id);
+                    tracing::warn!(file = %target.file.relative_path,
                         location = %location.location_id, error = %failure,
                         "repository copy unreadable");
-            }
-            failure
-        })
+                }
+                failure
+            })
     }
 }
 

@@ -3,7 +3,9 @@
 //! turn), then the batch's workflow that gives the turns.
 
 use crate::{
-    disseminations::create::{admit, parse_delivery, parse_priority, Admission, Ask},
+    disseminations::create::{
+        admit, parse_delivery, parse_priority, Admission, Ask, BatchStaging, BATCH_STAGE_MAX_FILES,
+    },
     error::{ApiError, ErrorBody, ErrorCode},
     extract::{AppJson, AuthenticatedClient},
     state::AppState,
@@ -20,7 +22,9 @@ use model::{ArchiveId, ClientId, DisseminationId};
 use serde::Deserialize;
 use std::{collections::BTreeSet, sync::atomic::Ordering};
 use temporalio_client::errors::WorkflowInteractionError;
-use workflows::{BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError};
+use workflows::{
+    BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError, StageGroup,
+};
 
 /// The request body: the same options as a single request, for every item.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -125,11 +129,7 @@ pub async fn create(
     let priority = parse_priority(&body.priority)?;
     let delivery = parse_delivery(&body.format, &body.select)?;
     let batch_id = DisseminationId::generate().to_string();
-    let ask = Ask {
-        priority,
-        delivery: &delivery,
-        batch: Some(&batch_id),
-    };
+    let budget = std::sync::atomic::AtomicUsize::new(BATCH_STAGE_MAX_FILES);
     // The items, started in order a few at a time. An item that finds
     // Temporal or the catalog unavailable (after its tries) refuses the
     // whole batch: no item after it starts, the started ones are cancelled.
@@ -138,20 +138,36 @@ pub async fn create(
         ArchiveId,
         DisseminationId,
         Option<Result<Admission, ApiError>>,
+        Vec<workflows::TapeFile>,
     );
-    let outcomes: Vec<Outcome> = futures::stream::iter(ids)
-        .map(|archive_id| {
-            let (state, claims, ask, unavailable) = (&state, &claims, &ask, &unavailable);
+    let outcomes: Vec<Outcome> = futures::stream::iter(ids.into_iter().enumerate())
+        .map(|(n, archive_id)| {
+            let (state, claims, unavailable) = (&state, &claims, &unavailable);
+            let ask = Ask {
+                priority,
+                delivery: &delivery,
+                batch: Some(&batch_id),
+                staging: Some(BatchStaging {
+                    budget: &budget,
+                    group: n as u32,
+                }),
+            };
             async move {
                 let id = DisseminationId::generate();
                 if unavailable.load(Ordering::Relaxed) {
-                    return (archive_id, id, None);
+                    return (archive_id, id, None, Vec::new());
                 }
-                let outcome = admit(state, claims, archive_id.clone(), id.clone(), ask).await;
+                let outcome = admit(state, claims, archive_id.clone(), id.clone(), &ask).await;
+                let (outcome, tape) = match outcome {
+                    Ok(Admission::Started(view, tape)) => {
+                        (Ok(Admission::Started(view, Vec::new())), tape)
+                    }
+                    other => (other, Vec::new()),
+                };
                 if matches!(&outcome, Err(e) if e.code.status().is_server_error()) {
                     unavailable.store(true, Ordering::Relaxed);
                 }
-                (archive_id, id, Some(outcome))
+                (archive_id, id, Some(outcome), tape)
             }
         })
         .buffered(cfg.api.batch_start_concurrency.max(1))
@@ -160,10 +176,16 @@ pub async fn create(
     let mut items = Vec::with_capacity(outcomes.len());
     let mut failure = None;
     let mut unanswered = Vec::new();
-    for (archive_id, id, outcome) in outcomes {
+    // Group n: item n's tape files (its place in the request).
+    let mut tape = Vec::with_capacity(outcomes.len());
+    for (archive_id, id, outcome, files) in outcomes {
         let archive_id = archive_id.to_string();
+        tape.push(StageGroup {
+            dissemination_id: (!files.is_empty()).then(|| id.to_string()),
+            files,
+        });
         items.push(match outcome {
-            Some(Ok(Admission::Started(view))) => BatchItem {
+            Some(Ok(Admission::Started(view, _))) => BatchItem {
                 archive_id,
                 dissemination_id: Some(view.record.dissemination_id.to_string()),
                 existing: false,
@@ -231,6 +253,12 @@ pub async fn create(
         carried: None,
         continue_after_events: Some(cfg.api.batch_continue_after_events),
         flow: workflows::FLOW,
+        // Staged by the batch in bulk, when any item has tape copies.
+        tape: if tape.iter().any(|g| !g.files.is_empty()) {
+            tape
+        } else {
+            Vec::new()
+        },
     };
     if let Err(e) = temporal::batch::start(
         &state.temporal,

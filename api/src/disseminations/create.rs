@@ -209,10 +209,11 @@ pub async fn create(
         priority,
         delivery: &delivery,
         batch: None,
+        staging: None,
     };
     let id = DisseminationId::generate();
     match admit(&state, &claims, archive_id, id, &ask).await? {
-        Admission::Started(view) => {
+        Admission::Started(view, _) => {
             let record = &view.record;
             let span = tracing::Span::current();
             span.set_attribute("disseminationId", record.dissemination_id.to_string());
@@ -246,12 +247,38 @@ pub async fn create(
 pub(crate) struct Ask<'a> {
     pub(crate) priority: Priority,
     pub(crate) delivery: &'a Delivery,
-    /// The batch it belongs to: the dissemination waits for its turn.
+    /// The batch it belongs to.
     pub(crate) batch: Option<&'a str>,
+    /// A batch's: its tape files staged by the batch, within this many
+    /// files in all (what is left of the budget), as its group `group`.
+    pub(crate) staging: Option<BatchStaging<'a>>,
+}
+
+/// How many tape files a batch stages itself at most: its `stage` step's
+/// input and heartbeat stay far below Temporal's payload limits. Items
+/// beyond stage their own.
+pub(crate) const BATCH_STAGE_MAX_FILES: usize = 4000;
+
+pub(crate) struct BatchStaging<'a> {
+    pub(crate) budget: &'a std::sync::atomic::AtomicUsize,
+    pub(crate) group: u32,
+}
+
+impl BatchStaging<'_> {
+    /// Takes `n` files of the budget, if it has them.
+    fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok()
+    }
 }
 
 pub(crate) enum Admission {
-    Started(Box<DisseminationView>),
+    /// Started; with the tape files its batch is to stage for it.
+    Started(Box<DisseminationView>, Vec<workflows::TapeFile>),
     InProgress(Box<temporal::Existing>),
 }
 
@@ -318,15 +345,39 @@ pub(crate) async fn admit(
         status: model::DisseminationStatus::Queued,
         ..view.clone()
     };
+    let settings = crate::settings::workflow_settings(cfg);
+    // A batch's item: its first tape copies are staged by the batch.
+    let tape = match &ask.staging {
+        Some(staging) => {
+            let tape = workflows::first_tape_copies(&aip.repository_files, &settings.locations);
+            if !tape.is_empty() && staging.take(tape.len()) {
+                tape
+            } else {
+                Vec::new()
+            }
+        }
+        None => Vec::new(),
+    };
+    let staged_by_batch = match (&ask.staging, ask.batch) {
+        (Some(staging), Some(batch)) if !tape.is_empty() => Some(workflows::StagedByBatch {
+            batch_id: batch.to_owned(),
+            group: staging.group,
+            files: tape.len() as u32,
+            bytes: tape.iter().map(|f| f.size).sum(),
+        }),
+        _ => None,
+    };
     let request = StartRequest {
         input: DisseminationInput {
             record: record.clone(),
             files: aip.repository_files.clone(),
             lock: None,
-            settings: crate::settings::workflow_settings(cfg),
+            settings,
             batch: ask.batch.map(str::to_owned),
             flow: workflows::FLOW,
+            staged_by_batch: staged_by_batch.is_some(),
         },
+        staged_by_batch,
         band_queue: cfg.band_queue(cfg.band_for(priority)),
         lock_queue: cfg.held_lock_queue(),
         // A batch's items queue behind single requests of the same priority:
@@ -345,7 +396,7 @@ pub(crate) async fn admit(
             tracing::info!(dissemination_id = %record.dissemination_id, archive_id = %record.archive_id,
                 client_id = %record.client_id, priority = priority.get(), batch = ?ask.batch,
                 "dissemination accepted");
-            Admission::Started(Box::new(view))
+            Admission::Started(Box::new(view), tape)
         }
         StartOutcome::InProgress(existing) => Admission::InProgress(existing),
     })

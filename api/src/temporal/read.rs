@@ -14,8 +14,9 @@ use temporalio_common::protos::temporal::api::{
     workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
 use workflows::{
-    DisseminationView, DisseminationWorkflow, FailureType, TransferHeartbeat, Waiting,
-    MEMO_MOVES_LOCALLY, MEMO_VIEW,
+    DisseminationView, DisseminationWorkflow, FailureType, Progress, StageHeartbeat, StagedByBatch,
+    StagingProgress, TransferHeartbeat, Waiting, MEMO_MOVES_LOCALLY, MEMO_STAGED_BY_BATCH,
+    MEMO_VIEW,
 };
 
 /// The dissemination's view in one round trip, with no worker involved:
@@ -27,16 +28,83 @@ pub async fn read_view(
     client: &Client,
     id: &DisseminationId,
 ) -> Result<Option<DisseminationView>, ApiError> {
-    Ok(bounded(describe(client, id))
-        .await?
-        .and_then(Described::live_view))
+    let Some(described) = bounded(describe(client, id)).await? else {
+        return Ok(None);
+    };
+    let by_batch = described.staged_by_batch.clone();
+    let mut view = described.live_view();
+    // A batch's item whose files its batch recalls: the batch's step has
+    // its progress.
+    if let (Some(v), Some(staged)) = (view.as_mut(), by_batch) {
+        if v.status == DisseminationStatus::Staging {
+            v.progress = Some(batch_staging(client, &staged).await);
+        }
+    }
+    Ok(view)
 }
+
+/// A batch item's recall, from its group in the batch's `stage` heartbeat
+/// (nothing more than its totals when the batch does not answer).
+async fn batch_staging(client: &Client, staged: &StagedByBatch) -> Progress {
+    let mut progress = StagingProgress {
+        files_total: staged.files,
+        bytes_total: staged.bytes,
+        ..StagingProgress::default()
+    };
+    let handle = client.get_workflow_handle::<DisseminationWorkflow>(staged.batch_id.clone());
+    if let Ok(Ok(desc)) =
+        tokio::time::timeout(Duration::from_secs(5), handle.describe(describe_options())).await
+    {
+        let beat = desc
+            .into_raw()
+            .pending_activities
+            .iter()
+            .find(|a| kind_of(a) == "stage")
+            .and_then(heartbeat::<StageHeartbeat>);
+        if let Some(beat) = beat {
+            progress.files_staged = beat
+                .online_per_group
+                .get(staged.group as usize)
+                .copied()
+                .unwrap_or_default();
+            progress.started_at = beat.progress.started_at;
+        }
+    }
+    let mut shown = Progress::staging(&progress);
+    // Only the batch's totals say how many bytes are on disk.
+    shown.bytes_staged = None;
+    shown.bytes_done = 0;
+    shown
+}
+
+fn kind_of(pending: &PendingActivityInfo) -> &str {
+    pending
+        .activity_type
+        .as_ref()
+        .map(|t| t.name.as_str())
+        .unwrap_or_default()
+}
+
+fn heartbeat<T: serde::de::DeserializeOwned>(pending: &PendingActivityInfo) -> Option<T> {
+    pending
+        .heartbeat_details
+        .as_ref()
+        .and_then(|p| p.payloads.first())
+        .and_then(|p| serde_json::from_slice::<T>(&p.data).ok())
+}
+
+/// A history this long has had a step complete (the first workflow task
+/// and its first step take 7 events): waiting for the next workflow task
+/// then is between two steps.
+const BETWEEN_STEPS: i64 = 8;
 
 /// What describe tells about a dissemination.
 pub struct Described {
     pub view: Option<DisseminationView>,
     /// A small AIP moving inside its first workflow task (flow 10 on).
     moves_locally: bool,
+    /// A batch item whose tape files its batch stages (flow 11 on).
+    staged_by_batch: Option<StagedByBatch>,
     /// Running, completed, failed, terminated…: a lock whose holder is no
     /// longer running is stale whatever its memo says.
     pub status: WorkflowExecutionStatus,
@@ -58,24 +126,39 @@ impl Described {
             .pending_workflow_task
             .as_ref()
             .is_some_and(|t| t.state == PendingWorkflowTaskState::Started as i32);
-        if queued && self.moves_locally && task_started {
+        let pending_steps = !self.raw.pending_activities.is_empty();
+        let task_pending = self.raw.pending_workflow_task.is_some();
+        // Past its first steps (a recall, a file): between two steps it is
+        // reading its files, never QUEUED again.
+        let history = self
+            .raw
+            .workflow_execution_info
+            .as_ref()
+            .map_or(0, |i| i.history_length);
+        if queued && self.staged_by_batch.is_some() && !task_pending && !pending_steps {
+            // Its batch recalls its files; until it signals, STAGING.
+            view.status = DisseminationStatus::Staging;
+        } else if queued
+            && ((self.moves_locally && task_started)
+                || (!pending_steps && task_pending && history >= BETWEEN_STEPS))
+        {
             view.status = DisseminationStatus::DownloadingFromRepository;
         }
         for pending in &self.raw.pending_activities {
-            let kind = pending
-                .activity_type
-                .as_ref()
-                .map(|t| t.name.as_str())
-                .unwrap_or_default();
+            let kind = kind_of(pending);
+            if kind == "stage" && queued {
+                view.status = DisseminationStatus::Staging;
+                view.progress =
+                    heartbeat::<StageHeartbeat>(pending).map(|b| Progress::staging(&b.progress));
+            }
             if matches!(kind, "transfer" | "package") {
-                let beat = pending
-                    .heartbeat_details
-                    .as_ref()
-                    .and_then(|p| p.payloads.first())
-                    .and_then(|p| serde_json::from_slice::<TransferHeartbeat>(&p.data).ok());
+                let beat = heartbeat::<TransferHeartbeat>(pending);
                 let progress = beat.and_then(|b| b.progress);
-                let started =
-                    pending.state == PendingActivityState::Started as i32 || pending.attempt > 1;
+                // Started, retried, or a later step (activity ids count
+                // the steps of the run: an earlier one has run).
+                let started = pending.state == PendingActivityState::Started as i32
+                    || pending.attempt > 1
+                    || pending.activity_id.parse::<u32>().is_ok_and(|n| n > 1);
                 if queued && started {
                     view.status = step_of(progress.as_ref());
                 }
@@ -126,6 +209,7 @@ fn waiting(pending: &PendingActivityInfo, kind: &str) -> Option<Waiting> {
         ("timeout", _) => "a worker",
         (t, _) if FailureType::parse(t) == Some(FailureType::UploadError) => "S3",
         (_, "transfer" | "package") => "the bit repository",
+        (_, "stage") => "the tape system",
         (_, "notify") => "the client's webhook endpoint",
         _ => "S3",
     };
@@ -167,9 +251,15 @@ pub async fn describe(
                 .ok()
                 .flatten()
                 .unwrap_or(false);
+            let staged_by_batch = desc
+                .memo()
+                .get::<StagedByBatch>(MEMO_STAGED_BY_BATCH)
+                .ok()
+                .flatten();
             Ok(Some(Described {
                 view,
                 moves_locally,
+                staged_by_batch,
                 status,
                 raw: desc.into_raw(),
             }))

@@ -18,7 +18,7 @@ use workflows::{
     dissemination::{SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS},
     lock::lock_id,
     DisseminationInput, DisseminationLock, DisseminationView, DisseminationWorkflow, LockInput,
-    LockRef, MEMO_LOCK_HOLDER, MEMO_MOVES_LOCALLY, MEMO_VIEW,
+    LockRef, StagedByBatch, MEMO_LOCK_HOLDER, MEMO_MOVES_LOCALLY, MEMO_STAGED_BY_BATCH, MEMO_VIEW,
 };
 
 /// A lock whose dissemination never appeared is stale after this long
@@ -45,6 +45,8 @@ pub struct StartRequest<'a> {
     pub lock_queue: String,
     pub priority_key: u8,
     pub view: &'a DisseminationView,
+    /// A batch item whose tape files its batch stages (its memo says so).
+    pub staged_by_batch: Option<StagedByBatch>,
     /// How often a call Temporal did not answer is made (at least once).
     /// Each is idempotent: a try that was done although it went unanswered
     /// is recognised by the dissemination id.
@@ -128,8 +130,14 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
     let record = &req.input.record;
     let mut memo = MemoValues::new();
     memo.insert(MEMO_VIEW, req.view.clone());
-    if req.input.moves_locally() {
+    // (One whose files are recalled first shows STAGING, then reads.)
+    let recalled_first =
+        !workflows::first_tape_copies(&req.input.files, &req.input.settings.locations).is_empty();
+    if req.input.moves_locally() && !recalled_first {
         memo.insert(MEMO_MOVES_LOCALLY, true);
+    }
+    if let Some(staged) = &req.staged_by_batch {
+        memo.insert(MEMO_STAGED_BY_BATCH, staged.clone());
     }
     let mut attributes = vec![
         SA_ARCHIVE_ID.value_set(record.archive_id.to_string()),

@@ -129,6 +129,9 @@ pub fn test_config(
     cfg.timings.retry_max_attempts = 5;
     cfg.timings.retry_for_ms = 20_000;
     cfg.timings.unreadable_retry_ms = 2_000;
+    // Stage requests polled often (a recall of a test takes seconds).
+    cfg.tape.poll_initial_ms = 100;
+    cfg.tape.poll_max_ms = 500;
     cfg.s3.request_timeout_ms = 20_000;
     cfg.s3.connect_timeout_ms = 2_000;
     cfg.timings.webhook_retry_initial_ms = 200;

@@ -11,6 +11,7 @@
 //! - `process`: child processes, the service's binaries, stopped by PID;
 //! - `ports`: free loopback ports;
 //! - `scale`: several workers and API replicas, haproxy in front;
+//! - `tape`: the tape-library stand-in as a process, and AIPs with tape copies;
 //! - `tempdir`: folders that remove themselves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
@@ -23,6 +24,7 @@ mod process;
 mod receiver;
 mod scale;
 mod stack;
+pub mod tape;
 mod tempdir;
 
 pub use app::{Options, TestApp};
@@ -33,6 +35,10 @@ pub use process::{
 };
 pub use receiver::{verify_with_standardwebhooks, Received};
 pub use scale::{start_replicas, start_workers, worker_identity, Haproxy};
+// (Also `tape::{make_pki, Pki, put_tape_aip}`.)
+pub use tape::{
+    tape_aip, AipFile, TapeAip, TapeEntry, TapeLibrary, TapeOptions, TapeState, TAPE_PREFIX,
+};
 pub use tempdir::{tempdir, TempDir};
 
 pub const CLIENT: &str = "client-a";

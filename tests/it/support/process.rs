@@ -26,6 +26,11 @@ impl ChildGuard {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Its exit status, if it has exited (reaped); `None` while it runs.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for ChildGuard {
@@ -47,6 +52,26 @@ pub(crate) fn spawn(
         .stderr(out)
         .spawn()
         .with_context(|| format!("starting {name} (run scripts/install-tools.sh first)"))?;
+    Ok(ChildGuard { name, child })
+}
+
+/// Like [`spawn`], for a tool that is started again on the same log (a
+/// server a test restarts): the log is appended to, not truncated.
+pub(crate) fn spawn_appending(
+    name: &'static str,
+    cmd: &mut Command,
+    log: &Path,
+) -> anyhow::Result<ChildGuard> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
     Ok(ChildGuard { name, child })
 }
 

@@ -210,6 +210,10 @@ pub struct FinishInput {
     pub notify: Option<NotifyInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockRef>,
+    /// Tape copies read through stage requests: their pins released (and
+    /// the requests deleted where they are this dissemination's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<super::TapeRelease>,
 }
 
 /// How `finish` went: the lock is released (else the step failed and is
@@ -219,6 +223,12 @@ pub struct FinishInput {
 pub struct FinishOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookAttempt>,
+    /// Tape pins released (request ids), and why any was not (the tape
+    /// system away: they expire after their `diskLifetime`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_released: Vec<String>,
 }
 
 /// One webhook attempt, as the workflow's retry schedule needs it.

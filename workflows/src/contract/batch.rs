@@ -77,6 +77,10 @@ pub struct BatchInput {
     /// not wait for turns; the batch counts them in the visibility store.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub flow: u32,
+    /// Flow 11 on: its items' first tape copies, staged by the batch in
+    /// bulk (each group names its item, which waits for `tape_ready`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tape: Vec<super::StageGroup>,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -111,6 +115,12 @@ pub struct BatchCarried {
     /// The last count of the items (flow 10 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<ItemTally>,
+    /// Its stage requests, deleted once every item is final (flow 11 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tape_requests: Vec<super::TapeRelease>,
+    /// Its staging is over (flow 11 on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staged: bool,
 }
 
 /// Where a batch's own item stands.

@@ -89,6 +89,10 @@ pub enum ReasonCode {
     /// The catalog describes a repository file in a way no copy can be
     /// read from (no location, no path, no digest, a path that leaves the AIP).
     InvalidCatalogEntry,
+    /// A file's last copies were on tape and their recall failed or did
+    /// not finish within `timings.stage_timeout_ms` (the tape system's
+    /// reason in the message).
+    StagingFailed,
 }
 
 impl ReasonCode {
@@ -105,6 +109,7 @@ impl ReasonCode {
             Self::UnreadableArchive => "UNREADABLE_ARCHIVE",
             Self::DuplicatePath => "DUPLICATE_PATH",
             Self::InvalidCatalogEntry => "INVALID_CATALOG_ENTRY",
+            Self::StagingFailed => "STAGING_FAILED",
         }
     }
 }
@@ -178,6 +183,7 @@ mod tests {
             ReasonCode::NoReadableCopy,
             ReasonCode::NothingSelected,
             ReasonCode::InvalidCatalogEntry,
+            ReasonCode::StagingFailed,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -139,6 +139,13 @@ pub struct WorkflowSettings {
     /// nothing changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_poll_ms: Option<u64>,
+    /// The queue of the `stage` steps (flow 11 on): waiting for tape holds
+    /// no transfer slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staging_queue: Option<String>,
+    /// A recall not done after this long makes its copy unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_timeout_ms: Option<u64>,
 }
 
 /// A configured location of the bit repository: how it is read and how
@@ -156,7 +163,11 @@ pub struct LocationPolicy {
 /// marker, which would cost every execution two history events forever.
 /// Workers are upgraded before the API: a worker refuses a flow newer than
 /// it knows (the task fails and waits for a newer worker).
-pub const FLOW: u32 = 10;
+///
+/// - 10: a small AIP's whole life in three workflow tasks (`flow`).
+/// - 11: tape copies are staged before they are read (`staging`); a
+///   batch's tape files are staged by the batch.
+pub const FLOW: u32 = 11;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,6 +185,10 @@ pub struct DisseminationInput {
     /// flows were numbered: the patches of that code decide).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub flow: u32,
+    /// Its batch stages its tape files (flow 11 on): it waits for the
+    /// batch's `tape_ready` before reading them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staged_by_batch: bool,
 }
 
 fn is_zero(v: &u32) -> bool {

@@ -7,12 +7,14 @@ mod activity;
 mod batch;
 mod codes;
 mod dissemination;
+mod tape;
 mod view;
 
 pub use activity::*;
 pub use batch::*;
 pub use codes::*;
 pub use dissemination::*;
+pub use tape::*;
 pub use view::*;
 
 /// Workflow type names, fixed so renaming a Rust type breaks nothing.
@@ -24,5 +26,8 @@ pub const MEMO_VIEW: &str = "dissemination";
 /// Memo key: the dissemination moves inside its first workflow task (a
 /// small AIP, flow 10 on): while that task runs, it is transferring.
 pub const MEMO_MOVES_LOCALLY: &str = "movesLocally";
+/// Memo key: a batch item whose tape files its batch stages (flow 11
+/// on): `{batchId, group, files}`; until the batch signals it, STAGING.
+pub const MEMO_STAGED_BY_BATCH: &str = "stagedByBatch";
 /// Memo key of a lock workflow naming the dissemination holding it.
 pub const MEMO_LOCK_HOLDER: &str = "disseminationId";

@@ -131,6 +131,9 @@ pub enum Phase {
     Download,
     /// Parts landing in the client's bucket.
     Upload,
+    /// Files being recalled from tape (status STAGING).
+    #[serde(rename = "STAGING")]
+    Staging,
 }
 
 /// Where the webhook delivery stands.
@@ -185,6 +188,7 @@ impl Phase {
         match self {
             Self::Download => "download",
             Self::Upload => "upload",
+            Self::Staging => "STAGING",
         }
     }
 }
@@ -213,6 +217,35 @@ pub struct Progress {
     /// rate so far (absent until there is a rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_left: Option<u64>,
+    /// STAGING: files on disk so far, of how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_staged: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_total: Option<u32>,
+    /// STAGING: bytes on disk so far (of `bytesTotal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_staged: Option<u64>,
+    /// STAGING: when the tape system started on the recall, where it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub staging_started_at: Option<model::time::Timestamp>,
+}
+
+impl Progress {
+    /// The progress GET shows while STAGING.
+    pub fn staging(p: &super::StagingProgress) -> Self {
+        Self {
+            phase: Phase::Staging,
+            file: String::new(),
+            bytes_done: p.bytes_staged,
+            bytes_total: p.bytes_total,
+            seconds_left: None,
+            files_staged: Some(p.files_staged),
+            files_total: Some(p.files_total),
+            bytes_staged: Some(p.bytes_staged),
+            staging_started_at: p.started_at.clone(),
+        }
+    }
 }
 
 /// How the webhook delivery went: visible to the client and operators.
