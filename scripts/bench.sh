@@ -43,6 +43,23 @@
 #       (from the transfer's result in the history), beside the bytes left.
 #   BENCH_PARTS=recovery runs P8 alone; BENCH_PARTS=p1 runs P1 and P2 (with
 #   the bagit lines) and stops.
+#   TAPE  (BENCH_PARTS=tape alone, never in the default run) tape recalls:
+#       TAPE_ITEMS (60) tape-only AIPs of TAPE_KIB (256) KiB on TAPE_VOLUMES
+#       (6) volumes, TAPE_ITEMS / TAPE_VOLUMES per volume, the library
+#       restarted cold before each run (stopped by PID, its buffer emptied,
+#       started again on the same port, dirs, token and CA, with --drives
+#       TAPE_DRIVES (2) --mount-ms TAPE_MOUNT_MS (2000), reads unpaced):
+#       one batch; the same count as single POSTs from one client, one after
+#       the other; and single POSTs one every TAPE_SINGLES_EVERY_MS (500)
+#       ms; each in archiveId order, which alternates volumes, and on AIPs
+#       of its own (3 x TAPE_ITEMS), after one warm-up dissemination from
+#       tape (the demo AIP) that no run pays for. Per run: the first POST
+#       to the last verified dissemination.delivered webhook, the library's
+#       mounts (GET /admin/state, in all and per volume) and stage requests
+#       (its log, with when they came and were polled); batch/singles
+#       ratios and whether the targets (batch <= 2 mounts per volume, wall
+#       <= 0.5x singles) were met; the load average before and after each
+#       run; one item's history per run (scripts/bench-tape.py).
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
@@ -83,10 +100,68 @@ start_stack
 
 LARGE_ID=019e404e-ffff-7000-8000-00000000b001
 SMALL_ID=019e404e-ffff-7000-8000-00000000b002
-if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ]; then
+if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ] && [ "${BENCH_PARTS:-all}" != tape ]; then
   echo "creating the $LARGE_MIB MiB and $SMALL_MIB MiB AIPs..." >&2
   "$bin/dissemination-worker" seed-demo --large-mib "$LARGE_MIB" --large-id "$LARGE_ID" >/dev/null
   "$bin/dissemination-worker" seed-demo --large-mib "$SMALL_MIB" --large-id "$SMALL_ID" >/dev/null
+fi
+
+# TAPE: tape recalls as one batch, as singles at once, as singles over time.
+# Restarts the stack's tape library cold (stopped by PID, buffer emptied,
+# counters reset) with the same port, folders, token and CA as stack.sh
+# gives it, plus the drives and mount time measured; its log per run.
+tape_restart() { # log_name
+  local pid keep=()
+  kill "$TAPE_PID" 2>/dev/null || true
+  wait "$TAPE_PID" 2>/dev/null || true
+  for pid in "${pids[@]}"; do [ "$pid" = "$TAPE_PID" ] || keep+=("$pid"); done
+  pids=("${keep[@]}")
+  rm -rf "$data/tape-buffer"
+  mkdir -p "$data/tape-buffer"
+  # Debug: one line per request it answered (when each stage request was polled).
+  RUST_LOG=info,tape_library=debug "$bin/tape-library" --listen "127.0.0.1:$TAPE_PORT" --tape-dir "$data/tape" \
+    --buffer-dir "$data/tape-buffer" --manifest "$data/tape-manifest.json" \
+    --token-file "$TAPE_TOKEN_FILE" --tls-cert "$data/tape-tls/server.pem" \
+    --tls-key "$data/tape-tls/server.key" \
+    --drives "${TAPE_DRIVES:-2}" --mount-ms "${TAPE_MOUNT_MS:-2000}" --read-bytes-per-sec 0 \
+    >"$RUN/logs/tape-library-$1.log" 2>&1 &
+  TAPE_PID=$!
+  pids+=("$TAPE_PID")
+  wait_port "$TAPE_PORT" "the tape library"
+}
+tape_part() {
+  local n=${TAPE_ITEMS:-60} volumes=${TAPE_VOLUMES:-6} kib=${TAPE_KIB:-256} every=${TAPE_SINGLES_EVERY_MS:-500}
+  local run mode prefix out=() commit
+  echo "TAPE: creating 3 x $n tape-only AIPs of $kib KiB on $volumes volumes each..." >&2
+  python3 scripts/bench-tape.py seed "$data" "$n" "$volumes" "$kib" 7a00:A 7b00:B 7c00:C >/dev/null
+  # A warm-up before the measured runs (the demo AIP on tape only), so that
+  # no run pays for the stack's first recall, transfer and webhook.
+  tape_restart warmup
+  echo "TAPE: warm-up (one dissemination from tape)..." >&2
+  local warm status
+  warm=$(post_dissemination 019e404e-b7a3-7d1e-9c2f-6a5b4c3d2e1f 70)
+  status=$(wait_final "$warm")
+  [ "$status" = DISSEMINATED ] || { echo "TAPE warm-up $warm ended $status" >&2; exit 1; }
+  wait_webhook "$warm" || { echo "no verified webhook for $warm" >&2; exit 1; }
+  for run in batch:7a00 now:7b00 every:7c00; do
+    mode=${run%%:*} prefix=${run##*:}
+    tape_restart "$mode"
+    sleep 1 # the worker's pooled connections to the stopped library are closed and dropped
+    echo "TAPE: $mode ($n AIPs)..." >&2
+    out+=("$(python3 scripts/bench-tape.py run "$mode" "$prefix" --n "$n" --every-ms "$every" \
+      --api "$API" --token "$TOKEN" --webhook-log "$RUN/logs/webhooks.log" --worker-log "$RUN/logs/worker.log" \
+      --tape-url "$TAPE_URL" --tape-ca "$TAPE_CA" --tape-token-file "$TAPE_TOKEN_FILE" \
+      --tape-log "$RUN/logs/tape-library-$mode.log" \
+      --temporal-cli "$tools/temporal" --temporal-address "127.0.0.1:$T_PORT")")
+  done
+  printf '%s\n' "${out[@]}" >"$RUN/tape-raw.txt"
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  python3 scripts/bench-tape.py report "${out[@]}" "$(python3 -c 'import json,sys; print(json.dumps({"commit": sys.argv[1], "profile": sys.argv[2], "drives": int(sys.argv[3]), "mount_ms": int(sys.argv[4]), "volumes": int(sys.argv[5]), "kib": int(sys.argv[6])}))' \
+    "$commit" "$STACK_PROFILE" "${TAPE_DRIVES:-2}" "${TAPE_MOUNT_MS:-2000}" "$volumes" "$kib")"
+}
+if [ "${BENCH_PARTS:-all}" = tape ]; then
+  tape_part
+  exit 0
 fi
 
 if [ ! -x "$root/.tools/awscli/bin/aws" ]; then
