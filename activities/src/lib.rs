@@ -20,6 +20,7 @@ pub mod notify;
 pub mod observe;
 pub mod package;
 mod parts;
+mod recover;
 pub mod repository;
 pub mod s3;
 pub mod tape;
@@ -30,14 +31,15 @@ use observe::WorkerMetrics;
 use platform::config::Config;
 use repository::Repository;
 use s3::S3;
+use secrecy::ExposeSecret;
 use std::{sync::Arc, time::Duration};
 use temporalio_common::ActivityError;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{
     activities::defs, BatchNotifyInput, DeliveredFile, DiscardInput, FinishInput, FinishOutcome,
-    ItemTally, NotifyInput, NotifyOutcome, PackageInput, PackageOutcome, PresignInput, StageInput,
-    StageOutcome, TransferInput, TransferOutcome,
+    ItemTally, NotifyInput, NotifyOutcome, PackageInput, PackageOutcome, PresignInput,
+    RecoveryInput, RecoveryOutcome, StageInput, StageOutcome, TransferInput, TransferOutcome,
 };
 
 /// The activities the worker registers, with the clients they share.
@@ -48,6 +50,8 @@ pub struct Activities {
     pub(crate) s3: S3,
     pub(crate) http: reqwest::Client,
     pub(crate) metrics: WorkerMetrics,
+    /// The clients' event feed (every webhook message, in order).
+    pub(crate) feed: Arc<feed::Feed>,
 }
 
 impl Activities {
@@ -60,12 +64,18 @@ impl Activities {
             ))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let feed = Arc::new(feed::Feed::new(
+            &cfg.s3,
+            &cfg.events,
+            cfg.events.cursor_secret.expose_secret().as_bytes(),
+        ));
         Ok(Self {
             cfg,
             repo,
             s3,
             http,
             metrics: WorkerMetrics::default(),
+            feed,
         })
     }
 
@@ -73,6 +83,14 @@ impl Activities {
     /// (location id, what is wrong).
     pub async fn check_locations(&self, timeout: Duration) -> Vec<(String, String)> {
         self.repo.check(timeout).await
+    }
+
+    /// The event feed's bucket exists (created when missing).
+    pub async fn ensure_feed(&self) -> anyhow::Result<()> {
+        self.feed
+            .ensure_bucket()
+            .await
+            .map_err(|e| anyhow::anyhow!("the event feed's bucket: {e}"))
     }
 
     /// Records the worker's metrics with `metrics` (default: nowhere).
@@ -118,6 +136,15 @@ impl Activities {
         input: StageInput,
     ) -> Result<StageOutcome, ActivityError> {
         Ok(tape::stage::stage(&self, &ctx, input).await?)
+    }
+
+    #[activity(definition = defs::Redeliver)]
+    pub async fn redeliver(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: RecoveryInput,
+    ) -> Result<RecoveryOutcome, ActivityError> {
+        Ok(recover::redeliver(&self, &ctx, input).await?)
     }
 
     #[activity(definition = defs::TallyBatch)]

@@ -67,8 +67,13 @@ pub(crate) async fn notify(
     };
     let body = serde_json::to_vec(&envelope(&input))
         .map_err(|e| Failure::Transient(format!("encoding the webhook: {e}")))?;
-    let client_id = input.view.record.client_id.as_str();
-    let status_code = post_signed(acts, client_id, &input.message_id, body, attempt).await?;
+    let event = Published {
+        client_id: input.view.record.client_id.as_str(),
+        webhook_id: &input.message_id,
+        event_type: input.event_type.as_str(),
+        occurred_at: input.occurred_at.as_str(),
+    };
+    let status_code = publish(acts, event, body, attempt).await?;
     Ok(NotifyOutcome {
         outcome: if status_code.is_some() {
             WebhookState::Delivered
@@ -91,7 +96,7 @@ pub(crate) async fn notify_batch(
     begin(
         ctx,
         [
-            KeyValue::new("batchId", record.batch_id.clone()),
+            KeyValue::new("batchId", record.batch_id.to_string()),
             KeyValue::new("clientId", record.client_id.to_string()),
             KeyValue::new("webhookType", "dissemination-batch.completed"),
         ],
@@ -109,21 +114,79 @@ pub(crate) async fn notify_batch(
     }))
     .map_err(|e| Failure::Transient(format!("encoding the webhook: {e}")))?;
     let attempt = ctx.info().attempt;
-    post_signed(
-        acts,
-        record.client_id.as_str(),
-        &input.message_id,
-        body,
-        attempt,
-    )
-    .await?;
+    let event = Published {
+        client_id: record.client_id.as_str(),
+        webhook_id: &input.message_id,
+        event_type: "dissemination-batch.completed",
+        occurred_at: input.occurred_at.as_str(),
+    };
+    publish(acts, event, body, attempt).await?;
     Ok(())
+}
+
+/// A webhook message as the client's event feed keeps it.
+pub(crate) struct Published<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) webhook_id: &'a str,
+    pub(crate) event_type: &'a str,
+    pub(crate) occurred_at: &'a str,
+}
+
+/// The message into the client's event feed first (once per webhook id,
+/// however often this is retried; also for a client with no endpoint),
+/// then to the endpoint; a 2xx marks it taken (`POST /v1/webhooks/recover`
+/// sends again only what was not).
+async fn publish(
+    acts: &Activities,
+    event: Published<'_>,
+    body: Vec<u8>,
+    attempt: u32,
+) -> Result<Option<u16>, Failure> {
+    let payload = std::str::from_utf8(&body)
+        .map_err(|e| Failure::Transient(format!("encoding the webhook: {e}")))?;
+    let appended = acts
+        .feed
+        .append(&feed::NewEvent {
+            client_id: event.client_id,
+            webhook_id: event.webhook_id,
+            event_type: event.event_type,
+            occurred_at: event.occurred_at,
+            payload,
+        })
+        .await;
+    match appended {
+        Ok(seq) => tracing::debug!(webhook_id = event.webhook_id, seq, "event in the feed"),
+        // A message the feed cannot take (a fault of ours): logged, and
+        // still sent.
+        Err(e @ feed::FeedError::Invalid(_)) => {
+            tracing::error!(webhook_id = event.webhook_id, error = %e, "event not in the feed")
+        }
+        // S3 away: the attempt is retried, so the feed never misses one.
+        Err(e) => {
+            return Err(Failure::Transient(format!(
+                "recording the event in the feed: {e}"
+            )))
+        }
+    }
+    let status = post_signed(acts, event.client_id, event.webhook_id, body, attempt).await?;
+    if status.is_some() {
+        taken(acts, event.client_id, event.webhook_id).await;
+    }
+    Ok(status)
+}
+
+/// Marks a message the endpoint took (a failure only means it may be sent
+/// again by a recovery).
+pub(crate) async fn taken(acts: &Activities, client_id: &str, webhook_id: &str) {
+    if let Err(e) = acts.feed.acknowledge_delivery(client_id, webhook_id).await {
+        warn!(%webhook_id, error = %e, "could not mark the webhook as taken");
+    }
 }
 
 /// Posts a Standard Webhooks message to the client's endpoint, signed with
 /// its secret(s): `Ok(Some(status))` when accepted, `Ok(None)` when the
 /// client has no webhook configured.
-async fn post_signed(
+pub(crate) async fn post_signed(
     acts: &Activities,
     client_id: &str,
     message_id: &str,

@@ -8,7 +8,7 @@
 
 use crate::jwks::Keys;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
-use model::ContractId;
+use model::{ClientId, ContractId};
 use platform::config::AuthConfig;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -56,7 +56,7 @@ struct RoleList {
 /// What the API needs to know about the caller.
 #[derive(Clone, Debug)]
 pub struct Claims {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub roles: Vec<String>,
 }
 
@@ -153,7 +153,10 @@ impl Verifier {
         {
             roles.extend(own.roles);
         }
-        Ok(Claims { client_id, roles })
+        Ok(Claims {
+            client_id: ClientId::new(client_id),
+            roles,
+        })
     }
 }
 

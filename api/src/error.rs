@@ -1,7 +1,8 @@
 //! One error type for the API and its one `IntoResponse`: every 4xx/5xx body
 //! is `{"error":{"code","message","details"}}`, its code one of `ErrorCode`
 //! (which also fixes the status). 5xx bodies never carry internals: the
-//! cause is logged where the response is made.
+//! error that caused one is kept as its `source`, with that error's own
+//! causes, and logged with the whole chain where the response is made.
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
@@ -27,6 +28,9 @@ pub enum ErrorCode {
     InvalidStatus,
     InvalidPageSize,
     InvalidCursor,
+    InvalidAcknowledgement,
+    InvalidEventType,
+    InvalidSince,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -39,6 +43,9 @@ pub enum ErrorCode {
     DisseminationEnded,
     BatchEnded,
     LinkRegenerationLimit,
+    AcknowledgementMismatch,
+    AlreadyAcknowledged,
+    AcknowledgementLimit,
     RetentionEnded,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -76,7 +83,10 @@ impl ErrorCode {
             | InvalidBatchId
             | InvalidStatus
             | InvalidPageSize
-            | InvalidCursor => StatusCode::BAD_REQUEST,
+            | InvalidCursor
+            | InvalidAcknowledgement
+            | InvalidEventType
+            | InvalidSince => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
             Forbidden => StatusCode::FORBIDDEN,
             NotFound | ArchiveNotFound | DisseminationNotFound | BatchNotFound => {
@@ -87,7 +97,10 @@ impl ErrorCode {
             | NotDelivered
             | DisseminationEnded
             | BatchEnded
-            | LinkRegenerationLimit => StatusCode::CONFLICT,
+            | LinkRegenerationLimit
+            | AcknowledgementMismatch
+            | AlreadyAcknowledged
+            | AcknowledgementLimit => StatusCode::CONFLICT,
             RetentionEnded => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -99,11 +112,16 @@ impl ErrorCode {
     }
 }
 
+/// An error that caused a response, with its chain of causes.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Option<String>,
+    /// Why a 5xx happened: logged with its chain of causes, never sent.
+    pub source: Option<BoxError>,
     /// Rarely needed parts, boxed to keep the error small.
     pub extra: Option<Box<Extra>>,
 }
@@ -114,8 +132,6 @@ pub struct Extra {
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
     /// A body other than the envelope (409 carries the existing dissemination).
     pub body: Option<serde_json::Value>,
-    /// Why a 5xx happened: logged, never sent.
-    pub cause: Option<String>,
     /// The dependency that is down (503).
     pub dependency: Option<&'static str>,
 }
@@ -140,8 +156,15 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            source: None,
             extra: None,
         }
+    }
+
+    /// Keeps what caused this error (logged on a 5xx, never sent).
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
     }
 
     pub fn status(&self) -> StatusCode {
@@ -201,23 +224,47 @@ impl ApiError {
     }
 
     /// A dependency is down: answered with 503, its cause logged.
-    pub fn unavailable(what: &'static str, cause: impl std::fmt::Display) -> Self {
+    pub fn unavailable(what: &'static str, cause: impl Into<BoxError>) -> Self {
         let mut e = Self::new(
             ErrorCode::ServiceUnavailable,
             format!("{what} is unavailable, try again later"),
         )
-        .with_header(header::RETRY_AFTER, "5");
-        let extra = e.extra_mut();
-        extra.dependency = Some(what);
-        extra.cause = Some(cause.to_string());
+        .with_header(header::RETRY_AFTER, "5")
+        .with_source(cause);
+        e.extra_mut().dependency = Some(what);
         e
     }
 
     /// Unexpected: answered with an opaque 500, its cause logged.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(ErrorCode::InternalError, "an unexpected error occurred");
-        e.extra_mut().cause = Some(cause.to_string());
-        e
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::new(ErrorCode::InternalError, "an unexpected error occurred").with_source(cause)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// An error and its causes, outermost first: `a: b: c`.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -227,6 +274,7 @@ impl From<model::IdError> for ApiError {
         let code = match e {
             model::IdError::ArchiveId => ErrorCode::InvalidArchiveId,
             model::IdError::DisseminationId => ErrorCode::InvalidDisseminationId,
+            model::IdError::BatchId => ErrorCode::InvalidBatchId,
             model::IdError::Priority => ErrorCode::InvalidPriority,
             model::IdError::ContractId => ErrorCode::InvalidRequest,
         };
@@ -269,16 +317,14 @@ impl IntoResponse for ApiError {
         let Extra {
             headers,
             body,
-            cause,
             dependency,
         } = self.extra.map(|e| *e).unwrap_or_default();
         if status.is_server_error() {
-            let cause = cause.as_deref().unwrap_or_default();
+            let error = self.source.as_deref().map(|e| Chain(e).to_string());
+            let error = error.as_deref().unwrap_or_default();
             match dependency {
-                Some(dependency) => {
-                    tracing::error!(dependency, error = cause, "dependency unavailable")
-                }
-                None => tracing::error!(error = cause, code = ?self.code, "internal error"),
+                Some(dependency) => tracing::error!(dependency, error, "dependency unavailable"),
+                None => tracing::error!(error, code = ?self.code, "internal error"),
             }
         }
         let mut response = match body {
@@ -321,6 +367,27 @@ mod tests {
         assert_eq!(
             wire(ErrorCode::InternalError),
             Some("INTERNAL_ERROR".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_error_keeps_its_chain_and_sends_none_of_it() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("describing the workflow")]
+        struct Outer(#[source] std::io::Error);
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = ApiError::unavailable("Temporal", Outer(io));
+        let source = e.source.as_deref().map(|s| Chain(s).to_string());
+        assert_eq!(source.as_deref(), Some("describing the workflow: refused"));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        let body = String::from_utf8(body.map(|b| b.to_vec()).unwrap_or_default());
+        assert!(body.is_ok_and(|b| b.contains("SERVICE_UNAVAILABLE") && !b.contains("refused")));
+        let ApiError { source, .. } = ApiError::internal("the batch's input is not readable");
+        assert_eq!(
+            source.map(|s| s.to_string()).as_deref(),
+            Some("the batch's input is not readable")
         );
     }
 }

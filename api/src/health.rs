@@ -24,7 +24,7 @@ pub async fn healthz() -> Json<Value> {
     (status = 503, description = "A dependency is unavailable")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     // Within an orchestrator's probe budget (1 s), whatever Temporal does.
-    let probe = state.temporal.count_workflows(
+    let probe = state.temporal.client.count_workflows(
         "WorkflowId = 'readyz-probe'",
         crate::temporal::count_options(),
     );

@@ -7,11 +7,14 @@ pub mod auth;
 pub mod batches;
 pub mod disseminations;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod jwks;
 pub mod observe;
 pub mod openapi;
+pub mod pagination;
+pub mod queue;
 pub mod ratelimit;
 pub mod settings;
 pub mod state;
@@ -29,15 +32,35 @@ use tokio::net::TcpListener;
 /// Connects to Temporal and loads the JWKS and catalog.
 pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
     let verifier = auth::Verifier::from_config(&cfg.auth).await?;
-    crate::temporal::set_rpc_budget(Duration::from_millis(cfg.temporal.rpc_timeout_ms));
-    let temporal = platform::temporal::connect_for_requests(
+    let client = platform::temporal::connect_for_requests(
         &cfg.temporal,
         &format!("dissemination-api@{}", std::process::id()),
     )
     .await?;
+    let budget = Duration::from_millis(cfg.temporal.rpc_timeout_ms);
+    let feed = {
+        use secrecy::ExposeSecret;
+        feed::Feed::new(
+            &cfg.s3,
+            &cfg.events,
+            cfg.events.cursor_secret.expose_secret().as_bytes(),
+        )
+    };
+    // The workers create the feed's bucket too; the API only reads it, and
+    // a store down at start is a 503 on the feed's routes, not a failed start.
+    if let Err(e) = feed.ensure_bucket().await {
+        tracing::warn!(error = %e, "the event feed's bucket could not be checked");
+    }
+    let queue = queue::QueueWatch::start(
+        client.clone(),
+        cfg.clone(),
+        Duration::from_millis(cfg.api.queue_sample_ms.max(100)),
+    );
     Ok(AppState {
+        feed: Arc::new(feed),
+        queue,
         catalog: Arc::new(FsCatalog::new(&cfg.catalog.root)),
-        temporal,
+        temporal: temporal::Temporal::new(client, budget),
         verifier: Arc::new(verifier),
         limiter: Arc::new(ratelimit::RateLimiter::new(
             cfg.api.rate_limit_per_minute,
@@ -51,6 +74,7 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
 pub fn router(state: AppState) -> Router {
     let api = disseminations::router()
         .merge(batches::router())
+        .merge(events::router())
         .merge(health::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

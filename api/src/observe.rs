@@ -31,12 +31,19 @@ pub struct ApiMetrics {
     latency: HistogramVec,
     by_status: IntGaugeVec,
     count_refreshes: prometheus::IntCounter,
+    /// Acknowledgements whose digests differed from the delivered ones.
+    ack_mismatches: prometheus::IntCounter,
     /// When the counts were last taken; held across the refresh so parallel
     /// scrapes wait for one refresh instead of each running their own.
     counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl ApiMetrics {
+    /// An acknowledgement named a file whose digest differs.
+    pub fn acknowledgement_mismatch(&self) {
+        self.ack_mismatches.inc();
+    }
+
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
@@ -70,13 +77,19 @@ impl ApiMetrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(by_status.clone()))?;
+        let ack_mismatches = prometheus::IntCounter::new(
+            "dissemination_acknowledgement_mismatches_total",
+            "Acknowledgements in which the receiving archive's SHA-256 of a file differed from the delivered one",
+        )?;
         registry.register(Box::new(count_refreshes.clone()))?;
+        registry.register(Box::new(ack_mismatches.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             by_status,
             count_refreshes,
+            ack_mismatches,
             counted_at: tokio::sync::Mutex::new(None),
         })
     }
@@ -144,7 +157,7 @@ async fn count_by_status(state: &AppState) {
             "WorkflowType = 'DisseminationWorkflow' AND DisseminationStatus = '{}'",
             s.as_str()
         );
-        let client = state.temporal.clone();
+        let client = state.temporal.client.clone();
         async move { (s, client.count_workflows(query, count_options()).await) }
     }))
     .await;

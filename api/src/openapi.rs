@@ -1,13 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers and types, served
 //! at `{base}/openapi.json` with Swagger UI (vendored assets: no network
-//! needed to view it) at `{base}/swagger-ui/`.
+//! needed to view it) at `{base}/swagger-ui/`. Each create links to the
+//! operations that take the id it returns (`CreateLinks`).
 
-use crate::{batches, disseminations, error, health};
+use crate::{batches, disseminations, error, events, health};
 use axum::Router;
 use utoipa::{
     openapi::{
+        link::LinkBuilder,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
         server::Server,
+        RefOr,
     },
     Modify, OpenApi,
 };
@@ -19,7 +22,7 @@ use utoipa_swagger_ui::SwaggerUi;
         title = "Dissemination Service",
         description = "Delivers preserved packages (AIPs) to client systems: request one by archiveId, \
 follow its status, receive a signed webhook with presigned download links.",
-        version = "1.0.0"
+        version = "1.2.0"
     ),
     paths(
         disseminations::create::create,
@@ -29,6 +32,9 @@ follow its status, receive a signed webhook with presigned download links.",
         disseminations::cancel::cancel,
         disseminations::read::events,
         disseminations::read::receipt,
+        disseminations::acknowledge::acknowledge,
+        events::list,
+        events::recover,
         batches::create::create,
         batches::read::read,
         batches::read::list,
@@ -37,9 +43,17 @@ follow its status, receive a signed webhook with presigned download links.",
         health::readyz,
     ),
     components(schemas(
-        disseminations::create::DisseminationIn,
+        disseminations::request::DisseminationIn,
         disseminations::create::ConflictBody,
         disseminations::list::DisseminationPage,
+        workflows::Acknowledgement,
+        workflows::AcknowledgedFile,
+        workflows::Acknowledged,
+        workflows::QueuePosition,
+        events::EventPage,
+        events::FeedEvent,
+        events::RecoverIn,
+        events::RecoveryStarted,
         disseminations::read::EventList,
         workflows::DisseminationEvent,
         error::ErrorBody,
@@ -48,8 +62,8 @@ follow its status, receive a signed webhook with presigned download links.",
         workflows::DisseminationView,
         workflows::DisseminationRecord,
         workflows::Format,
-        batches::create::BatchIn,
-        batches::create::ArchiveIdString,
+        batches::request::BatchIn,
+        batches::request::ArchiveIdString,
         batches::create::BatchCreated,
         batches::read::BatchPage,
         batches::read::BatchList,
@@ -58,15 +72,15 @@ follow its status, receive a signed webhook with presigned download links.",
         workflows::BatchCounts,
         workflows::BatchItem,
         workflows::ItemError,
-        disseminations::create::SelectPattern,
+        disseminations::request::SelectPattern,
         workflows::DeliveredFile,
         workflows::Reason,
         workflows::WebhookDelivery,
         workflows::Progress,
         model::DisseminationStatus,
     )),
-    modifiers(&BearerAuth),
-    tags((name = "disseminations", description = "Requests for AIPs"), (name = "batches", description = "Many AIPs in one request"), (name = "probes", description = "Health"))
+    modifiers(&BearerAuth, &CreateLinks),
+    tags((name = "disseminations", description = "Requests for AIPs"), (name = "batches", description = "Many AIPs in one request"), (name = "events", description = "The caller's event feed and webhook recovery"), (name = "probes", description = "Health"))
 )]
 pub struct ApiDoc;
 
@@ -88,6 +102,98 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Links from each create (its 201) to the operations that take the id it
+/// returns: a client, or schemathesis's stateful phase, follows them with
+/// real ids. A batch's items are reached through its first item.
+struct CreateLinks;
+
+const DISSEMINATION: &str = "/v1/disseminations/{disseminationId}";
+const BATCH: &str = "/v1/dissemination-batches/{batchId}";
+
+impl Modify for CreateLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let (create, create_batch) = ("/v1/disseminations", "/v1/dissemination-batches");
+        let id = "disseminationId";
+        for (verb, path, method) in [
+            ("Get", DISSEMINATION, "get"),
+            ("Cancel", DISSEMINATION, "delete"),
+            (
+                "Events",
+                "/v1/disseminations/{disseminationId}/events",
+                "get",
+            ),
+            (
+                "Receipt",
+                "/v1/disseminations/{disseminationId}/receipt",
+                "get",
+            ),
+            (
+                "NewLinks",
+                "/v1/disseminations/{disseminationId}/links",
+                "post",
+            ),
+            (
+                "Acknowledge",
+                "/v1/disseminations/{disseminationId}/acknowledgement",
+                "post",
+            ),
+        ] {
+            let to = (path, method, id);
+            let name = format!("{verb}Dissemination");
+            add_link(
+                openapi,
+                create,
+                &name,
+                to,
+                "$response.body#/disseminationId",
+            );
+            let name = format!("{verb}FirstItem");
+            add_link(
+                openapi,
+                create_batch,
+                &name,
+                to,
+                "$response.body#/items/0/disseminationId",
+            );
+        }
+        for (name, method) in [("GetBatch", "get"), ("CancelBatch", "delete")] {
+            let to = (BATCH, method, "batchId");
+            add_link(openapi, create_batch, name, to, "$response.body#/batchId");
+        }
+    }
+}
+
+/// Adds to the 201 of `POST create` the link `name` to `(path, method)`,
+/// its parameter `param` set to `value` (a runtime expression).
+fn add_link(
+    openapi: &mut utoipa::openapi::OpenApi,
+    create: &str,
+    name: &str,
+    (path, method, param): (&str, &str, &str),
+    value: &str,
+) {
+    let created = openapi
+        .paths
+        .paths
+        .get_mut(create)
+        .and_then(|item| item.post.as_mut())
+        .and_then(|post| post.responses.responses.get_mut("201"));
+    let Some(RefOr::T(created)) = created else {
+        return;
+    };
+    // A JSON pointer into `paths`, as a URI fragment.
+    let pointer = path
+        .replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D");
+    let link = LinkBuilder::new()
+        .operation_ref(format!("#/paths/{pointer}/{method}"))
+        .parameter(param, value)
+        .build();
+    created.links.insert(name.to_owned(), RefOr::T(link));
 }
 
 /// The document for a deployment mounted at `base_path`.

@@ -39,5 +39,6 @@ pub fn workflow_settings(cfg: &Config) -> WorkflowSettings {
         batch_poll_ms: Some(cfg.api.batch_poll_ms),
         staging_queue: Some(cfg.staging_queue()),
         stage_timeout_ms: Some(t.stage_timeout_ms),
+        release_on_ack: cfg.retention.release_on_ack,
     }
 }

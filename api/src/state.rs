@@ -1,17 +1,24 @@
 //! Shared application state: one cheap clone per request.
 
-use crate::{auth::Verifier, observe::ApiMetrics, ratelimit::RateLimiter};
+use crate::{
+    auth::Verifier, observe::ApiMetrics, queue::QueueWatch, ratelimit::RateLimiter,
+    temporal::Temporal,
+};
+use feed::Feed;
 use model::catalog::Catalog;
 use platform::config::Config;
 use std::sync::Arc;
-use temporalio_client::Client;
 
 #[derive(Clone)]
 pub struct AppState {
     pub cfg: Arc<Config>,
     pub catalog: Arc<dyn Catalog>,
-    pub temporal: Client,
+    pub temporal: Temporal,
     pub verifier: Arc<Verifier>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<ApiMetrics>,
+    /// The clients' event feed (`GET /v1/events`, recovery).
+    pub feed: Arc<Feed>,
+    /// Each band's recent throughput (a QUEUED dissemination's estimate).
+    pub queue: Arc<QueueWatch>,
 }

@@ -11,71 +11,114 @@ pub enum IdError {
     ArchiveId,
     #[error("disseminationId must be 22 base62 characters")]
     DisseminationId,
+    #[error("a batchId is 22 base62 characters")]
+    BatchId,
     #[error("contract id must be 4 hex characters")]
     ContractId,
     #[error("priority must be an integer from 1 (most urgent) to 100")]
     Priority,
 }
 
+/// What every id kept as a checked string has (svix's `string_wrapper!`):
+/// `as_str`, `Deref` to `str`, `Display`, and serde through
+/// `TryFrom<String>` (so a malformed id never deserializes) and
+/// `Into<String>`. The type defines `parse`.
+macro_rules! string_id {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// An id the service mints (svix's `create_id_type!`): 22 base62
+/// characters encoding a random 128-bit value, from the operating system's
+/// CSPRNG; refused with `$error` when malformed.
+macro_rules! create_id_type {
+    ($(#[$doc:meta])* $name:ident, $error:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub const LEN: usize = BASE62_LEN;
+
+            /// A fresh id.
+            pub fn generate() -> Self {
+                let mut bytes = [0u8; 16];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                Self(base62(u128::from_be_bytes(bytes)))
+            }
+
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                if s.len() == BASE62_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(IdError::$error)
+                }
+            }
+        }
+
+        string_id!($name);
+    };
+}
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// A dissemination's id: 22 base62 characters encoding a random 128-bit value.
-/// It is also the id of the dissemination's workflow.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DisseminationId(String);
+/// 62^22 > 2^128: every 128-bit value has 22 base62 digits.
+const BASE62_LEN: usize = 22;
 
-impl DisseminationId {
-    pub const LEN: usize = 22;
-
-    /// A fresh id from the operating system's CSPRNG.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self::from_u128(u128::from_be_bytes(bytes))
+/// `n` in base62, left-padded with '0' to a fixed width.
+fn base62(mut n: u128) -> String {
+    let mut out = [b'0'; BASE62_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
     }
-
-    fn from_u128(mut n: u128) -> Self {
-        // 62^22 > 2^128, so every value fits; left-pad with '0' to a fixed width.
-        let mut out = [b'0'; Self::LEN];
-        for slot in out.iter_mut().rev() {
-            *slot = BASE62[(n % 62) as usize];
-            n /= 62;
-        }
-        Self(out.iter().map(|&b| b as char).collect())
-    }
-
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        if s.len() == Self::LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdError::DisseminationId)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+    out.iter().map(|&b| b as char).collect()
 }
 
-impl TryFrom<String> for DisseminationId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
+create_id_type!(
+    /// A dissemination's id. It is also the id of the dissemination's workflow.
+    DisseminationId,
+    DisseminationId
+);
 
-impl From<DisseminationId> for String {
-    fn from(id: DisseminationId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for DisseminationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+create_id_type!(
+    /// A batch's id. It is also the id of the batch's workflow, and the
+    /// `BatchId` search attribute of its items.
+    BatchId,
+    BatchId
+);
 
 /// An AIP's id in DPS: a UUID (v7 in new data) or a legacy 24-hex object id.
 /// Kept in its canonical lowercase form.
@@ -94,30 +137,9 @@ impl ArchiveId {
             Err(IdError::ArchiveId)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ArchiveId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<ArchiveId> for String {
-    fn from(id: ArchiveId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ArchiveId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_id!(ArchiveId);
 
 /// A contract id (the AIP's `accessGroupId`): 4 hex characters, e.g. `2d17`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,10 +155,6 @@ impl ContractId {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The roles that grant read access to this contract's content.
     pub fn grants_read(&self, role: &str) -> bool {
         role.strip_suffix("_R")
@@ -145,24 +163,7 @@ impl ContractId {
     }
 }
 
-impl TryFrom<String> for ContractId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<ContractId> for String {
-    fn from(id: ContractId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ContractId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_id!(ContractId);
 
 /// The calling system's OAuth client id, taken from its token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -271,11 +272,9 @@ mod tests {
         assert_eq!(a.as_str().len(), 22);
         assert!(DisseminationId::parse(a.as_str()).is_ok());
         assert_ne!(a, b);
-        assert_eq!(
-            DisseminationId::from_u128(0).as_str(),
-            "0000000000000000000000"
-        );
-        assert_eq!(DisseminationId::from_u128(u128::MAX).as_str().len(), 22);
+        assert_eq!(base62(0), "0000000000000000000000");
+        assert_eq!(base62(u128::MAX), "7n42DGM5Tflk9n8mt7Fhc7");
+        assert!(BatchId::parse(BatchId::generate().as_str()).is_ok());
     }
 
     #[test]
@@ -293,7 +292,15 @@ mod tests {
                 Err(IdError::DisseminationId),
                 "{bad}"
             );
+            assert_eq!(BatchId::parse(bad), Err(IdError::BatchId), "{bad}");
         }
+        // Serde goes through `parse`: a malformed id never deserializes.
+        let id: Result<BatchId, _> = serde_json::from_str("\"8Z7x1T9rN0Xc2B5Yq4L3zP\"");
+        assert_eq!(
+            id.map(String::from).ok().as_deref(),
+            Some("8Z7x1T9rN0Xc2B5Yq4L3zP")
+        );
+        assert!(serde_json::from_str::<BatchId>("\"batch-1\"").is_err());
     }
 
     #[test]

@@ -10,5 +10,7 @@ pub mod presign;
 pub mod status;
 pub mod time;
 
-pub use ids::{ArchiveId, ClientId, ContractId, DisseminationId, IdError, ObjectKey, Priority};
+pub use ids::{
+    ArchiveId, BatchId, ClientId, ContractId, DisseminationId, IdError, ObjectKey, Priority,
+};
 pub use status::DisseminationStatus;

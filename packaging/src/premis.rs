@@ -229,7 +229,12 @@ fn receipt_event(xml: &mut Xml, receipt: &Receipt, number: usize, event: &Receip
                 });
             }
         });
-        linking_agent(xml, LOCAL, &receipt.service_name, "executing program");
+        if event.event_type == "acknowledgement" {
+            // The receiving archive checked what it received: its event.
+            linking_agent(xml, CLIENT_ID, &receipt.client_id, "validator");
+        } else {
+            linking_agent(xml, LOCAL, &receipt.service_name, "executing program");
+        }
         if CLIENT_EVENTS.contains(&event.event_type.as_str()) {
             linking_agent(xml, CLIENT_ID, &receipt.client_id, "recipient");
         }

@@ -11,66 +11,22 @@
 
 use crate::faults::no_open_upload;
 use crate::formats::{assert_valid_premis, pax_tar, validate_bag};
-use crate::support::{free_ports, spawn_worker_process, Options, TestApp};
-use model::catalog::{
-    Aip, DigestAlgorithm, FileLocation, Fixity, FsCatalog, IntellectualEntity, RepositoryFile,
-};
+use crate::support::{free_ports, spawn_worker_process, tape_aip, AipFile, Options, TestApp};
 use platform::config::{LocationConfig, TapeLocationConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 use worker::demo;
 use workflows::{DisseminationEvent, DisseminationView, EventType, Outcome};
 
 /// One repository file of a test AIP: its relative path, bytes, and its
 /// copies as (location id, fixityStatus). Copies at `disk` and `s3` are
 /// written; any other location is only named in the catalog.
-pub(crate) struct File<'a> {
-    pub(crate) path: &'a str,
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) copies: Vec<(&'a str, Option<&'a str>)>,
-}
+pub(crate) type File<'a> = AipFile<'a>;
 
+/// Writes the AIP's `disk` and `s3` copies and its catalog document.
 pub(crate) async fn put_aip(app: &TestApp, archive_id: &str, files: Vec<File<'_>>) {
-    let mut repository_files = Vec::new();
-    for (n, f) in files.iter().enumerate() {
-        let stored = format!("{archive_id}/{n}-{}", f.path.replace('/', "_"));
-        let mut locations = Vec::new();
-        for (id, status) in &f.copies {
-            if ["disk", "s3"].contains(id) {
-                demo::write_copy(&app.cfg, id, &stored, &f.bytes)
-                    .await
-                    .unwrap();
-            }
-            locations.push(FileLocation {
-                location_id: (*id).into(),
-                file_path: stored.clone(),
-                fixity_status: status.map(Into::into),
-            });
-        }
-        repository_files.push(RepositoryFile {
-            relative_path: f.path.into(),
-            size: f.bytes.len() as u64,
-            fixities: vec![Fixity {
-                algorithm: DigestAlgorithm::Sha256,
-                digest: hex::encode(Sha256::digest(&f.bytes)),
-                originator: "test".into(),
-            }],
-            locations,
-        });
-    }
-    let aip = Aip {
-        intellectual_entity: IntellectualEntity {
-            archive_id: model::ArchiveId::parse(archive_id).unwrap(),
-            access_group_id: model::ContractId::parse(demo::DEMO_CONTRACT).unwrap(),
-            object_id: format!("object-{archive_id}"),
-            sum_size_in_bytes: files.iter().map(|f| f.bytes.len() as u64).sum(),
-            status: "preserved".into(),
-            created_date: "2025-03-25T10:00:00.000000+01:00".into(),
-        },
-        repository_files,
-    };
-    FsCatalog::new(&app.cfg.catalog.root).put(&aip).unwrap();
+    tape_aip(archive_id, &files, "V001", 1).put(app).await;
 }
 
 pub(crate) fn tar(seed: u64, members: &[&str]) -> Vec<u8> {
@@ -89,6 +45,20 @@ async fn final_view(app: &TestApp, token: &str, body: serde_json::Value) -> Diss
     let id = api.create(body).await.dissemination_id;
     api.wait_for(&id, Duration::from_secs(90), |v| v.status.is_final())
         .await
+}
+
+/// Delivers `body`'s request (asserting DISSEMINATED) and checks every
+/// link: the dissemination's id and the bytes, by delivered name.
+async fn delivered(
+    app: &TestApp,
+    token: &str,
+    body: serde_json::Value,
+) -> (String, BTreeMap<String, Vec<u8>>) {
+    let view = final_view(app, token, body).await;
+    assert_eq!(view.status.as_str(), "DISSEMINATED", "{view:?}");
+    let id = view.record.dissemination_id.to_string();
+    let got = app.assert_every_link_delivers(token, &id).await;
+    (id, got)
 }
 
 /// (type, outcome, location, detail) of every retrieval and fixity event.
@@ -129,35 +99,18 @@ async fn files_sharing_a_name_are_two_objects_as_files_bags_and_members() {
     .await;
 
     // As files: two objects, each link the bytes its checksum describes.
-    let view = final_view(&app, &token, json!({"archiveId": aip})).await;
-    assert_eq!(view.status.as_str(), "DISSEMINATED", "{view:?}");
-    let got = app
-        .assert_every_link_delivers(&token, view.record.dissemination_id.as_str())
-        .await;
+    let (id, got) = delivered(&app, &token, json!({"archiveId": aip})).await;
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         ["v1/primary.tar", "v2/primary.tar"]
     );
     assert_eq!(got["v1/primary.tar"], v1);
     assert_eq!(got["v2/primary.tar"], v2);
-    let id = view.record.dissemination_id.to_string();
-    let receipt = app
-        .http
-        .get(format!("{}/v1/disseminations/{id}/receipt", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let receipt = app.api(&token).receipt(&id).await;
     assert!(receipt.contains("v1/primary.tar") && receipt.contains("v2/primary.tar"));
 
     // As one bag: two payload entries, the bag valid for LoC's bagit.
-    let view = final_view(&app, &token, json!({"archiveId": aip, "format": "bagit"})).await;
-    assert_eq!(view.status.as_str(), "DISSEMINATED", "{view:?}");
-    let id = view.record.dissemination_id.to_string();
-    let got = app.assert_every_link_delivers(&token, &id).await;
+    let (_, got) = delivered(&app, &token, json!({"archiveId": aip, "format": "bagit"})).await;
     let dir = crate::support::tempdir().unwrap();
     let tar_path = dir.path().join("bag.tar");
     std::fs::write(&tar_path, &got[&format!("{aip}.tar")]).unwrap();
@@ -168,16 +121,12 @@ async fn files_sharing_a_name_are_two_objects_as_files_bags_and_members() {
     assert_valid_premis(&dir.path().join("bag").join(aip).join("premis.xml"));
 
     // Selected members keep their file's folder.
-    let view = final_view(
+    let (_, got) = delivered(
         &app,
         &token,
         json!({"archiveId": aip, "select": ["mets.xml"]}),
     )
     .await;
-    assert_eq!(view.status.as_str(), "DISSEMINATED", "{view:?}");
-    let got = app
-        .assert_every_link_delivers(&token, view.record.dissemination_id.as_str())
-        .await;
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         ["v1/primary/mets.xml", "v2/primary/mets.xml"]
@@ -316,10 +265,7 @@ async fn copies_are_read_by_preference_and_unreadable_ones_are_skipped() {
         (4, "s3", "disk: the repository's audit found it invalid"),
         (5, "s3", "nearline: no reader (location not configured)"),
     ] {
-        let view = final_view(&app, &token, json!({"archiveId": case(n)})).await;
-        assert_eq!(view.status.as_str(), "DISSEMINATED", "case {n}: {view:?}");
-        let id = view.record.dissemination_id.to_string();
-        app.assert_every_link_delivers(&token, &id).await;
+        let (id, _) = delivered(&app, &token, json!({"archiveId": case(n)})).await;
         let events = reads(&app, &token, &id).await;
         assert_eq!(served_from(&events), [expect_from], "case {n}: {events:?}");
         assert!(
@@ -429,11 +375,7 @@ async fn faulty_catalog_entries_are_rejected_by_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_location_that_cannot_be_read_is_reported_at_start_and_by_readyz() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let port = free_ports(1)[0];
     let mut cfg = (*app.cfg).clone();
     cfg.worker.health_addr = Some(format!("127.0.0.1:{port}").parse().unwrap());

@@ -8,7 +8,6 @@
 
 use crate::support::{Options, TestApp, CLIENT};
 use futures::StreamExt;
-use sha2::Digest;
 use std::time::{Duration, Instant};
 use temporalio_client::WorkflowExecutionStatus;
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
@@ -112,46 +111,13 @@ async fn two_hundred_small_aips_at_once_are_each_delivered_exactly_once() {
         .buffered(32)
         .collect()
         .await;
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let hooks = loop {
-        let hooks = crate::batches::webhooks(&app);
-        let delivered: std::collections::BTreeSet<String> = hooks
-            .iter()
-            .filter(|(b, _)| b["type"] == "dissemination.delivered")
-            .map(|(b, _)| b["data"]["disseminationId"].as_str().unwrap().to_owned())
-            .collect();
-        if delivered.len() == ids.len() {
-            break hooks;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} delivered",
-            delivered.len(),
-            ids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let hooks = app
+        .hooks_until(Duration::from_secs(240), "every one delivered", |hooks| {
+            ids.iter()
+                .all(|id| hooks.iter().any(|(h, _)| h.delivered(id)))
+        })
+        .await;
     for (archive_id, id) in smalls.iter().zip(&ids) {
-        let mine: Vec<_> = hooks
-            .iter()
-            .filter(|(b, _)| b["data"]["disseminationId"] == id.as_str())
-            .collect();
-        let message_ids: std::collections::BTreeSet<_> = mine
-            .iter()
-            .map(|(_, r)| r.headers["webhook-id"].to_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(message_ids.len(), 1, "one webhook id for {id}");
-        assert_eq!(mine[0].0["type"], "dissemination.delivered");
-        let url = mine[0].0["data"]["files"][0]["downloadURL"]
-            .as_str()
-            .unwrap();
-        let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
-        let stored = app.catalog_doc(archive_id).repository_files[0]
-            .fixity(model::catalog::DigestAlgorithm::Sha256)
-            .unwrap()
-            .digest
-            .clone();
-        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), stored, "{id}");
-        assert_eq!(app.delivered_keys(id).await.len(), 1, "one object for {id}");
+        app.assert_delivered_once(&hooks, archive_id, id).await;
     }
 }

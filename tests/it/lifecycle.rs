@@ -2,21 +2,55 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{Options, TestApp, CLIENT};
+use crate::support::{Options, TestApp};
+use model::DisseminationStatus;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use worker::demo;
+use workflows::{DisseminationView, EventType, Outcome, Phase, ReasonCode, WebhookState};
 
-async fn post_links(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
-    let path = format!("/v1/disseminations/{id}/links");
-    app.call(reqwest::Method::POST, &path, token).await
+/// A large AIP created for the client, its transfer under way (12 MiB
+/// read): the moment a cancel lands among uploaded parts.
+async fn large_under_way(app: &TestApp, archive_id: &str) -> String {
+    demo::seed_large(&app.cfg, archive_id, 48).await.unwrap();
+    let api = app.api(&app.client_token());
+    let id = api
+        .create(json!({"archiveId": archive_id}))
+        .await
+        .dissemination_id;
+    api.wait_for(&id, Duration::from_secs(30), |v| {
+        v.progress
+            .as_ref()
+            .is_some_and(|p| p.bytes_done >= 12 * 1024 * 1024)
+    })
+    .await;
+    id
 }
 
-async fn sha256_of(url: &str) -> String {
-    let res = reqwest::get(url).await.unwrap();
-    assert_eq!(res.status(), 200, "{url}");
-    hex::encode(Sha256::digest(res.bytes().await.unwrap()))
+/// Cancels dissemination `id` and waits for CANCELLED: it never reached
+/// the upload; its last view.
+async fn cancel_before_upload(app: &TestApp, id: &str) -> DisseminationView {
+    let api = app.api(&app.client_token());
+    api.cancel(id).await;
+    let (seen, done) = api
+        .track(id, Duration::from_secs(30), |v| {
+            v.status == DisseminationStatus::Cancelled
+        })
+        .await;
+    assert!(
+        !seen.contains(&DisseminationStatus::UploadingToS3),
+        "{seen:?}"
+    );
+    done
+}
+
+/// Transfers read at 8 MiB/s: a large one is under way long enough to
+/// be cancelled.
+fn slow_reads() -> Options {
+    Options {
+        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,27 +60,17 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
         ..Default::default()
     })
     .await;
-    let token = app.client_token();
-    let res = app
-        .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
-        .await;
-    let id = res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, delivered) = app
-        .poll_until(&token, &id, Duration::from_secs(60), |b| {
-            b["status"] == "DISSEMINATED"
+    let api = app.api(&app.client_token());
+    let id = api
+        .create(json!({"archiveId": demo::DEMO_SINGLE}))
+        .await
+        .dissemination_id;
+    let delivered = api
+        .wait_for(&id, Duration::from_secs(60), |v| {
+            v.status == DisseminationStatus::Disseminated
         })
         .await;
-    let old_url = delivered["files"][0]["downloadURL"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let digest = delivered["files"][0]["checksum"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = &delivered.files[0];
 
     // Proof that nothing is fetched again: the repository copies are gone.
     let aip = app.catalog_doc(demo::DEMO_SINGLE);
@@ -62,25 +86,19 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
         .unwrap();
 
     tokio::time::sleep(Duration::from_millis(1100)).await; // a new signing second
-    let res = post_links(&app, &token, &id).await;
-    assert_eq!(res.status(), 200);
-    let renewed: Value = res.json().await.unwrap();
-    let new_url = renewed["files"][0]["downloadURL"].as_str().unwrap();
-    assert_ne!(new_url, old_url);
-    assert!(
-        renewed["files"][0]["expirationDate"].as_str().unwrap()
-            > delivered["files"][0]["expirationDate"].as_str().unwrap()
-    );
-    assert_eq!(sha256_of(new_url).await, digest);
+    let renewed = api.links(&id).await;
+    let new = &renewed.files[0];
+    assert_ne!(new.download_url, old.download_url);
+    assert!(new.expiration_date.as_str() > old.expiration_date.as_str());
+    assert_eq!(app.download_sha256(&new.download_url).await, old.checksum);
     assert_eq!(
-        sha256_of(&old_url).await,
-        digest,
+        app.download_sha256(&old.download_url).await,
+        old.checksum,
         "the old link stays valid until its expiry"
     );
-    assert!(renewed["retentionEndsAt"].is_string());
+    assert!(renewed.retention_ends_at.is_some());
     // GET shows the new links; one download happened in all.
-    let now: Value = app.get(&token, &id).await.json().await.unwrap();
-    assert_eq!(now["files"], renewed["files"]);
+    assert_eq!(api.view(&id).await.files, renewed.files);
     assert_eq!(
         app.steps_run(&id, "transfer").await,
         1,
@@ -88,121 +106,44 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
     );
 
     // Retention ends: the workflow deletes the objects; links cannot be regenerated.
-    let (_, expired) = app
-        .poll_until(&token, &id, Duration::from_secs(30), |b| {
-            b["objectsDeleted"] == true
-        })
+    let expired = api
+        .wait_for(&id, Duration::from_secs(30), |v| v.objects_deleted)
         .await;
-    assert_eq!(expired["status"], "DISSEMINATED");
-    let bucket = app.cfg.client_bucket(CLIENT);
-    assert!(app
-        .list_keys(&bucket, &format!("dissemination/{id}/"))
-        .await
-        .is_empty());
-    let types = app.event_types(&token, &id).await;
-    assert!(types.contains(&"link regeneration".to_owned()), "{types:?}");
-    assert_eq!(
-        types.last().map(String::as_str),
-        Some("deletion"),
-        "{types:?}"
-    );
-    crate::support::refused(post_links(&app, &token, &id).await, 410, "RETENTION_ENDED").await;
+    assert_eq!(expired.status, DisseminationStatus::Disseminated);
+    assert!(app.delivered_keys(&id).await.is_empty());
+    let types = api.event_types(&id).await;
+    assert!(types.contains(&EventType::LinkRegeneration), "{types:?}");
+    assert_eq!(types.last(), Some(&EventType::Deletion), "{types:?}");
+    api.links(&id).refused(410, "RETENTION_ENDED").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_download_leaves_nothing_behind() {
-    let app = TestApp::start_with(Options {
-        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(slow_reads()).await;
     let large = "019e404e-ffff-7000-8000-00000000000c";
-    worker::demo::seed_large(&app.cfg, large, 48).await.unwrap();
-    let token = app.client_token();
-    let res = app.post(Some(&token), json!({"archiveId": large})).await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // Parts are in the multipart upload when the cancel lands.
-    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
-        b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= 12 * 1024 * 1024
-    })
-    .await;
-
-    let res = app.cancel(&token, &id).await;
-    assert_eq!(res.status(), 202);
-    let (seen, done) = app
-        .poll_until(&token, &id, Duration::from_secs(30), |b| {
-            b["status"] == "CANCELLED"
-        })
-        .await;
-    assert!(!seen.iter().any(|s| s == "UPLOADING_TO_S3"), "{seen:?}");
-    assert_eq!(done["reasons"][0]["code"], "CANCELLED");
-    let bucket = app.cfg.client_bucket(CLIENT);
-    assert!(app
-        .list_keys(&bucket, &format!("dissemination/{id}/"))
-        .await
-        .is_empty());
+    let id = large_under_way(&app, large).await;
+    let api = app.api(&app.client_token());
+    let done = cancel_before_upload(&app, &id).await;
+    assert_eq!(done.reasons[0].code, ReasonCode::Cancelled);
+    assert!(app.delivered_keys(&id).await.is_empty());
     crate::faults::no_open_upload(&app).await;
 
     // It is final: a second cancel is refused, and the AIP may be requested again.
-    crate::support::refused(app.cancel(&token, &id).await, 409, "DISSEMINATION_ENDED").await;
-    assert_eq!(
-        app.post(Some(&token), json!({"archiveId": large}))
-            .await
-            .status(),
-        201
-    );
+    api.cancel(&id).refused(409, "DISSEMINATION_ENDED").await;
+    api.create(json!({"archiveId": large})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_a_one_pass_transfer_aborts_the_upload() {
-    let app = TestApp::start_with(Options {
-        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
-    let large = "019e404e-ffff-7000-8000-00000000000e";
-    worker::demo::seed_large(&app.cfg, large, 48).await.unwrap();
-    let token = app.client_token();
-    let res = app.post(Some(&token), json!({"archiveId": large})).await;
-    let id = res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = TestApp::start_with(slow_reads()).await;
     // Parts are being uploaded while the file is read.
-    app.poll_until(&token, &id, Duration::from_secs(30), |b| {
-        b["progress"]["bytesDone"].as_u64().unwrap_or(0) >= 12 * 1024 * 1024
-    })
-    .await;
-    let bucket = app.cfg.client_bucket(CLIENT);
-    let s3 = app.s3();
-    let open = || async {
-        s3.client()
-            .list_multipart_uploads()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap()
-            .uploads()
-            .len()
-    };
+    let id = large_under_way(&app, "019e404e-ffff-7000-8000-00000000000e").await;
+    let open = || async { crate::faults::open_uploads(&app).await.len() };
     assert_eq!(open().await, 1, "a multipart upload is under way");
-    let res = app.cancel(&token, &id).await;
-    assert_eq!(res.status(), 202);
-    let (seen, _) = app
-        .poll_until(&token, &id, Duration::from_secs(30), |b| {
-            b["status"] == "CANCELLED"
-        })
-        .await;
-    assert!(!seen.iter().any(|s| s == "UPLOADING_TO_S3"), "{seen:?}");
+    cancel_before_upload(&app, &id).await;
     assert_eq!(open().await, 0, "the multipart upload was aborted");
-    assert!(app
-        .list_keys(&bucket, &format!("dissemination/{id}/"))
-        .await
-        .is_empty());
+    assert!(app.delivered_keys(&id).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,32 +154,31 @@ async fn get_shows_bytes_done_while_a_large_aip_downloads() {
     })
     .await;
     let large = "019e404e-ffff-7000-8000-00000000000e";
-    let aip = worker::demo::seed_large(&app.cfg, large, 16).await.unwrap();
+    let aip = demo::seed_large(&app.cfg, large, 16).await.unwrap();
     let total = aip.intellectual_entity.sum_size_in_bytes;
     let token = app.client_token();
+    let api = app.api(&token);
     let id = app.create(&token, large, 50).await;
     let mut seen = Vec::new();
     let mut left_seen: Vec<u64> = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let body: Value = app.get(&token, &id).await.json().await.unwrap();
-        if body["status"] == "DOWNLOADING_FROM_REPOSITORY" {
-            if let Some(done) = body["progress"]["bytesDone"].as_u64() {
-                assert_eq!(body["progress"]["bytesTotal"].as_u64(), Some(total));
-                assert_eq!(body["progress"]["phase"], "download");
-                if seen.last() != Some(&done) {
-                    seen.push(done);
-                    if let Some(left) = body["progress"]["secondsLeft"].as_u64() {
-                        left_seen.push(left);
-                    }
+        let view = api.view(&id).await;
+        if view.status == DisseminationStatus::DownloadingFromRepository {
+            if let Some(p) = &view.progress {
+                assert_eq!(p.bytes_total, total);
+                assert_eq!(p.phase, Phase::Download);
+                if seen.last() != Some(&p.bytes_done) {
+                    seen.push(p.bytes_done);
+                    left_seen.extend(p.seconds_left);
                 }
             }
         }
-        if body["status"] == "DISSEMINATED" {
-            assert!(body.get("progress").is_none(), "no progress once done");
+        if view.status == DisseminationStatus::Disseminated {
+            assert!(view.progress.is_none(), "no progress once done");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{body}");
+        assert!(std::time::Instant::now() < deadline, "{view:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("bytes done seen on GET: {seen:?} of {total}, seconds left: {left_seen:?}");
@@ -266,10 +206,13 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
     })
     .await;
     let token = app.client_token();
+    let api = app.api(&token);
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
-    // Retention starts once the client was told.
-    app.poll_until(&token, &id, Duration::from_secs(60), |b| {
-        b["status"] == "DISSEMINATED" && b["retentionEndsAt"].is_string()
+    // Retention runs once the client was told (the webhook, recorded in
+    // the event feed, needs S3 too).
+    api.wait_for(&id, Duration::from_secs(60), |v| {
+        let told = v.webhook.as_ref().map(|w| w.state) == Some(WebhookState::Delivered);
+        v.status == DisseminationStatus::Disseminated && v.retention_ends_at.is_some() && told
     })
     .await;
     let keys = app.delivered_keys(&id).await;
@@ -280,8 +223,8 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
     app.stack.stop_s3();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let deletion = loop {
-        let events = app.events(&token, &id).await;
-        if let Some(e) = events.iter().find(|e| e["eventType"] == "deletion") {
+        let events = api.events(&id).await;
+        if let Some(e) = events.iter().find(|e| e.event_type == EventType::Deletion) {
             break e.clone();
         }
         if std::time::Instant::now() >= deadline {
@@ -293,14 +236,11 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(deletion["outcome"], "failure", "{deletion}");
-    assert!(
-        deletion["detail"].as_str().unwrap().contains("failed"),
-        "{deletion}"
-    );
-    let view: Value = app.get(&token, &id).await.json().await.unwrap();
-    assert_eq!(view["status"], "DISSEMINATED");
-    assert!(view.get("objectsDeleted").is_none(), "{view}");
+    assert_eq!(deletion.outcome, Outcome::Failure, "{deletion:?}");
+    assert!(deletion.detail.contains("failed"), "{deletion:?}");
+    let view = api.view(&id).await;
+    assert_eq!(view.status, DisseminationStatus::Disseminated);
+    assert!(!view.objects_deleted, "{view:?}");
     // It was retried: the discard activity ran more than one attempt.
     let history = app.temporal_cli(&["workflow", "show", "--workflow-id", &id, "--output", "json"]);
     let history: Value = serde_json::from_slice(&history.stdout).unwrap();

@@ -4,32 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::{TestApp, OTHER_CLIENT};
-use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use worker::demo;
-
-async fn list(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
-    let path = format!("/v1/disseminations{query}");
-    app.call(reqwest::Method::GET, &path, token).await
-}
-
-/// Lists until `n` items are visible (visibility is eventually consistent).
-async fn list_n(app: &TestApp, token: &str, query: &str, n: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let res = list(app, token, query).await;
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
-        if body["items"].as_array().unwrap().len() == n {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} items for {query}, got {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn create(app: &TestApp, token: &str, archive_id: &str) -> String {
     app.create_until(token, archive_id, "DISSEMINATED").await.0
@@ -38,53 +14,45 @@ async fn create(app: &TestApp, token: &str, archive_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_the_callers_disseminations_filtered_and_paged() {
     let app = TestApp::start().await;
-    let a = app.client_token();
-    let b = app.token(OTHER_CLIENT, &["2d17_R"]);
+    let (a, b) = (app.client_token(), app.token(OTHER_CLIENT, &["2d17_R"]));
     let first = create(&app, &a, demo::DEMO_SINGLE).await;
     let second = create(&app, &a, demo::DEMO_TWO_FILES).await;
     let others = create(&app, &b, demo::DEMO_SINGLE).await;
+    let (api_a, api_b) = (app.api(&a), app.api(&b));
+    // Lists wait for their items: visibility is eventually consistent.
+    let within = Duration::from_secs(20);
 
-    let all = list_n(&app, &a, "?status=DISSEMINATED", 2).await;
-    let ids: Vec<&str> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["disseminationId"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
-    assert!(all["items"][0]["files"].is_array());
-    assert!(all.get("nextCursor").is_none());
+    let all = api_a
+        .list("?status=DISSEMINATED")
+        .until(within, |p| p.items.len() == 2)
+        .await;
+    assert_eq!(all.ids(), [second.as_str(), first.as_str()], "newest first");
+    assert!(!all.items[0].files.is_empty());
+    assert!(all.next_cursor.is_none());
 
-    let by_archive = list_n(&app, &a, &format!("?archiveId={}", demo::DEMO_SINGLE), 1).await;
-    assert_eq!(by_archive["items"][0]["disseminationId"], first.as_str());
-    list_n(&app, &a, "?status=FAILED", 0).await;
+    let by_archive = api_a
+        .list(&format!("?archiveId={}", demo::DEMO_SINGLE))
+        .until(within, |p| p.items.len() == 1)
+        .await;
+    assert_eq!(by_archive.ids(), [first.as_str()]);
+    api_a
+        .list("?status=FAILED")
+        .until(within, |p| p.items.is_empty())
+        .await;
 
     // Pages of one, linked by the cursor.
-    let page1: Value = list(&app, &a, "?pageSize=1&status=DISSEMINATED")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page1["items"].as_array().unwrap().len(), 1);
-    let cursor = page1["nextCursor"].as_str().expect("a next page");
-    let page2: Value = list(
-        &app,
-        &a,
-        &format!("?pageSize=1&status=DISSEMINATED&cursor={cursor}"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
-    assert_ne!(
-        page1["items"][0]["disseminationId"],
-        page2["items"][0]["disseminationId"]
-    );
+    let page1 = api_a.list("?pageSize=1&status=DISSEMINATED").await;
+    assert_eq!(page1.items.len(), 1);
+    let cursor = page1.next_cursor.as_deref().expect("a next page");
+    let page2 = api_a
+        .list(&format!("?pageSize=1&status=DISSEMINATED&cursor={cursor}"))
+        .await;
+    assert_eq!(page2.items.len(), 1);
+    assert_ne!(page1.ids(), page2.ids());
 
     // Each client sees only its own.
-    let theirs = list_n(&app, &b, "", 1).await;
-    assert_eq!(theirs["items"][0]["disseminationId"], others.as_str());
+    let theirs = api_b.list("").until(within, |p| p.items.len() == 1).await;
+    assert_eq!(theirs.ids(), [others.as_str()]);
 
     for (query, code) in [
         ("?status=LOST", "INVALID_STATUS"),
@@ -95,6 +63,6 @@ async fn lists_the_callers_disseminations_filtered_and_paged() {
         ("?cursor=bm90LWEtY3Vyc29y", "INVALID_CURSOR"),
         ("?colour=blue", "INVALID_REQUEST"),
     ] {
-        crate::support::refused(list(&app, &a, query).await, 400, code).await;
+        api_a.list(query).refused(400, code).await;
     }
 }

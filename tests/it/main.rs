@@ -8,6 +8,7 @@ mod jwks_server;
 mod tls_proxy;
 
 mod batches;
+mod closing;
 mod compose;
 mod concurrency;
 mod copies;

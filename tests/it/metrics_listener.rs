@@ -21,11 +21,7 @@ async fn metrics_are_served_apart_and_counts_are_cached() {
     let addr: std::net::SocketAddr = default.parse().unwrap();
     assert!(addr.ip().is_loopback(), "loopback by default: {default}");
 
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let mut cfg = (*app.cfg).clone();
     let ports = free_ports(2);
     cfg.api.listen = format!("127.0.0.1:{}", ports[0]);
@@ -38,16 +34,10 @@ async fn metrics_are_served_apart_and_counts_are_cached() {
     let token = app.client_token();
 
     // Not on the public listener, with or without a token.
-    let public = reqwest::get(format!("{api}/metrics")).await.unwrap();
-    assert_eq!(public.status(), 404);
-    let with_token = app
-        .http
-        .get(format!("{api}/metrics"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(with_token.status(), 404);
+    let public = app.anonymous_at(&api);
+    public.page("/metrics").refused(404, "NOT_FOUND").await;
+    let caller = app.api_at(&api, &token);
+    caller.page("/metrics").refused(404, "NOT_FOUND").await;
 
     let scrape = || async { reqwest::get(&metrics).await.unwrap().text().await.unwrap() };
     let refreshes = |page: &str| value(page, "dissemination_api_status_count_refreshes_total");
@@ -57,15 +47,7 @@ async fn metrics_are_served_apart_and_counts_are_cached() {
     assert_eq!(refreshes(&first), 1.0, "{first}");
     let before = total(&first);
 
-    let res = app
-        .http
-        .post(format!("{api}/v1/disseminations"))
-        .bearer_auth(&token)
-        .json(&json!({"archiveId": demo::DEMO_SINGLE}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    caller.create(json!({"archiveId": demo::DEMO_SINGLE})).await;
 
     // Within the cache interval, 20 scrapes (10 at once) query Temporal no more.
     let started = Instant::now();

@@ -52,11 +52,7 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_from_post_to_webhook_metrics_and_logs() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let dir = app.dir.path().to_owned();
     let (_viewer, viewer_url, otlp) = spawn_trace_viewer(&dir).await;
     let mut cfg = (*app.cfg).clone();
@@ -72,19 +68,11 @@ async fn one_trace_from_post_to_webhook_metrics_and_logs() {
     let api = format!("http://{}", cfg.api.listen);
     let token = app.client_token();
 
-    let res = app
-        .http
-        .post(format!("{api}/v1/disseminations"))
-        .bearer_auth(&token)
-        .json(&json!({"archiveId": demo::DEMO_SINGLE, "priority": 30}))
-        .send()
+    let id = app
+        .api_at(&api, &token)
+        .create(json!({"archiveId": demo::DEMO_SINGLE, "priority": 30}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["disseminationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .dissemination_id;
 
     // The webhook request joins the dissemination's trace.
     let hooks = app.wait_webhooks(1, Duration::from_secs(60)).await;

@@ -4,26 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::{Options, TestApp};
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_and_swagger_ui_are_served_offline() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
-    let doc: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.api_url))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = TestApp::start_with(Options::without_worker()).await;
+    let api = app.anonymous();
+    let doc = api.openapi().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     for p in [
@@ -59,14 +45,7 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
     assert!(statuses.contains("DOWNLOADING_FROM_REPOSITORY") && statuses.contains("REJECTED"));
 
     // Swagger UI: the page and its assets come from the service.
-    let page = app
-        .http
-        .get(format!("{}/swagger-ui/", app.api_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let html = api.page("/swagger-ui/").await;
     assert!(html.contains("swagger-ui"));
     assert!(
         !html.contains("https://"),
@@ -77,14 +56,7 @@ async fn openapi_document_and_swagger_ui_are_served_offline() {
         "swagger-ui-bundle.js",
         "swagger-initializer.js",
     ] {
-        let res = app
-            .http
-            .get(format!("{}/swagger-ui/{asset}", app.api_url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{asset}");
-        let body = res.text().await.unwrap();
+        let body = api.page(&format!("/swagger-ui/{asset}")).await;
         assert!(body.len() > 100, "{asset}");
         if asset == "swagger-initializer.js" {
             assert!(body.contains("/openapi.json"), "the UI loads our document");

@@ -7,9 +7,16 @@
 
 use crate::faults::{delivered_intact, large_transfer_under_way, no_open_upload, transfer_results};
 use crate::support::{Options, TestApp, CLIENT};
-use serde_json::{json, Value};
+use model::DisseminationStatus as Status;
+use serde_json::json;
 use std::time::{Duration, Instant};
 use worker::demo;
+use workflows::{DisseminationView, EventType, Outcome, ReasonCode};
+
+/// Waiting (GET says) for S3.
+fn waits_for_s3(view: &DisseminationView) -> bool {
+    view.waiting.as_ref().is_some_and(|w| w.waiting_for == "S3")
+}
 
 /// Long outages (on a stack of the test's own): retried for 15 minutes
 /// without progress before giving up.
@@ -43,17 +50,13 @@ async fn s3_gone_for_five_minutes_mid_transfer_delivers() {
     let (first, aip, token, id) =
         large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000c2", 24).await;
     app.stack.stop_s3();
-    let (_, waiting) = app
-        .poll_until(&token, &id, Duration::from_secs(60), |b| {
-            b["waiting"]["for"] == "S3"
-        })
+    let api = app.api(&token);
+    let waiting = api
+        .wait_for(&id, Duration::from_secs(60), waits_for_s3)
         .await;
-    println!("while S3 is down: {}", waiting["waiting"]);
+    println!("while S3 is down: {:?}", waiting.waiting);
     tokio::time::sleep(Duration::from_secs(5 * 60)).await;
-    assert_ne!(
-        app.get(&token, &id).await.json::<Value>().await.unwrap()["status"],
-        "FAILED"
-    );
+    assert_ne!(api.view(&id).await.status, Status::Failed);
     app.stack.start_s3().await.unwrap();
     let _first = first;
     delivered_intact(&app, &aip, &token, &id).await;
@@ -98,69 +101,68 @@ async fn temporal_down_for_a_minute_mid_transfer_delivers_exactly_once() {
     // The worker's pollers back off while Temporal is away: the webhook
     // can follow the delivery by a while on a loaded machine.
     let hooks = app.wait_webhooks(1, Duration::from_secs(90)).await;
-    let ids: std::collections::BTreeSet<String> = hooks
-        .iter()
-        .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
-        .collect();
+    let ids: std::collections::BTreeSet<String> = hooks.iter().map(|h| h.webhook_id()).collect();
     assert_eq!(ids.len(), 1, "one delivered message id");
-    let types = app.event_types(&token, &id).await;
-    assert!(!types.contains(&"failure".to_owned()), "{types:?}");
+    let types = app.api(&token).event_types(&id).await;
+    assert!(!types.contains(&EventType::Failure), "{types:?}");
     no_open_upload(&app).await;
+}
+
+/// An app that tries an unreadable copy again for `window`, and the
+/// dissemination of an AIP (`archive_id`) whose only copy is away for
+/// `gone` from its start; the copy comes back on its own.
+async fn only_copy_away(
+    window: Duration,
+    archive_id: &str,
+    gone: Duration,
+) -> (TestApp, String, tokio::task::JoinHandle<()>) {
+    let app = TestApp::start_with(Options {
+        unreadable_retry_ms: Some(window.as_millis() as u64),
+        ..Default::default()
+    })
+    .await;
+    demo::seed_large(&app.cfg, archive_id, 1).await.unwrap();
+    let back = app.hide_only_copy(archive_id, gone);
+    let id = app.create(&app.client_token(), archive_id, 50).await;
+    (app, id, back)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_only_copy_absent_for_twenty_seconds_is_still_delivered() {
-    let app = TestApp::start_with(Options {
-        unreadable_retry_ms: Some(60_000),
-        ..Default::default()
-    })
+    let (app, id, back) = only_copy_away(
+        Duration::from_secs(60),
+        "019e404e-ffff-7000-8000-0000000000e1",
+        Duration::from_secs(20),
+    )
     .await;
-    let token = app.client_token();
-    let only_on_disk = "019e404e-ffff-7000-8000-0000000000e1";
-    worker::demo::seed_large(&app.cfg, only_on_disk, 1)
-        .await
-        .unwrap();
-    let back = app.hide_only_copy(only_on_disk, Duration::from_secs(20));
-    let id = app.create(&token, only_on_disk, 50).await;
-    let (_, done) = app
-        .poll_until(&token, &id, Duration::from_secs(90), |b| {
-            matches!(
-                b["status"].as_str(),
-                Some("DISSEMINATED" | "REJECTED" | "FAILED")
-            )
-        })
-        .await;
+    let api = app.api(&app.client_token());
+    let done = api.until_final(&id, Duration::from_secs(90)).await;
     back.await.unwrap();
-    assert_eq!(done["status"], "DISSEMINATED", "{done}");
-    let misses = app
-        .events(&token, &id)
+    assert_eq!(done.status, Status::Disseminated, "{done:?}");
+    let misses = api
+        .events(&id)
         .await
         .into_iter()
-        .filter(|e| e["eventType"] == "retrieval" && e["outcome"] == "failure")
+        .filter(|e| e.event_type == EventType::Retrieval && e.outcome == Outcome::Failure)
         .count();
     assert!(misses >= 2, "each miss is on the record ({misses})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_only_copy_absent_beyond_the_window_is_rejected() {
-    let app = TestApp::start_with(Options {
-        unreadable_retry_ms: Some(3_000),
-        ..Default::default()
-    })
+    let (app, id, back) = only_copy_away(
+        Duration::from_secs(3),
+        "019e404e-ffff-7000-8000-0000000000e2",
+        Duration::from_secs(15),
+    )
     .await;
-    let token = app.client_token();
-    let only_on_disk = "019e404e-ffff-7000-8000-0000000000e2";
-    worker::demo::seed_large(&app.cfg, only_on_disk, 1)
-        .await
-        .unwrap();
-    let back = app.hide_only_copy(only_on_disk, Duration::from_secs(15));
-    let id = app.create(&token, only_on_disk, 50).await;
-    let (_, done) = app
-        .poll_until(&token, &id, Duration::from_secs(30), |b| {
-            b["status"] == "REJECTED"
+    let done = app
+        .api(&app.client_token())
+        .wait_for(&id, Duration::from_secs(30), |v| {
+            v.status == Status::Rejected
         })
         .await;
-    assert_eq!(done["reasons"][0]["code"], "NO_READABLE_COPY");
+    assert_eq!(done.reasons[0].code, ReasonCode::NoReadableCopy);
     back.await.unwrap();
 }
 
@@ -207,14 +209,12 @@ async fn history_does_not_grow_with_transfer_time() {
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(150);
         loop {
-            let body: Value = app.get(&token, &id).await.json().await.unwrap();
-            if let Some(done) = body["progress"]["bytesDone"].as_u64() {
-                seen.push(done);
-            }
-            if body["objectsDeleted"] == true {
+            let view = app.api(&token).view(&id).await;
+            seen.extend(view.progress.as_ref().map(|p| p.bytes_done));
+            if view.objects_deleted {
                 break;
             }
-            assert!(Instant::now() < deadline, "not done: {body}");
+            assert!(Instant::now() < deadline, "not done: {view:?}");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         assert!(seen.len() >= 3, "progress seen while bytes moved: {seen:?}");
@@ -238,50 +238,43 @@ async fn history_does_not_grow_with_transfer_time() {
 async fn parallel_posts_during_a_hand_over_get_only_201_or_409() {
     let app = TestApp::start().await;
     let token = app.client_token();
+    let api = app.api(&token);
+    let single = json!({"archiveId": demo::DEMO_SINGLE});
     let mut tally = std::collections::BTreeMap::new();
     for round in 0..10 {
         // A first dissemination that completes during the burst.
         let first = app.create(&token, demo::DEMO_SINGLE, 1).await;
         let posts: Vec<_> = (0..50)
             .map(|i| {
-                let (http, url, token) = (app.http.clone(), app.api_url.clone(), token.clone());
+                let (api, single) = (api.clone(), single.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(20 * i)).await;
-                    let res = http
-                        .post(format!("{url}/v1/disseminations"))
-                        .bearer_auth(token)
-                        .json(&json!({"archiveId": demo::DEMO_SINGLE}))
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = res.status().as_u16();
-                    let body: Value = res.json().await.unwrap_or_default();
-                    (status, body)
+                    api.create(single).answer().await
                 })
             })
             .collect();
         for p in posts {
-            let (status, body) = p.await.unwrap();
+            let answer = p.await.unwrap();
+            let status = answer.status;
             assert!(
                 status == 201 || status == 409,
-                "round {round}: {status} {body}"
+                "round {round}: {status} {}",
+                answer.text
             );
             if status == 409 {
-                assert!(body.to_string().contains("disseminationId"), "{body}");
+                let conflict = answer.refusal();
+                assert!(conflict.dissemination_id.is_some(), "{}", answer.text);
             }
             *tally.entry(status).or_insert(0) += 1;
         }
         // Let every dissemination of the round end before the next.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let res = app
-                .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
-                .await;
-            if res.status() == 201 {
-                let body: Value = res.json().await.unwrap();
-                let id = body["disseminationId"].as_str().unwrap().to_owned();
-                app.poll_until(&token, &id, Duration::from_secs(60), |b| {
-                    b["status"] == "DISSEMINATED"
+            let answer = api.create(single.clone()).answer().await;
+            if answer.status == 201 {
+                let id = answer.created().dissemination_id;
+                api.wait_for(&id, Duration::from_secs(60), |v| {
+                    v.status == Status::Disseminated
                 })
                 .await;
                 break;
@@ -313,76 +306,44 @@ async fn with_temporal_down_every_endpoint_answers_503_at_once() {
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
     let batch = crate::batches::small_aips(&app, "d0e5", 8).await;
     app.stack.stop_temporal();
-    let base = app.api_url.clone();
     // Each read answers within one Temporal call's budget (1.5 s). A POST
     // asks its first call three times (pauses of 0.25 and 0.5 s), then is
     // refused. The batch's first item is asked four times (pauses of 0.25,
     // 0.5 and 1 s), then the batch is refused; the seven after it are never
     // tried (each would add 1.75 s).
     let at_once = Duration::ZERO..Duration::from_secs(2);
-    let calls: Vec<(&str, reqwest::RequestBuilder, std::ops::Range<Duration>)> = vec![
+    let api = app.api(&token);
+    let calls = [
         (
             "POST",
-            app.http
-                .post(format!("{base}/v1/disseminations"))
-                .json(&json!({"archiveId": demo::DEMO_TWO_FILES})),
+            api.create(json!({"archiveId": demo::DEMO_TWO_FILES})).any(),
             Duration::from_millis(750)..Duration::from_secs(7),
         ),
-        (
-            "GET",
-            app.http.get(format!("{base}/v1/disseminations/{id}")),
-            at_once.clone(),
-        ),
-        (
-            "list",
-            app.http.get(format!("{base}/v1/disseminations")),
-            at_once.clone(),
-        ),
-        (
-            "events",
-            app.http
-                .get(format!("{base}/v1/disseminations/{id}/events")),
-            at_once.clone(),
-        ),
-        (
-            "links",
-            app.http
-                .post(format!("{base}/v1/disseminations/{id}/links")),
-            at_once.clone(),
-        ),
-        (
-            "cancel",
-            app.http.delete(format!("{base}/v1/disseminations/{id}")),
-            at_once,
-        ),
+        ("GET", api.view(&id).any(), at_once.clone()),
+        ("list", api.list("").any(), at_once.clone()),
+        ("events", api.events(&id).any(), at_once.clone()),
+        ("links", api.links(&id).any(), at_once.clone()),
+        ("cancel", api.cancel(&id).any(), at_once),
         (
             "batch",
-            app.http
-                .post(format!("{base}/v1/dissemination-batches"))
-                .json(&json!({"archiveIds": batch})),
+            api.create_batch(json!({"archiveIds": batch})).any(),
             Duration::from_millis(1750)..Duration::from_secs(10),
         ),
     ];
     for (what, call, bounds) in calls {
         let started = Instant::now();
-        let res = call.bearer_auth(&token).send().await.unwrap();
+        let answer = call.try_answer().await.unwrap();
         let took = started.elapsed();
-        assert_eq!(res.status(), 503, "{what}");
+        answer.refused(503, "SERVICE_UNAVAILABLE", what);
         assert!(
-            res.headers().contains_key("retry-after"),
+            answer.header("retry-after").is_some(),
             "{what}: Retry-After"
-        );
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(
-            body["error"]["code"], "SERVICE_UNAVAILABLE",
-            "{what}: {body}"
         );
         assert!(bounds.contains(&took), "{what} took {took:?}");
         println!("{what}: 503 in {took:?}");
     }
     let started = Instant::now();
-    let res = app.http.get(format!("{base}/readyz")).send().await.unwrap();
-    assert_eq!(res.status(), 503);
+    assert_eq!(app.anonymous().readyz().answer().await.status, 503);
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "readyz took {:?}",
@@ -393,26 +354,21 @@ async fn with_temporal_down_every_endpoint_answers_503_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_expected_bucket_owner_no_bucket_is_created() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     // A worker of a deployment that names the buckets' owner.
     let mut cfg = (*app.cfg).clone();
     cfg.s3.expected_bucket_owner = Some("111122223333".into());
     let _worker = crate::support::spawn_worker_process(&cfg, "worker-owner");
     let token = app.client_token();
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
-    let (_, waiting) = app
-        .poll_until(&token, &id, Duration::from_secs(30), |b| {
-            b["waiting"]["for"] == "S3"
-        })
+    let api = app.api(&token);
+    let waiting = api
+        .wait_for(&id, Duration::from_secs(30), waits_for_s3)
         .await;
-    let reason = waiting["waiting"]["reason"].as_str().unwrap();
+    let reason = &waiting.waiting.as_ref().unwrap().reason;
     assert!(reason.contains("expected owner"), "{reason}");
     let bucket = app.cfg.client_bucket(CLIENT);
     let head = app.s3().client().head_bucket().bucket(&bucket).send().await;
     assert!(head.is_err(), "the bucket {bucket} was not created");
-    assert_eq!(app.cancel(&token, &id).await.status(), 202);
+    api.cancel(&id).await;
 }

@@ -5,22 +5,35 @@
 
 use crate::support::{refused, Options, TestApp, AUDIENCE, CLIENT, ISSUER, OTHER_CLIENT};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use model::DisseminationStatus;
+use reqwest::Method;
 use serde_json::{json, Value};
 use worker::demo;
+
+/// An id no dissemination has.
+const UNKNOWN: &str = "0000000000000000000000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_follow_the_contract() {
     // No worker: nothing accepted here may progress, so 409 is deterministic.
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let token = app.client_token();
+    let api = app.api(&token);
     let ok_body = json!({"archiveId": demo::DEMO_SINGLE});
 
     // 401: missing, wrong signature, expired, not yet valid, garbage.
-    refused(app.post(None, ok_body.clone()).await, 401, "UNAUTHORIZED").await;
+    let anonymous = app.anonymous();
+    anonymous
+        .create(ok_body.clone())
+        .refused(401, "UNAUTHORIZED")
+        .await;
+    let expired = app.token_with(CLIENT, &["2d17_R"], -3600, -7200);
+    let refusal = app
+        .api(&expired)
+        .create(ok_body.clone())
+        .refused(401, "UNAUTHORIZED")
+        .await;
+    assert!(refusal.error.details.unwrap().contains("expired"));
     let foreign = api::auth::dev::generate("test-key").unwrap();
     let forged = api::auth::dev::mint(
         &foreign.private_pem,
@@ -35,234 +48,160 @@ async fn rejections_follow_the_contract() {
         },
     )
     .unwrap();
-    refused(
-        app.post(Some(&forged), ok_body.clone()).await,
-        401,
-        "UNAUTHORIZED",
-    )
-    .await;
-    let expired = app.token_with(CLIENT, &["2d17_R"], -3600, -7200);
-    let body = refused(
-        app.post(Some(&expired), ok_body.clone()).await,
-        401,
-        "UNAUTHORIZED",
-    )
-    .await;
-    assert!(body["error"]["details"]
-        .as_str()
-        .unwrap()
-        .contains("expired"));
     let future = app.token_with(CLIENT, &["2d17_R"], 7200, 3600);
-    refused(
-        app.post(Some(&future), ok_body.clone()).await,
-        401,
-        "UNAUTHORIZED",
-    )
-    .await;
-    refused(
-        app.post(Some("not.a.jwt"), ok_body.clone()).await,
-        401,
-        "UNAUTHORIZED",
-    )
-    .await;
-    for token in forged_tokens(&app) {
-        refused(
-            app.post(Some(&token), ok_body.clone()).await,
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
-    }
-
+    let unauthorized = [forged, future, "not.a.jwt".to_owned()]
+        .into_iter()
+        .chain(forged_tokens(&app))
+        .map(|t| (t, 401, "UNAUTHORIZED"));
     // 403: a valid token without the contract's role.
-    let other_contract = app.token(CLIENT, &["8a3c_R"]);
-    refused(
-        app.post(Some(&other_contract), ok_body.clone()).await,
-        403,
-        "FORBIDDEN",
-    )
-    .await;
-    let no_roles = app.token(CLIENT, &[]);
-    refused(
-        app.post(Some(&no_roles), ok_body.clone()).await,
-        403,
-        "FORBIDDEN",
-    )
-    .await;
-
-    // 404, 422.
-    let unknown = json!({"archiveId": "019e404e-0000-7000-8000-000000000000"});
-    refused(
-        app.post(Some(&token), unknown).await,
-        404,
-        "ARCHIVE_NOT_FOUND",
-    )
-    .await;
-    let not_preserved = json!({"archiveId": demo::DEMO_NOT_PRESERVED});
-    refused(
-        app.post(Some(&token), not_preserved).await,
-        422,
-        "ARCHIVE_NOT_PRESERVED",
-    )
-    .await;
-
-    // 400: ids of the wrong shape, priorities out of range or not integers.
-    for bad in [
-        json!("not-an-id"),
-        json!(""),
-        json!(42),
-        json!("019e404e60ab7457b7c994c453242c69"),
-    ] {
-        let res = app.post(Some(&token), json!({"archiveId": bad})).await;
-        refused(res, 400, "INVALID_ARCHIVE_ID").await;
-    }
-    for bad in [json!(0), json!(101), json!("high"), json!(2.5), json!(-1)] {
-        let res = app
-            .post(
-                Some(&token),
-                json!({"archiveId": demo::DEMO_SINGLE, "priority": bad}),
-            )
+    let forbidden = [app.token(CLIENT, &["8a3c_R"]), app.token(CLIENT, &[])]
+        .into_iter()
+        .map(|t| (t, 403, "FORBIDDEN"));
+    for (t, status, code) in unauthorized.chain(forbidden) {
+        app.api(&t)
+            .create(ok_body.clone())
+            .refused(status, code)
             .await;
-        refused(res, 400, "INVALID_PRIORITY").await;
     }
-    // 400: delivery formats and selections that are not what the API takes.
-    for bad in [
-        json!("zip"),
-        json!(""),
-        json!(1),
-        json!(["bagit"]),
-        json!("BAGIT"),
-    ] {
-        let res = app
-            .post(
-                Some(&token),
-                json!({"archiveId": demo::DEMO_SINGLE, "format": bad}),
-            )
-            .await;
-        refused(res, 400, "INVALID_FORMAT").await;
-    }
+
+    // 404, 422, and 400: ids of the wrong shape, priorities out of range or
+    // not integers, delivery formats and selections the API does not take.
     let many: Vec<String> = (0..101).map(|i| format!("f{i}.xml")).collect();
-    for bad in [
-        json!("METS.xml"),
-        json!([]),
-        json!([""]),
-        json!(["/etc/passwd"]),
-        json!(["../up.xml"]),
-        json!(["content/../../up.xml"]),
-        json!(["a//b"]),
-        json!(["bad\u{0}nul"]),
-        json!(["line\nbreak"]),
-        json!([42]),
-        json!(many),
-        json!(["x".repeat(1025)]),
-    ] {
-        let res = app
-            .post(
-                Some(&token),
-                json!({"archiveId": demo::DEMO_SINGLE, "select": bad}),
-            )
-            .await;
-        refused(res, 400, "INVALID_SELECT").await;
+    let cases = [
+        (
+            "archiveId",
+            vec![json!("019e404e-0000-7000-8000-000000000000")],
+            404,
+            "ARCHIVE_NOT_FOUND",
+        ),
+        (
+            "archiveId",
+            vec![json!(demo::DEMO_NOT_PRESERVED)],
+            422,
+            "ARCHIVE_NOT_PRESERVED",
+        ),
+        (
+            "archiveId",
+            vec![
+                json!("not-an-id"),
+                json!(""),
+                json!(42),
+                json!("019e404e60ab7457b7c994c453242c69"),
+            ],
+            400,
+            "INVALID_ARCHIVE_ID",
+        ),
+        (
+            "priority",
+            vec![json!(0), json!(101), json!("high"), json!(2.5), json!(-1)],
+            400,
+            "INVALID_PRIORITY",
+        ),
+        (
+            "format",
+            vec![
+                json!("zip"),
+                json!(""),
+                json!(1),
+                json!(["bagit"]),
+                json!("BAGIT"),
+            ],
+            400,
+            "INVALID_FORMAT",
+        ),
+        (
+            "select",
+            vec![
+                json!("METS.xml"),
+                json!([]),
+                json!([""]),
+                json!(["/etc/passwd"]),
+                json!(["../up.xml"]),
+                json!(["content/../../up.xml"]),
+                json!(["a//b"]),
+                json!(["bad\u{0}nul"]),
+                json!(["line\nbreak"]),
+                json!([42]),
+                json!(many),
+                json!(["x".repeat(1025)]),
+            ],
+            400,
+            "INVALID_SELECT",
+        ),
+        ("colour", vec![json!("blue")], 400, "INVALID_REQUEST"),
+    ];
+    for (field, values, status, code) in cases {
+        for value in values {
+            let mut body = ok_body.clone();
+            body[field] = value;
+            api.create(body).refused(status, code).await;
+        }
     }
-    let res = app
-        .post(
-            Some(&token),
-            json!({"archiveId": demo::DEMO_SINGLE, "colour": "blue"}),
-        )
-        .await;
-    refused(res, 400, "INVALID_REQUEST").await;
-    let res = app
-        .http
-        .post(format!("{}/v1/disseminations", app.api_url))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    refused(res, 400, "INVALID_REQUEST").await;
-    let res = app
-        .http
-        .post(format!("{}/v1/disseminations", app.api_url))
-        .bearer_auth(&token)
-        .header("content-type", "text/plain")
-        .body(ok_body.to_string())
-        .send()
-        .await
-        .unwrap();
-    refused(res, 415, "UNSUPPORTED_MEDIA_TYPE").await;
-    let res = app
-        .http
-        .post(format!("{}/v1/disseminations", app.api_url))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(format!(
-            "{{\"archiveId\":\"{}\",\"pad\":\"{}\"}}",
-            demo::DEMO_SINGLE,
-            "x".repeat(20_000)
-        ))
-        .send()
-        .await
-        .unwrap();
-    refused(res, 413, "PAYLOAD_TOO_LARGE").await;
+    // Bodies no typed call sends: not JSON, not said to be JSON, too large.
+    let post = || api.raw(Method::POST, "/v1/disseminations");
+    let json_type = ("content-type", "application/json");
+    for (req, status, code) in [
+        (
+            post().header(json_type.0, json_type.1).body("{not json"),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            post()
+                .header("content-type", "text/plain")
+                .body(ok_body.to_string()),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            post().header(json_type.0, json_type.1).body(format!(
+                "{{\"archiveId\":\"{}\",\"pad\":\"{}\"}}",
+                demo::DEMO_SINGLE,
+                "x".repeat(20_000)
+            )),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ] {
+        refused(req.send().await.unwrap(), status, code).await;
+    }
 
     // Nothing above started a workflow: the first real request is accepted…
-    let res = app.post(Some(&token), ok_body.clone()).await;
-    assert_eq!(res.status(), 201);
-    let first: Value = res.json().await.unwrap();
-    let id = first["disseminationId"].as_str().unwrap().to_owned();
+    let id = api.create(ok_body.clone()).await.dissemination_id;
 
     // …and GET works right away, from the memo (no worker answers queries here).
-    let res = app.get(&token, &id).await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["disseminationId"], id.as_str());
+    let view = api.view(&id).await;
+    assert_eq!(view.record.dissemination_id.as_str(), id);
     // Started waiting for a worker (none runs here).
-    assert_eq!(body["status"], "QUEUED");
+    assert_eq!(view.status, DisseminationStatus::Queued);
 
     // 409 while it is in progress, naming the existing dissemination.
-    let res = app
-        .post(
-            Some(&token),
-            json!({"archiveId": demo::DEMO_SINGLE, "priority": 5}),
-        )
+    let conflict = api
+        .create(json!({"archiveId": demo::DEMO_SINGLE, "priority": 5}))
+        .refused(409, "DISSEMINATION_IN_PROGRESS")
         .await;
-    let location = res
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = refused(res, 409, "DISSEMINATION_IN_PROGRESS").await;
-    assert_eq!(body["disseminationId"], id.as_str());
+    assert_eq!(conflict.dissemination_id.as_deref(), Some(id.as_str()));
     assert_eq!(
-        location.as_deref(),
+        conflict.location.as_deref(),
         Some(format!("/v1/disseminations/{id}").as_str())
     );
 
     // Another client may request the same AIP; it cannot see the first one's.
-    let other = app.token(OTHER_CLIENT, &["2d17_R"]);
-    assert_eq!(app.post(Some(&other), ok_body.clone()).await.status(), 201);
-    refused(app.get(&other, &id).await, 404, "DISSEMINATION_NOT_FOUND").await;
+    let other = app.api(&app.token(OTHER_CLIENT, &["2d17_R"]));
+    other.create(ok_body.clone()).await;
+    other
+        .view(&id)
+        .refused(404, "DISSEMINATION_NOT_FOUND")
+        .await;
 
     // GET: unknown id, malformed id, no token.
-    refused(
-        app.get(&token, "0000000000000000000000").await,
-        404,
-        "DISSEMINATION_NOT_FOUND",
-    )
-    .await;
-    refused(
-        app.get(&token, "not-an-id").await,
-        400,
-        "INVALID_DISSEMINATION_ID",
-    )
-    .await;
-    let res = app
-        .http
-        .get(format!("{}/v1/disseminations/{id}", app.api_url))
-        .send()
-        .await
-        .unwrap();
-    refused(res, 401, "UNAUTHORIZED").await;
+    api.view(UNKNOWN)
+        .refused(404, "DISSEMINATION_NOT_FOUND")
+        .await;
+    api.view("not-an-id")
+        .refused(400, "INVALID_DISSEMINATION_ID")
+        .await;
+    anonymous.view(&id).refused(401, "UNAUTHORIZED").await;
 }
 
 /// Tokens with a valid shape that must not be accepted: wrong issuer, wrong
@@ -321,62 +260,37 @@ async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() 
         ..Default::default()
     })
     .await;
-    let token = app.client_token();
+    let api = app.api(&app.client_token());
     // Burst of 6 (a tenth of the minute's 60), then 429.
-    let mut statuses = vec![];
+    let mut answers = vec![];
     for _ in 0..8 {
-        statuses.push(app.get(&token, "0000000000000000000000").await);
+        answers.push(api.view(UNKNOWN).answer().await);
     }
-    let last = statuses.pop().unwrap();
-    assert!(statuses.iter().take(6).all(|r| r.status() == 404));
-    let retry_after: u64 = last.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let last = answers.pop().unwrap();
+    assert!(answers.iter().take(6).all(|a| a.status == 404));
+    let limited = last.refused(429, "RATE_LIMITED", "the eighth GET");
+    let retry_after = limited.retry_after.expect("Retry-After in seconds");
     assert!((1..=2).contains(&retry_after), "{retry_after}");
-    refused(last, 429, "RATE_LIMITED").await;
     // Another client is not affected.
-    let other = app.token(OTHER_CLIENT, &["2d17_R"]);
-    assert_eq!(
-        app.get(&other, "0000000000000000000000").await.status(),
-        404
-    );
+    let other = app.api(&app.token(OTHER_CLIENT, &["2d17_R"]));
+    other
+        .view(UNKNOWN)
+        .refused(404, "DISSEMINATION_NOT_FOUND")
+        .await;
 
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.api_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.api_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let body: Value = ready.json().await.unwrap();
-    assert_eq!(body["checks"]["temporal"], "ok");
-    assert_eq!(body["checks"]["catalog"], "ok");
+    let probe = app.anonymous();
+    probe.healthz().await;
+    let ready = probe.readyz().await;
+    assert_eq!(ready["checks"]["temporal"], "ok");
+    assert_eq!(ready["checks"]["catalog"], "ok");
     // The catalog gone: not ready, and says which dependency.
     std::fs::rename(
         &app.cfg.catalog.root,
         app.cfg.catalog.root.with_extension("moved"),
     )
     .unwrap();
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.api_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    assert_eq!(
-        ready.json::<Value>().await.unwrap()["checks"]["catalog"],
-        "unavailable"
-    );
+    let ready = probe.readyz().expecting(503).await;
+    assert_eq!(ready["checks"]["catalog"], "unavailable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,34 +302,20 @@ async fn odd_paths_huge_headers_and_a_base_path() {
     })
     .await;
     let token = app.client_token();
+    let api = app.api(&token);
     // Mounted under the base path only.
-    let res = app
-        .post(Some(&token), json!({"archiveId": demo::DEMO_SINGLE}))
-        .await;
-    assert_eq!(res.status(), 201);
-    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let created = api.create(json!({"archiveId": demo::DEMO_SINGLE})).await;
+    let location = &created.location;
     assert!(
         location.starts_with("/dps-submission/v1/disseminations/"),
         "{location}"
     );
     let root = app.api_url.trim_end_matches("/dps-submission").to_owned();
-    let res = app
-        .http
-        .get(format!("{root}/v1/disseminations/0000000000000000000000"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    refused(res, 404, "NOT_FOUND").await;
-    let doc: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.api_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    app.api_at(&root, &token)
+        .view(UNKNOWN)
+        .refused(404, "NOT_FOUND")
+        .await;
+    let doc = app.anonymous().openapi().await;
     assert_eq!(doc["servers"][0]["url"], "/dps-submission");
 
     // Path ids with odd characters are 400, never 500.
@@ -426,33 +326,21 @@ async fn odd_paths_huge_headers_and_a_base_path() {
         "x'%20OR%201=1",
         "0000000000000000000000%0A",
     ] {
-        let res = app.get(&token, odd).await;
+        let answer = api.view(odd).answer().await;
         assert!(
-            res.status() == 400 || res.status() == 404,
+            answer.status == 400 || answer.status == 404,
             "{odd}: {}",
-            res.status()
+            answer.status
         );
-        let body: Value = res.json().await.unwrap();
-        assert!(body["error"]["code"].is_string(), "{odd}: {body}");
+        answer.refusal();
     }
     // An unknown route and a wrong method get the envelope too.
-    let res = app
-        .http
-        .put(format!("{}/v1/disseminations", app.api_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    refused(res, 405, "METHOD_NOT_ALLOWED").await;
+    let res = api.raw(Method::PUT, "/v1/disseminations").send().await;
+    refused(res.unwrap(), 405, "METHOD_NOT_ALLOWED").await;
 
     // Huge headers are refused by the HTTP layer (431), not a 500.
-    let res = app
-        .http
-        .get(format!(
-            "{}/v1/disseminations/0000000000000000000000",
-            app.api_url
-        ))
-        .bearer_auth(&token)
+    let res = api
+        .raw(Method::GET, &format!("/v1/disseminations/{UNKNOWN}"))
         .header("x-padding", "x".repeat(200_000))
         .send()
         .await;
@@ -460,8 +348,10 @@ async fn odd_paths_huge_headers_and_a_base_path() {
         assert!(res.status().is_client_error(), "{}", res.status());
     }
     let huge_token = "e".repeat(100_000);
-    let res = app
-        .post(Some(&huge_token), json!({"archiveId": demo::DEMO_SINGLE}))
+    let answer = app
+        .api(&huge_token)
+        .create(json!({"archiveId": demo::DEMO_SINGLE}))
+        .answer()
         .await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    assert!((400..500).contains(&answer.status), "{}", answer.status);
 }

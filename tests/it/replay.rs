@@ -1,56 +1,18 @@
-//! Determinism guard: histories recorded from real runs must replay with the
-//! current workflow code. A change that would break running or completed
-//! executions (and queries on them) fails here; version such changes with
-//! `ctx.patched()`. Re-record only for a deliberate, versioned change:
+//! Recording the workflow histories that the determinism guard replays
+//! (`workflows/tests/replay.rs`, `cargo test -p workflows --test replay`,
+//! no server needed). Re-record only for a deliberate, versioned change:
 //! `cargo test -p e2e-tests --test it -- --ignored record_histories`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::TestApp;
 use std::{path::PathBuf, time::Duration};
-use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHistory};
-use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowGetResultOptions};
 use worker::demo;
 use workflows::{DisseminationLock, DisseminationWorkflow};
 
 fn histories_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recorded_histories_replay_with_the_current_workflow() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(histories_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 4,
-        "expected recorded histories in {}",
-        histories_dir().display()
-    );
-    let replayer = WorkflowReplayer::new(
-        WorkflowReplayerOptions::new()
-            .register_workflow::<DisseminationWorkflow>()
-            .unwrap()
-            .register_workflow::<DisseminationLock>()
-            .unwrap()
-            .register_workflow::<workflows::DisseminationBatch>()
-            .unwrap()
-            // As in production: the tracing interceptors must not change
-            // what the workflow does.
-            .worker_plugin(temporalio_sdk::opentelemetry::OpenTelemetryPlugin::builder().build())
-            .build(),
-    )
-    .unwrap();
-    for file in files {
-        let history = WorkflowHistory::from_json(&std::fs::read(&file).unwrap()).unwrap();
-        assert!(history.workflow_id().is_some());
-        if let Err(e) = replayer.replay_workflow(history).await {
-            panic!("{} no longer replays: {e}", file.display());
-        }
-    }
 }
 
 pub(crate) async fn record(app: &TestApp, workflow_id: &str, name: &str) {

@@ -19,12 +19,19 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     // which no schema can say: the list is asked for from its first page.
     let config = app.dir.path().join("schemathesis.toml");
     // A body over the documented 16 KiB limit is refused with 413 (in the
-    // document) before its fields are looked at: a rejection too.
+    // document) before its fields are looked at: a rejection too. What no
+    // schema can bound is refused with 400 although schema-valid: a
+    // recovery's `since` further back than the retention window, an
+    // acknowledgement naming other paths than the ones delivered.
     std::fs::write(
         &config,
-        "[parameters]\n\"query.cursor\" = \"\"\n\n[checks.negative_data_rejection]\n\
+        "[parameters]\n\"query.cursor\" = \"\"\n\"query.after\" = \"\"\n\n[checks.negative_data_rejection]\n\
          expected-statuses = [\"400\", \"401\", \"403\", \"404\", \"405\", \"406\", \"409\", \"413\", \"415\", \"422\"]\n\n\
-         [phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n",
+         [phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n\n\
+         [[operations]]\ninclude-path = \"/v1/webhooks/recover\"\n\
+         checks.positive_data_acceptance.expected-statuses = [\"202\", \"400\", \"401\", \"429\", \"503\"]\n\n\
+         [[operations]]\ninclude-path = \"/v1/disseminations/{disseminationId}/acknowledgement\"\n\
+         checks.positive_data_acceptance.expected-statuses = [\"200\", \"400\", \"401\", \"404\", \"409\", \"410\", \"429\", \"503\"]\n",
     )
     .unwrap();
     let out = tokio::process::Command::new(st)

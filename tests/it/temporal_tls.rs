@@ -50,11 +50,15 @@ async fn api_and_worker_reach_temporal_over_mtls_and_deliver() {
     assert!(app.cfg.temporal.address.contains("127.0.0.1"));
     let token = app.client_token();
     let started = Instant::now();
-    let (_, body) = app
-        .create_until(&token, demo::DEMO_SINGLE, "DISSEMINATED")
+    let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    let done = app
+        .api(&token)
+        .wait_for(&id, Duration::from_secs(60), |v| {
+            v.status == model::DisseminationStatus::Disseminated
+        })
         .await;
     eprintln!("delivered over mTLS in {:?}", started.elapsed());
-    assert_eq!(body["files"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(done.files.len(), 1, "{done:?}");
     let carried = proxy.lock().unwrap().as_ref().unwrap().connections();
     assert!(
         carried >= 2,

@@ -6,10 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::tape::openssl;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -29,15 +29,6 @@ pub struct Pki {
 /// The name in the server certificate (its only one: the client must be
 /// told it, since it connects to 127.0.0.1).
 pub const SERVER_NAME: &str = "temporal.test";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl (scripts/install-tools.sh)");
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
 
 impl Pki {
     /// A fresh PKI under `dir/name`.

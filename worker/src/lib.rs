@@ -139,6 +139,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
     let batches = WorkerOptions::new(cfg.batch_queue())
         .register_workflow::<DisseminationBatch>()?
+        .register_workflow::<workflows::WebhookRecovery>()?
         .register_activities(acts.clone())
         .tuner(tuner(2, 2))
         .build();
@@ -179,6 +180,9 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
 /// At start: a location that cannot be read is an operator's mistake to
 /// hear about now, not at the first dissemination (`/readyz` says it too).
 async fn report_locations(acts: &Activities) {
+    if let Err(e) = acts.ensure_feed().await {
+        tracing::error!(error = %e, "the event feed cannot be written yet: webhooks wait for it");
+    }
     for (id, why) in acts.check_locations(Duration::from_secs(5)).await {
         tracing::error!(location = %id, problem = %why,
             "repository location cannot be read: its copies will be unreadable");

@@ -60,6 +60,13 @@ impl DisseminationActivities {
         unimplemented!()
     }
 
+    /// Sends again the client's events since a time that its endpoint
+    /// did not take (same `webhook-id`), marking the ones it now takes.
+    #[activity(name = "redeliver")]
+    pub fn redeliver(input: RecoveryInput) -> Result<RecoveryOutcome, ActivityError> {
+        unimplemented!()
+    }
+
     /// How a batch's items stand in the visibility store.
     #[activity(name = "tally_batch")]
     pub fn tally_batch(batch_id: String) -> Result<ItemTally, ActivityError> {

@@ -33,7 +33,9 @@ use temporalio_sdk::{
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-pub use crate::mirror::{SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS};
+pub use crate::mirror::{
+    SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_PRIORITY, SA_STATUS,
+};
 
 /// Executions started before retention existed end after the webhook.
 const RETENTION_PATCH: &str = "retention-and-link-regeneration";
@@ -67,6 +69,8 @@ pub struct DisseminationWorkflow {
     turn: bool,
     /// Its batch staged its tape files (`tape_ready`, flow 11 on).
     tape_ready: Option<TapeReady>,
+    /// Acknowledgements made so far (`acknowledge`).
+    pub(crate) acknowledgements: u32,
 }
 
 #[workflow_methods]
@@ -81,6 +85,7 @@ impl DisseminationWorkflow {
             links_regenerated: 0,
             turn: false,
             tape_ready: None,
+            acknowledgements: 0,
         }
     }
 
@@ -266,6 +271,25 @@ impl DisseminationWorkflow {
             }
         };
         Err(refusal.into())
+    }
+
+    /// The receiving archive's digests of what it downloaded (v1.2; see
+    /// `acknowledge`).
+    #[update(name = "acknowledge")]
+    pub async fn acknowledge(
+        ctx: &mut WorkflowContext<Self>,
+        input: Acknowledgement,
+    ) -> Result<AcknowledgementOutcome, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(crate::acknowledge::acknowledge(ctx, &input))
+    }
+
+    #[update_validator(acknowledge)]
+    fn validate_acknowledge(
+        &self,
+        _ctx: &WorkflowContextView,
+        input: &Acknowledgement,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        crate::acknowledge::check(&self.view, self.acknowledgements, input).map_err(Into::into)
     }
 
     /// From its batch: this item may start now.

@@ -223,8 +223,16 @@ fn record_releases(ctx: &mut WorkflowContext<DisseminationWorkflow>, out: &Finis
 /// and the retention's end were written just before), then deletes them.
 async fn retain(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &DisseminationInput) {
     let secs = input.settings.retention_secs.unwrap_or(7 * 24 * 3600);
-    // A cancel request (operator) ends retention early.
-    let _ = ctx.timer(Duration::from_secs(secs)).await;
+    // A cancel request (operator) ends retention early; so does the
+    // client's successful acknowledgement, with `release_on_ack`.
+    let release_on_ack = input.settings.release_on_ack;
+    temporalio_sdk::workflows::select! {
+        _ = ctx.timer(Duration::from_secs(secs)) => {}
+        _ = ctx.wait_condition(move |s: &DisseminationWorkflow| {
+            release_on_ack && s.view.acknowledged.is_some()
+        }) => {}
+    }
+    let released = ctx.state(|s| s.view.acknowledged.is_some()) && release_on_ack;
     let step = DiscardInput {
         record: input.record.clone(),
     };
@@ -237,6 +245,10 @@ async fn retain(ctx: &mut WorkflowContext<DisseminationWorkflow>, input: &Dissem
         Err(_) => discard(ctx, input).await,
     };
     let (outcome, detail) = match deleted {
+        Ok(count) if released => (
+            Outcome::Success,
+            format!("the client acknowledged every file; {count} delivered object(s) deleted"),
+        ),
         Ok(count) => (
             Outcome::Success,
             format!("retention ended; {count} delivered object(s) deleted"),

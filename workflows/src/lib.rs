@@ -8,6 +8,7 @@
 //! configuration or holds a secret (the settings a workflow needs come in
 //! its input).
 
+mod acknowledge;
 pub mod activities;
 mod audit;
 pub mod batch;
@@ -22,14 +23,17 @@ mod outcome;
 mod packaged;
 mod plan;
 pub mod receipt;
+pub mod recovery;
 mod retention;
 mod staging;
 mod state;
 mod streaming;
 mod webhook;
 
+pub use acknowledge::MAX_ACKNOWLEDGEMENTS;
 pub use batch::DisseminationBatch;
 pub use contract::*;
 pub use dissemination::DisseminationWorkflow;
 pub use lock::DisseminationLock;
+pub use recovery::WebhookRecovery;
 pub use staging::first_tape_copies;

@@ -16,6 +16,9 @@ pub const SA_STATUS: SearchAttributeKey<String> =
 /// The batch a dissemination belongs to (set at start, flow 10 on): the
 /// batch counts its items by it, the API lists them by it.
 pub const SA_BATCH_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("BatchId");
+/// The request's priority (set at start, v1.2): its place in its band's
+/// queue is counted by it.
+pub const SA_PRIORITY: SearchAttributeKey<i64> = SearchAttributeKey::int("DisseminationPriority");
 
 /// The Web UI's "current details": the status and what is happening, in words.
 pub(crate) fn describe<W: DisseminationState>(ctx: &mut WorkflowContext<W>, what: String) {

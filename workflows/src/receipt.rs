@@ -80,6 +80,7 @@ fn event_type(t: EventType) -> &'static str {
         EventType::Cancellation => "cancellation",
         EventType::Deletion => "deletion",
         EventType::Failure => "failure",
+        EventType::Acknowledgement => "acknowledgement",
     }
 }
 
@@ -98,6 +99,7 @@ mod tests {
             Cancellation,
             Deletion,
             Failure,
+            Acknowledgement,
         ] {
             let wire = serde_json::to_value(t).expect("serializes");
             assert_eq!(wire.as_str(), Some(super::event_type(t)));

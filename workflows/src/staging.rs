@@ -260,7 +260,7 @@ async fn wait_for_batch<W: DisseminationState>(
     tape: &mut Tape,
     tries: &[FileTry],
 ) -> Result<(), Ending> {
-    let batch = input.batch.clone().unwrap_or_default();
+    let batch = input.batch.as_deref().unwrap_or_default();
     record(
         ctx,
         Event::new(

@@ -2,11 +2,10 @@
 //! POST would check it; the items that pass started (waiting for their
 //! turn), then the batch's workflow that gives the turns.
 
+use super::request::{BatchIn, NewBatch};
 use crate::{
-    disseminations::create::{
-        admit, parse_delivery, parse_priority, Admission, Ask, BatchStaging, BATCH_STAGE_MAX_FILES,
-    },
-    error::{ApiError, ErrorBody, ErrorCode},
+    disseminations::create::{admit, Admission, Ask, BatchStaging, BATCH_STAGE_MAX_FILES},
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AuthenticatedClient},
     state::AppState,
     temporal,
@@ -18,54 +17,12 @@ use axum::{
     Json,
 };
 use futures::StreamExt;
-use model::{ArchiveId, ClientId, DisseminationId};
-use serde::Deserialize;
-use std::{collections::BTreeSet, sync::atomic::Ordering};
+use model::{ArchiveId, BatchId, DisseminationId};
+use std::sync::atomic::Ordering;
 use temporalio_client::errors::WorkflowInteractionError;
 use workflows::{
-    BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, Format, ItemError, StageGroup,
+    BatchCounts, BatchInput, BatchItem, BatchRecord, BatchView, ItemError, StageGroup,
 };
-
-/// The request body: the same options as a single request, for every item.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BatchIn {
-    /// 1 to 1,000 distinct archiveIds.
-    #[serde(default)]
-    #[schema(schema_with = archive_ids_schema, required = true)]
-    archive_ids: Option<serde_json::Value>,
-    /// 1 (most urgent) to 100; 50 when absent.
-    #[serde(default)]
-    #[schema(value_type = Option<u8>, minimum = 1, maximum = 100, example = 70)]
-    priority: Option<serde_json::Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Format>)]
-    format: Option<serde_json::Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<crate::disseminations::create::SelectPattern>>, min_items = 1, max_items = 100)]
-    select: Option<serde_json::Value>,
-}
-
-/// An archiveId: a UUID, or a legacy 24-hex object id.
-#[derive(utoipa::ToSchema)]
-#[schema(value_type = String, example = "019e404e-60ab-7457-b7c9-94c453242c69",
-    pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24})$")]
-pub struct ArchiveIdString(#[allow(dead_code)] String);
-
-/// `archiveIds`: 1 to 1,000 distinct archiveIds.
-fn archive_ids_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::{schema::ArrayBuilder, Ref};
-    ArrayBuilder::new()
-        .items(Ref::from_schema_name("ArchiveIdString"))
-        .min_items(Some(1))
-        .max_items(Some(1000))
-        .unique_items(true)
-        .examples([serde_json::json!([
-            "019e404e-60ab-7457-b7c9-94c453242c69",
-            "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10"
-        ])])
-        .build()
-}
 
 /// A batch and its items (201).
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -74,29 +31,6 @@ pub struct BatchCreated {
     #[serde(flatten)]
     pub batch: BatchView,
     pub items: Vec<BatchItem>,
-}
-
-fn archive_ids(value: &Option<serde_json::Value>, max: usize) -> Result<Vec<ArchiveId>, ApiError> {
-    let bad = |m: String| ApiError::new(ErrorCode::InvalidArchiveId, m);
-    let Some(serde_json::Value::Array(items)) = value else {
-        return Err(bad("archiveIds must be a list of archiveIds".into()));
-    };
-    if items.is_empty() || items.len() > max {
-        return Err(bad(format!("archiveIds holds 1 to {max} archiveIds")));
-    }
-    let mut seen = BTreeSet::new();
-    let mut ids = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let serde_json::Value::String(s) = item else {
-            return Err(bad(format!("archiveIds[{i}] is not a string")));
-        };
-        let id = ArchiveId::parse(s).map_err(|e| bad(format!("archiveIds[{i}]: {e}")))?;
-        if !seen.insert(id.to_string()) {
-            return Err(bad(format!("archiveIds[{i}] ({id}) appears twice")));
-        }
-        ids.push(id);
-    }
-    Ok(ids)
 }
 
 /// Create a batch: one dissemination per archiveId.
@@ -122,13 +56,15 @@ fn archive_ids(value: &Option<serde_json::Value>, max: usize) -> Result<Vec<Arch
 pub async fn create(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    AppJson(body): AppJson<BatchIn>,
+    AppJson(request): AppJson<NewBatch>,
 ) -> Result<Response, ApiError> {
     let cfg = &state.cfg;
-    let ids = archive_ids(&body.archive_ids, cfg.api.batch_max_items)?;
-    let priority = parse_priority(&body.priority)?;
-    let delivery = parse_delivery(&body.format, &body.select)?;
-    let batch_id = DisseminationId::generate().to_string();
+    let NewBatch {
+        archive_ids: ids,
+        priority,
+        delivery,
+    } = request;
+    let batch_id = BatchId::generate();
     let budget = std::sync::atomic::AtomicUsize::new(BATCH_STAGE_MAX_FILES);
     // The items, started in order a few at a time. An item that finds
     // Temporal or the catalog unavailable (after its tries) refuses the
@@ -232,10 +168,10 @@ pub async fn create(
     }
     let record = BatchRecord {
         batch_id: batch_id.clone(),
-        client_id: ClientId::new(claims.client_id.clone()),
+        client_id: claims.client_id.clone(),
         priority,
         format: delivery.format,
-        select: delivery.select.clone(),
+        select: delivery.patterns(),
         date_created: model::time::Timestamp::now(),
     };
     let view = initial_view(&record, &items);
@@ -273,8 +209,7 @@ pub async fn create(
         // would report the cancelled items); without its batch no item
         // would get its turn, so they are cancelled.
         let tries = cfg.api.batch_start_tries;
-        if let Err(left) = temporal::batch::remove(&state.temporal, batch_id.as_str(), tries).await
-        {
+        if let Err(left) = temporal::batch::remove(&state.temporal, &batch_id, tries).await {
             tracing::error!(%batch_id, error = %left.message,
                 "a refused batch's workflow, if it started, was not removed");
         }
@@ -315,7 +250,7 @@ async fn cancel_started(
             state.cfg.api.batch_start_concurrency.max(1),
             |id| async move {
                 let cancelled = temporal::persist(tries, || {
-                    temporal::bounded(async {
+                    state.temporal.bounded(async {
                         match temporal::cancel(&state.temporal, &id, why).await {
                             // Never started: nothing to cancel.
                             Ok(()) | Err(WorkflowInteractionError::NotFound(_)) => Ok(()),
@@ -350,37 +285,4 @@ fn initial_view(record: &BatchRecord, items: &[BatchItem]) -> BatchView {
         }
     }
     BatchView::new(record.clone(), counts, false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn archive_ids_are_one_to_max_distinct_ids() {
-        let a = "019e404e-60ab-7457-b7c9-94c453242c69";
-        let b = "5f1b2c3d4e5f6a7b8c9d0e1f";
-        let ok = archive_ids(&Some(serde_json::json!([a, b])), 3).map(|v| v.len());
-        assert_eq!(ok.ok(), Some(2));
-        for bad in [
-            serde_json::json!([]),
-            serde_json::json!([a, a]),
-            serde_json::json!([a, "nope"]),
-            serde_json::json!([a, 1]),
-            serde_json::json!(a),
-            serde_json::json!([
-                a,
-                b,
-                "019e404e-7c1d-7a2b-8f3e-2b5d9c1e4a10",
-                "5f1b2c3d4e5f6a7b8c9d0e1a"
-            ]),
-        ] {
-            assert_eq!(
-                archive_ids(&Some(bad.clone()), 3).err().map(|e| e.code),
-                Some(ErrorCode::InvalidArchiveId),
-                "{bad}"
-            );
-        }
-        assert!(archive_ids(&None, 3).is_err());
-    }
 }

@@ -7,6 +7,7 @@
 
 pub mod create;
 pub mod read;
+pub mod request;
 
 use crate::{
     auth::Claims,
@@ -18,6 +19,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
+use model::BatchId;
 use workflows::BatchView;
 
 pub fn router() -> Router<AppState> {
@@ -32,26 +34,14 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The caller's batch, or 400/404.
-async fn own_batch(
-    state: &AppState,
-    claims: &Claims,
-    raw_id: &str,
-) -> Result<(String, BatchView), ApiError> {
-    let id = model::DisseminationId::parse(raw_id)
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidBatchId,
-                "a batchId is 22 base62 characters",
-            )
-        })?
-        .to_string();
+/// The caller's batch, or 404.
+async fn own_batch(state: &AppState, claims: &Claims, id: &BatchId) -> Result<BatchView, ApiError> {
     let not_found = || ApiError::new(ErrorCode::BatchNotFound, format!("no batch {id}"));
-    let view = temporal::batch::read(&state.temporal, &id)
+    let view = temporal::batch::read(&state.temporal, id)
         .await?
         .ok_or_else(not_found)?;
-    if view.record.client_id.as_str() != claims.client_id {
+    if view.record.client_id != claims.client_id {
         return Err(not_found());
     }
-    Ok((id, view))
+    Ok(view)
 }

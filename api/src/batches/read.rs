@@ -4,46 +4,20 @@
 use super::own_batch;
 use crate::{
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::AuthenticatedClient,
+    extract::{AuthenticatedClient, BatchPath},
+    pagination::{OffsetCursor, PageParams, Paging, StoreCursor},
     state::AppState,
     temporal,
 };
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
 use futures::StreamExt;
 use model::DisseminationId;
-use serde::Deserialize;
 use workflows::{BatchItem, BatchStatus, BatchView};
-
-/// Paging of a batch's items, or of the list of batches.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Page size, 1..100 (default 100).
-    #[param(minimum = 1, maximum = 100)]
-    page_size: Option<i32>,
-    /// `nextCursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    cursor: Option<String>,
-}
-
-impl PageParams {
-    fn size(&self) -> Result<u32, ApiError> {
-        let size = self.page_size.unwrap_or(100);
-        if !(1..=100).contains(&size) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidPageSize,
-                "pageSize must be 1..100",
-            ));
-        }
-        Ok(size as u32)
-    }
-}
 
 /// A batch with a page of its items.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -65,19 +39,10 @@ pub struct BatchList {
     pub next_cursor: Option<String>,
 }
 
-fn params(
-    query: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<PageParams, ApiError> {
-    query.map(|Query(p)| p).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidRequest, "invalid query parameters")
-            .with_details(e.body_text())
-    })
-}
-
 /// Read one of the caller's batches: counts by status and a page of its
 /// items, each with its current status.
 #[utoipa::path(get, path = "/v1/dissemination-batches/{batchId}", tag = "batches",
-    params(("batchId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$"), PageParams),
+    params(BatchPath, PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The batch", body = BatchPage),
@@ -90,19 +55,12 @@ fn params(
 pub async fn read(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
-    query: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
+    page: Paging<OffsetCursor>,
+    BatchPath(id): BatchPath,
 ) -> Result<Json<BatchPage>, ApiError> {
-    let page = params(query)?;
-    let size = page.size()?;
-    let from: u32 = match page.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse()
-            .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, "the cursor is not valid"))?,
-    };
-    let (id, batch) = own_batch(&state, &claims, &raw_id).await?;
-    let items = temporal::batch::items(&state.temporal, &id, (from, size)).await?;
+    let batch = own_batch(&state, &claims, &id).await?;
+    let from = &page.cursor;
+    let items = temporal::batch::items(&state.temporal, &id, (from.0, page.size)).await?;
     // Items at work, or not the batch's: their own status, read as GET would.
     let items: Vec<BatchItem> = futures::stream::iter(items)
         .map(|item| {
@@ -118,7 +76,7 @@ pub async fn read(
                 else {
                     return item;
                 };
-                match temporal::read_view(&state.temporal, &id).await {
+                match state.temporal.read_view(&id).await {
                     Ok(Some(view)) => BatchItem {
                         status: Some(view.status),
                         ..item
@@ -130,8 +88,7 @@ pub async fn read(
         .buffered(8)
         .collect()
         .await;
-    let next = from + items.len() as u32;
-    let next_cursor = (next < batch.counts.total).then(|| next.to_string());
+    let next_cursor = from.next(items.len(), batch.counts.total);
     Ok(Json(BatchPage {
         batch,
         items,
@@ -153,43 +110,34 @@ pub async fn read(
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    query: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
+    page: Paging<StoreCursor>,
 ) -> Result<Json<BatchList>, ApiError> {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let page = params(query)?;
-    let size = page.size()?;
-    let cursor = match &page.cursor {
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, "the cursor is not valid"))?,
-        None => Vec::new(),
-    };
     let q = format!(
         "WorkflowType = '{}' AND ClientId = '{}'",
         temporal::batch::BATCH_WORKFLOW,
-        claims.client_id.replace('\\', "\\\\").replace('\'', "\\'")
+        temporal::literal(claims.client_id.as_str())
     );
     let (items, next) = temporal::list_memos::<BatchView>(
         &state.temporal,
         q,
-        size as i32,
-        cursor,
+        page.size as i32,
+        page.cursor.0,
         workflows::batch::MEMO_BATCH,
     )
     .await?;
     let items = items
         .into_iter()
-        .filter(|b| b.record.client_id.as_str() == claims.client_id)
+        .filter(|b| b.record.client_id == claims.client_id)
         .collect();
     Ok(Json(BatchList {
         items,
-        next_cursor: (!next.is_empty()).then(|| URL_SAFE_NO_PAD.encode(next)),
+        next_cursor: StoreCursor::next(next),
     }))
 }
 
 /// Cancel a batch: every item not final yet is cancelled.
 #[utoipa::path(delete, path = "/v1/dissemination-batches/{batchId}", tag = "batches",
-    params(("batchId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    params(BatchPath),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Cancellation requested", body = BatchView),
@@ -203,9 +151,9 @@ pub async fn list(
 pub async fn cancel(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
+    BatchPath(id): BatchPath,
 ) -> Result<Response, ApiError> {
-    let (id, batch) = own_batch(&state, &claims, &raw_id).await?;
+    let batch = own_batch(&state, &claims, &id).await?;
     if batch.status == BatchStatus::Completed {
         return Err(ApiError::new(
             ErrorCode::BatchEnded,

@@ -3,12 +3,12 @@
 use super::own_view;
 use crate::{
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::AuthenticatedClient,
+    extract::{AuthenticatedClient, DisseminationPath},
     state::AppState,
     temporal,
 };
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
@@ -18,7 +18,7 @@ use workflows::DisseminationView;
 /// Cancel a dissemination in progress: the running step stops, partial
 /// uploads and staged copies are removed, and it ends CANCELLED.
 #[utoipa::path(delete, path = "/v1/disseminations/{disseminationId}", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    params(DisseminationPath),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Cancellation requested; the status becomes CANCELLED", body = DisseminationView),
@@ -32,9 +32,9 @@ use workflows::DisseminationView;
 pub async fn cancel(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
+    DisseminationPath(id): DisseminationPath,
 ) -> Result<Response, ApiError> {
-    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    let view = own_view(&state, &claims, &id).await?;
     if view.status.is_final() {
         return Err(ApiError::new(
             ErrorCode::DisseminationEnded,

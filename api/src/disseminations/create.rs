@@ -1,7 +1,8 @@
-//! `POST /v1/disseminations`: the body parsed field by field, the AIP
-//! checked against the catalog and the token, then the dissemination
-//! started behind its per-(client, AIP) lock.
+//! `POST /v1/disseminations`: the body parsed into a `NewDissemination`
+//! (`request.rs`), the AIP checked against the catalog and the token, then
+//! the dissemination started behind its per-(client, AIP) lock.
 
+use super::request::{Delivery, DisseminationIn, NewDissemination};
 use crate::{
     error::{ApiError, ErrorBody, ErrorCode, ErrorDetail},
     extract::{AppJson, AuthenticatedClient},
@@ -14,55 +15,9 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use model::{ArchiveId, ClientId, DisseminationId, Priority};
-use serde::Deserialize;
+use model::{ArchiveId, BatchId, DisseminationId, Priority};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use workflows::{DisseminationInput, DisseminationRecord, DisseminationView, Format};
-
-/// The request body. Fields are checked one by one so each mistake gets
-/// its own code; unknown fields are refused.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DisseminationIn {
-    /// The AIP's id: a UUID, or a legacy 24-hex object id.
-    #[serde(default)]
-    #[schema(value_type = String, required = true, example = "019e404e-60ab-7457-b7c9-94c453242c69",
-        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24})$")]
-    archive_id: Option<serde_json::Value>,
-    /// 1 (most urgent) to 100; 50 when absent.
-    #[serde(default)]
-    #[schema(value_type = Option<u8>, minimum = 1, maximum = 100, example = 50)]
-    priority: Option<serde_json::Value>,
-    /// `files` (default: each repository file, or each selected member, as
-    /// its own object) or `bagit` (one BagIt 1.0 bag as one TAR object).
-    #[serde(default)]
-    #[schema(value_type = Option<Format>, example = "bagit")]
-    format: Option<serde_json::Value>,
-    /// Member paths or globs inside the AIP's TAR files (`*` within a
-    /// segment, `**` across segments); only matching members are delivered.
-    /// Relative, no `..` segment, no empty segment, no control characters.
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<SelectPattern>>, min_items = 1, max_items = 100,
-        example = json!(["METS.xml", "content/*.jp2"]))]
-    select: Option<serde_json::Value>,
-}
-
-/// One `select` pattern as the schema states it (the API checks the same):
-/// relative, no `..` segment, no empty segment, no control characters.
-#[derive(utoipa::ToSchema)]
-#[schema(value_type = String, min_length = 1, max_length = 1024, example = "content/*.jp2",
-    pattern = r"^(?:[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.\.[^/\u0000-\u001f\u007f-\u009f]+|\.)(?:/(?:[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.[^/.\u0000-\u001f\u007f-\u009f][^/\u0000-\u001f\u007f-\u009f]*|\.\.[^/\u0000-\u001f\u007f-\u009f]+|\.))*$")]
-pub struct SelectPattern(#[allow(dead_code)] String);
-
-/// At most this many characters in one `select` pattern.
-pub const MAX_PATTERN_CHARS: usize = 1024;
-
-/// What a request asks to be delivered, checked.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Delivery {
-    pub(crate) format: Format,
-    pub(crate) select: Vec<String>,
-}
+use workflows::{DisseminationInput, DisseminationRecord, DisseminationView};
 
 /// 409: a dissemination of the AIP for this client is in progress.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -72,98 +27,6 @@ pub struct ConflictBody {
     /// The dissemination in progress (also in `Location`).
     pub dissemination_id: String,
     pub dissemination: Option<DisseminationView>,
-}
-
-impl DisseminationIn {
-    fn parse(&self) -> Result<(ArchiveId, Priority), ApiError> {
-        let archive_id = match &self.archive_id {
-            Some(serde_json::Value::String(s)) => ArchiveId::parse(s),
-            Some(_) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidArchiveId,
-                    "archiveId must be a string",
-                ))
-            }
-            None => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidArchiveId,
-                    "archiveId is required",
-                ))
-            }
-        }?;
-        let priority = parse_priority(&self.priority)?;
-        Ok((archive_id, priority))
-    }
-
-    fn delivery(&self) -> Result<Delivery, ApiError> {
-        parse_delivery(&self.format, &self.select)
-    }
-}
-
-/// `priority`: an integer 1..100 (`19.0` is 19), 50 when absent.
-pub(crate) fn parse_priority(value: &Option<serde_json::Value>) -> Result<Priority, ApiError> {
-    Ok(match value {
-        None | Some(serde_json::Value::Null) => Priority::DEFAULT,
-        // JSON Schema's integer is a value, not a spelling: 19.0 and
-        // 1.9e1 are 19 (2.5 is no integer).
-        Some(serde_json::Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() <= 1e6)
-                    .map(|f| f as i64)
-            })
-            .ok_or(model::IdError::Priority)
-            .and_then(Priority::new)?,
-        Some(_) => return Err(model::IdError::Priority.into()),
-    })
-}
-
-/// `format` and `select`, checked.
-pub(crate) fn parse_delivery(
-    format: &Option<serde_json::Value>,
-    select: &Option<serde_json::Value>,
-) -> Result<Delivery, ApiError> {
-    let format = match format {
-        None | Some(serde_json::Value::Null) => Format::Files,
-        Some(serde_json::Value::String(s)) if s == "files" => Format::Files,
-        Some(serde_json::Value::String(s)) if s == "bagit" => Format::Bagit,
-        Some(other) => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidFormat,
-                format!("format must be \"files\" or \"bagit\", not {other}"),
-            ))
-        }
-    };
-    let bad = |m: String| ApiError::new(ErrorCode::InvalidSelect, m);
-    let select = match select {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(items)) => {
-            if items.is_empty() {
-                return Err(bad("select must list at least one pattern".into()));
-            }
-            let mut patterns = Vec::with_capacity(items.len());
-            for item in items {
-                let serde_json::Value::String(p) = item else {
-                    return Err(bad(format!("select patterns are strings, not {item}")));
-                };
-                if p.chars().count() > MAX_PATTERN_CHARS {
-                    return Err(bad(format!(
-                        "a select pattern has at most {MAX_PATTERN_CHARS} characters"
-                    )));
-                }
-                patterns.push(p.clone());
-            }
-            packaging::select::Selection::new(&patterns).map_err(|e| bad(e.to_string()))?;
-            patterns
-        }
-        Some(other) => {
-            return Err(bad(format!(
-                "select must be a list of patterns, not {other}"
-            )))
-        }
-    };
-    Ok(Delivery { format, select })
 }
 
 fn location(state: &AppState, id: &str) -> String {
@@ -201,10 +64,13 @@ fn location(state: &AppState, id: &str) -> String {
 pub async fn create(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    AppJson(body): AppJson<DisseminationIn>,
+    AppJson(request): AppJson<NewDissemination>,
 ) -> Result<Response, ApiError> {
-    let (archive_id, priority) = body.parse()?;
-    let delivery = body.delivery()?;
+    let NewDissemination {
+        archive_id,
+        priority,
+        delivery,
+    } = request;
     let ask = Ask {
         priority,
         delivery: &delivery,
@@ -236,7 +102,7 @@ pub async fn create(
                 dissemination_id: existing.id,
                 dissemination: existing
                     .view
-                    .map(|v| v.with_links(state.cfg.link_signer(&claims.client_id))),
+                    .map(|v| v.with_links(state.cfg.link_signer(claims.client_id.as_str()))),
             };
             Err(error.with_header(header::LOCATION, &loc).with_body(body))
         }
@@ -248,7 +114,7 @@ pub(crate) struct Ask<'a> {
     pub(crate) priority: Priority,
     pub(crate) delivery: &'a Delivery,
     /// The batch it belongs to.
-    pub(crate) batch: Option<&'a str>,
+    pub(crate) batch: Option<&'a BatchId>,
     /// A batch's: its tape files staged by the batch, within this many
     /// files in all (what is left of the budget), as its group `group`.
     pub(crate) staging: Option<BatchStaging<'a>>,
@@ -328,14 +194,14 @@ pub(crate) async fn admit(
     let record = DisseminationRecord {
         dissemination_id: id,
         archive_id,
-        client_id: ClientId::new(claims.client_id.clone()),
+        client_id: claims.client_id.clone(),
         contract_id: entity.access_group_id.clone(),
         object_id: entity.object_id.clone(),
         sum_size_in_bytes: entity.sum_size_in_bytes,
         priority,
         date_created: model::time::Timestamp::now(),
         format: ask.delivery.format,
-        select: ask.delivery.select.clone(),
+        select: ask.delivery.patterns(),
     };
     let view = DisseminationView::received(record.clone());
     let cfg = &state.cfg;
@@ -360,7 +226,7 @@ pub(crate) async fn admit(
     };
     let staged_by_batch = match (&ask.staging, ask.batch) {
         (Some(staging), Some(batch)) if !tape.is_empty() => Some(workflows::StagedByBatch {
-            batch_id: batch.to_owned(),
+            batch_id: batch.clone(),
             group: staging.group,
             files: tape.len() as u32,
             bytes: tape.iter().map(|f| f.size).sum(),
@@ -373,7 +239,7 @@ pub(crate) async fn admit(
             files: aip.repository_files.clone(),
             lock: None,
             settings,
-            batch: ask.batch.map(str::to_owned),
+            batch: ask.batch.cloned(),
             flow: workflows::FLOW,
             staged_by_batch: staged_by_batch.is_some(),
         },
@@ -394,7 +260,7 @@ pub(crate) async fn admit(
     Ok(match temporal::start(&state.temporal, request).await? {
         StartOutcome::Started => {
             tracing::info!(dissemination_id = %record.dissemination_id, archive_id = %record.archive_id,
-                client_id = %record.client_id, priority = priority.get(), batch = ?ask.batch,
+                client_id = %record.client_id, priority = priority.get(), batch = ?ask.batch.map(|b| b.as_str()),
                 "dissemination accepted");
             Admission::Started(Box::new(view), tape)
         }
@@ -423,123 +289,4 @@ fn refuse_oversized(
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(json: &str) -> Result<(ArchiveId, Priority), ErrorCode> {
-        let body: DisseminationIn =
-            serde_json::from_str(json).map_err(|_| ErrorCode::InvalidRequest)?;
-        body.parse().map_err(|e| e.code)
-    }
-
-    #[test]
-    fn body_rules() {
-        let id = "019e404e-60ab-7457-b7c9-94c453242c69";
-        assert_eq!(
-            parse(&format!(r#"{{"archiveId":"{id}"}}"#)).map(|p| p.1.get()),
-            Ok(50)
-        );
-        assert_eq!(
-            parse(&format!(r#"{{"archiveId":"{id}","priority":1}}"#)).map(|p| p.1.get()),
-            Ok(1)
-        );
-        assert_eq!(
-            parse(&format!(r#"{{"archiveId":"{id}","priority":100}}"#)).map(|p| p.1.get()),
-            Ok(100)
-        );
-        for (integral, value) in [("19.0", 19), ("1e2", 100), ("5.0e1", 50)] {
-            assert_eq!(
-                parse(&format!(r#"{{"archiveId":"{id}","priority":{integral}}}"#))
-                    .map(|p| p.1.get()),
-                Ok(value),
-                "{integral}"
-            );
-        }
-        for bad in [
-            "0", "101", "2.5", "\"high\"", "-1", "true", "0.0", "100.5", "1e3", "-0.0",
-        ] {
-            assert_eq!(
-                parse(&format!(r#"{{"archiveId":"{id}","priority":{bad}}}"#)).err(),
-                Some(ErrorCode::InvalidPriority),
-                "{bad}"
-            );
-        }
-        assert_eq!(
-            parse(r#"{"priority":1}"#).err(),
-            Some(ErrorCode::InvalidArchiveId)
-        );
-        assert_eq!(
-            parse(r#"{"archiveId":42}"#).err(),
-            Some(ErrorCode::InvalidArchiveId)
-        );
-        assert_eq!(
-            parse(r#"{"archiveId":"nope"}"#).err(),
-            Some(ErrorCode::InvalidArchiveId)
-        );
-        assert_eq!(
-            parse(&format!(r#"{{"archiveId":"{id}","extra":1}}"#)).err(),
-            Some(ErrorCode::InvalidRequest)
-        );
-    }
-
-    fn delivery(json: &str) -> Result<(Format, Vec<String>), ErrorCode> {
-        let body: DisseminationIn =
-            serde_json::from_str(json).map_err(|_| ErrorCode::InvalidRequest)?;
-        body.delivery()
-            .map(|d| (d.format, d.select))
-            .map_err(|e| e.code)
-    }
-
-    #[test]
-    fn format_and_select_rules() {
-        assert_eq!(delivery("{}"), Ok((Format::Files, vec![])));
-        assert_eq!(
-            delivery(r#"{"format":"bagit","select":["METS.xml","content/**/*.jp2"]}"#),
-            Ok((
-                Format::Bagit,
-                vec!["METS.xml".to_owned(), "content/**/*.jp2".to_owned()]
-            ))
-        );
-        assert_eq!(
-            delivery(r#"{"format":"files","select":null}"#),
-            Ok((Format::Files, vec![]))
-        );
-        for bad in [r#""zip""#, r#""Bagit""#, "1", r#"["bagit"]"#, r#""""#] {
-            assert_eq!(
-                delivery(&format!(r#"{{"format":{bad}}}"#)).err(),
-                Some(ErrorCode::InvalidFormat),
-                "{bad}"
-            );
-        }
-        let many = format!(
-            "[{}]",
-            (0..101)
-                .map(|i| format!(r#""f{i}""#))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let long = format!(r#"["{}"]"#, "x".repeat(MAX_PATTERN_CHARS + 1));
-        for bad in [
-            r#""METS.xml""#,
-            "[]",
-            r#"[""]"#,
-            r#"["/abs"]"#,
-            r#"["../up"]"#,
-            r#"["a/../b"]"#,
-            r#"["a//b"]"#,
-            r#"["tab\there"]"#,
-            "[1]",
-            many.as_str(),
-            long.as_str(),
-        ] {
-            assert_eq!(
-                delivery(&format!(r#"{{"select":{bad}}}"#)).err(),
-                Some(ErrorCode::InvalidSelect),
-                "{bad}"
-            );
-        }
-    }
 }

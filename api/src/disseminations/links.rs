@@ -4,14 +4,11 @@
 use super::own_view;
 use crate::{
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::AuthenticatedClient,
+    extract::{AuthenticatedClient, DisseminationPath},
     state::AppState,
     temporal,
 };
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use model::DisseminationStatus;
 use std::time::Duration;
 use temporalio_client::errors::WorkflowUpdateError;
@@ -28,7 +25,7 @@ fn retention_ended() -> ApiError {
 /// objects are still retained. Nothing is downloaded or uploaded again;
 /// earlier links stay valid until their own expiry.
 #[utoipa::path(post, path = "/v1/disseminations/{disseminationId}/links", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    params(DisseminationPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dissemination with new links in `files`", body = DisseminationView),
@@ -43,9 +40,9 @@ fn retention_ended() -> ApiError {
 pub async fn regenerate_links(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
+    DisseminationPath(id): DisseminationPath,
 ) -> Result<Json<DisseminationView>, ApiError> {
-    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    let view = own_view(&state, &claims, &id).await?;
     if view.status != DisseminationStatus::Disseminated {
         return Err(ApiError::new(
             ErrorCode::NotDelivered,
@@ -60,11 +57,11 @@ pub async fn regenerate_links(
     }
     match temporal::regenerate_links(&state.temporal, &id, Duration::from_secs(30)).await {
         Ok(view) => Ok(Json(
-            view.with_links(state.cfg.link_signer(&claims.client_id)),
+            view.with_links(state.cfg.link_signer(claims.client_id.as_str())),
         )),
         Err(e) => {
             // Retention may have ended meanwhile (or the workflow closed).
-            let now = temporal::read_view(&state.temporal, &id).await?;
+            let now = state.temporal.read_view(&id).await?;
             let refusal = match &e {
                 WorkflowUpdateError::Failed(failure) => {
                     UpdateRefusal::from_message(&failure.message)
@@ -81,6 +78,8 @@ pub async fn regenerate_links(
                     ErrorCode::NotDelivered,
                     format!("the dissemination is {status}; links exist only once it is delivered"),
                 )),
+                // (Refusals of the acknowledgement: not this update's.)
+                Some(other) => Err(ApiError::internal(other)),
                 None if now.is_none_or(|v| v.objects_deleted || v.retention_ends_at.is_none()) => {
                     Err(retention_ended())
                 }

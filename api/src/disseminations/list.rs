@@ -4,7 +4,8 @@
 
 use crate::{
     error::{ApiError, ErrorBody, ErrorCode},
-    extract::AuthenticatedClient,
+    extract::{AppQuery, AuthenticatedClient},
+    pagination::{self, Cursor, StoreCursor},
     state::AppState,
     temporal,
 };
@@ -45,11 +46,6 @@ pub struct DisseminationPage {
     pub next_cursor: Option<String>,
 }
 
-/// Temporal's visibility queries take string literals: escape what could end one.
-fn literal(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
-}
-
 /// List the caller's disseminations, newest first.
 #[utoipa::path(get, path = "/v1/disseminations", tag = "disseminations",
     params(ListParams),
@@ -64,13 +60,8 @@ fn literal(s: &str) -> String {
 pub async fn list(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    query: Result<axum::extract::Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    AppQuery(params): AppQuery<ListParams>,
 ) -> Result<Json<DisseminationPage>, ApiError> {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let axum::extract::Query(params) = query.map_err(|e| {
-        ApiError::new(ErrorCode::InvalidRequest, "invalid query parameters")
-            .with_details(e.body_text())
-    })?;
     // Only contracts the token still has a role for: a revoked role hides
     // that contract's disseminations.
     let readable = claims.readable_contracts();
@@ -82,7 +73,7 @@ pub async fn list(
     let mut q = format!(
         "WorkflowType = '{}' AND ClientId = '{}' AND ContractId IN ({contracts})",
         workflows::DISSEMINATION_WORKFLOW,
-        literal(&claims.client_id)
+        temporal::literal(claims.client_id.as_str())
     );
     if let Some(a) = &params.archive_id {
         let a = ArchiveId::parse(a)?;
@@ -95,37 +86,25 @@ pub async fn list(
             })?;
         q.push_str(&format!(" AND DisseminationStatus = '{status}'"));
     }
-    let page_size = params.page_size.unwrap_or(20);
-    if !(1..=100).contains(&page_size) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPageSize,
-            "pageSize must be 1..100",
-        ));
-    }
-    let cursor = match &params.cursor {
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, "the cursor is not valid"))?,
-        None => Vec::new(),
-    };
+    let page_size = pagination::page_size(params.page_size, 20)?;
+    let StoreCursor(cursor) = StoreCursor::parse(params.cursor.as_deref())?;
     if readable.is_empty() {
         return Ok(Json(DisseminationPage {
             items: vec![],
             next_cursor: None,
         }));
     }
-    let (items, next) = temporal::list_views(&state.temporal, q, page_size, cursor).await?;
+    let (items, next) = temporal::list_views(&state.temporal, q, page_size as i32, cursor).await?;
     // Isolation does not rest on the query alone.
     let items = items
         .into_iter()
         .filter(|v| {
-            v.record.client_id.as_str() == claims.client_id
-                && claims.can_read(&v.record.contract_id)
+            v.record.client_id == claims.client_id && claims.can_read(&v.record.contract_id)
         })
-        .map(|v| v.with_links(state.cfg.link_signer(&claims.client_id)))
+        .map(|v| v.with_links(state.cfg.link_signer(claims.client_id.as_str())))
         .collect();
     Ok(Json(DisseminationPage {
         items,
-        next_cursor: (!next.is_empty()).then(|| URL_SAFE_NO_PAD.encode(next)),
+        next_cursor: StoreCursor::next(next),
     }))
 }

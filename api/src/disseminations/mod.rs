@@ -1,20 +1,22 @@
 //! `/v1/disseminations`: a client's requests for AIPs, one module per
 //! operation (create, read and its audit trail, list, new links, cancel),
-//! each with the types it takes and returns. A dissemination of another
+//! each with the types it takes and returns, and the request body parsed
+//! at the edge (`request`). A dissemination of another
 //! client, or of a contract the token no longer has a role for, does not
 //! exist for the caller.
 
+pub mod acknowledge;
 pub mod cancel;
 pub mod create;
 pub mod links;
 pub mod list;
 pub mod read;
+pub mod request;
 
 use crate::{
     auth::Claims,
     error::{ApiError, ErrorCode},
     state::AppState,
-    temporal,
 };
 use axum::{
     routing::{get, post},
@@ -35,6 +37,10 @@ pub fn router() -> Router<AppState> {
             post(links::regenerate_links),
         )
         .route(
+            "/v1/disseminations/{dissemination_id}/acknowledgement",
+            post(acknowledge::acknowledge),
+        )
+        .route(
             "/v1/disseminations/{dissemination_id}/events",
             get(read::events),
         )
@@ -44,30 +50,25 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The caller's dissemination, or 400/404 as GET answers.
+/// The caller's dissemination, or 404 as GET answers.
 async fn own_view(
     state: &AppState,
     claims: &Claims,
-    raw_id: &str,
-) -> Result<(DisseminationId, DisseminationView), ApiError> {
-    let id = DisseminationId::parse(raw_id)?;
+    id: &DisseminationId,
+) -> Result<DisseminationView, ApiError> {
     let not_found = || {
         ApiError::new(
             ErrorCode::DisseminationNotFound,
             format!("no dissemination {id}"),
         )
     };
-    let view = temporal::read_view(&state.temporal, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let view = state.temporal.read_view(id).await?.ok_or_else(not_found)?;
     // Another client's dissemination, or one of a contract the token no
     // longer has a role for (revoked since it was created), does not exist
     // for this caller: the role is checked on every call, not only at creation.
-    if view.record.client_id.as_str() != claims.client_id
-        || !claims.can_read(&view.record.contract_id)
-    {
+    if view.record.client_id != claims.client_id || !claims.can_read(&view.record.contract_id) {
         return Err(not_found());
     }
-    let signer = state.cfg.link_signer(&claims.client_id);
-    Ok((id, view.with_links(signer)))
+    let signer = state.cfg.link_signer(claims.client_id.as_str());
+    Ok(view.with_links(signer))
 }

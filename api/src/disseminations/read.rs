@@ -3,21 +3,18 @@
 use super::own_view;
 use crate::{
     error::{ApiError, ErrorBody},
-    extract::AuthenticatedClient,
+    extract::{AuthenticatedClient, DisseminationPath},
     state::AppState,
     temporal,
 };
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use std::time::Duration;
 use workflows::DisseminationView;
 
 /// Read one of the caller's disseminations: its status, its files once
 /// delivered, its reasons once failed or rejected.
 #[utoipa::path(get, path = "/v1/disseminations/{disseminationId}", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    params(DisseminationPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dissemination", body = DisseminationView),
@@ -30,11 +27,20 @@ use workflows::DisseminationView;
 pub async fn read(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
+    DisseminationPath(id): DisseminationPath,
 ) -> Result<Json<DisseminationView>, ApiError> {
-    own_view(&state, &claims, &raw_id)
-        .await
-        .map(|(_, view)| Json(view))
+    let mut view = own_view(&state, &claims, &id).await?;
+    if view.status == model::DisseminationStatus::Queued {
+        view.queue = crate::queue::position(
+            &state.temporal.client,
+            &state.cfg,
+            &state.queue,
+            view.record.priority,
+            &view.record.date_created,
+        )
+        .await;
+    }
+    Ok(Json(view))
 }
 
 /// The audit trail of a dissemination.
@@ -47,7 +53,7 @@ pub struct EventList {
 /// request, retrieval, fixity checks (algorithm, location, outcome),
 /// delivery, link regenerations, webhook delivery, cancellation, deletion.
 #[utoipa::path(get, path = "/v1/disseminations/{disseminationId}/events", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    params(DisseminationPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The audit trail", body = EventList),
@@ -60,9 +66,9 @@ pub struct EventList {
 pub async fn events(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
+    DisseminationPath(id): DisseminationPath,
 ) -> Result<Json<EventList>, ApiError> {
-    let (id, _) = own_view(&state, &claims, &raw_id).await?;
+    own_view(&state, &claims, &id).await?;
     let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
     let items = temporal::read_events(&state.temporal, &id, timeout).await?;
     Ok(Json(EventList { items }))
@@ -91,7 +97,7 @@ impl axum::response::IntoResponse for PremisXml {
 /// (this service, the client). The same document as a bag's `premis.xml`,
 /// with what happened since. Valid against the official PREMIS 3 schema.
 #[utoipa::path(get, path = "/v1/disseminations/{disseminationId}/receipt", tag = "disseminations",
-    params(("disseminationId" = String, Path, description = "22 base62 characters", pattern = "^[0-9A-Za-z]{22}$")),
+    params(DisseminationPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The receipt", content_type = "application/xml", body = String),
@@ -104,9 +110,9 @@ impl axum::response::IntoResponse for PremisXml {
 pub async fn receipt(
     State(state): State<AppState>,
     AuthenticatedClient(claims): AuthenticatedClient,
-    Path(raw_id): Path<String>,
+    DisseminationPath(id): DisseminationPath,
 ) -> Result<PremisXml, ApiError> {
-    let (id, view) = own_view(&state, &claims, &raw_id).await?;
+    let view = own_view(&state, &claims, &id).await?;
     let timeout = Duration::from_millis(state.cfg.temporal.query_timeout_ms);
     let events = temporal::read_events(&state.temporal, &id, timeout).await?;
     let files = state

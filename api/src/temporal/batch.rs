@@ -2,13 +2,13 @@
 //! items (its input and the items' own memos): no worker needed; cancel it,
 //! list a client's batches.
 
-use super::{bounded, describe_options, persist};
+use super::{persist, Temporal};
 use crate::error::ApiError;
-use model::DisseminationStatus;
+use model::{BatchId, DisseminationStatus};
 use temporalio_client::{
     errors::{WorkflowInteractionError, WorkflowStartError},
-    Client, NamespacedClient, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
-    WorkflowSignalOptions, WorkflowStartOptions,
+    NamespacedClient, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
 use workflows::{
@@ -23,7 +23,7 @@ pub const BATCH_WORKFLOW: &str = "DisseminationBatch";
 /// does not answer (the batch id is new: an unanswered start that happened
 /// is recognised by it).
 pub async fn start(
-    client: &Client,
+    temporal: &Temporal,
     input: BatchInput,
     view: &BatchView,
     queue: String,
@@ -32,7 +32,7 @@ pub async fn start(
     let record = &input.record;
     let mut memo = temporalio_common::MemoValues::new();
     memo.insert(MEMO_BATCH, view.clone());
-    let opts = WorkflowStartOptions::new(queue, record.batch_id.clone())
+    let opts = WorkflowStartOptions::new(queue, record.batch_id.to_string())
         .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .memo(memo)
@@ -47,8 +47,9 @@ pub async fn start(
         ))
         .build();
     persist(tries, || {
-        bounded(async {
-            match client
+        temporal.bounded(async {
+            match temporal
+                .client
                 .start_workflow(DisseminationBatch::run, input.clone(), opts.clone())
                 .await
             {
@@ -63,20 +64,21 @@ pub async fn start(
 /// A refused batch's workflow, if its start happened although it went
 /// unanswered: deleted (Temporal terminates it first), so it gives no turn,
 /// sends no webhook and is not listed. Never started is fine.
-pub async fn remove(client: &Client, batch_id: &str, tries: usize) -> Result<(), ApiError> {
+pub async fn remove(temporal: &Temporal, batch_id: &BatchId, tries: usize) -> Result<(), ApiError> {
     use temporalio_client::tonic::{Code, Request};
     use temporalio_common::protos::temporal::api::{
         common::v1::WorkflowExecution, workflowservice::v1::DeleteWorkflowExecutionRequest,
     };
+    let client = &temporal.client;
     let request = DeleteWorkflowExecutionRequest {
         namespace: client.namespace(),
         workflow_execution: Some(WorkflowExecution {
-            workflow_id: batch_id.to_owned(),
+            workflow_id: batch_id.to_string(),
             run_id: String::new(),
         }),
     };
     persist(tries, || {
-        bounded(async {
+        temporal.bounded(async {
             let mut service = client.connection().workflow_service();
             match service
                 .delete_workflow_execution(Request::new(request.clone()))
@@ -91,35 +93,41 @@ pub async fn remove(client: &Client, batch_id: &str, tries: usize) -> Result<(),
     .await
 }
 
-pub async fn cancel(client: &Client, batch_id: &str) -> Result<(), ApiError> {
-    let handle = client.get_workflow_handle::<DisseminationBatch>(batch_id.to_owned());
-    bounded(async {
-        handle
-            .signal(
-                DisseminationBatch::cancel_batch,
-                (),
-                WorkflowSignalOptions::default(),
-            )
-            .await
-            .map_err(ApiError::from)
-    })
-    .await
+pub async fn cancel(temporal: &Temporal, batch_id: &BatchId) -> Result<(), ApiError> {
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationBatch>(batch_id.clone());
+    temporal
+        .bounded(async {
+            handle
+                .signal(
+                    DisseminationBatch::cancel_batch,
+                    (),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .map_err(ApiError::from)
+        })
+        .await
 }
 
 /// The batch's view from its memo; `None`: no such batch.
-pub async fn read(client: &Client, batch_id: &str) -> Result<Option<BatchView>, ApiError> {
-    let handle = client.get_workflow_handle::<DisseminationBatch>(batch_id.to_owned());
-    bounded(async {
-        match handle.describe(describe_options()).await {
-            Ok(desc) => desc
-                .memo()
-                .get::<BatchView>(MEMO_BATCH)
-                .map_err(ApiError::internal),
-            Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await
+pub async fn read(temporal: &Temporal, batch_id: &BatchId) -> Result<Option<BatchView>, ApiError> {
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationBatch>(batch_id.clone());
+    temporal
+        .bounded(async {
+            match handle.describe(temporal.describe_options()).await {
+                Ok(desc) => desc
+                    .memo()
+                    .get::<BatchView>(MEMO_BATCH)
+                    .map_err(ApiError::internal),
+                Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
 }
 
 /// Items `from..from + count` of the batch, from its input (the first
@@ -128,8 +136,8 @@ pub async fn read(client: &Client, batch_id: &str) -> Result<Option<BatchView>, 
 /// does not know yet (just started) or not tagged (another batch's, or a
 /// batch before flow 10) have no status here; the caller reads them.
 pub async fn items(
-    client: &Client,
-    batch_id: &str,
+    temporal: &Temporal,
+    batch_id: &BatchId,
     (from, count): (u32, u32),
 ) -> Result<Vec<BatchItem>, ApiError> {
     use temporalio_client::tonic::Request;
@@ -137,24 +145,26 @@ pub async fn items(
         common::v1::WorkflowExecution, history::v1::history_event::Attributes,
         workflowservice::v1::GetWorkflowExecutionHistoryRequest,
     };
+    let client = &temporal.client;
     let request = GetWorkflowExecutionHistoryRequest {
         namespace: client.namespace(),
         execution: Some(WorkflowExecution {
-            workflow_id: batch_id.to_owned(),
+            workflow_id: batch_id.to_string(),
             run_id: String::new(),
         }),
         maximum_page_size: 1,
         ..Default::default()
     };
-    let history = bounded(async {
-        let mut service = client.connection().workflow_service();
-        service
-            .get_workflow_execution_history(Request::new(request))
-            .await
-            .map_err(|e| ApiError::unavailable("Temporal", e))
-    })
-    .await?
-    .into_inner();
+    let history = temporal
+        .bounded(async {
+            let mut service = client.connection().workflow_service();
+            service
+                .get_workflow_execution_history(Request::new(request))
+                .await
+                .map_err(|e| ApiError::unavailable("Temporal", e))
+        })
+        .await?
+        .into_inner();
     let input: BatchInput = history
         .history
         .and_then(|h| h.events.into_iter().next())
@@ -173,7 +183,8 @@ pub async fn items(
         .collect();
     let query = format!("BatchId = '{batch_id}'");
     let (views, _) =
-        super::list_memos::<DisseminationView>(client, query, 1000, Vec::new(), MEMO_VIEW).await?;
+        super::list_memos::<DisseminationView>(temporal, query, 1000, Vec::new(), MEMO_VIEW)
+            .await?;
     let statuses: std::collections::HashMap<String, DisseminationStatus> = views
         .into_iter()
         .map(|v| (v.record.dissemination_id.to_string(), v.status))

@@ -8,40 +8,103 @@ pub mod batch;
 mod read;
 mod start;
 
-pub use read::{describe, read_view, Described};
+pub use read::Described;
 pub use start::{start, Existing, StartOutcome, StartRequest};
 
 use crate::error::{ApiError, ErrorCode};
 use model::DisseminationId;
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 use temporalio_client::{
     Client, NamespacedClient, RpcOptions, WorkflowDescribeOptions, WorkflowQueryOptions,
 };
 use workflows::{DisseminationView, DisseminationWorkflow, MEMO_VIEW};
 
-/// Every call to Temporal answers within this: while it is down, clients
-/// get a 503 with `Retry-After` at once, not after the SDK's own retries.
-static RPC_BUDGET_MS: AtomicU64 = AtomicU64::new(1500);
-
-/// Sets the budget once at start (`temporal.rpc_timeout_ms`).
-pub fn set_rpc_budget(budget: Duration) {
-    RPC_BUDGET_MS.store(budget.as_millis() as u64, Ordering::Relaxed);
+/// The API's connection to Temporal, with the budget its calls answer in.
+#[derive(Clone)]
+pub struct Temporal {
+    pub client: Client,
+    /// Every call to Temporal answers within this (`temporal.rpc_timeout_ms`):
+    /// while it is down, clients get a 503 with `Retry-After` at once, not
+    /// after the SDK's own retries.
+    pub budget: Duration,
 }
 
-pub(crate) fn rpc_budget() -> Duration {
-    Duration::from_millis(RPC_BUDGET_MS.load(Ordering::Relaxed))
+impl Temporal {
+    pub fn new(client: Client, budget: Duration) -> Self {
+        Self { client, budget }
+    }
+
+    /// `call`, or 503 when Temporal does not answer within the budget.
+    pub(crate) async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        within(self.budget, call).await
+    }
+
+    pub(crate) fn describe_options(&self) -> WorkflowDescribeOptions {
+        describe_options_within(self.budget)
+    }
+
+    /// The dissemination's view from describe alone (see `read::read_view`);
+    /// `None`: no such workflow.
+    pub async fn read_view(
+        &self,
+        id: &DisseminationId,
+    ) -> Result<Option<DisseminationView>, ApiError> {
+        BUDGET
+            .scope(self.budget, read::read_view(&self.client, id))
+            .await
+    }
+
+    /// Describes a dissemination's workflow; `None` when there is none.
+    pub async fn describe(&self, id: &DisseminationId) -> Result<Option<Described>, ApiError> {
+        BUDGET
+            .scope(self.budget, read::describe(&self.client, id))
+            .await
+    }
 }
 
-/// `call`, or 503 when Temporal does not answer within the budget.
+tokio::task_local! {
+    /// The budget of the `Temporal` a call of `read.rs` is made for: its
+    /// functions take a `Client` and call `bounded()` and
+    /// `describe_options()` with no budget, so `Temporal::read_view` and
+    /// `Temporal::describe` set it around them (per call, not per process).
+    static BUDGET: Duration;
+}
+
+/// The budget `read.rs` calls run in (the default outside a `Temporal` call).
+fn scoped_budget() -> Duration {
+    BUDGET.try_with(|b| *b).unwrap_or_else(|_| {
+        Duration::from_millis(platform::config::TemporalConfig::default().rpc_timeout_ms)
+    })
+}
+
+/// `Temporal::bounded` for `read.rs`, with the budget of the call it is in.
 pub(crate) async fn bounded<T>(
     call: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    tokio::time::timeout(rpc_budget(), call)
+    within(scoped_budget(), call).await
+}
+
+/// `Temporal::describe_options` for `read.rs`, with the budget of the call it is in.
+pub(crate) fn describe_options() -> WorkflowDescribeOptions {
+    describe_options_within(scoped_budget())
+}
+
+async fn within<T>(
+    budget: Duration,
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(budget, call)
         .await
         .unwrap_or_else(|_| Err(ApiError::unavailable("Temporal", "no answer in time")))
+}
+
+fn describe_options_within(budget: Duration) -> WorkflowDescribeOptions {
+    WorkflowDescribeOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(budget).build())
+        .build()
 }
 
 /// `call` until it is answered, at most `tries` times (at least once): a
@@ -66,34 +129,34 @@ where
     call().await
 }
 
-pub(crate) fn describe_options() -> WorkflowDescribeOptions {
-    WorkflowDescribeOptions::builder()
-        .rpc_options(RpcOptions::builder().timeout(rpc_budget()).build())
-        .build()
+/// Temporal's visibility queries take string literals: escape what could end one.
+pub(crate) fn literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 /// One page of the caller's disseminations, newest first, from the
 /// visibility store (eventually consistent: a dissemination created a moment
 /// ago may appear a moment later).
 pub async fn list_views(
-    client: &Client,
+    temporal: &Temporal,
     query: String,
     page_size: i32,
     cursor: Vec<u8>,
 ) -> Result<(Vec<DisseminationView>, Vec<u8>), ApiError> {
-    list_memos(client, query, page_size, cursor, MEMO_VIEW).await
+    list_memos(temporal, query, page_size, cursor, MEMO_VIEW).await
 }
 
 /// One page of workflows from the visibility store, each as the value its
 /// memo keeps under `memo_key`.
 pub async fn list_memos<T: serde::de::DeserializeOwned>(
-    client: &Client,
+    temporal: &Temporal,
     query: String,
     page_size: i32,
     cursor: Vec<u8>,
     memo_key: &str,
 ) -> Result<(Vec<T>, Vec<u8>), ApiError> {
     use temporalio_common::protos::temporal::api::workflowservice::v1::ListWorkflowExecutionsRequest;
+    let client = &temporal.client;
     let request = ListWorkflowExecutionsRequest {
         namespace: client.namespace(),
         page_size,
@@ -146,11 +209,13 @@ pub async fn list_memos<T: serde::de::DeserializeOwned>(
 /// Asks the workflow for new download links (an update: the workflow runs
 /// the presigning step and records it).
 pub async fn regenerate_links(
-    client: &Client,
+    temporal: &Temporal,
     id: &DisseminationId,
     timeout: Duration,
 ) -> Result<DisseminationView, temporalio_client::errors::WorkflowUpdateError> {
-    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
     let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
         .rpc_options(RpcOptions::builder().timeout(timeout).build())
         .build();
@@ -159,14 +224,34 @@ pub async fn regenerate_links(
         .await
 }
 
+/// The client's acknowledgement, checked and recorded by the workflow.
+pub async fn acknowledge(
+    temporal: &Temporal,
+    id: &DisseminationId,
+    ack: workflows::Acknowledgement,
+    timeout: Duration,
+) -> Result<workflows::AcknowledgementOutcome, temporalio_client::errors::WorkflowUpdateError> {
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(timeout).build())
+        .build();
+    handle
+        .execute_update(DisseminationWorkflow::acknowledge, ack, opts)
+        .await
+}
+
 /// Requests cancellation: the workflow stops the running step, removes
 /// what it left behind and ends CANCELLED.
 pub async fn cancel(
-    client: &Client,
+    temporal: &Temporal,
     id: &DisseminationId,
     reason: &str,
 ) -> Result<(), temporalio_client::errors::WorkflowInteractionError> {
-    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
     let opts = temporalio_client::WorkflowCancelOptions::builder()
         .reason(reason)
         .build();
@@ -175,11 +260,13 @@ pub async fn cancel(
 
 /// The dissemination's audit trail, from the workflow (a worker must answer).
 pub async fn read_events(
-    client: &Client,
+    temporal: &Temporal,
     id: &DisseminationId,
     query_timeout: Duration,
 ) -> Result<Vec<workflows::DisseminationEvent>, ApiError> {
-    let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
     let opts = query_options(query_timeout);
     handle
         .query(DisseminationWorkflow::events, (), opts)
@@ -208,7 +295,29 @@ pub(crate) fn query_options(timeout: Duration) -> WorkflowQueryOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn read_calls_answer_within_the_budget_of_their_call() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<_, ApiError>(())
+        };
+        let (short, long) = (Duration::from_millis(20), Duration::from_secs(30));
+        let started = std::time::Instant::now();
+        // Two calls at once, each with its own budget.
+        let (a, b) = tokio::join!(
+            BUDGET.scope(short, bounded(slow())),
+            BUDGET.scope(long, async { Ok::<_, ApiError>(scoped_budget()) }),
+        );
+        assert_eq!(
+            a.map_err(|e| e.code).err(),
+            Some(ErrorCode::ServiceUnavailable)
+        );
+        assert_eq!(b.ok(), Some(long));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(scoped_budget(), Duration::from_millis(1_500), "the default");
+    }
 
     #[tokio::test]
     async fn persist_asks_again_only_what_did_not_answer() {

@@ -170,8 +170,14 @@ impl Described {
                     };
                     view.status == expected
                 });
-                if progress.is_some() {
-                    view.progress = progress;
+                if let Some(mut progress) = progress {
+                    // An estimate from its own rate (`secondsLeft` from now).
+                    progress.estimated_end = progress.seconds_left.map(|left| {
+                        model::time::Timestamp::utc(
+                            std::time::SystemTime::now() + std::time::Duration::from_secs(left),
+                        )
+                    });
+                    view.progress = Some(progress);
                 }
             }
             if let Some(waiting) = waiting(pending, kind) {

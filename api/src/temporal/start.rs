@@ -3,7 +3,7 @@
 //! concurrent requests take it), then the dissemination; a lock whose holder
 //! ended, or never appeared, is handed over.
 
-use super::{bounded, describe, describe_options, persist, rpc_budget};
+use super::{persist, Temporal};
 use crate::error::ApiError;
 use model::DisseminationId;
 use std::time::{Duration, SystemTime};
@@ -15,7 +15,9 @@ use temporalio_client::{
 };
 use temporalio_common::{search_attributes::SearchAttributes, MemoValues};
 use workflows::{
-    dissemination::{SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_STATUS},
+    dissemination::{
+        SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_PRIORITY, SA_STATUS,
+    },
     lock::lock_id,
     DisseminationInput, DisseminationLock, DisseminationView, DisseminationWorkflow, LockInput,
     LockRef, StagedByBatch, MEMO_LOCK_HOLDER, MEMO_MOVES_LOCALLY, MEMO_STAGED_BY_BATCH, MEMO_VIEW,
@@ -56,7 +58,11 @@ pub struct StartRequest<'a> {
 /// Takes the (client, AIP) lock, then starts the dissemination. Temporal's
 /// id uniqueness makes this race-free: of N concurrent requests exactly one
 /// lock start succeeds.
-pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOutcome, ApiError> {
+pub async fn start(
+    temporal: &Temporal,
+    mut req: StartRequest<'_>,
+) -> Result<StartOutcome, ApiError> {
+    let client = &temporal.client;
     let record = &req.input.record;
     let lock_wf = lock_id(record.client_id.as_str(), record.archive_id.as_str());
     let mut holder = None;
@@ -76,7 +82,7 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
             dissemination_id: record.dissemination_id.clone(),
         };
         let started = persist(req.tries, || {
-            bounded(async {
+            temporal.bounded(async {
                 match client
                     .start_workflow(DisseminationLock::run, input.clone(), opts.clone())
                     .await
@@ -91,7 +97,11 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
         let taken = match started {
             Some(run_id) => run_id,
             None => match persist(req.tries, || {
-                bounded(existing_holder(client, &lock_wf, &record.dissemination_id))
+                temporal.bounded(existing_holder(
+                    temporal,
+                    &lock_wf,
+                    &record.dissemination_id,
+                ))
             })
             .await?
             {
@@ -102,7 +112,7 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
                 // again (a parallel request may have removed it first).
                 Holder::Stale { run_id, holder: h } => {
                     holder = h.or(holder);
-                    terminate_run(client, &lock_wf, &run_id).await;
+                    terminate_run(temporal, &lock_wf, &run_id).await;
                     continue;
                 }
                 // Released or removed between the start and the look.
@@ -113,10 +123,10 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
             workflow_id: lock_wf.clone(),
             run_id: taken.clone(),
         });
-        return start_dissemination(client, &req)
+        return start_dissemination(temporal, &req)
             .await
             .map(|()| StartOutcome::Started)
-            .inspect_err(|_| release_orphan(client, &lock_wf, &taken));
+            .inspect_err(|_| release_orphan(temporal, &lock_wf, &taken));
     }
     // Still handed over after every try: others are taking it right now;
     // one of them holds it.
@@ -126,7 +136,7 @@ pub async fn start(client: &Client, mut req: StartRequest<'_>) -> Result<StartOu
     })))
 }
 
-async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<(), ApiError> {
+async fn start_dissemination(temporal: &Temporal, req: &StartRequest<'_>) -> Result<(), ApiError> {
     let record = &req.input.record;
     let mut memo = MemoValues::new();
     memo.insert(MEMO_VIEW, req.view.clone());
@@ -144,9 +154,11 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
         SA_CLIENT_ID.value_set(record.client_id.to_string()),
         SA_CONTRACT_ID.value_set(record.contract_id.to_string()),
         SA_STATUS.value_set(req.view.status.as_str().to_owned()),
+        // Its place in its band's queue (`queue.ahead`) counts by it.
+        SA_PRIORITY.value_set(i64::from(record.priority.get())),
     ];
     if let Some(batch) = &req.input.batch {
-        attributes.push(SA_BATCH_ID.value_set(batch.clone()));
+        attributes.push(SA_BATCH_ID.value_set(batch.to_string()));
     }
     let opts =
         WorkflowStartOptions::new(req.band_queue.clone(), record.dissemination_id.to_string())
@@ -171,8 +183,9 @@ async fn start_dissemination(client: &Client, req: &StartRequest<'_>) -> Result<
             ))
             .build();
     persist(req.tries, || {
-        bounded(async {
-            match client
+        temporal.bounded(async {
+            match temporal
+                .client
                 .start_workflow(DisseminationWorkflow::run, req.input.clone(), opts.clone())
                 .await
             {
@@ -200,12 +213,14 @@ enum Holder {
 }
 
 async fn existing_holder(
-    client: &Client,
+    temporal: &Temporal,
     lock_wf: &str,
     starting: &DisseminationId,
 ) -> Result<Holder, ApiError> {
-    let lock = client.get_workflow_handle::<DisseminationLock>(lock_wf.to_owned());
-    let desc = match lock.describe(describe_options()).await {
+    let lock = temporal
+        .client
+        .get_workflow_handle::<DisseminationLock>(lock_wf.to_owned());
+    let desc = match lock.describe(temporal.describe_options()).await {
         Ok(d) => d,
         Err(WorkflowInteractionError::NotFound(_)) => return Ok(Holder::Gone),
         Err(e) => return Err(e.into()),
@@ -226,7 +241,7 @@ async fn existing_holder(
     }
     let started = desc.start_time();
     let described = match DisseminationId::parse(&holder) {
-        Ok(id) => describe(client, &id).await?,
+        Ok(id) => temporal.describe(&id).await?,
         Err(_) => None,
     };
     let stale = |holder: String| {
@@ -257,7 +272,8 @@ async fn existing_holder(
     }
 }
 
-async fn terminate_run(client: &Client, workflow_id: &str, run_id: &str) {
+async fn terminate_run(temporal: &Temporal, workflow_id: &str, run_id: &str) {
+    let client = &temporal.client;
     let info = WorkflowExecutionInfo::builder()
         .namespace(client.namespace())
         .workflow_id(workflow_id)
@@ -268,7 +284,7 @@ async fn terminate_run(client: &Client, workflow_id: &str, run_id: &str) {
     let opts = WorkflowTerminateOptions::builder()
         .reason("stale in-progress lock")
         .build();
-    match tokio::time::timeout(rpc_budget(), handle.terminate(opts)).await {
+    match tokio::time::timeout(temporal.budget, handle.terminate(opts)).await {
         Ok(Ok(())) => {}
         // Removed by a parallel request, or released meanwhile: fine.
         Ok(Err(WorkflowInteractionError::NotFound(_))) => {}
@@ -278,7 +294,8 @@ async fn terminate_run(client: &Client, workflow_id: &str, run_id: &str) {
 }
 
 /// The dissemination could not start: free its lock in the background.
-fn release_orphan(client: &Client, lock_wf: &str, run_id: &str) {
-    let (client, lock_wf, run_id) = (client.clone(), lock_wf.to_owned(), run_id.to_owned());
-    tokio::spawn(async move { terminate_run(&client, &lock_wf, &run_id).await });
+fn release_orphan(temporal: &Temporal, lock_wf: &str, run_id: &str) {
+    let (temporal, lock_wf) = (temporal.clone(), lock_wf.to_owned());
+    let run_id = run_id.to_owned();
+    tokio::spawn(async move { terminate_run(&temporal, &lock_wf, &run_id).await });
 }

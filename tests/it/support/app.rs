@@ -92,6 +92,8 @@ pub fn test_config(
     cfg.temporal.address = stack.temporal_address.clone();
     cfg.temporal.namespace = namespace.to_owned();
     cfg.s3.default_bucket = format!("deliveries-{tag}");
+    // Each test app its own event feed (clients' ids repeat across tests).
+    cfg.events.bucket = format!("events-{tag}");
     cfg.temporal.query_timeout_ms = 1000;
     // Two test stacks share two cores: calls may be slow without Temporal
     // being down (the Temporal-down test sets the production budget).

@@ -3,32 +3,41 @@
 //! describes, under a name no other delivered file has, and the bucket
 //! holds one object per name.
 
-use super::{app::TestApp, receiver::verify_with_standardwebhooks, CLIENT};
+use super::{app::TestApp, receiver::Hook, receiver::Received, CLIENT};
 use sha2::{Digest, Sha256};
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl TestApp {
     /// The `dissemination.delivered` webhook of `id`, once it arrived,
     /// verified with `standardwebhooks`.
-    pub async fn delivered_webhook(&self, id: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            for r in self.receiver.all() {
-                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-                if body["data"]["disseminationId"] == id
-                    && body["type"] == "dissemination.delivered"
-                {
-                    verify_with_standardwebhooks(&self.webhook_secret, &r)
-                        .expect("signature verifies");
-                    return body;
-                }
-            }
-            assert!(Instant::now() < deadline, "no delivered webhook for {id}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    pub async fn delivered_webhook(&self, id: &str) -> Hook {
+        let what = format!("delivered {id}");
+        self.webhook(&what, |h| h.delivered(id)).await
+    }
+
+    /// The bytes behind a link (asserting 200).
+    pub async fn download(&self, url: &str) -> Vec<u8> {
+        let res = self.http.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        res.bytes().await.unwrap().to_vec()
+    }
+
+    /// The SHA-256 (hex) of the bytes behind a link.
+    pub async fn download_sha256(&self, url: &str) -> String {
+        hex::encode(Sha256::digest(self.download(url).await))
+    }
+
+    /// The SHA-256 the catalog stores for the AIP's file `name` (`None`:
+    /// its first).
+    pub fn stored_sha256(&self, archive_id: &str, name: Option<&str>) -> String {
+        let aip = self.catalog_doc(archive_id);
+        let file = match name {
+            Some(n) => aip.repository_files.iter().find(|f| f.relative_path == n),
+            None => aip.repository_files.first(),
+        };
+        let file = file.unwrap_or_else(|| panic!("{archive_id} has no file {name:?}"));
+        let fixity = file.fixity(model::catalog::DigestAlgorithm::Sha256);
+        fixity.expect("a SHA-256").digest.clone()
     }
 
     /// Downloads every link of delivered dissemination `id` (owned by
@@ -43,38 +52,30 @@ impl TestApp {
         let view = self.api(token).view(id).await;
         assert_eq!(view.status, model::DisseminationStatus::Disseminated);
         let hook = self.delivered_webhook(id).await;
-        let hooked: BTreeMap<String, &serde_json::Value> = hook["data"]["files"]
-            .as_array()
-            .expect("the webhook lists files")
+        let hooked: BTreeMap<&str, &workflows::DeliveredFile> = hook
+            .data
+            .files
             .iter()
-            .map(|f| (f["filename"].as_str().unwrap().to_owned(), f))
+            .map(|f| (f.filename.as_str(), f))
             .collect();
         assert_eq!(
             hooked.len(),
             view.files.len(),
-            "GET and the webhook list the same files under distinct names: {hook}"
+            "GET and the webhook list the same files under distinct names: {hook:?}"
         );
         let mut out = BTreeMap::new();
         for f in &view.files {
-            let bytes = reqwest::get(&f.download_url).await.unwrap();
-            assert_eq!(bytes.status(), 200, "{}", f.filename);
-            let bytes = bytes.bytes().await.unwrap().to_vec();
+            let bytes = self.download(&f.download_url).await;
             let sha256 = hex::encode(Sha256::digest(&bytes));
             assert_eq!(sha256, f.checksum, "{}: GET's checksum", f.filename);
             assert_eq!(bytes.len() as u64, f.filesize, "{}: size", f.filename);
             let h = hooked
-                .get(&f.filename)
+                .get(f.filename.as_str())
                 .unwrap_or_else(|| panic!("{} is not in the webhook", f.filename));
-            assert_eq!(h["checksum"], sha256.as_str(), "{}: webhook's", f.filename);
-            assert_eq!(h["filesize"], f.filesize, "{}", f.filename);
-            let again = reqwest::get(h["downloadURL"].as_str().unwrap())
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
+            assert_eq!(h.checksum, sha256, "{}: webhook's", f.filename);
+            assert_eq!(h.filesize, f.filesize, "{}", f.filename);
             assert_eq!(
-                hex::encode(Sha256::digest(&again)),
+                self.download_sha256(&h.download_url).await,
                 sha256,
                 "{}: the webhook's link",
                 f.filename
@@ -93,6 +94,32 @@ impl TestApp {
         let names: Vec<String> = out.keys().map(|n| format!("{prefix}{n}")).collect();
         assert_eq!(keys, names, "one object per delivered name");
         out
+    }
+
+    /// Dissemination `id` of `archive_id` was delivered exactly once: one
+    /// message id among `hooks` for it, a `dissemination.delivered` whose
+    /// first link is the bytes the catalog stores, one object in the bucket.
+    pub async fn assert_delivered_once(
+        &self,
+        hooks: &[(Hook, Received)],
+        archive_id: &str,
+        id: &str,
+    ) {
+        let mine: Vec<_> = hooks.iter().filter(|(h, _)| h.is_about(id)).collect();
+        let message_ids: BTreeSet<String> = mine.iter().map(|(_, r)| r.webhook_id()).collect();
+        assert_eq!(message_ids.len(), 1, "one webhook id for {id}");
+        let hook = &mine[0].0;
+        assert_eq!(hook.kind, "dissemination.delivered");
+        assert_eq!(
+            self.download_sha256(&hook.data.files[0].download_url).await,
+            self.stored_sha256(archive_id, None),
+            "{id}"
+        );
+        assert_eq!(
+            self.delivered_keys(id).await.len(),
+            1,
+            "one object for {id}"
+        );
     }
 
     /// `dissemination/{id}/{archiveId}/`: where a delivery's objects are.

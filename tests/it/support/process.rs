@@ -1,5 +1,6 @@
 //! Child processes (servers, the service's own binaries), stopped by PID.
 
+use super::app::Options;
 use super::ports::free_ports;
 use anyhow::Context;
 use platform::config::Config;
@@ -83,6 +84,26 @@ pub(crate) fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
+impl Options {
+    /// No worker in the test's process: nothing accepted progresses unless
+    /// the test starts worker processes of its own.
+    pub fn without_worker() -> Self {
+        Self {
+            with_worker: false,
+            ..Default::default()
+        }
+    }
+
+    /// A stack of the test's own, for a test that stops, freezes or
+    /// restarts a server.
+    pub fn private_stack() -> Self {
+        Self {
+            private_stack: true,
+            ..Default::default()
+        }
+    }
+}
+
 /// The whole configuration as a TOML file, for the service's own binaries:
 /// serialized from the same `Config`, so no key is left out.
 pub fn write_config_toml(cfg: &Config, name: &str) -> PathBuf {
@@ -156,6 +177,25 @@ pub async fn spawn_trace_viewer(dir: &Path) -> (ChildGuard, String, String) {
 }
 
 impl ChildGuard {
+    /// SIGTERM, without waiting.
+    pub fn sigterm(&self) {
+        signal(self.pid(), "-TERM");
+    }
+
+    /// Its exit status once it has exited, waiting at most `timeout`.
+    pub fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();
@@ -164,14 +204,8 @@ impl ChildGuard {
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub fn terminate(mut self, grace: Duration) {
-        signal(self.pid(), "-TERM");
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.sigterm();
+        self.exited_within(grace);
     }
 }
 

@@ -1,7 +1,10 @@
 //! A real HTTP server that records webhook deliveries and answers from a
-//! plan, and the reference library that verifies their signatures.
+//! plan, the messages typed as a test reads them, bounded waits for them,
+//! and the reference library that verifies their signatures.
 
+use super::app::TestApp;
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
+use serde::Deserialize;
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -16,6 +19,61 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+}
+
+impl Received {
+    /// The message, typed.
+    pub fn hook(&self) -> Hook {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// `webhook-id`: the same on every attempt of one message.
+    pub fn webhook_id(&self) -> String {
+        let id = self.headers.get("webhook-id").expect("a webhook-id");
+        id.to_str().unwrap().to_owned()
+    }
+}
+
+/// A webhook message (Standard Webhooks' `{type, timestamp, data}`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Hook {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub timestamp: String,
+    pub data: HookData,
+}
+
+/// What a message is about: a dissemination (delivered: its files; failed
+/// or rejected: its status and reasons) or a batch (its counts).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookData {
+    pub dissemination_id: Option<String>,
+    pub archive_id: Option<String>,
+    pub client_id: Option<String>,
+    pub contract_id: Option<String>,
+    pub object_id: Option<String>,
+    pub sum_size_in_bytes: Option<u64>,
+    #[serde(default)]
+    pub files: Vec<workflows::DeliveredFile>,
+    pub status: Option<String>,
+    #[serde(default)]
+    pub reasons: Vec<workflows::Reason>,
+    pub batch_id: Option<String>,
+    pub counts: Option<workflows::BatchCounts>,
+}
+
+impl Hook {
+    /// About dissemination `id`.
+    pub fn is_about(&self, id: &str) -> bool {
+        self.data.dissemination_id.as_deref() == Some(id)
+    }
+
+    /// `dissemination.delivered` for dissemination `id`.
+    pub fn delivered(&self, id: &str) -> bool {
+        self.is_about(id) && self.kind == "dissemination.delivered"
+    }
 }
 
 /// A status code to answer with, and an optional `Retry-After`; code 0
@@ -113,6 +171,73 @@ impl Receiver {
 
     pub fn all(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+}
+
+impl TestApp {
+    /// The messages received so far, typed, with the requests.
+    pub fn hooks(&self) -> Vec<(Hook, Received)> {
+        let all = self.receiver.all();
+        all.into_iter().map(|r| (r.hook(), r)).collect()
+    }
+
+    /// Waits (bounded) until `done` holds for the messages received; them.
+    pub async fn hooks_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&[(Hook, Received)]) -> bool,
+    ) -> Vec<(Hook, Received)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let hooks = self.hooks();
+            if done(&hooks) {
+                return hooks;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {timeout:?} ({} messages)",
+                hooks.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (bounded) until the receiver has at least `n` requests.
+    pub async fn wait_webhooks(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.receiver.all();
+            if all.len() >= n {
+                return all;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} webhook(s), got {}",
+                all.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The first message `pick` chooses, once it arrived (bounded),
+    /// verified with `standardwebhooks`.
+    pub async fn webhook(&self, what: &str, pick: impl Fn(&Hook) -> bool) -> Hook {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some((hook, r)) = self.hooks().into_iter().find(|(h, _)| pick(h)) {
+                verify_with_standardwebhooks(&self.webhook_secret, &r).expect("signature verifies");
+                return hook;
+            }
+            assert!(Instant::now() < deadline, "no webhook: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The first message about dissemination `id`, verified.
+    pub async fn webhook_of(&self, id: &str) -> Hook {
+        self.webhook(&format!("about {id}"), |h| h.is_about(id))
+            .await
     }
 }
 

@@ -40,14 +40,18 @@ fn start_temporal(
         "--metrics-port",
         &metrics.to_string(),
     ]);
-    for sa in SEARCH_ATTRIBUTES {
-        cmd.args(["--search-attribute", &format!("{sa}=Keyword")]);
+    for (sa, kind) in SEARCH_ATTRIBUTES {
+        cmd.args(["--search-attribute", &format!("{sa}={kind}")]);
     }
-    // Fair shares within a task queue (the client is the fairness key), as
+    // Fair shares within a task queue (the client is the fairness key), and
+    // one partition per task queue, so a band serves its requests in the
+    // order a queued one's place counts (priority, then age); as
     // scripts/stack.sh and the compose file run the server.
     for value in [
         "matching.useNewMatcher=true",
         "matching.enableFairness=true",
+        "matching.numTaskqueueReadPartitions=1",
+        "matching.numTaskqueueWritePartitions=1",
     ] {
         cmd.args(["--dynamic-config-value", value]);
     }
@@ -168,12 +172,13 @@ pub struct Stack {
     weed_args: Vec<String>,
 }
 
-pub const SEARCH_ATTRIBUTES: [&str; 5] = [
-    "ArchiveId",
-    "ClientId",
-    "ContractId",
-    "DisseminationStatus",
-    "BatchId",
+pub const SEARCH_ATTRIBUTES: [(&str, &str); 6] = [
+    ("ArchiveId", "Keyword"),
+    ("ClientId", "Keyword"),
+    ("ContractId", "Keyword"),
+    ("DisseminationStatus", "Keyword"),
+    ("BatchId", "Keyword"),
+    ("DisseminationPriority", "Int"),
 ];
 
 impl Stack {

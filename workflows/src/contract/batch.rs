@@ -3,7 +3,7 @@
 //! view the API shows, and the `dissemination-batch.completed` message.
 
 use super::{Format, ItemErrorCode, WorkflowSettings};
-use model::{ClientId, DisseminationStatus, Priority};
+use model::{BatchId, ClientId, DisseminationStatus, Priority};
 use serde::{Deserialize, Serialize};
 
 /// A batch's request, fixed at creation.
@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct BatchRecord {
     /// 22 base62 characters.
-    pub batch_id: String,
+    #[schema(value_type = String)]
+    pub batch_id: BatchId,
     #[schema(value_type = String)]
     pub client_id: ClientId,
     #[schema(value_type = u8, minimum = 1, maximum = 100)]

@@ -147,6 +147,12 @@ pub enum UpdateRefusal {
     ObjectsGone,
     /// Links were regenerated `cap` times already.
     LinkCapReached { cap: u32 },
+    /// Acknowledged already (successfully).
+    AlreadyAcknowledged,
+    /// The acknowledgement does not name every delivered file exactly once.
+    InvalidAcknowledgement { reason: String },
+    /// `cap` acknowledgements were made already (each is a few events).
+    AcknowledgementCapReached { cap: u32 },
 }
 
 impl UpdateRefusal {

@@ -146,6 +146,10 @@ pub struct WorkflowSettings {
     /// A recall not done after this long makes its copy unreadable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_timeout_ms: Option<u64>,
+    /// A successful acknowledgement deletes the delivered objects at once
+    /// (absent: they are kept until retention ends).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release_on_ack: bool,
 }
 
 /// A configured location of the bit repository: how it is read and how
@@ -180,7 +184,7 @@ pub struct DisseminationInput {
     /// The batch this dissemination belongs to (before flow 10 it waited
     /// for its turn, `batch_turn`, and reported its end to the batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<String>,
+    pub batch: Option<model::BatchId>,
     /// Which flow the execution follows (`FLOW` when it started; 0 before
     /// flows were numbered: the patches of that code decide).
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -3,6 +3,7 @@
 //! the activities' inputs and outcomes. Their JSON shape is part of every
 //! recorded history: add optional fields only, never rename.
 
+mod ack;
 mod activity;
 mod batch;
 mod codes;
@@ -10,6 +11,7 @@ mod dissemination;
 mod tape;
 mod view;
 
+pub use ack::*;
 pub use activity::*;
 pub use batch::*;
 pub use codes::*;

@@ -151,7 +151,7 @@ pub struct StagingProgress {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StagedByBatch {
-    pub batch_id: String,
+    pub batch_id: model::BatchId,
     /// Its group in the batch's `tape` (the item's place in the batch).
     pub group: u32,
     pub files: u32,

@@ -38,6 +38,40 @@ pub struct DisseminationView {
     /// pending activity's last failure; not kept in the memo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
+    /// The client confirmed every delivered file's digest (v1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledged>,
+    /// While QUEUED: its place in its band (v1.2; computed on read, not
+    /// kept in the memo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueuePosition>,
+}
+
+/// A QUEUED dissemination's place: how many requests of its band start
+/// before it (priority, then age) and, from the band's recent throughput,
+/// an estimate of when it starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePosition {
+    pub ahead: u32,
+    /// The priority band (`urgent`, `high`, `normal`, `low` by default).
+    pub band: String,
+    /// An estimate (RFC 3339), from the items the band finished over the
+    /// last minutes; absent while there is no rate to go by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub estimated_start: Option<model::time::Timestamp>,
+}
+
+/// A successful acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Acknowledged {
+    /// RFC 3339.
+    #[schema(value_type = String)]
+    pub at: model::time::Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A step retrying after an infrastructure error.
@@ -70,6 +104,8 @@ impl DisseminationView {
             webhook: None,
             progress: None,
             waiting: None,
+            acknowledged: None,
+            queue: None,
         }
     }
 }
@@ -120,6 +156,9 @@ pub enum EventType {
     Deletion,
     #[serde(rename = "failure")]
     Failure,
+    /// The receiving archive checked what it downloaded (v1.2).
+    #[serde(rename = "acknowledgement")]
+    Acknowledgement,
 }
 
 /// Which half of a transfer the progress is about.
@@ -229,6 +268,11 @@ pub struct Progress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub staging_started_at: Option<model::time::Timestamp>,
+    /// An estimate (RFC 3339) of when this phase of this file ends, from
+    /// its own rate (`secondsLeft` from now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub estimated_end: Option<model::time::Timestamp>,
 }
 
 impl Progress {
@@ -244,6 +288,7 @@ impl Progress {
             files_total: Some(p.files_total),
             bytes_staged: Some(p.bytes_staged),
             staging_started_at: p.started_at.clone(),
+            estimated_end: None,
         }
     }
 }

@@ -1,0 +1,70 @@
+//! `[worker]` and `[[bands]]`: the worker process (identity, shutdown,
+//! heartbeats, probes, the small AIPs it moves inside their workflow task)
+//! and the priority bands, each a task queue with its own slots.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    pub identity: Option<String>,
+    /// On shutdown, how long running activities may take to finish.
+    pub graceful_shutdown_secs: u64,
+    /// Longest interval between heartbeats sent to the server (the SDK
+    /// otherwise waits up to 0.8 × the heartbeat timeout): how much a retry
+    /// after a crash may have to fetch again.
+    pub heartbeat_throttle_ms: u64,
+    /// Prometheus endpoint (`/metrics`) for the worker's own and the
+    /// Temporal SDK's metrics, e.g. `127.0.0.1:9464`; unset: none.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The worker's probes (`/healthz`, `/readyz`: every repository
+    /// location readable), e.g. `127.0.0.1:9465`; unset: none.
+    pub health_addr: Option<std::net::SocketAddr>,
+    /// AIPs up to this many bytes in all move inside their workflow's task
+    /// (local activities: no activity task, fewer workflow tasks); larger
+    /// ones in an activity of their own (heartbeats, resume). 0: none.
+    pub local_max_bytes: u64,
+    /// Local activities a worker runs at once, per band (small AIPs).
+    pub local_slots: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            identity: None,
+            graceful_shutdown_secs: 30,
+            heartbeat_throttle_ms: 2_000,
+            metrics_addr: None,
+            health_addr: None,
+            local_max_bytes: 1024 * 1024,
+            local_slots: 20,
+        }
+    }
+}
+
+/// A priority band: priorities up to `max_priority` share a task queue.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct BandConfig {
+    pub name: String,
+    pub max_priority: u8,
+    /// Concurrent activities a worker runs for this band.
+    #[serde(default = "default_slots")]
+    pub slots: usize,
+}
+
+fn default_slots() -> usize {
+    4
+}
+
+impl BandConfig {
+    pub fn defaults() -> Vec<Self> {
+        [("urgent", 10), ("high", 40), ("normal", 70), ("low", 100)]
+            .into_iter()
+            .map(|(name, max_priority)| Self {
+                name: name.into(),
+                max_priority,
+                slots: default_slots(),
+            })
+            .collect()
+    }
+}
