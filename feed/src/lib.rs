@@ -54,6 +54,7 @@ mod store;
 
 pub use cursor::Cursor;
 pub use error::FeedError;
+pub use store::s3_client;
 
 use chrono::{DateTime, Utc};
 use platform::config::{EventsConfig, S3Config};

@@ -48,32 +48,40 @@ pub(crate) struct Store {
 /// How often a PUT that met a concurrent conditional write (409) is tried again.
 const CONFLICT_TRIES: u32 = 5;
 
+/// The S3 client the service uses for `cfg` at `endpoint`: path-style,
+/// checksums only where required, and a server that stops answering
+/// fails the request (connect and per-attempt timeouts) instead of hanging
+/// it, so the caller's retry policy takes over.
+pub fn s3_client(cfg: &S3Config, endpoint: &str) -> Client {
+    let creds = Credentials::new(
+        cfg.access_key.clone(),
+        cfg.secret_key.expose_secret().to_owned(),
+        None,
+        None,
+        "dissemination-config",
+    );
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(cfg.region.clone()))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+                .operation_attempt_timeout(Duration::from_millis(cfg.request_timeout_ms))
+                .build(),
+        )
+        .build();
+    Client::from_conf(conf)
+}
+
 impl Store {
     pub(crate) fn new(cfg: &S3Config, bucket: &str) -> Self {
-        let creds = Credentials::new(
-            cfg.access_key.clone(),
-            cfg.secret_key.expose_secret().to_owned(),
-            None,
-            None,
-            "dissemination-config",
-        );
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(cfg.region.clone()))
-            .endpoint_url(&cfg.endpoint)
-            .credentials_provider(creds)
-            .force_path_style(true)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-                    .operation_attempt_timeout(Duration::from_millis(cfg.request_timeout_ms))
-                    .build(),
-            )
-            .build();
         Self {
-            client: Client::from_conf(conf),
+            client: s3_client(cfg, &cfg.endpoint),
             bucket: bucket.to_owned(),
             owner: cfg.expected_bucket_owner.clone(),
         }

@@ -12,20 +12,10 @@ pub use multipart::{multipart_etag, part_plan};
 pub use workflows::MultipartState;
 
 use crate::repository::{OpenError, Reader};
-use aws_sdk_s3::{
-    config::{
-        BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
-        ResponseChecksumValidation,
-    },
-    error::ProvideErrorMetadata,
-    primitives::ByteStream,
-    Client,
-};
-use aws_smithy_types::timeout::TimeoutConfig;
+use aws_sdk_s3::{error::ProvideErrorMetadata, primitives::ByteStream, Client};
 use md5::Digest as _;
 use platform::config::S3Config;
-use secrecy::ExposeSecret;
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc};
 use tokio::sync::Mutex;
 
 /// Object metadata naming the stored digest a delivered object was verified
@@ -75,31 +65,8 @@ pub struct S3 {
 }
 
 fn client_for(cfg: &S3Config, endpoint: &str) -> Client {
-    let creds = Credentials::new(
-        cfg.access_key.clone(),
-        cfg.secret_key.expose_secret().to_owned(),
-        None,
-        None,
-        "dissemination-config",
-    );
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(cfg.region.clone()))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        // A server that stops answering (SIGSTOP, a dead link) must fail the
-        // request, not hang the transfer: the retry policy takes over.
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-                .operation_attempt_timeout(Duration::from_millis(cfg.request_timeout_ms))
-                .build(),
-        )
-        .build();
-    Client::from_conf(conf)
+    // The one way the service builds an S3 client (also the event feed's).
+    feed::s3_client(cfg, endpoint)
 }
 
 impl S3 {

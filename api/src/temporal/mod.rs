@@ -206,6 +206,25 @@ pub async fn list_memos<T: serde::de::DeserializeOwned>(
     Ok((views, response.next_page_token))
 }
 
+/// The dissemination's workflow and the options of an update on it
+/// answered within `timeout`.
+fn for_update(
+    temporal: &Temporal,
+    id: &DisseminationId,
+    timeout: Duration,
+) -> (
+    temporalio_client::WorkflowHandle<temporalio_client::Client, DisseminationWorkflow>,
+    temporalio_client::WorkflowExecuteUpdateOptions,
+) {
+    let handle = temporal
+        .client
+        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
+    let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
+        .rpc_options(RpcOptions::builder().timeout(timeout).build())
+        .build();
+    (handle, opts)
+}
+
 /// Asks the workflow for new download links (an update: the workflow runs
 /// the presigning step and records it).
 pub async fn regenerate_links(
@@ -213,12 +232,7 @@ pub async fn regenerate_links(
     id: &DisseminationId,
     timeout: Duration,
 ) -> Result<DisseminationView, temporalio_client::errors::WorkflowUpdateError> {
-    let handle = temporal
-        .client
-        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
-        .rpc_options(RpcOptions::builder().timeout(timeout).build())
-        .build();
+    let (handle, opts) = for_update(temporal, id, timeout);
     handle
         .execute_update(DisseminationWorkflow::regenerate_links, (), opts)
         .await
@@ -231,12 +245,7 @@ pub async fn acknowledge(
     ack: workflows::Acknowledgement,
     timeout: Duration,
 ) -> Result<workflows::AcknowledgementOutcome, temporalio_client::errors::WorkflowUpdateError> {
-    let handle = temporal
-        .client
-        .get_workflow_handle::<DisseminationWorkflow>(id.to_string());
-    let opts = temporalio_client::WorkflowExecuteUpdateOptions::builder()
-        .rpc_options(RpcOptions::builder().timeout(timeout).build())
-        .build();
+    let (handle, opts) = for_update(temporal, id, timeout);
     handle
         .execute_update(DisseminationWorkflow::acknowledge, ack, opts)
         .await
