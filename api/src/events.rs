@@ -136,9 +136,8 @@ fn event_types(asked: Option<&str>) -> Result<Vec<String>, ApiError> {
     responses(
         (status = 200, description = "A page of the caller's events", body = EventPage),
         (status = 400, description = "INVALID_CURSOR, INVALID_EVENT_TYPE, INVALID_PAGE_SIZE", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "The event store is unavailable", body = ErrorBody),
+        crate::responses::Authenticated,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -240,11 +239,8 @@ pub struct RecoveryStarted {
     responses(
         (status = 202, description = "The events are being sent again", body = RecoveryStarted),
         (status = 400, description = "INVALID_SINCE: malformed, in the future or past the retention window", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "The event store or Temporal is unavailable", body = ErrorBody),
+        crate::responses::JsonBody,
     ))]
 pub async fn recover(
     State(state): State<AppState>,

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod queue;
 pub mod ratelimit;
+pub mod responses;
 pub mod settings;
 pub mod state;
 pub mod temporal;

@@ -109,23 +109,7 @@ impl DisseminationBatch {
                 .wait_condition(move |s| s.open() != open || s.cancel_requested != cancel)
                 .await;
         }
-        let view = ctx.state(|s| s.view());
-        let s = &input.settings;
-        let _ = ctx
-            .execute_activity(
-                Acts::notify_batch,
-                BatchNotifyInput {
-                    message_id: format!("msg_{}_batch_completed", input.record.batch_id),
-                    occurred_at: ctx
-                        .workflow_time()
-                        .map(model::time::Timestamp::utc)
-                        .unwrap_or_default(),
-                    view: view.clone(),
-                },
-                webhook_options(s, "webhook dissemination-batch.completed".to_owned()),
-            )
-            .await;
-        Ok(view)
+        Ok(completed(ctx, &input).await)
     }
 
     /// From an item: it reached a final status.
@@ -250,6 +234,31 @@ impl DisseminationBatch {
 }
 
 /// The view in the memo (the API reads it without a worker) and the Web UI.
+/// Every item is final: the `dissemination-batch.completed` webhook (its
+/// own attempts), and the batch's final view.
+pub(crate) async fn completed(
+    ctx: &mut WorkflowContext<DisseminationBatch>,
+    input: &BatchInput,
+) -> BatchView {
+    let view = ctx.state(|s| s.view());
+    let message = BatchNotifyInput {
+        message_id: format!("msg_{}_batch_completed", input.record.batch_id),
+        occurred_at: ctx
+            .workflow_time()
+            .map(model::time::Timestamp::utc)
+            .unwrap_or_default(),
+        view: view.clone(),
+    };
+    let options = webhook_options(
+        &input.settings,
+        "webhook dissemination-batch.completed".to_owned(),
+    );
+    let _ = ctx
+        .execute_activity(Acts::notify_batch, message, options)
+        .await;
+    view
+}
+
 pub(crate) fn publish(ctx: &mut WorkflowContext<DisseminationBatch>) {
     let (view, details) = ctx.state(|s| (s.view(), s.details()));
     let _ = ctx.upsert_memo([(MEMO_BATCH, Some(temporalio_sdk::MemoValue::new(view)))]);

@@ -18,7 +18,7 @@
 use crate::activities::DisseminationActivities as Acts;
 use crate::batch::{publish, DisseminationBatch};
 use crate::contract::*;
-use crate::options::{ms, short_options, summarised, webhook_options};
+use crate::options::{ms, short_options, summarised};
 use crate::streaming::local_options;
 use futures::FutureExt;
 use temporalio_sdk::{
@@ -35,17 +35,8 @@ fn stage_items<'a>(
     token: WorkflowCancellationToken,
 ) -> impl std::future::Future<Output = Result<StageOutcome, ActivityExecutionError>> + 'a {
     let s = &input.settings;
-    let timeout = s.stage_timeout_ms.unwrap_or(48 * 3600 * 1000);
-    let now = ctx
-        .workflow_time()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64);
     let files: usize = input.tape.iter().map(|g| g.files.len()).sum();
-    let step = StageInput {
-        groups: input.tape.clone(),
-        deadline_unix_ms: now + timeout,
-        unreachable_for_ms: s.unreadable_retry_ms.unwrap_or(300_000),
-    };
+    let (step, timeout) = crate::staging::stage_input(ctx, s, input.tape.clone());
     let mut opts = summarised(
         crate::staging::stage_options(s, timeout),
         format!("stage {files} tape file(s) of {} item(s)", input.tape.len()),
@@ -177,23 +168,5 @@ pub(crate) async fn run(
             )
             .await;
     }
-    let view = ctx.state(|s| s.view());
-    let _ = ctx
-        .execute_activity(
-            Acts::notify_batch,
-            BatchNotifyInput {
-                message_id: format!("msg_{}_batch_completed", input.record.batch_id),
-                occurred_at: ctx
-                    .workflow_time()
-                    .map(model::time::Timestamp::utc)
-                    .unwrap_or_default(),
-                view: view.clone(),
-            },
-            webhook_options(
-                &input.settings,
-                "webhook dissemination-batch.completed".to_owned(),
-            ),
-        )
-        .await;
-    Ok(view)
+    Ok(crate::batch::completed(ctx, &input).await)
 }

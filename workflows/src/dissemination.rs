@@ -165,18 +165,7 @@ impl DisseminationWorkflow {
                 if end.discard {
                     let _ = discard(ctx, &input).await;
                 }
-                let kind = if end.status == DisseminationStatus::Cancelled {
-                    EventType::Cancellation
-                } else {
-                    EventType::Failure
-                };
-                let detail = end
-                    .reasons
-                    .iter()
-                    .map(|r| format!("{}: {}", r.code, r.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                record(ctx, Event::new(kind, Outcome::Failure, detail));
+                record(ctx, end.event());
                 ctx.state_mut(|s| s.view.reasons = end.reasons.clone());
                 set_status(ctx, end.status, &end.summary());
             }

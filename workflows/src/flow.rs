@@ -135,18 +135,7 @@ async fn conclude(
             if end.discard {
                 let _ = discard(ctx, input).await;
             }
-            let kind = if end.status == DisseminationStatus::Cancelled {
-                EventType::Cancellation
-            } else {
-                EventType::Failure
-            };
-            let detail = end
-                .reasons
-                .iter()
-                .map(|r| format!("{}: {}", r.code, r.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            record(ctx, Event::new(kind, Outcome::Failure, detail));
+            record(ctx, end.event());
             let summary = end.summary();
             ctx.state_mut(|s| {
                 s.view.reasons = end.reasons;

@@ -39,6 +39,23 @@ impl Ending {
         }
     }
 
+    /// The audit event that records this end: a cancellation, or a
+    /// failure naming every reason.
+    pub(crate) fn event(&self) -> crate::audit::Event {
+        let kind = if self.status == DisseminationStatus::Cancelled {
+            EventType::Cancellation
+        } else {
+            EventType::Failure
+        };
+        let detail = self
+            .reasons
+            .iter()
+            .map(|r| format!("{}: {}", r.code, r.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        crate::audit::Event::new(kind, Outcome::Failure, detail)
+    }
+
     pub(crate) fn summary(&self) -> String {
         let codes: Vec<&str> = self.reasons.iter().map(|r| r.code.as_str()).collect();
         format!("{}: {}", self.status, codes.join(", "))

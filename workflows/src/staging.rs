@@ -175,6 +175,26 @@ fn key(t: &FileTry) -> (String, usize) {
 }
 
 /// The `stage` step for the current copies of `which`.
+/// A `stage` step for `groups`, its deadline `timings.stage_timeout_ms`
+/// from now (workflow time); and that timeout.
+pub(crate) fn stage_input<W>(
+    ctx: &WorkflowContext<W>,
+    s: &WorkflowSettings,
+    groups: Vec<StageGroup>,
+) -> (StageInput, u64) {
+    let timeout = s.stage_timeout_ms.unwrap_or(48 * 3600 * 1000);
+    let now = ctx
+        .workflow_time()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    let step = StageInput {
+        groups,
+        deadline_unix_ms: now + timeout,
+        unreachable_for_ms: s.unreadable_retry_ms.unwrap_or(300_000),
+    };
+    (step, timeout)
+}
+
 async fn stage<W: DisseminationState>(
     ctx: &mut WorkflowContext<W>,
     input: &DisseminationInput,
@@ -183,11 +203,6 @@ async fn stage<W: DisseminationState>(
     which: &[usize],
 ) -> Result<(), Ending> {
     let s = &input.settings;
-    let timeout = s.stage_timeout_ms.unwrap_or(48 * 3600 * 1000);
-    let now = ctx
-        .workflow_time()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64);
     let files: Vec<TapeFile> = which
         .iter()
         .map(|&i| {
@@ -195,14 +210,11 @@ async fn stage<W: DisseminationState>(
             tape_file(&t.file, &t.file.locations[t.location_index])
         })
         .collect();
-    let step = StageInput {
-        groups: vec![StageGroup {
-            dissemination_id: None,
-            files,
-        }],
-        deadline_unix_ms: now + timeout,
-        unreachable_for_ms: s.unreadable_retry_ms.unwrap_or(300_000),
+    let group = StageGroup {
+        dissemination_id: None,
+        files,
     };
+    let (step, timeout) = stage_input(ctx, s, vec![group]);
     ctx.set_current_details(format!(
         "{}: recalling {} file(s) from tape",
         DisseminationStatus::Staging,

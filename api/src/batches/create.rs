@@ -46,12 +46,8 @@ pub struct BatchCreated {
         (status = 201, description = "The batch and its items", body = BatchCreated,
             headers(("Location" = String, description = "The new batch"))),
         (status = 400, description = "Invalid, duplicate or too many archiveIds; invalid priority, format, select or body", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Temporal or the catalog is unavailable", body = ErrorBody),
+        crate::responses::JsonBody,
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -47,10 +47,9 @@ pub struct BatchList {
     responses(
         (status = 200, description = "The batch", body = BatchPage),
         (status = 400, description = "Malformed id, page size or cursor", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "BATCH_NOT_FOUND (or another client's)", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+        crate::responses::Authenticated,
     ))]
 pub async fn read(
     State(state): State<AppState>,
@@ -103,9 +102,8 @@ pub async fn read(
     responses(
         (status = 200, description = "A page of the caller's batches", body = BatchList),
         (status = 400, description = "Invalid page size or cursor", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+        crate::responses::Authenticated,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -141,12 +139,10 @@ pub async fn list(
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Cancellation requested", body = BatchView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "BATCH_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "BATCH_ENDED: every item is final", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+        crate::responses::ById,
     ))]
 pub async fn cancel(
     State(state): State<AppState>,

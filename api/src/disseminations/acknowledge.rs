@@ -92,14 +92,11 @@ fn not_delivered(status: DisseminationStatus) -> ApiError {
     responses(
         (status = 200, description = "Every digest matches: the dissemination with `acknowledged`", body = DisseminationView),
         (status = 400, description = "INVALID_ACKNOWLEDGEMENT: no files, a malformed digest, a long note, a file named twice, unknown or missing", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "DISSEMINATION_NOT_FOUND (or another client's)", body = ErrorBody),
         (status = 409, description = "ACKNOWLEDGEMENT_MISMATCH (details: the files whose digest differs), ALREADY_ACKNOWLEDGED, NOT_DELIVERED, ACKNOWLEDGEMENT_LIMIT", body = ErrorBody),
         (status = 410, description = "RETENTION_ENDED: the record is closed", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+        crate::responses::JsonBody,
     ))]
 pub async fn acknowledge(
     State(state): State<AppState>,

@@ -22,12 +22,10 @@ use workflows::DisseminationView;
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Cancellation requested; the status becomes CANCELLED", body = DisseminationView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "DISSEMINATION_ENDED: already final", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+        crate::responses::ById,
     ))]
 pub async fn cancel(
     State(state): State<AppState>,

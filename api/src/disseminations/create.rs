@@ -49,17 +49,13 @@ fn location(state: &AppState, id: &str) -> String {
         (status = 201, description = "Accepted", body = DisseminationView,
             headers(("Location" = String, description = "The new dissemination"))),
         (status = 400, description = "Invalid archiveId, priority, format, select or body", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "The token has no role for the AIP's contract", body = ErrorBody),
         (status = 404, description = "ARCHIVE_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "DISSEMINATION_IN_PROGRESS", body = ConflictBody,
             headers(("Location" = String, description = "The dissemination in progress"))),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "ARCHIVE_NOT_PRESERVED", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Temporal or the catalog is unavailable", body = ErrorBody),
+        crate::responses::JsonBody,
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -29,13 +29,11 @@ fn retention_ended() -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dissemination with new links in `files`", body = DisseminationView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "NOT_DELIVERED: not (yet) delivered", body = ErrorBody),
         (status = 410, description = "RETENTION_ENDED: the objects were deleted", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+        crate::responses::ById,
     ))]
 pub async fn regenerate_links(
     State(state): State<AppState>,

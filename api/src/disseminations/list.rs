@@ -53,9 +53,8 @@ pub struct DisseminationPage {
     responses(
         (status = 200, description = "A page of the caller's disseminations", body = DisseminationPage),
         (status = 400, description = "Invalid filter, page size or cursor", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+        crate::responses::Authenticated,
     ))]
 pub async fn list(
     State(state): State<AppState>,

@@ -18,11 +18,9 @@ use workflows::DisseminationView;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dissemination", body = DisseminationView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "DISSEMINATION_NOT_FOUND (or another client's)", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal is unavailable", body = ErrorBody),
+        crate::responses::ById,
     ))]
 pub async fn read(
     State(state): State<AppState>,
@@ -57,11 +55,9 @@ pub struct EventList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The audit trail", body = EventList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal or the workers are unavailable", body = ErrorBody),
+        crate::responses::ById,
     ))]
 pub async fn events(
     State(state): State<AppState>,
@@ -101,11 +97,9 @@ impl axum::response::IntoResponse for PremisXml {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The receipt", content_type = "application/xml", body = String),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 404, description = "DISSEMINATION_NOT_FOUND", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody),
         (status = 503, description = "Temporal, the catalog or the workers are unavailable", body = ErrorBody),
+        crate::responses::ById,
     ))]
 pub async fn receipt(
     State(state): State<AppState>,

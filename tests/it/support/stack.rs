@@ -94,9 +94,17 @@ async fn temporal_answers(address: &str, timeout: Duration) -> bool {
     false
 }
 
-/// Starts `weed mini` on fresh free ports; returns it, its arguments and
-/// the S3 endpoint.
-fn start_weed(dir: &Path, attempt: u32) -> anyhow::Result<(ChildGuard, Vec<String>, String)> {
+/// A SeaweedFS server: its guard, arguments, S3 endpoint and ports.
+struct Weed {
+    guard: ChildGuard,
+    args: Vec<String>,
+    endpoint: String,
+    /// Its six ports and their gRPC twins (+10000).
+    ports: Vec<u16>,
+}
+
+/// Starts `weed mini` on fresh free ports.
+fn start_weed(dir: &Path, attempt: u32) -> anyhow::Result<Weed> {
     let p = free_ports_below(6, 55000);
     let s3_config = dir.join("s3.json");
     let defaults = platform::config::S3Config::default();
@@ -137,7 +145,12 @@ fn start_weed(dir: &Path, attempt: u32) -> anyhow::Result<(ChildGuard, Vec<Strin
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let guard = spawn("weed", &mut cmd, &dir.join(format!("weed-{attempt}.log")))?;
-    Ok((guard, args, format!("http://127.0.0.1:{}", p[0])))
+    Ok(Weed {
+        guard,
+        args,
+        endpoint: format!("http://127.0.0.1:{}", p[0]),
+        ports: p.iter().flat_map(|&port| [port, port + 10_000]).collect(),
+    })
 }
 
 /// Whether an S3 server answers at `endpoint` within `timeout`.
@@ -170,6 +183,9 @@ pub struct Stack {
     temporal_held: Vec<tokio::net::TcpSocket>,
     weed: Option<ChildGuard>,
     weed_args: Vec<String>,
+    /// SeaweedFS's ports, held while it is stopped like Temporal's.
+    weed_ports: Vec<u16>,
+    weed_held: Vec<tokio::net::TcpSocket>,
 }
 
 pub const SEARCH_ATTRIBUTES: [(&str, &str); 6] = [
@@ -213,13 +229,19 @@ impl Stack {
         // twin), which can collide with another test's: retry on new ports.
         let mut started = None;
         for attempt in 1..=3 {
-            let (guard, args, endpoint) = start_weed(dir.path(), attempt)?;
-            if s3_answers(&endpoint, Duration::from_secs(30)).await {
-                started = Some((guard, args, endpoint));
+            let weed = start_weed(dir.path(), attempt)?;
+            if s3_answers(&weed.endpoint, Duration::from_secs(30)).await {
+                started = Some(weed);
                 break;
             }
         }
-        let Some((weed, weed_args, s3_endpoint)) = started else {
+        let Some(Weed {
+            guard: weed,
+            args: weed_args,
+            endpoint: s3_endpoint,
+            ports: weed_ports,
+        }) = started
+        else {
             let log = std::fs::read_to_string(dir.path().join("weed-3.log")).unwrap_or_default();
             anyhow::bail!("SeaweedFS did not start in 3 attempts; last log:\n{log}");
         };
@@ -236,6 +258,8 @@ impl Stack {
             temporal_held: Vec::new(),
             weed,
             weed_args,
+            weed_ports,
+            weed_held: Vec::new(),
         })
     }
 
@@ -268,11 +292,13 @@ impl Stack {
     /// Stops the S3 server (an outage); `start_s3` brings it back, same data.
     /// SIGTERM, as an operator stopping it would: after a SIGKILL, an object
     /// written seconds before was once missing from the listing when it
-    /// came back (on a loaded host).
+    /// came back (on a loaded host). Its ports are held meanwhile, so that
+    /// no other test's server takes one and the restart talks to a stranger.
     pub fn stop_s3(&mut self) {
         if let Some(weed) = self.weed.take() {
             weed.terminate(Duration::from_secs(10));
         }
+        self.weed_held = hold_ports(&self.weed_ports);
     }
 
     /// Same ports and data. SeaweedFS also picks internal ports of its own,
@@ -280,6 +306,7 @@ impl Stack {
     /// start picks them anew.
     pub async fn start_s3(&mut self) -> anyhow::Result<()> {
         for attempt in 1..=3 {
+            self.weed_held.clear();
             let mut cmd = Command::new(tools_bin().join("weed"));
             cmd.args(&self.weed_args);
             self.weed = Some(spawn(
@@ -307,7 +334,7 @@ impl Stack {
     /// Stops the Temporal server (an outage); `start_temporal` brings it back.
     pub fn stop_temporal(&mut self) {
         self.temporal = None;
-        self.hold_temporal_ports();
+        self.temporal_held = hold_ports(&self.temporal_ports);
     }
 
     pub async fn start_temporal(&mut self) -> anyhow::Result<()> {
@@ -335,22 +362,21 @@ impl Stack {
         }
         self.wait_ready().await
     }
+}
 
-    /// Binds (without listening: a connection is still refused) each port
-    /// of the stopped server that is free.
-    fn hold_temporal_ports(&mut self) {
-        self.temporal_held = self
-            .temporal_ports
-            .iter()
-            .filter_map(|&port| {
-                let socket = tokio::net::TcpSocket::new_v4().ok()?;
-                // Past the stopped server's connections in TIME_WAIT.
-                socket.set_reuseaddr(true).ok()?;
-                socket.bind(([127, 0, 0, 1], port).into()).ok()?;
-                Some(socket)
-            })
-            .collect();
-    }
+/// Binds (without listening: a connection is still refused) each port of a
+/// stopped server that is free.
+fn hold_ports(ports: &[u16]) -> Vec<tokio::net::TcpSocket> {
+    ports
+        .iter()
+        .filter_map(|&port| {
+            let socket = tokio::net::TcpSocket::new_v4().ok()?;
+            // Past the stopped server's connections in TIME_WAIT.
+            socket.set_reuseaddr(true).ok()?;
+            socket.bind(([127, 0, 0, 1], port).into()).ok()?;
+            Some(socket)
+        })
+        .collect()
 }
 
 /// Namespaces the shared server is started with: one per test on it.

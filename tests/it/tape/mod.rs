@@ -53,6 +53,34 @@ pub(super) fn tape_only(
     tape_aip(archive_id, &files, volume, 1)
 }
 
+/// A library holding one tape-only AIP (`files` on volume V001, recalled
+/// after a mount of `mount_ms`) and the service reading it, the AIP in its
+/// catalog. `dir` holds the library's files while the test runs.
+pub(super) struct OnTape {
+    pub dir: crate::support::TempDir,
+    pub lib: TapeLibrary,
+    pub app: TestApp,
+}
+
+pub(super) async fn on_tape(
+    archive_id: &str,
+    files: &[(&'static str, Vec<u8>)],
+    mount_ms: u64,
+    opts: Options,
+    more: impl Fn(&mut Config) + Send + Sync + 'static,
+) -> OnTape {
+    let dir = tempdir().unwrap();
+    let aip = tape_only(archive_id, files, "V001");
+    let options = TapeOptions {
+        mount_ms,
+        ..Default::default()
+    };
+    let lib = TapeLibrary::start(dir.path(), &aip.entries(), options).await;
+    let app = app_with(&lib, opts, more).await;
+    aip.put(&app).await;
+    OnTape { dir, lib, app }
+}
+
 /// The service with `lib` as its `hpss` location (and `more` applied).
 pub(super) async fn app_with(
     lib: &TapeLibrary,
@@ -95,29 +123,20 @@ pub(super) async fn until_requested(lib: &TapeLibrary) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tape_only_aip_is_staged_read_verified_and_released() {
-    let dir = tempdir().unwrap();
     let id_aip = "019e404e-7a9e-7000-8000-000000000001";
     // Two files over the local limit (each in an activity of its own, so
     // DOWNLOADING is seen), recalled in one request.
-    let aip = tape_only(
+    let OnTape {
+        dir: _dir,
+        lib,
+        app,
+    } = on_tape(
         id_aip,
         &[
             ("v1/primary.tar", bytes(1, 1536 * 1024)),
             ("v2/primary.tar", bytes(2, 1536 * 1024)),
         ],
-        "V001",
-    );
-    let lib = TapeLibrary::start(
-        dir.path(),
-        &aip.entries(),
-        TapeOptions {
-            mount_ms: 1_500,
-            ..Default::default()
-        },
-    )
-    .await;
-    let app = app_with(
-        &lib,
+        1_500,
         Options {
             max_read_bytes_per_sec: Some(1024 * 1024),
             ..Default::default()
@@ -125,7 +144,6 @@ async fn a_tape_only_aip_is_staged_read_verified_and_released() {
         |_| {},
     )
     .await;
-    aip.put(&app).await;
     let token = app.client_token();
     let created = app.api(&token).create(json!({"archiveId": id_aip})).await;
     let id = created.dissemination_id;
@@ -256,20 +274,19 @@ async fn tape_and_disk_is_read_from_disk_and_a_lost_tape_copy_falls_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_during_staging_cancels_and_deletes_the_request() {
-    let dir = tempdir().unwrap();
     let archive = "019e404e-7a9e-7000-8000-000000000021";
-    let aip = tape_only(archive, &[("primary.tar", bytes(21, 64 * 1024))], "V001");
-    let lib = TapeLibrary::start(
-        dir.path(),
-        &aip.entries(),
-        TapeOptions {
-            mount_ms: 120_000,
-            ..Default::default()
-        },
+    let OnTape {
+        dir: _dir,
+        lib,
+        app,
+    } = on_tape(
+        archive,
+        &[("primary.tar", bytes(21, 64 * 1024))],
+        120_000,
+        Options::default(),
+        |_| {},
     )
     .await;
-    let app = app_with(&lib, Options::default(), |_| {}).await;
-    aip.put(&app).await;
     let token = app.client_token();
     let (id, _) = app.create_until(&token, archive, "STAGING").await;
     // The request is at the library, its recall queued or mounting.
@@ -296,23 +313,21 @@ async fn a_cancel_during_staging_cancels_and_deletes_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recall_past_the_stage_timeout_fails_staging_failed() {
-    let dir = tempdir().unwrap();
     let archive = "019e404e-7a9e-7000-8000-000000000031";
-    let aip = tape_only(archive, &[("primary.tar", bytes(31, 64 * 1024))], "V001");
-    let lib = TapeLibrary::start(
-        dir.path(),
-        &aip.entries(),
-        TapeOptions {
-            mount_ms: 120_000,
-            ..Default::default()
+    let OnTape {
+        dir: _dir,
+        lib,
+        app,
+    } = on_tape(
+        archive,
+        &[("primary.tar", bytes(31, 64 * 1024))],
+        120_000,
+        Options::default(),
+        |cfg| {
+            cfg.timings.stage_timeout_ms = 3_000;
         },
     )
     .await;
-    let app = app_with(&lib, Options::default(), |cfg| {
-        cfg.timings.stage_timeout_ms = 3_000;
-    })
-    .await;
-    aip.put(&app).await;
     let token = app.client_token();
     let (_, body) = app.create_until(&token, archive, "FAILED").await;
     assert_eq!(body["reasons"][0]["code"], "STAGING_FAILED", "{body}");

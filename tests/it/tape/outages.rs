@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{app_with, bytes, has_event, tape_only, until_requested};
+use super::{app_with, bytes, has_event, on_tape, until_requested, OnTape};
 use crate::support::{
     tape_aip, tempdir, AipFile, Options, TapeLibrary, TapeOptions, TestApp, TAPE_PREFIX,
 };
@@ -15,24 +15,15 @@ use workflows::{EventType, Outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_one_request() {
-    let dir = tempdir().unwrap();
     let archive = "019e404e-7a9e-7000-8000-000000000041";
-    let aip = tape_only(
+    let OnTape {
+        dir: _dir,
+        lib,
+        mut app,
+    } = on_tape(
         archive,
         &[("primary.tar", bytes(41, 2 * 1024 * 1024))],
-        "V001",
-    );
-    let lib = TapeLibrary::start(
-        dir.path(),
-        &aip.entries(),
-        TapeOptions {
-            mount_ms: 30_000,
-            ..Default::default()
-        },
-    )
-    .await;
-    let mut app = app_with(
-        &lib,
+        30_000,
         Options {
             private_stack: true,
             with_worker: false,
@@ -42,7 +33,6 @@ async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_o
         |_| {},
     )
     .await;
-    aip.put(&app).await;
     let first = crate::support::spawn_worker_process(&app.cfg, "worker-tape-1");
     let token = app.client_token();
     let (id, _) = app.create_until(&token, archive, "STAGING").await;
@@ -77,20 +67,15 @@ async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tape_library_restart_during_a_recall_is_resubmitted_and_delivered() {
-    let dir = tempdir().unwrap();
     let archive = "019e404e-7a9e-7000-8000-000000000051";
-    let aip = tape_only(archive, &[("primary.tar", bytes(51, 256 * 1024))], "V001");
-    let mut lib = TapeLibrary::start(
-        dir.path(),
-        &aip.entries(),
-        TapeOptions {
-            mount_ms: 4_000,
-            ..Default::default()
-        },
-    )
-    .await;
-    let app = app_with(
-        &lib,
+    let OnTape {
+        dir: _dir,
+        mut lib,
+        app,
+    } = on_tape(
+        archive,
+        &[("primary.tar", bytes(51, 256 * 1024))],
+        4_000,
         Options {
             // The tape system may be away this long before its copies are
             // given up.
@@ -100,7 +85,6 @@ async fn a_tape_library_restart_during_a_recall_is_resubmitted_and_delivered() {
         |_| {},
     )
     .await;
-    aip.put(&app).await;
     let token = app.client_token();
     let (id, _) = app.create_until(&token, archive, "STAGING").await;
     until_requested(&lib).await;

@@ -55,15 +55,20 @@ impl Run<'_> {
         self.beat.signalled.contains(&(group as u32))
     }
 
+    /// The files of `request` not settled yet.
+    fn waiting(&self, request: &SubmittedRequest) -> Vec<usize> {
+        request
+            .files
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| self.settled.get(i).is_some_and(Option::is_none))
+            .collect()
+    }
+
     pub(super) async fn poll_requests(&mut self) -> Result<(), Failure> {
         let requests = self.beat.requests.clone();
         for (n, request) in requests.iter().enumerate() {
-            let waiting: Vec<usize> = request
-                .files
-                .iter()
-                .map(|&i| i as usize)
-                .filter(|&i| self.settled.get(i).is_some_and(Option::is_none))
-                .collect();
+            let waiting = self.waiting(request);
             if waiting.is_empty() {
                 continue;
             }
@@ -133,12 +138,7 @@ impl Run<'_> {
     pub(super) async fn give_up_late(&mut self) {
         let requests = self.beat.requests.clone();
         for request in &requests {
-            let waiting: Vec<usize> = request
-                .files
-                .iter()
-                .map(|&i| i as usize)
-                .filter(|&i| self.settled.get(i).is_some_and(Option::is_none))
-                .collect();
+            let waiting = self.waiting(request);
             if waiting.is_empty() {
                 continue;
             }
