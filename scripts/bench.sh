@@ -76,6 +76,7 @@ SMALL_MIB=${2:-256}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # P5 runs this script once per Temporal server, each on a fresh stack.
 if [ "${BENCH_PARTS:-all}" = p5 ] && [ -z "${P5_SERVER:-}" ]; then
+  mkdir -p "$here/.data"
   for server in file memory; do
     P5_SERVER=$server bash "$here/scripts/bench.sh" "$@" | tee "$here/.data/bench-p5-$server.txt"
   done
