@@ -41,7 +41,9 @@ impl Feed {
             return Ok(seq);
         }
         let seq = self.claim_entry(&keys, e.client_id, &entry).await?;
-        self.settle(&index, seq).await
+        let seq = self.settle(&index, seq).await?;
+        self.prune_when_due(e.client_id);
+        Ok(seq)
     }
 
     /// The first step of [`Feed::append`] alone, as a writer that crashed

@@ -31,8 +31,10 @@
 //! Pages skip events older than `retention_days`; recovery does not reach
 //! further back ([`Feed::oldest_allowed`]). [`Feed::prune`] deletes what
 //! is a day past the window: log objects (always keeping the newest, see
-//! below), index entries and acknowledgements; call it now and then per
-//! client (the worker's schedule, or an operator).
+//! below), index entries and acknowledgements. An append starts it for its
+//! client, in the background, at most once per `events.prune_every_secs`
+//! per process: a feed grows only while its client gets events, and then
+//! it is pruned. (An operator may call it too.)
 //!
 //! A bucket lifecycle rule may expire `ids/` and `acked/` (expiration at
 //! least `retention_days + 2` days) but must **not** cover `log/`: the
@@ -147,6 +149,10 @@ pub struct Feed {
     cursors: cursor::CursorKey,
     /// Per client, the number to try next and when it was learnt.
     tails: Arc<Mutex<HashMap<String, append::Tail>>>,
+    /// How often an append prunes its client's feed (`None`: never).
+    prune_every: Option<std::time::Duration>,
+    /// Per client, when this process last started pruning its feed.
+    pruned: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
 
 impl Feed {
@@ -160,6 +166,9 @@ impl Feed {
             max_page_size: events.max_page_size.max(1),
             cursors: cursor::CursorKey::new(cursor_key),
             tails: Arc::default(),
+            prune_every: (events.prune_every_secs > 0)
+                .then(|| std::time::Duration::from_secs(events.prune_every_secs)),
+            pruned: Arc::default(),
         }
     }
 

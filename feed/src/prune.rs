@@ -8,10 +8,48 @@
 use crate::{keys::ClientKeys, Feed, FeedError};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt as _, TryStreamExt as _};
+use std::{
+    sync::PoisonError,
+    time::{Duration, Instant},
+};
 
 const DELETES_AT_ONCE: usize = 8;
 
+/// Whether a client last pruned at `last` is due again at `now`.
+fn due(last: Option<Instant>, now: Instant, every: Duration) -> bool {
+    last.is_none_or(|t| now.duration_since(t) >= every)
+}
+
 impl Feed {
+    /// After an append: prunes the client's feed in the background if this
+    /// process has not in `events.prune_every_secs`. A failure is logged
+    /// and tried again at the next append.
+    pub(crate) fn prune_when_due(&self, client_id: &str) {
+        let Some(every) = self.prune_every else {
+            return;
+        };
+        {
+            let mut pruned = self.pruned.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            if !due(pruned.get(client_id).copied(), now, every) {
+                return;
+            }
+            pruned.insert(client_id.to_owned(), now);
+        }
+        let (feed, client_id) = (self.clone(), client_id.to_owned());
+        tokio::spawn(async move {
+            match feed.prune(&client_id).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(client_id, deleted = n, "event feed pruned"),
+                Err(e) => {
+                    tracing::warn!(client_id, error = %e, "pruning the event feed");
+                    let mut pruned = feed.pruned.lock().unwrap_or_else(PoisonError::into_inner);
+                    pruned.remove(&client_id);
+                }
+            }
+        });
+    }
+
     /// Deletes the client's objects that are a day past the window;
     /// returns how many. Now and then, per client.
     #[tracing::instrument(skip_all, fields(client_id = client_id))]
@@ -92,5 +130,20 @@ impl Feed {
             .buffer_unordered(DELETES_AT_ONCE)
             .try_fold(0, |n, ()| async move { Ok(n + 1) })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_pruned_at_most_once_per_interval() {
+        let every = Duration::from_secs(3600);
+        let t0 = Instant::now();
+        assert!(due(None, t0, every), "never pruned: due");
+        assert!(!due(Some(t0), t0 + Duration::from_secs(60), every));
+        assert!(!due(Some(t0), t0 + every - Duration::from_millis(1), every));
+        assert!(due(Some(t0), t0 + every, every));
     }
 }

@@ -16,6 +16,10 @@ pub struct EventsConfig {
     pub retention_days: u32,
     /// Largest page of `GET /v1/events`.
     pub max_page_size: usize,
+    /// A worker prunes a client's feed (what is a day past the window) after
+    /// appending to it, at most once per this many seconds per client; 0:
+    /// never (pruned by an operator, `Feed::prune`).
+    pub prune_every_secs: u64,
     /// The key cursors are signed with (every API replica the same): a
     /// cursor of another client, or altered, is refused.
     #[serde(serialize_with = "expose")]
@@ -28,6 +32,7 @@ impl Default for EventsConfig {
             bucket: "dissemination-events".into(),
             retention_days: 30,
             max_page_size: 500,
+            prune_every_secs: 6 * 3600,
             cursor_secret: SecretString::from("dissemination-events-cursor-key"),
         }
     }
