@@ -55,20 +55,14 @@ pub(super) fn tape_only(
 
 /// A library holding one tape-only AIP (`files` on volume V001, recalled
 /// after a mount of `mount_ms`) and the service reading it, the AIP in its
-/// catalog. `dir` holds the library's files while the test runs.
-pub(super) struct OnTape {
-    pub dir: crate::support::TempDir,
-    pub lib: TapeLibrary,
-    pub app: TestApp,
-}
-
+/// catalog; the folder holds the library's files while the test runs.
 pub(super) async fn on_tape(
     archive_id: &str,
     files: &[(&'static str, Vec<u8>)],
     mount_ms: u64,
     opts: Options,
     more: impl Fn(&mut Config) + Send + Sync + 'static,
-) -> OnTape {
+) -> (crate::support::TempDir, TapeLibrary, TestApp) {
     let dir = tempdir().unwrap();
     let aip = tape_only(archive_id, files, "V001");
     let options = TapeOptions {
@@ -78,7 +72,7 @@ pub(super) async fn on_tape(
     let lib = TapeLibrary::start(dir.path(), &aip.entries(), options).await;
     let app = app_with(&lib, opts, more).await;
     aip.put(&app).await;
-    OnTape { dir, lib, app }
+    (dir, lib, app)
 }
 
 /// The service with `lib` as its `hpss` location (and `more` applied).
@@ -126,11 +120,7 @@ async fn a_tape_only_aip_is_staged_read_verified_and_released() {
     let id_aip = "019e404e-7a9e-7000-8000-000000000001";
     // Two files over the local limit (each in an activity of its own, so
     // DOWNLOADING is seen), recalled in one request.
-    let OnTape {
-        dir: _dir,
-        lib,
-        app,
-    } = on_tape(
+    let (_dir, lib, app) = on_tape(
         id_aip,
         &[
             ("v1/primary.tar", bytes(1, 1536 * 1024)),
@@ -275,11 +265,7 @@ async fn tape_and_disk_is_read_from_disk_and_a_lost_tape_copy_falls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_during_staging_cancels_and_deletes_the_request() {
     let archive = "019e404e-7a9e-7000-8000-000000000021";
-    let OnTape {
-        dir: _dir,
-        lib,
-        app,
-    } = on_tape(
+    let (_dir, lib, app) = on_tape(
         archive,
         &[("primary.tar", bytes(21, 64 * 1024))],
         120_000,
@@ -290,11 +276,7 @@ async fn a_cancel_during_staging_cancels_and_deletes_the_request() {
     let token = app.client_token();
     let (id, _) = app.create_until(&token, archive, "STAGING").await;
     // The request is at the library, its recall queued or mounting.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while lib.requests().await.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no stage request");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_requested(&lib).await;
     assert_eq!(app.cancel(&token, &id).await.status(), 202);
     let (_, body) = app
         .poll_until(&token, &id, Duration::from_secs(30), |b| {
@@ -314,11 +296,7 @@ async fn a_cancel_during_staging_cancels_and_deletes_the_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recall_past_the_stage_timeout_fails_staging_failed() {
     let archive = "019e404e-7a9e-7000-8000-000000000031";
-    let OnTape {
-        dir: _dir,
-        lib,
-        app,
-    } = on_tape(
+    let (_dir, lib, app) = on_tape(
         archive,
         &[("primary.tar", bytes(31, 64 * 1024))],
         120_000,

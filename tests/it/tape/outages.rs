@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{app_with, bytes, has_event, on_tape, until_requested, OnTape};
+use super::{app_with, bytes, has_event, on_tape, until_requested};
 use crate::support::{
     tape_aip, tempdir, AipFile, Options, TapeLibrary, TapeOptions, TestApp, TAPE_PREFIX,
 };
@@ -16,11 +16,7 @@ use workflows::{EventType, Outcome};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_one_request() {
     let archive = "019e404e-7a9e-7000-8000-000000000041";
-    let OnTape {
-        dir: _dir,
-        lib,
-        mut app,
-    } = on_tape(
+    let (_dir, lib, mut app) = on_tape(
         archive,
         &[("primary.tar", bytes(41, 2 * 1024 * 1024))],
         30_000,
@@ -68,11 +64,7 @@ async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tape_library_restart_during_a_recall_is_resubmitted_and_delivered() {
     let archive = "019e404e-7a9e-7000-8000-000000000051";
-    let OnTape {
-        dir: _dir,
-        mut lib,
-        app,
-    } = on_tape(
+    let (_dir, mut lib, app) = on_tape(
         archive,
         &[("primary.tar", bytes(51, 256 * 1024))],
         4_000,
