@@ -233,7 +233,6 @@ impl DisseminationBatch {
     }
 }
 
-/// The view in the memo (the API reads it without a worker) and the Web UI.
 /// Every item is final: the `dissemination-batch.completed` webhook (its
 /// own attempts), and the batch's final view.
 pub(crate) async fn completed(
@@ -259,6 +258,7 @@ pub(crate) async fn completed(
     view
 }
 
+/// The view in the memo (the API reads it without a worker) and the Web UI.
 pub(crate) fn publish(ctx: &mut WorkflowContext<DisseminationBatch>) {
     let (view, details) = ctx.state(|s| (s.view(), s.details()));
     let _ = ctx.upsert_memo([(MEMO_BATCH, Some(temporalio_sdk::MemoValue::new(view)))]);
