@@ -192,6 +192,30 @@ CFG
   wait_port "$API_PORT" "haproxy"
 }
 
+# The Temporal dev server (file-backed, or in memory with
+# STACK_TEMPORAL_DB=memory) on the ports start_stack chose; its PID in
+# TEMPORAL_PID.
+start_temporal() {
+  local db=(--db-filename "$data/temporal.db")
+  [ "${STACK_TEMPORAL_DB:-}" = memory ] && db=()
+  # Temporal dev server with the service's search attributes, fairness, and
+  # one partition per task queue (a band serves in the order a queued
+  # request's place counts: priority, then age).
+  "$tools/temporal" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$T_UI" \
+    --http-port "$T_HTTP" --metrics-port "$T_METRICS" "${db[@]}" \
+    --log-level warn --ui-disable-news-fetch \
+    --search-attribute ArchiveId=Keyword --search-attribute ClientId=Keyword \
+    --search-attribute ContractId=Keyword --search-attribute DisseminationStatus=Keyword \
+    --search-attribute BatchId=Keyword --search-attribute DisseminationPriority=Int \
+    --dynamic-config-value matching.useNewMatcher=true \
+    --dynamic-config-value matching.enableFairness=true \
+    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+    --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+    >"$RUN/logs/temporal.log" 2>&1 &
+  TEMPORAL_PID=$!
+  pids+=("$TEMPORAL_PID")
+}
+
 start_stack() {
   # Extra ports for workers 2..N (metrics) and, with replicas, each
   # replica's listener and replicas 2..M's metrics: all chosen in one go.
@@ -222,23 +246,7 @@ start_stack() {
   pids+=($!)
   JAEGER="http://127.0.0.1:$J_UI"
 
-  local db=(--db-filename "$data/temporal.db")
-  [ "${STACK_TEMPORAL_DB:-}" = memory ] && db=()
-  # Temporal dev server with the service's search attributes, fairness, and
-  # one partition per task queue (a band serves in the order a queued
-  # request's place counts: priority, then age).
-  "$tools/temporal" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$T_UI" \
-    --http-port "$T_HTTP" --metrics-port "$T_METRICS" "${db[@]}" \
-    --log-level warn --ui-disable-news-fetch \
-    --search-attribute ArchiveId=Keyword --search-attribute ClientId=Keyword \
-    --search-attribute ContractId=Keyword --search-attribute DisseminationStatus=Keyword \
-    --search-attribute BatchId=Keyword --search-attribute DisseminationPriority=Int \
-    --dynamic-config-value matching.useNewMatcher=true \
-    --dynamic-config-value matching.enableFairness=true \
-    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
-    --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
-    >"$RUN/logs/temporal.log" 2>&1 &
-  pids+=($!)
+  start_temporal
 
   # SeaweedFS with one identity: signatures are checked.
   S3_ACCESS=dissemination
