@@ -385,15 +385,20 @@ PY
 # run (the file-backed one on a new database); the API and the worker
 # reconnect, as after an outage.
 p5_fresh_temporal() { # n: the warm-up AIP (019e404e-5f00-…-n)
+  local pid keep=()
   kill "$TEMPORAL_PID" 2>/dev/null || true
   wait "$TEMPORAL_PID" 2>/dev/null || true
+  # Stopped: no longer ours to stop at exit (its PID may be reused).
+  for pid in "${pids[@]}"; do [ "$pid" = "$TEMPORAL_PID" ] || keep+=("$pid"); done
+  pids=("${keep[@]}")
   rm -f "$data/temporal.db" "$data/temporal.db-"*
+  mv "$RUN/logs/temporal.log" "$RUN/logs/temporal-before-$1.log" 2>/dev/null || true
   start_temporal
   wait_port "$T_PORT" "Temporal"
   # The API and the worker find it again (their next call and poll): one
   # small dissemination delivered says both are back.
-  local id="" i
-  for i in $(seq 1 300); do
+  local id=""
+  for _ in $(seq 1 300); do
     id=$(post_dissemination "019e404e-5f00-7000-8000-00000000000$1" 70 2>/dev/null) && [ -n "$id" ] && break
     sleep 0.2
   done
