@@ -56,7 +56,7 @@ mod store;
 
 pub use cursor::Cursor;
 pub use error::FeedError;
-pub use store::s3_client;
+pub use store::{s3_client, s3_error_text};
 
 use chrono::{DateTime, Utc};
 use platform::config::{EventsConfig, S3Config};

@@ -271,10 +271,17 @@ fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
 
 /// S3's code and message (never the SDK's debug dump) with what we were doing.
 fn unavailable<E: ProvideErrorMetadata + std::error::Error>(what: &str, e: &E) -> FeedError {
-    let text = match (e.code(), e.message()) {
+    FeedError::Unavailable(format!("{what}: {}", s3_error_text(e)))
+}
+
+/// An S3 error as an operator reads it: S3's code and message, or, for a
+/// request that got no answer (a timeout, a refused connection), the chain
+/// of causes that says which (the SDK's own text is only "dispatch
+/// failure").
+pub fn s3_error_text<E: ProvideErrorMetadata + std::error::Error>(e: &E) -> String {
+    match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),
-        // A timeout or a refused connection: the causes say which.
         _ => {
             let mut text = e.to_string();
             let mut source = e.source();
@@ -285,6 +292,5 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error>(what: &str, e: &E) -
             }
             text
         }
-    };
-    FeedError::Unavailable(format!("{what}: {text}"))
+    }
 }

@@ -38,7 +38,7 @@ pub enum S3Error {
 impl S3Error {
     fn from_sdk<E>(what: String, e: &E) -> Self
     where
-        E: ProvideErrorMetadata + std::fmt::Display,
+        E: ProvideErrorMetadata + std::error::Error,
     {
         if e.code() == Some("NoSuchUpload") {
             Self::NoSuchUpload(what)
@@ -237,11 +237,8 @@ fn base64_md5(md5: &[u8; 16]) -> String {
     base64::engine::general_purpose::STANDARD.encode(md5)
 }
 
-/// An SDK error in one line: code and message, never credentials.
-pub fn error_text<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
-    match (e.code(), e.message()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c.to_owned(),
-        _ => format!("{e}"),
-    }
+/// An SDK error in one line: code and message, or the causes of a request
+/// that got no answer; never credentials.
+pub fn error_text<E: ProvideErrorMetadata + std::error::Error>(e: &E) -> String {
+    feed::s3_error_text(e)
 }
