@@ -57,8 +57,14 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
     let api = app.api(&token);
     app.stack.stop_s3();
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    // FAILED comes once the transfer has made no progress for the suite's
+    // `retry_for_ms` (20 s) and the removal of what it left has given up
+    // too (its attempts within the short-step timeout, 60 s): about 85 s
+    // on an idle host, so the wait leaves room for a loaded one.
     let failed = api
-        .wait_for(&id, Duration::from_secs(90), |v| v.status == Status::Failed)
+        .wait_for(&id, Duration::from_secs(180), |v| {
+            v.status == Status::Failed
+        })
         .await;
     assert_eq!(
         failed.reasons[0].code,

@@ -39,7 +39,36 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Removed, unless the test is failing: then the folder (its servers'
+    /// logs and data) is kept, and the tail of every log in it is printed,
+    /// so that a failure in CI says what the servers were doing.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} (the test failed)", self.path.display());
+            print_log_tails(&self.path);
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The last lines of every `*.log` directly in `dir`, to stderr.
+fn print_log_tails(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut logs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(20)..];
+        eprintln!("--- {} (last {} lines)", log.display(), tail.len());
+        for line in tail {
+            eprintln!("{line}");
+        }
     }
 }
