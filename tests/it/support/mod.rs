@@ -39,7 +39,7 @@ pub use scale::{start_replicas, start_workers, worker_identity, Haproxy};
 pub use tape::{
     tape_aip, AipFile, TapeAip, TapeEntry, TapeLibrary, TapeOptions, TapeState, TAPE_PREFIX,
 };
-pub use tempdir::{tempdir, TempDir};
+pub use tempdir::{log_tail, tempdir, TempDir};
 
 pub const CLIENT: &str = "client-a";
 pub const OTHER_CLIENT: &str = "client-b";

@@ -270,17 +270,7 @@ impl Stack {
         if temporal_ok && s3_ok {
             return Ok(());
         }
-        let tail = |name: &str| {
-            let log = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-            log.lines()
-                .rev()
-                .take(15)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
+        let tail = |name: &str| crate::support::log_tail(&self.dir.path().join(name), 15);
         anyhow::bail!(
             "stack not ready (temporal {temporal_ok}, s3 {s3_ok}); logs in {}\n--- temporal.log\n{}\n--- weed.log\n{}",
             self.dir.path().display(),

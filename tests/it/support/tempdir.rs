@@ -63,12 +63,13 @@ fn print_log_tails(dir: &Path) {
         .collect();
     logs.sort();
     for log in logs {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(20)..];
-        eprintln!("--- {} (last {} lines)", log.display(), tail.len());
-        for line in tail {
-            eprintln!("{line}");
-        }
+        eprintln!("--- {} (last lines)\n{}", log.display(), log_tail(&log, 20));
     }
+}
+
+/// The last `lines` lines of the log at `path` (empty if unreadable).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
