@@ -26,9 +26,11 @@ fn queued(v: &DisseminationView) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_requests_count_down_and_their_estimate_holds() {
     let app = TestApp::start_with(Options {
-        // One transfer at a time per band, each about a second.
+        // One transfer at a time per band, each about two seconds: the
+        // throttle, not the host's load, sets the band's pace, so the
+        // queue is steady even on a busy CI host.
         band_slots: Some(1),
-        max_read_bytes_per_sec: Some(2 * 1024 * 1024),
+        max_read_bytes_per_sec: Some(1024 * 1024),
         configure: Some(Arc::new(|cfg| cfg.api.queue_sample_ms = 200)),
         ..Default::default()
     })
@@ -40,6 +42,8 @@ async fn queued_requests_count_down_and_their_estimate_holds() {
     for i in 0..n + 2 {
         let id = format!("019e404e-9e0e-7000-8000-{i:012x}");
         // Over the size a workflow moves by itself: each takes the slot.
+        // The urgent band's one (`n`) runs 8 s, long enough to queue
+        // behind it on a loaded host.
         let mib = if i == n { 8 } else { 2 };
         worker::demo::seed_large(&app.cfg, &id, mib).await.unwrap();
         aips.push(id);
@@ -59,38 +63,46 @@ async fn queued_requests_count_down_and_their_estimate_holds() {
     let place = first.queue.clone().expect("a QUEUED request has a place");
     assert_eq!(place.band, "normal");
     assert!((n as u32 - 6..n as u32).contains(&place.ahead), "{place:?}");
-    let mut aheads = vec![place.ahead];
-    let mut estimate: Option<(Instant, f64, u32)> = None;
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // What the client saw, for every message below: seconds since the
+    // first GET, `ahead`, and the estimated start in seconds from then.
+    let t0 = Instant::now();
+    let mut seen: Vec<(f64, u32, Option<f64>)> = vec![(0.0, place.ahead, None)];
+    let deadline = Instant::now() + Duration::from_secs(240);
     let started = loop {
-        assert!(Instant::now() < deadline, "never started: {aheads:?}");
+        assert!(Instant::now() < deadline, "never started: {seen:?}");
         let view = api.view(&last).await;
         if !queued(&view) {
-            break Instant::now();
+            break t0.elapsed().as_secs_f64();
         }
         let place = view.queue.expect("QUEUED with its place");
-        aheads.push(place.ahead);
-        // The estimate once the band has a pace, far enough from the start.
-        if estimate.is_none() && place.ahead >= 8 && place.ahead <= 12 {
-            if let Some(at) = &place.estimated_start {
-                estimate = Some((Instant::now(), secs_until(at), place.ahead));
-            }
-        }
+        let eta = place.estimated_start.as_ref().map(secs_until);
+        seen.push((t0.elapsed().as_secs_f64(), place.ahead, eta));
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    let aheads: Vec<u32> = seen.iter().map(|s| s.1).collect();
     assert!(
         aheads.windows(2).all(|w| w[1] <= w[0] + 1),
-        "ahead only counts down (give or take the visibility store's lag): {aheads:?}"
+        "ahead only counts down (give or take the visibility store's lag): {seen:?}"
     );
     assert!(
         *aheads.last().unwrap() <= 1 && aheads[0] >= 14,
-        "down to the front: {aheads:?}"
+        "down to the front: {seen:?}"
     );
-    let (asked, predicted, ahead) = estimate.expect("an estimate while queued");
-    let real = started.duration_since(asked).as_secs_f64();
+    // The estimates given once the band has a pace, far enough from the
+    // start (8 to 12 ahead): each one's ratio to the real wait, and their
+    // median within a factor of two (one answer read while the
+    // visibility store lags is not what a polling client plans on).
+    let mut ratios: Vec<f64> = seen
+        .iter()
+        .filter(|(_, ahead, _)| (8..=12).contains(ahead))
+        .filter_map(|&(at, _, eta)| eta.map(|eta| eta / (started - at)))
+        .collect();
+    assert!(ratios.len() >= 4, "estimates while queued: {seen:?}");
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
     assert!(
-        predicted >= real / 2.0 && predicted <= real * 2.0,
-        "estimated {predicted:.1} s with {ahead} ahead, started after {real:.1} s"
+        (0.5..=2.0).contains(&median),
+        "estimated/real start {median:.2} (of {ratios:.2?}), started at {started:.1} s: {seen:?}"
     );
 
     // An urgent request is first in its band: behind the one transfer it
