@@ -335,3 +335,50 @@ async fn record_batch_histories() {
     let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
     save_history(handle, &format!("{VERSION}-batch-cancelled")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "records new histories: only for deliberate, versioned workflow changes"]
+async fn record_removal_histories() {
+    // Flow 12: what a failed run left in the client's bucket, removed at
+    // once, or after the status and the webhook when S3 is away.
+    const VERSION: &str = "v12";
+    use crate::copies::{put_aip, tar};
+    use crate::support::AipFile;
+    let mut app = TestApp::start_with(crate::support::Options::private_stack()).await;
+    app.stack.stop_s3();
+    let token = app.client_token();
+    let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    app.poll_until(&token, &id, Duration::from_secs(180), |b| {
+        b["status"] == "FAILED"
+    })
+    .await;
+    app.stack.start_s3().await.unwrap();
+    record(
+        &app,
+        &id,
+        &format!("{VERSION}-failed-while-s3-away-removed-after-the-webhook"),
+    )
+    .await;
+
+    let aip = "019e404e-c0c0-7000-8000-0000000009b1";
+    let file = |path, seed| AipFile {
+        path,
+        bytes: tar(seed, &["mets.xml"]),
+        copies: vec![("disk", None)],
+    };
+    put_aip(&app, aip, vec![file("a.tar", 11), file("b.tar", 12)]).await;
+    // The second file's only copy is corrupt: the first is delivered, then
+    // removed.
+    let second = app.disk_root().join(format!("{aip}/1-b.tar"));
+    let mut bytes = std::fs::read(&second).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&second, bytes).unwrap();
+    let id = disseminate(&app, aip, "FAILED").await;
+    assert!(app.delivered_keys(&id).await.is_empty());
+    record(
+        &app,
+        &id,
+        &format!("{VERSION}-failed-after-a-delivered-file-removed"),
+    )
+    .await;
+}

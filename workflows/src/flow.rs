@@ -86,14 +86,14 @@ pub(crate) async fn run(
         outcome
     };
     let delivered = outcome.is_ok();
-    let details = conclude(ctx, &input, outcome).await;
+    let (details, removal) = conclude(ctx, &input, outcome).await;
     let status = ctx.state(|s| s.view.status);
     set_status(ctx, status, &details);
     let releases = match plan(&input.files, &input.settings.locations) {
         Ok(files) => tape.releases(&files, !input.staged_by_batch),
         Err(_) => Vec::new(),
     };
-    finish(ctx, &input, cancelled, releases).await;
+    finish(ctx, &input, cancelled, releases, removal).await;
     if delivered {
         retain(ctx, &input).await;
     }
@@ -103,14 +103,25 @@ pub(crate) async fn run(
     Ok(ctx.state(|s| s.view.clone()))
 }
 
+/// What a failed run left in the client's bucket and could not remove
+/// before its final status (flow 12 on): removed after the webhook's first
+/// attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    Done,
+    Pending,
+}
+
 /// The final status in the view (with the retention's end once
-/// delivered), the audit trail, what a failure left in the bucket removed;
-/// the Web UI's line for it. Nothing is written to the memo yet.
+/// delivered), the audit trail, what a failure left in the bucket removed
+/// (or, from flow 12 on, its removal `Pending` when S3 did not answer one
+/// quick attempt); the Web UI's line for it. Nothing is written to the
+/// memo yet.
 async fn conclude(
     ctx: &mut WorkflowContext<DisseminationWorkflow>,
     input: &DisseminationInput,
     outcome: Result<Vec<DeliveredFile>, Ending>,
-) -> String {
+) -> (String, Removal) {
     match outcome {
         Ok(files) => {
             let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
@@ -129,31 +140,86 @@ async fn conclude(
                 s.view.status = DisseminationStatus::Disseminated;
                 s.view.retention_ends_at = ends_at;
             });
-            format!("delivered; objects kept until {until}")
+            (
+                format!("delivered; objects kept until {until}"),
+                Removal::Done,
+            )
         }
         Err(end) => {
+            let mut removal = Removal::Done;
             if end.discard {
-                let _ = discard(ctx, input).await;
+                if input.flow >= 12 && end.status == DisseminationStatus::Failed {
+                    removal = remove_at_once(ctx, input).await;
+                } else {
+                    let _ = discard(ctx, input).await;
+                }
             }
             record(ctx, end.event());
+            if removal == Removal::Pending {
+                let detail = "what reached the client's bucket is not removed yet (S3 did not \
+                              answer): its removal goes on after the webhook";
+                record(
+                    ctx,
+                    Event::new(EventType::Deletion, Outcome::Failure, detail.into()),
+                );
+            }
             let summary = end.summary();
             ctx.state_mut(|s| {
                 s.view.reasons = end.reasons;
                 s.view.status = end.status;
             });
-            summary
+            (summary, removal)
         }
     }
 }
 
+/// One quick attempt (a local activity) at removing what a failed run
+/// left in the client's bucket.
+async fn remove_at_once(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+) -> Removal {
+    let step = DiscardInput {
+        record: input.record.clone(),
+    };
+    match ctx
+        .execute_local_activity(Acts::discard_delivery, step, local_options(&input.settings))
+        .await
+    {
+        Ok(_) => Removal::Done,
+        Err(_) => Removal::Pending,
+    }
+}
+
+/// The removal the final status did not wait for, with the retries of a
+/// step of its own; the audit trail says how it ended.
+async fn remove_later(
+    ctx: &mut WorkflowContext<DisseminationWorkflow>,
+    input: &DisseminationInput,
+) {
+    let (outcome, detail) = match discard(ctx, input).await {
+        Ok(count) => (
+            Outcome::Success,
+            format!("{count} object(s) the failed run left in the client's bucket removed"),
+        ),
+        Err(message) => (
+            Outcome::Failure,
+            format!("removing what the failed run left in the client's bucket failed: {message}"),
+        ),
+    };
+    record(ctx, Event::new(EventType::Deletion, outcome, detail));
+}
+
 /// The lock released and the webhook's first attempt, in one step (the
-/// final status was written in the same task that schedules it); the
+/// final status was written in the same task that schedules it); a
+/// removal the final status did not wait for (`Removal::Pending`); the
 /// webhook's later attempts on the workflow's own schedule.
 async fn finish(
     ctx: &mut WorkflowContext<DisseminationWorkflow>,
     input: &DisseminationInput,
     cancelled: bool,
     releases: Vec<TapeRelease>,
+    removal: Removal,
 ) {
     // The client asked for the cancel: no webhook about it.
     let notify = (!cancelled).then(|| message(ctx, input));
@@ -174,6 +240,10 @@ async fn finish(
         .await;
     if let Ok(out) = &result {
         record_releases(ctx, out);
+    }
+    // After the webhook's first attempt, before its later ones.
+    if removal == Removal::Pending {
+        remove_later(ctx, input).await;
     }
     let Some(message) = notify else {
         return;

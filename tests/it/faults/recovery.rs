@@ -6,7 +6,7 @@ use crate::support::{Options, TestApp};
 use model::DisseminationStatus as Status;
 use std::time::Duration;
 use worker::demo;
-use workflows::{DisseminationView, EventType, ReasonCode};
+use workflows::{DisseminationEvent, DisseminationView, EventType, Outcome, ReasonCode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_first_copy_is_delivered_from_the_second_location() {
@@ -58,22 +58,48 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
     app.stack.stop_s3();
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
     // FAILED comes once the transfer has made no progress for the suite's
-    // `retry_for_ms` (20 s) and the removal of what it left has given up
-    // too (its attempts within the short-step timeout, 60 s): about 85 s
-    // on an idle host, so the wait leaves room for a loaded one.
+    // `retry_for_ms` (20 s) and one quick attempt at removing what it left
+    // found S3 still away: about 35 s. The status does not wait for the
+    // removal's retries (60 s here, hours in production).
     let failed = api
-        .wait_for(&id, Duration::from_secs(180), |v| {
-            v.status == Status::Failed
-        })
+        .wait_for(&id, Duration::from_secs(75), |v| v.status == Status::Failed)
         .await;
     assert_eq!(
         failed.reasons[0].code,
         ReasonCode::UploadFailed,
         "{failed:?}"
     );
+    let deletions = |events: &[DisseminationEvent]| -> Vec<(Outcome, String)> {
+        events
+            .iter()
+            .filter(|e| e.event_type == EventType::Deletion)
+            .map(|e| (e.outcome, e.detail.clone()))
+            .collect()
+    };
+    let events = api.events(&id).await;
+    assert!(
+        matches!(&deletions(&events)[..], [(Outcome::Failure, d)] if d.contains("not removed yet")),
+        "the record says the removal goes on: {events:?}"
+    );
 
-    // S3 is back; the operator resets the run (as the Web UI's Reset does).
+    // S3 is back: the webhook goes out (it is written to the client's event
+    // feed first, in S3), then the removal's next attempt ends it, and the
+    // record says so.
     app.stack.start_s3().await.unwrap();
+    let hook = app.webhook_of(&id).await;
+    assert_eq!(hook.kind, "dissemination.failed", "{hook:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let events = api.events(&id).await;
+        if deletions(&events).len() == 2 {
+            assert_eq!(deletions(&events)[1].0, Outcome::Success, "{events:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{events:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The operator resets the run (as the Web UI's Reset does).
     app.temporal_cli(&[
         "workflow",
         "reset",

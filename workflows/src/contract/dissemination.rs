@@ -171,7 +171,11 @@ pub struct LocationPolicy {
 /// - 10: a small AIP's whole life in three workflow tasks (`flow`).
 /// - 11: tape copies are staged before they are read (`staging`); a
 ///   batch's tape files are staged by the batch.
-pub const FLOW: u32 = 11;
+/// - 12: a failed run removes what it left in the client's bucket with one
+///   quick attempt before its final status; if S3 does not answer, the
+///   status and the webhook go first and the removal goes on after them
+///   (before, both waited for the removal's whole retry budget).
+pub const FLOW: u32 = 12;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
