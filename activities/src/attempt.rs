@@ -14,16 +14,16 @@ use opentelemetry::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use temporalio_common::ActivityError;
 use temporalio_sdk::activities::ActivityContext;
-use workflows::{Phase, Progress, TransferHeartbeat};
+use workflows::{Phase, Progress, Reached, TransferHeartbeat};
 
 /// Bytes read from a copy at once.
 pub(crate) const READ_CHUNK: usize = 1 << 20;
 /// Heartbeats (live progress, checkpoints) go out at most this often.
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
-/// The earlier attempt's heartbeat, and when bytes last moved: as it
-/// says, or when the step was scheduled.
-pub(crate) fn previous_beat(ctx: &ActivityContext) -> (Option<TransferHeartbeat>, SystemTime) {
+/// The earlier attempt's heartbeat, and the step's headway so far: as it
+/// says, or nothing yet since the step was scheduled.
+pub(crate) fn previous_beat(ctx: &ActivityContext) -> (Option<TransferHeartbeat>, Headway) {
     let previous: Option<TransferHeartbeat> = ctx.heartbeat_details().deserialize().ok().flatten();
     let since = previous
         .as_ref()
@@ -31,7 +31,72 @@ pub(crate) fn previous_beat(ctx: &ActivityContext) -> (Option<TransferHeartbeat>
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
         .or(ctx.info().scheduled_time)
         .unwrap_or_else(SystemTime::now);
-    (previous, since)
+    let headway = Headway::new(previous.as_ref(), since);
+    (previous, headway)
+}
+
+/// Progress across a step's attempts: how far any attempt has got, and
+/// when one last went further. Re-reading what an earlier attempt read is
+/// not progress (a step failing after its reading would otherwise be
+/// retried for ever); bytes read or parts uploaded beyond that point are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Headway {
+    pub(crate) reached: Reached,
+    /// When an attempt last went further.
+    pub(crate) last: SystemTime,
+}
+
+impl Headway {
+    pub(crate) fn new(previous: Option<&TransferHeartbeat>, since: SystemTime) -> Self {
+        let reached = previous
+            .map(|p| {
+                // A heartbeat from before `reached`: its reading point.
+                p.reached.unwrap_or(Reached {
+                    read: p.bytes_read,
+                    uploaded: 0,
+                })
+            })
+            .unwrap_or_default();
+        Self {
+            reached,
+            last: since,
+        }
+    }
+
+    /// `bytes` of the copy read by this attempt (from its start).
+    pub(crate) fn read(&mut self, bytes: u64) {
+        if bytes > self.reached.read {
+            self.reached.read = bytes;
+            self.last = SystemTime::now();
+        }
+    }
+
+    /// `bytes` in uploaded parts, as this attempt sees them.
+    pub(crate) fn uploaded(&mut self, bytes: u64) {
+        if bytes > self.reached.uploaded {
+            self.reached.uploaded = bytes;
+            self.last = SystemTime::now();
+        }
+    }
+
+    /// The heartbeat says how far the step got and when.
+    pub(crate) fn stamp(&self, beat: &mut TransferHeartbeat) {
+        beat.reached = Some(self.reached);
+        beat.last_progress_unix_ms = Some(unix_ms(self.last));
+    }
+}
+
+/// A failing attempt's last heartbeat: its details reach the server with
+/// the failure, so the next attempt knows how far this one got (a step
+/// that fails before its first periodic heartbeat would otherwise leave
+/// nothing). A cancel has nothing to pass on.
+pub(crate) async fn last_word(ctx: &ActivityContext, beat: TransferHeartbeat, failure: &Failure) {
+    if matches!(failure, Failure::Cancelled) {
+        return;
+    }
+    if let Err(e) = ctx.record_heartbeat(beat).await {
+        tracing::warn!(error = %e, "recording the failing attempt's heartbeat");
+    }
 }
 
 /// A failed attempt as the SDK's error: a retryable failure with no bytes
@@ -130,4 +195,71 @@ pub(crate) fn file_attributes(file: &RepositoryFile, location: &FileLocation) ->
         KeyValue::new("bytes", file.size as i64),
         KeyValue::new("location", location.location_id.clone()),
     ]
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn beat(bytes_read: u64, reached: Option<Reached>) -> TransferHeartbeat {
+        TransferHeartbeat {
+            bytes_read,
+            reached,
+            ..TransferHeartbeat::default()
+        }
+    }
+
+    #[test]
+    fn re_reading_what_an_earlier_attempt_read_is_not_progress() {
+        let since = UNIX_EPOCH + Duration::from_secs(1_000);
+        let previous = beat(
+            10,
+            Some(Reached {
+                read: 100,
+                uploaded: 64,
+            }),
+        );
+        let mut h = Headway::new(Some(&previous), since);
+        h.read(100);
+        h.uploaded(64);
+        assert_eq!(h.last, since, "the same bytes again");
+        h.read(101);
+        assert!(h.last > since, "one byte further");
+        let after_read = h.last;
+        h.uploaded(128);
+        assert!(h.last >= after_read);
+        assert_eq!(
+            h.reached,
+            Reached {
+                read: 101,
+                uploaded: 128
+            }
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_from_before_reached_counts_its_reading_point() {
+        let since = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut h = Headway::new(Some(&beat(50, None)), since);
+        h.read(50);
+        assert_eq!(h.last, since);
+        let mut first = Headway::new(None, since);
+        first.read(1);
+        assert!(first.last > since, "a first attempt's first byte");
+    }
+
+    #[test]
+    fn a_stamped_heartbeat_carries_the_headway_to_the_next_attempt() {
+        let since = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut h = Headway::new(None, since);
+        h.read(7);
+        let mut out = TransferHeartbeat::default();
+        h.stamp(&mut out);
+        let json = serde_json::to_string(&out).expect("serialise");
+        let back: TransferHeartbeat = serde_json::from_str(&json).expect("deserialise");
+        let next = Headway::new(Some(&back), since);
+        assert_eq!(next.reached.read, 7);
+        assert_eq!(back.last_progress_unix_ms, Some(unix_ms(h.last)));
+    }
 }

@@ -3,10 +3,10 @@
 //! every `HEARTBEAT_EVERY`; where a cancel request is noticed.
 
 use crate::{
-    attempt::{progress, unix_ms, HEARTBEAT_EVERY},
+    attempt::{progress, Headway, HEARTBEAT_EVERY},
     failure::Failure,
 };
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{Phase, TransferHeartbeat};
 
@@ -14,7 +14,8 @@ pub(crate) struct Beat<'a> {
     pub(super) ctx: &'a ActivityContext,
     last: Instant,
     started: Instant,
-    pub(super) last_progress: SystemTime,
+    /// How far the step has got over its attempts, and when.
+    pub(super) headway: Headway,
     pub(super) file: String,
     pub(super) location_id: String,
     pub(super) read: u64,
@@ -23,13 +24,14 @@ pub(crate) struct Beat<'a> {
 }
 
 impl<'a> Beat<'a> {
-    /// A heartbeat for `total` bytes of repository files; bytes last moved `since`.
-    pub(super) fn new(ctx: &'a ActivityContext, total: u64, since: SystemTime) -> Self {
+    /// A heartbeat for `total` bytes of repository files, the step's
+    /// headway so far given.
+    pub(super) fn new(ctx: &'a ActivityContext, total: u64, headway: Headway) -> Self {
         Self {
             ctx,
             last: Instant::now(),
             started: Instant::now(),
-            last_progress: since,
+            headway,
             file: String::new(),
             location_id: String::new(),
             read: 0,
@@ -48,25 +50,8 @@ impl<'a> Beat<'a> {
 
     pub(crate) async fn now(&mut self) -> Result<(), Failure> {
         self.last = Instant::now();
-        let what = format!("{} ({} member(s) taken so far)", self.file, self.members);
-        let heartbeat = TransferHeartbeat {
-            file: self.file.clone(),
-            location_id: self.location_id.clone(),
-            bytes_read: self.read,
-            bytes_total: self.total,
-            part_size: 0,
-            multipart: None,
-            checkpoint: None,
-            progress: Some(progress(
-                Phase::Download,
-                &what,
-                (self.read, self.total),
-                (0, self.started),
-            )),
-            last_progress_unix_ms: Some(unix_ms(self.last_progress)),
-        };
         self.ctx
-            .record_heartbeat(heartbeat)
+            .record_heartbeat(self.heartbeat())
             .await
             .map_err(|e| Failure::Transient(format!("recording a heartbeat: {e}")))?;
         if self.ctx.is_cancelled() {
@@ -75,8 +60,30 @@ impl<'a> Beat<'a> {
         Ok(())
     }
 
+    /// What the heartbeat says: live progress, how far the step got.
+    pub(super) fn heartbeat(&self) -> TransferHeartbeat {
+        let what = format!("{} ({} member(s) taken so far)", self.file, self.members);
+        let mut heartbeat = TransferHeartbeat {
+            file: self.file.clone(),
+            location_id: self.location_id.clone(),
+            bytes_read: self.read,
+            bytes_total: self.total,
+            progress: Some(progress(
+                Phase::Download,
+                &what,
+                (self.read, self.total),
+                (0, self.started),
+            )),
+            ..TransferHeartbeat::default()
+        };
+        self.headway.stamp(&mut heartbeat);
+        heartbeat
+    }
+
+    /// Every attempt reads from the start: only bytes beyond what an
+    /// earlier attempt read are progress.
     pub(super) fn moved(&mut self, bytes: u64) {
         self.read += bytes;
-        self.last_progress = SystemTime::now();
+        self.headway.read(self.read);
     }
 }

@@ -24,7 +24,7 @@ mod output;
 mod writer;
 
 use crate::{
-    attempt::{ended, previous_beat},
+    attempt::{ended, last_word, previous_beat},
     failure::Failure,
     notify::signal_workflow,
     observe::{begin, record_attributes},
@@ -74,11 +74,14 @@ pub(crate) async fn package(
         )
         .await;
     }
-    let (_, since) = previous_beat(ctx);
-    let mut beat = Beat::new(ctx, total, since);
+    let (_, headway) = previous_beat(ctx);
+    let mut beat = Beat::new(ctx, total, headway);
     match run(acts, &input, &mut beat).await {
         Ok(outcome) => Ok(outcome),
-        Err(failure) => Err(ended(failure, beat.last_progress, input.retry_for_ms)),
+        Err(failure) => {
+            last_word(ctx, beat.heartbeat(), &failure).await;
+            Err(ended(failure, beat.headway.last, input.retry_for_ms))
+        }
     }
 }
 

@@ -1,16 +1,16 @@
 //! What a transfer's heartbeat says: where a retry resumes (the upload,
 //! the checkpoint), the live progress the API shows, and when bytes last
-//! moved (retries without progress end after `retry_for_ms` from there).
+//! went further than any attempt before (retries without progress end
+//! after `retry_for_ms` from there).
 //! Heartbeats are also where a cancel request is noticed.
 
 use super::Attempt;
 use crate::parts::Parts;
 use crate::{
-    attempt::{location_of, progress, unix_ms},
+    attempt::{location_of, progress},
     digest::MultiHasher,
     failure::Failure,
 };
-use std::time::SystemTime;
 use workflows::{HashCheckpoint, MultipartState, Phase, Progress, TransferHeartbeat};
 
 /// What a heartbeat says about the sink.
@@ -85,14 +85,12 @@ impl Attempt<'_> {
         part_size: u64,
         progress: Progress,
     ) -> Result<(), Failure> {
-        if view.uploaded > self.uploaded {
-            // Parts finishing count as progress while reading waits for them.
-            self.uploaded = view.uploaded;
-            self.last_progress = SystemTime::now();
-        }
+        // Parts finishing count as progress while reading waits for them.
+        self.uploaded = view.uploaded;
+        self.headway.uploaded(view.uploaded);
         let file = &self.input.file;
         let location = location_of(file, self.input.location_index)?;
-        let beat = TransferHeartbeat {
+        let mut beat = TransferHeartbeat {
             file: file.relative_path.clone(),
             location_id: location.location_id.clone(),
             bytes_read: read,
@@ -101,8 +99,10 @@ impl Attempt<'_> {
             multipart: view.multipart,
             checkpoint: view.checkpoint,
             progress: Some(progress),
-            last_progress_unix_ms: Some(unix_ms(self.last_progress)),
+            ..TransferHeartbeat::default()
         };
+        self.headway.stamp(&mut beat);
+        self.last_beat = Some(beat.clone());
         self.ctx
             .record_heartbeat(beat)
             .await
@@ -111,5 +111,25 @@ impl Attempt<'_> {
             return Err(Failure::Cancelled);
         }
         Ok(())
+    }
+}
+
+impl Attempt<'_> {
+    /// The heartbeat a failing attempt leaves: the last one recorded (so a
+    /// retry still resumes from its upload and checkpoint), saying how far
+    /// the step got and when.
+    pub(super) fn parting_beat(&self) -> TransferHeartbeat {
+        let file = &self.input.file;
+        let mut beat = self.last_beat.clone().unwrap_or_else(|| TransferHeartbeat {
+            file: file.relative_path.clone(),
+            location_id: location_of(file, self.input.location_index)
+                .map(|l| l.location_id.clone())
+                .unwrap_or_default(),
+            bytes_read: self.headway.reached.read,
+            bytes_total: file.size,
+            ..TransferHeartbeat::default()
+        });
+        self.headway.stamp(&mut beat);
+        beat
     }
 }

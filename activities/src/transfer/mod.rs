@@ -26,8 +26,8 @@ mod resume;
 
 use crate::{
     attempt::{
-        end_span, ended, file_attributes, fixity_tag, location_of, previous_beat, step_span,
-        stored_digest,
+        end_span, ended, file_attributes, fixity_tag, last_word, location_of, previous_beat,
+        step_span, stored_digest, Headway,
     },
     digest::MultiHasher,
     failure::Failure,
@@ -38,7 +38,7 @@ use crate::{
 };
 use model::catalog::{DigestAlgorithm, FileLocation, Fixity, RepositoryFile};
 use opentelemetry::KeyValue;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use temporalio_common::ActivityError;
 use temporalio_sdk::activities::ActivityContext;
 use tracing::info;
@@ -66,19 +66,23 @@ pub(crate) async fn transfer(
         )
         .await;
     }
-    let (previous, since) = previous_beat(ctx);
+    let (previous, headway) = previous_beat(ctx);
     let mut attempt = Attempt {
         acts,
         ctx,
         input: &input,
-        last_progress: since,
+        headway,
+        last_beat: previous.clone(),
         started: Instant::now(),
         base: 0,
         uploaded: 0,
     };
     match attempt.run(previous).await {
         Ok(outcome) => Ok(outcome),
-        Err(failure) => Err(ended(failure, attempt.last_progress, input.retry_for_ms)),
+        Err(failure) => {
+            last_word(ctx, attempt.parting_beat(), &failure).await;
+            Err(ended(failure, attempt.headway.last, input.retry_for_ms))
+        }
     }
 }
 
@@ -87,8 +91,12 @@ pub(crate) struct Attempt<'a> {
     acts: &'a Activities,
     ctx: &'a ActivityContext,
     input: &'a TransferInput,
-    /// When bytes last moved (this attempt or, from the heartbeat, an earlier one).
-    last_progress: SystemTime,
+    /// How far the step has got, and when it last went further (this
+    /// attempt or, from the heartbeat, an earlier one).
+    headway: Headway,
+    /// The heartbeat last recorded (this attempt's or the earlier one's):
+    /// where a retry resumes.
+    last_beat: Option<TransferHeartbeat>,
     started: Instant,
     /// Bytes read before this attempt (the rate counts this attempt's only).
     base: u64,

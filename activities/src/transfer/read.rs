@@ -15,7 +15,7 @@ use crate::{
     repository::{pace, Reader},
 };
 use bytes::BufMut;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use tokio::io::AsyncReadExt;
 use workflows::Phase;
 
@@ -72,7 +72,7 @@ impl Attempt<'_> {
                 })?;
             if n > 0 {
                 w.hasher.update(&w.part[from..]);
-                self.last_progress = SystemTime::now();
+                self.headway.read(w.hasher.bytes());
             }
             let read = w.hasher.bytes();
             if read > file.size {

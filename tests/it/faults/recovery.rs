@@ -55,12 +55,18 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
     let mut app = TestApp::start_with(Options::private_stack()).await;
     let token = app.client_token();
     let api = app.api(&token);
+    // One delivery first: the worker knows the client's bucket, so the
+    // next attempts read the whole copy before their upload fails.
+    let first = app.create(&token, demo::DEMO_SINGLE, 50).await;
+    let first = api.until_final(&first, Duration::from_secs(60)).await;
+    assert_eq!(first.status, Status::Disseminated, "{first:?}");
     app.stack.stop_s3();
     let id = app.create(&token, demo::DEMO_SINGLE, 50).await;
-    // FAILED comes once the transfer has made no progress for the suite's
-    // `retry_for_ms` (20 s) and one quick attempt at removing what it left
-    // found S3 still away: about 35 s. The status does not wait for the
-    // removal's retries (60 s here, hours in production).
+    // FAILED comes once the transfer has gone no further than its first
+    // attempt for the suite's `retry_for_ms` (20 s; reading the same bytes
+    // again is not progress) and one quick attempt at removing what it
+    // left found S3 still away: about 35 s. The status does not wait for
+    // the removal's retries (60 s here, hours in production).
     let failed = api
         .wait_for(&id, Duration::from_secs(75), |v| v.status == Status::Failed)
         .await;

@@ -64,6 +64,21 @@ pub struct TransferHeartbeat {
     /// without progress end after `retry_for_ms` from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_progress_unix_ms: Option<u64>,
+    /// How far any attempt of the step has got: only going beyond it is
+    /// progress, so re-reading what an earlier attempt read does not keep
+    /// a failing step retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<Reached>,
+}
+
+/// The furthest any attempt has got: bytes read from the copy, bytes in
+/// uploaded parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reached {
+    pub read: u64,
+    #[serde(default)]
+    pub uploaded: u64,
 }
 
 /// A multipart upload in a heartbeat (field names as first recorded).
