@@ -79,7 +79,7 @@ impl Run<'_> {
                         files: files.iter().map(|&i| i as u32).collect(),
                         resubmitted,
                     });
-                    return self.heartbeat().await;
+                    return self.heartbeat_now().await;
                 }
                 Err(TapeError::Refused(why)) => {
                     for &i in &files {
