@@ -12,7 +12,8 @@ use opentelemetry::{
     Context, KeyValue,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use temporalio_common::ActivityError;
+use temporalio_client::{ActivityIdentifier, RpcOptions};
+use temporalio_common::{data_converters::TemporalSerializable, protos::TaskToken, ActivityError};
 use temporalio_sdk::activities::ActivityContext;
 use workflows::{Phase, Progress, Reached, TransferHeartbeat};
 
@@ -120,6 +121,32 @@ pub(crate) fn ended(
         mark_error(failure.to_string());
     }
     failure.into()
+}
+
+/// A heartbeat the server holds before this returns: for a step that has
+/// just made something outside Temporal (a multipart upload, a stage
+/// request) the next attempt must find again even if this worker dies at
+/// once. The SDK's own heartbeats are held back up to most of the
+/// heartbeat timeout. If Temporal does not take it now, the SDK's
+/// heartbeat, recorded first, still brings it once Temporal is back.
+pub(crate) async fn heartbeat_now<T>(ctx: &ActivityContext, details: T) -> Result<(), Failure>
+where
+    T: TemporalSerializable + Clone + Send + 'static,
+{
+    ctx.record_heartbeat(details.clone())
+        .await
+        .map_err(|e| Failure::Transient(format!("recording a heartbeat: {e}")))?;
+    if ctx.info().is_local {
+        return Ok(()); // a local activity has no heartbeat of its own
+    }
+    let token = TaskToken::from(ctx.info().task_token.clone());
+    let handle = ctx
+        .client()
+        .get_async_activity_handle(ActivityIdentifier::TaskToken(token));
+    if let Err(e) = handle.heartbeat(Some(details), RpcOptions::default()).await {
+        tracing::warn!(error = %e, "sending a heartbeat to Temporal at once");
+    }
+    Ok(())
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {

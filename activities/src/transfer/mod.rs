@@ -137,6 +137,7 @@ impl<'a> Attempt<'a> {
             .map_err(|e| Failure::Upload(e.to_string()))?;
         let start = self.start_from(&target, previous.as_ref()).await?;
         let mut written = self.open_sink(&target, start).await?;
+        self.announce_upload(&written, target.part_size).await?;
         let offset = written.hasher.bytes();
         self.base = offset;
         let reader = self.open_copy(&target, offset).await?;

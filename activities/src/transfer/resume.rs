@@ -3,12 +3,12 @@
 //! states at the end of the last unbroken run of parts), or a completed
 //! object an attempt finished without being able to report, or nothing.
 
-use super::{Attempt, Target};
+use super::{heartbeat::SinkView, Attempt, Target};
 use crate::parts::Parts;
-use crate::{digest::MultiHasher, failure::Failure, s3::S3Error};
+use crate::{attempt::heartbeat_now, digest::MultiHasher, failure::Failure, s3::S3Error};
 use std::collections::BTreeMap;
 use tracing::info;
-use workflows::{HashCheckpoint, MultipartState, TransferHeartbeat};
+use workflows::{HashCheckpoint, MultipartState, Phase, TransferHeartbeat};
 
 /// How an attempt starts, from the earlier attempt's heartbeat and S3.
 pub(super) enum Start {
@@ -136,6 +136,34 @@ impl Attempt<'_> {
             found_complete,
             part: bytes::BytesMut::with_capacity(capacity),
         })
+    }
+
+    /// A new multipart upload's id reaches Temporal before the first byte
+    /// is read, so a worker dying at once leaves the next attempt an upload
+    /// it can resume, not one nobody knows until retention ends.
+    pub(super) async fn announce_upload(
+        &mut self,
+        w: &Written,
+        part_size: u64,
+    ) -> Result<(), Failure> {
+        let Sink::Parts(p) = &w.sink else {
+            return Ok(());
+        };
+        let upload_id = p.state().upload_id;
+        let known = self
+            .last_beat
+            .as_ref()
+            .and_then(|b| b.multipart.as_ref())
+            .is_some_and(|m| m.upload_id == upload_id);
+        if known {
+            return Ok(());
+        }
+        self.beat(&SinkView::of(p), &w.hasher, Phase::Download, part_size)
+            .await?;
+        match self.last_beat.clone() {
+            Some(beat) => heartbeat_now(self.ctx, beat).await,
+            None => Ok(()),
+        }
     }
 
     /// The multipart sink, with or without each part's `Content-MD5`.

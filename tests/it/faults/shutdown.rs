@@ -4,9 +4,9 @@
 //! nothing half-done.
 
 use super::{delivered_intact, large_transfer_under_way, no_open_upload, transfer_results};
-use crate::support::{spawn_api_process, Options, TestApp};
+use crate::support::{spawn_api_process, spawn_worker_process, Options, TestApp};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use worker::demo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +60,46 @@ async fn a_worker_killed_mid_transfer_resumes_from_its_checkpoint() {
         "nothing before the checkpoint read again"
     );
     no_open_upload(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_as_its_upload_starts_leaves_no_upload_behind() {
+    let app = TestApp::start_with(Options {
+        with_worker: false,
+        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let archive = "019e404e-ffff-7000-8000-0000000000ac";
+    let aip = demo::seed_large(&app.cfg, archive, 24).await.unwrap();
+    let first = spawn_worker_process(&app.cfg, "worker-1");
+    let token = app.client_token();
+    let id = app.create(&token, archive, 50).await;
+    // Killed 150 ms after its multipart upload exists: before the
+    // transfer's first periodic heartbeat (after 500 ms of reading), so
+    // only the upload's own announcement tells the next attempt of it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while open_uploads_if_any(&app).await == 0 {
+        assert!(Instant::now() < deadline, "no multipart upload started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    first.kill_hard();
+    delivered_intact(&app, &aip, &token, &id).await;
+    assert_eq!(transfer_results(&app, &id).await.len(), 1);
+    // The next attempt went on with that upload: none is left open.
+    no_open_upload(&app).await;
+}
+
+/// Multipart uploads open in the client's bucket (0 while it does not exist).
+async fn open_uploads_if_any(app: &TestApp) -> usize {
+    app.s3()
+        .client()
+        .list_multipart_uploads()
+        .bucket(app.cfg.client_bucket(crate::support::CLIENT))
+        .send()
+        .await
+        .map_or(0, |o| o.uploads().len())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

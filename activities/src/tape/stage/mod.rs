@@ -29,14 +29,13 @@ mod submit;
 mod wait;
 
 use super::client::TapeClient;
-use crate::{failure::Failure, Activities};
+use crate::{attempt::heartbeat_now, failure::Failure, Activities};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use temporalio_client::{
-    errors::WorkflowInteractionError, ActivityIdentifier, RpcOptions, WorkflowDescribeOptions,
-    WorkflowExecutionStatus,
+    errors::WorkflowInteractionError, WorkflowDescribeOptions, WorkflowExecutionStatus,
 };
-use temporalio_common::protos::{temporal::api::enums::v1::PendingActivityState, TaskToken};
+use temporalio_common::protos::temporal::api::enums::v1::PendingActivityState;
 use temporalio_sdk::activities::ActivityContext;
 use tracing::{info, warn};
 use workflows::{
@@ -298,23 +297,13 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// A heartbeat the server holds before this returns: a request just
-    /// made must be known to the next attempt even if this worker dies at
-    /// once (the SDK's heartbeats are held back up to most of the heartbeat
-    /// timeout). If Temporal does not take it now, the SDK's own sending
-    /// (recorded first) brings it once it is back.
+    /// The heartbeat, held by the server before the step goes on: a
+    /// request just made is known to the next attempt even if this worker
+    /// dies at once.
     pub(super) async fn heartbeat_now(&mut self) -> Result<(), Failure> {
-        self.heartbeat().await?;
-        let token = TaskToken::from(self.ctx.info().task_token.clone());
-        let handle = self
-            .ctx
-            .client()
-            .get_async_activity_handle(ActivityIdentifier::TaskToken(token));
-        if let Err(e) = handle
-            .heartbeat(Some(self.beat.clone()), RpcOptions::default())
-            .await
-        {
-            warn!(error = %e, "sending the stage requests to Temporal at once");
+        heartbeat_now(self.ctx, self.beat.clone()).await?;
+        if self.ctx.is_cancelled() {
+            return Err(Failure::Cancelled);
         }
         Ok(())
     }
