@@ -16,6 +16,7 @@ The webhook log is the demo endpoint's (scripts/webhook-receiver.py): one
 line `verified dissemination.delivered <id> ... at=<unix seconds>` per
 message it verified with the Standard Webhooks reference library.
 """
+import datetime
 import json
 import re
 import subprocess
@@ -136,6 +137,25 @@ def history(cli, address, workflow_id, lock_id=None):
     return out
 
 
+def timeline(cli, address, workflow_id):
+    """Where one dissemination's time went until its first workflow task
+    ended (a small AIP is delivered inside it): how long that task waited
+    for a worker after the start, and how long it ran (its local transfer
+    inside)."""
+    raw = subprocess.run([cli, "workflow", "show", "--address", address, "--workflow-id", workflow_id,
+                          "--output", "json"], check=True, capture_output=True, text=True).stdout
+    events = json.loads(raw)["events"]
+
+    def at(kind):
+        e = next(e for e in events if e["eventType"] == "EVENT_TYPE_" + kind)
+        return datetime.datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00"))
+    start, scheduled = at("WORKFLOW_EXECUTION_STARTED"), at("WORKFLOW_TASK_SCHEDULED")
+    started, completed = at("WORKFLOW_TASK_STARTED"), at("WORKFLOW_TASK_COMPLETED")
+    return {"task_waited": (started - scheduled).total_seconds(),
+            "task_ran": (completed - started).total_seconds(),
+            "until_task_end": (completed - start).total_seconds()}
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "singles":
@@ -146,5 +166,7 @@ if __name__ == "__main__":
         print(json.dumps(batch(api, token, prefix, int(n), log)))
     elif cmd == "history":
         print(json.dumps(history(*args)))
+    elif cmd == "timeline":
+        print(json.dumps(timeline(*args)))
     else:
         sys.exit(__doc__)

@@ -26,8 +26,12 @@
 #       server of their own (restarted on the same ports; in memory, or on
 #       a new database file): a run after another finds a fuller database
 #       and the other's disseminations waiting out their retention.
-#   P6  (with P5) client B's single request while client A's 500-item batch
-#       runs: its wait beyond its own transfer; an urgent one.
+#   P6  (with P5, or alone with BENCH_PARTS=p6 on the in-memory server, or
+#       the file-backed one with P5_SERVER=file) client B's single request
+#       while client A's 500-item batch runs: its wait beyond its own
+#       transfer; an urgent one; and where each one's time went (its first
+#       workflow task, which holds the transfer: waiting for a worker, and
+#       running).
 #   P3  API latency and throughput under load (wrk, 32 connections, --latency,
 #       P3_SECS each): GET of one delivered dissemination (worker running);
 #       POST, each request for a distinct AIP (P3_AIPS catalog copies of the
@@ -105,7 +109,7 @@ start_stack
 
 LARGE_ID=019e404e-ffff-7000-8000-00000000b001
 SMALL_ID=019e404e-ffff-7000-8000-00000000b002
-if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ] && [ "${BENCH_PARTS:-all}" != tape ]; then
+if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ] && [ "${BENCH_PARTS:-all}" != p6 ] && [ "${BENCH_PARTS:-all}" != tape ]; then
   echo "creating the $LARGE_MIB MiB and $SMALL_MIB MiB AIPs..." >&2
   "$bin/dissemination-worker" seed-demo --large-mib "$LARGE_MIB" --large-id "$LARGE_ID" >/dev/null
   "$bin/dissemination-worker" seed-demo --large-mib "$SMALL_MIB" --large-id "$SMALL_ID" >/dev/null
@@ -326,7 +330,7 @@ PY
 }
 # P6: client A's 500-item batch under way, then client B's single request
 # (and an urgent one): how long B waits beyond its own transfer.
-single() { # token archiveId priority; prints seconds to DISSEMINATED
+single() { # token archiveId priority; prints seconds to DISSEMINATED, and its id
   local t0 id
   t0=$(now)
   id=$(curl -s -X POST "$API/v1/disseminations" -H "Authorization: Bearer $1" \
@@ -336,7 +340,7 @@ single() { # token archiveId priority; prints seconds to DISSEMINATED
     curl -s "$API/v1/disseminations/$id" -H "Authorization: Bearer $1" | grep -q '"status":"DISSEMINATED"' && break
     sleep 0.05
   done
-  secs "$t0" "$(now)"
+  echo "$(secs "$t0" "$(now)") $id"
 }
 batch_completed() { # token batchId
   for _ in $(seq 1 12000); do
@@ -358,24 +362,37 @@ p6() {
     --key "$data/auth/private.pem" --ttl 86400)
   TOKEN_A=$("$bin/dissemination-api" mint-token --client-id bench-client-a --role 2d17_R \
     --key "$data/auth/private.pem" --ttl 86400)
-  P6_ALONE=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000000 70)
+  read -r P6_ALONE P6_ALONE_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000000 70)
   ids_json 6a00 "$a_n" >"$RUN/p6-batch.json"
   batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \
     -H 'Content-Type: application/json' -d @"$RUN/p6-batch.json" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["batchId"])')
   sleep 2 # the batch's first items at work
-  P6_DURING=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000001 70)
-  P6_URGENT=$(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000002 1)
+  read -r P6_DURING P6_DURING_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000001 70)
+  read -r P6_URGENT P6_URGENT_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000002 1)
+  local cli="$root/.tools/bin/temporal" addr="127.0.0.1:$T_PORT"
+  P6_TIMES=$(for id in "$P6_ALONE_ID" "$P6_DURING_ID" "$P6_URGENT_ID"; do
+    python3 scripts/bench-small.py timeline "$cli" "$addr" "$id"
+  done | python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in sys.stdin]))')
   curl -s -o /dev/null -X DELETE "$API/v1/dissemination-batches/$batch" -H "Authorization: Bearer $TOKEN_A"
   batch_completed "$TOKEN_A" "$batch"
 }
 p6_lines() {
-  python3 - "$P6_ALONE" "$P6_DURING" "$P6_URGENT" <<'PY'
-import sys
-alone, during, urgent = map(float, sys.argv[1:])
+  python3 - "$P6_ALONE" "$P6_DURING" "$P6_URGENT" "$P6_TIMES" <<'PY'
+import json, sys
+alone, during, urgent = map(float, sys.argv[1:4])
+times = json.loads(sys.argv[4])
 print(f"P6 client B's request during client A's batch: {during:.2f} s, alone {alone:.2f} s -> waited "
       f"{max(during - alone, 0):.2f} s beyond its own transfer (target <= one item's, ~{alone:.2f} s); "
       f"urgent (priority 1): {urgent:.2f} s")
+names = ("alone", "during the batch", "urgent")
+print("   its first workflow task (the transfer inside): " + "; ".join(
+    f"{n}: waited {t['task_waited']:.2f} s for a worker, ran {t['task_ran']:.2f} s, "
+    f"ended {t['until_task_end']:.2f} s after the start" for n, t in zip(names, times)))
+d = times[1]
+print(f"   during the batch its wait for a worker was {d['task_waited'] / max(d['task_ran'], 1e-3):.1f}x "
+      f"its own transfer under the same load (an item's); the rest of what the client saw "
+      f"({max(during - d['until_task_end'], 0):.2f} s) is the POST, its lock and the polling GETs")
 PY
 }
 
@@ -467,6 +484,12 @@ print(f"   per small dissemination, through delivery: {shape(hist)}; whole life:
 print(f"   its events: {' '.join(life['types'])}")
 PY
 }
+if [ "${BENCH_PARTS:-all}" = p6 ]; then
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (${STACK_PROFILE} profile), ${P5_SERVER:-memory} Temporal"
+  p6
+  p6_lines
+  exit 0
+fi
 if [ "${BENCH_PARTS:-all}" = p5 ]; then
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (${STACK_PROFILE} profile), ${P5_SERVER} Temporal"
   p5
