@@ -23,10 +23,8 @@ fn waits_for_s3(view: &DisseminationView) -> bool {
 fn patient() -> Options {
     Options {
         private_stack: true,
-        with_worker: false,
-        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
         retry_for_ms: Some(15 * 60 * 1000),
-        ..Default::default()
+        ..Options::workers_apart_reading_at(4 * 1024 * 1024)
     }
 }
 

@@ -11,12 +11,7 @@ use worker::demo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_to_the_worker_mid_transfer_loses_and_duplicates_nothing() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::workers_apart_reading_at(4 * 1024 * 1024)).await;
     let (first, aip, token, id) =
         large_transfer_under_way(&app, "019e404e-ffff-7000-8000-0000000000bb", 24).await;
     first.sigterm();
@@ -36,12 +31,7 @@ async fn sigterm_to_the_worker_mid_transfer_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_transfer_resumes_from_its_checkpoint() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::workers_apart_reading_at(4 * 1024 * 1024)).await;
     let large = "019e404e-ffff-7000-8000-0000000000ab";
     let (first, aip, token, id) = large_transfer_under_way(&app, large, 24).await;
     first.kill_hard();
@@ -64,12 +54,7 @@ async fn a_worker_killed_mid_transfer_resumes_from_its_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_as_its_upload_starts_leaves_no_upload_behind() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        max_read_bytes_per_sec: Some(4 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::workers_apart_reading_at(4 * 1024 * 1024)).await;
     let archive = "019e404e-ffff-7000-8000-0000000000ac";
     let aip = demo::seed_large(&app.cfg, archive, 24).await.unwrap();
     let first = spawn_worker_process(&app.cfg, "worker-1");

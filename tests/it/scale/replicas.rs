@@ -12,13 +12,8 @@ use workflows::{EventType, ReasonCode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_answers_for_what_another_created() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        // The large AIP below is read slowly enough to be cancelled midway.
-        max_read_bytes_per_sec: Some(8 * 1024 * 1024),
-        ..Default::default()
-    })
-    .await;
+    // The large AIP below is read slowly enough to be cancelled midway.
+    let app = TestApp::start_with(Options::workers_apart_reading_at(8 * 1024 * 1024)).await;
     let _workers = start_workers(&app, 2);
     let (_replicas, urls) = start_replicas(&app, 2).await;
     let token = app.client_token();

@@ -94,6 +94,17 @@ impl Options {
         }
     }
 
+    /// No worker in the test's process (the test starts worker processes)
+    /// and the repository read at `bytes_per_sec`: a transfer lasts long
+    /// enough for something to happen to it midway.
+    pub fn workers_apart_reading_at(bytes_per_sec: u64) -> Self {
+        Self {
+            with_worker: false,
+            max_read_bytes_per_sec: Some(bytes_per_sec),
+            ..Default::default()
+        }
+    }
+
     /// A stack of the test's own, for a test that stops, freezes or
     /// restarts a server.
     pub fn private_stack() -> Self {
