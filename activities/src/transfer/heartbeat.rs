@@ -86,7 +86,6 @@ impl Attempt<'_> {
         progress: Progress,
     ) -> Result<(), Failure> {
         // Parts finishing count as progress while reading waits for them.
-        self.uploaded = view.uploaded;
         self.headway.uploaded(view.uploaded);
         let file = &self.input.file;
         let location = location_of(file, self.input.location_index)?;

@@ -75,7 +75,6 @@ pub(crate) async fn transfer(
         last_beat: previous.clone(),
         started: Instant::now(),
         base: 0,
-        uploaded: 0,
     };
     match attempt.run(previous).await {
         Ok(outcome) => Ok(outcome),
@@ -100,8 +99,6 @@ pub(crate) struct Attempt<'a> {
     started: Instant,
     /// Bytes read before this attempt (the rate counts this attempt's only).
     base: u64,
-    /// Bytes in uploaded parts at the last heartbeat.
-    uploaded: u64,
 }
 
 /// What an attempt reads and where it writes, fixed before the first byte.
