@@ -11,7 +11,7 @@ use crate::support::{
 };
 use platform::config::LocationConfig;
 use std::time::Duration;
-use workflows::{EventType, Outcome};
+use workflows::{EventType, Outcome, StageHeartbeat};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_one_request() {
@@ -33,6 +33,12 @@ async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_o
     let token = app.client_token();
     let (id, _) = app.create_until(&token, archive, "STAGING").await;
     until_requested(&lib).await;
+    let seen = std::time::Instant::now();
+    until_temporal_knows_the_request(&app, &id).await;
+    println!(
+        "Temporal held the request {:?} after the tape system",
+        seen.elapsed()
+    );
     // The worker waiting on the recall dies; another takes the step over
     // (after the heartbeat timeout) and finds the request again.
     first.kill_hard();
@@ -59,6 +65,40 @@ async fn a_lost_worker_and_a_temporal_restart_during_staging_deliver_once_from_o
         .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 1, "one delivered message id");
+}
+
+/// Until Temporal holds the stage step's heartbeat naming its request.
+/// Between the tape system accepting a request and that, a worker lost
+/// leaves the next attempt to make another: no client of the WLCG Tape
+/// REST API can close that window (it has no way to list requests), the
+/// step only keeps it short (`heartbeat_now`).
+async fn until_temporal_knows_the_request(app: &TestApp, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let desc = app
+            .stack_client()
+            .await
+            .get_workflow_handle::<workflows::DisseminationWorkflow>(id.to_owned())
+            .describe(Default::default())
+            .await
+            .unwrap();
+        let known = desc.into_raw().pending_activities.iter().any(|a| {
+            a.heartbeat_details.as_ref().is_some_and(|d| {
+                d.payloads.iter().any(|p| {
+                    serde_json::from_slice::<StageHeartbeat>(&p.data)
+                        .is_ok_and(|b| !b.requests.is_empty())
+                })
+            })
+        });
+        if known {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Temporal never heard of the stage request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
