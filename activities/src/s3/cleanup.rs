@@ -47,6 +47,17 @@ impl S3 {
 
     /// Aborts every open multipart upload under `prefix` (best effort).
     pub async fn abort_uploads(&self, bucket: &str, prefix: &str) {
+        self.abort_uploads_where(bucket, prefix, |_| true).await;
+    }
+
+    /// Aborts every open multipart upload of exactly `key` (best effort):
+    /// one an attempt started and no one heard of (its worker lost before
+    /// Temporal recorded the upload's id), before a fresh one starts.
+    pub async fn abort_uploads_of(&self, bucket: &str, key: &str) {
+        self.abort_uploads_where(bucket, key, |k| k == key).await;
+    }
+
+    async fn abort_uploads_where(&self, bucket: &str, prefix: &str, of: impl Fn(&str) -> bool) {
         let mut key_marker = None;
         let mut id_marker = None;
         loop {
@@ -64,6 +75,9 @@ impl S3 {
             };
             for u in out.uploads() {
                 if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                    if !of(key) {
+                        continue;
+                    }
                     self.abort_multipart(bucket, key, id).await;
                 }
             }

@@ -102,9 +102,14 @@ impl Attempt<'_> {
         let fresh = || MultiHasher::new(&target.algorithms);
         let (hasher, sink, found_complete) = match start {
             Start::Fresh if target.multipart => {
-                let upload_id = self
-                    .acts
-                    .s3
+                // An upload of this key that Temporal never heard of (its
+                // worker lost between creating it and the announcement
+                // below reaching the server) is aborted, not left open
+                // until retention ends.
+                let s3 = &self.acts.s3;
+                s3.abort_uploads_of(&target.bucket, target.key.as_str())
+                    .await;
+                let upload_id = s3
                     .start_multipart(&target.bucket, target.key.as_str(), &target.fixity_tag)
                     .await
                     .map_err(|e| Failure::Upload(e.to_string()))?;
@@ -139,8 +144,9 @@ impl Attempt<'_> {
     }
 
     /// A new multipart upload's id reaches Temporal before the first byte
-    /// is read, so a worker dying at once leaves the next attempt an upload
-    /// it can resume, not one nobody knows until retention ends.
+    /// is read, so a worker dying after it leaves the next attempt an
+    /// upload it can resume (one dying before it leaves an upload the next
+    /// attempt aborts, see `open_sink`).
     pub(super) async fn announce_upload(
         &mut self,
         w: &Written,
