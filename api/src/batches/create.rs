@@ -54,6 +54,21 @@ pub async fn create(
     AuthenticatedClient(claims): AuthenticatedClient,
     AppJson(request): AppJson<NewBatch>,
 ) -> Result<Response, ApiError> {
+    // Admitted to the end even if the client (or a proxy's timeout) hangs
+    // up: the items started so far get their batch, or are cancelled with
+    // it, never left without one. A retry finds them in progress.
+    use tracing::Instrument;
+    let admission = admit_batch(state, claims, request).in_current_span();
+    tokio::spawn(admission)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("admitting the batch: {e}"))))
+}
+
+async fn admit_batch(
+    state: AppState,
+    claims: crate::auth::Claims,
+    request: NewBatch,
+) -> Result<Response, ApiError> {
     let cfg = &state.cfg;
     let NewBatch {
         archive_ids: ids,

@@ -2,13 +2,14 @@
 //! by one as single POSTs are, counted as they end and told once in a
 //! `dissemination-batch.completed` webhook verified with `standardwebhooks`
 //! (`mixed`); cancel (`cancel`); sharing the workers fairly with other
-//! clients' requests (`fairness`); read with no worker running
-//! (`reading`).
+//! clients' requests (`fairness`); a client that hangs up mid-POST
+//! (`hangup`); read with no worker running (`reading`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cancel;
 mod fairness;
+mod hangup;
 mod mixed;
 mod reading;
 

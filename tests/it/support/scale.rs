@@ -94,10 +94,14 @@ impl Haproxy {
                 u.port_or_known_default().expect("backend port"),
             ));
         }
+        // The server timeout is scripts/stack.sh's: a batch's POST answers
+        // once every item has started, at the pace of Temporal's writes
+        // (a 200-item batch: 16 s on a loaded two-core host, over 60 s
+        // beside the rest of the suite).
         let cfg = format!(
             "global\n  maxconn 1024\n\n\
-             defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  \
-             timeout server 60s\n  timeout http-request 10s\n  timeout http-keep-alive 5s\n  \
+             defaults\n  mode http\n  timeout connect 5s\n  timeout client 5m\n  \
+             timeout server 5m\n  timeout http-request 10s\n  timeout http-keep-alive 5s\n  \
              retries 2\n  option redispatch\n\n\
              frontend api\n  bind 127.0.0.1:{api}\n  default_backend replicas\n\n\
              frontend stats\n  bind 127.0.0.1:{stats}\n  stats enable\n  stats uri /stats\n\n\
