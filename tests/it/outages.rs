@@ -164,26 +164,26 @@ async fn the_only_copy_absent_beyond_the_window_is_rejected() {
     back.await.unwrap();
 }
 
-/// Events in a workflow's history.
-/// Events in a workflow's history but its workflow tasks (on a loaded
-/// machine a task may time out and be given again: two or three events that
-/// say nothing of the transfer).
-async fn history_length(app: &TestApp, id: &str) -> usize {
+/// The types of the events in a workflow's history but its workflow tasks
+/// (on a loaded machine a task may time out and be given again: two or
+/// three events that say nothing of the transfer).
+async fn history_but_tasks(app: &TestApp, id: &str) -> Vec<String> {
     use temporalio_common::protos::temporal::api::enums::v1::EventType;
     app.history(id)
         .await
         .iter()
-        .filter(|e| {
-            !matches!(
-                EventType::try_from(e.event_type),
-                Ok(EventType::WorkflowTaskScheduled
-                    | EventType::WorkflowTaskStarted
-                    | EventType::WorkflowTaskCompleted
-                    | EventType::WorkflowTaskTimedOut
-                    | EventType::WorkflowTaskFailed)
-            )
+        .filter_map(|e| match EventType::try_from(e.event_type) {
+            Ok(
+                EventType::WorkflowTaskScheduled
+                | EventType::WorkflowTaskStarted
+                | EventType::WorkflowTaskCompleted
+                | EventType::WorkflowTaskTimedOut
+                | EventType::WorkflowTaskFailed,
+            ) => None,
+            Ok(t) => Some(format!("{t:?}")),
+            Err(_) => Some(format!("#{}", e.event_type)),
         })
-        .count()
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,41 +195,64 @@ async fn history_does_not_grow_with_transfer_time() {
     })
     .await;
     let token = app.client_token();
-    let mut counts = Vec::new();
-    for (archive_id, mib) in [
-        ("019e404e-ffff-7000-8000-0000000000d1", 10),
-        ("019e404e-ffff-7000-8000-0000000000d2", 60),
-    ] {
-        worker::demo::seed_large(&app.cfg, archive_id, mib)
-            .await
-            .unwrap();
-        let id = app.create(&token, archive_id, 50).await;
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(150);
-        loop {
-            let view = app.api(&token).view(&id).await;
-            seen.extend(view.progress.as_ref().map(|p| p.bytes_done));
-            if view.objects_deleted {
-                break;
+    // A history that grows with transfer time grows every time, by as much
+    // as the transfer is longer. On a loaded machine one run may instead
+    // take a detour that says nothing of time (a local step timed out and
+    // done as an activity, a copy tried again): the pair is measured once
+    // more then, and the second pair decides.
+    let mut pairs = Vec::new();
+    for round in 0..2u8 {
+        let mut pair = Vec::new();
+        for (n, mib) in [(1u8, 10), (2, 60)] {
+            let archive_id = format!("019e404e-ffff-7000-8000-0000000000d{}", 2 * round + n);
+            worker::demo::seed_large(&app.cfg, &archive_id, mib)
+                .await
+                .unwrap();
+            let id = app.create(&token, &archive_id, 50).await;
+            let mut seen = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(150);
+            loop {
+                let view = app.api(&token).view(&id).await;
+                seen.extend(view.progress.as_ref().map(|p| p.bytes_done));
+                if view.objects_deleted {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "not done: {view:?}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            assert!(Instant::now() < deadline, "not done: {view:?}");
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert!(seen.len() >= 3, "progress seen while bytes moved: {seen:?}");
+            assert!(
+                seen.windows(2).all(|w| w[0] <= w[1]) && seen.first() < seen.last(),
+                "bytesDone increases: {seen:?}"
+            );
+            pair.push(history_but_tasks(&app, &id).await);
         }
-        assert!(seen.len() >= 3, "progress seen while bytes moved: {seen:?}");
-        assert!(
-            seen.windows(2).all(|w| w[0] <= w[1]) && seen.first() < seen.last(),
-            "bytesDone increases: {seen:?}"
+        println!(
+            "history events but workflow tasks: {} (~10 s) vs {} (~60 s): {:?} vs {:?}",
+            pair[0].len(),
+            pair[1].len(),
+            pair[0],
+            pair[1]
         );
-        counts.push(history_length(&app, &id).await);
+        let flat = pair[1].len().abs_diff(pair[0].len()) <= 4;
+        pairs.push(pair);
+        if flat {
+            return;
+        }
     }
-    println!(
-        "history events but workflow tasks: {} (~10 s) vs {} (~60 s)",
-        counts[0], counts[1]
-    );
-    assert!(
-        counts[1].abs_diff(counts[0]) <= 4,
-        "history length depends on transfer time: {counts:?}"
-    );
+    let shown: Vec<String> = pairs
+        .iter()
+        .map(|p| {
+            format!(
+                "{} (~10 s) {:?} vs {} (~60 s) {:?}",
+                p[0].len(),
+                p[0],
+                p[1].len(),
+                p[1]
+            )
+        })
+        .collect();
+    panic!("history length depends on transfer time: {shown:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
