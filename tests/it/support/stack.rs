@@ -75,6 +75,17 @@ fn start_temporal(
     Ok((guard, args, format!("http://127.0.0.1:{port}"), ports))
 }
 
+/// Whether a server that has answered still runs a second later. Its
+/// ports were free when chosen, but another process may take one before the
+/// server binds it (a loaded host makes that gap seconds long): a server
+/// whose frontend answered can still exit when one of its internal
+/// services then fails to bind. Seen: the suite's shared Temporal refused
+/// the first test's connection after it had answered the probe.
+async fn stays_up(guard: &mut ChildGuard) -> bool {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    guard.try_wait().is_none()
+}
+
 /// Whether a Temporal frontend answers at `address` within `timeout`.
 async fn temporal_answers(address: &str, timeout: Duration) -> bool {
     let cfg = platform::config::TemporalConfig {
@@ -212,8 +223,12 @@ impl Stack {
         // collides with a parallel test is retried on new ports.
         let mut started = None;
         for attempt in 1..=3 {
-            let (guard, args, address, ports) = start_temporal(dir.path(), attempt, namespaces)?;
-            if temporal_answers(&address, Duration::from_secs(30)).await {
+            let (mut guard, args, address, ports) =
+                start_temporal(dir.path(), attempt, namespaces)?;
+            if temporal_answers(&address, Duration::from_secs(30)).await
+                && stays_up(&mut guard).await
+                && temporal_answers(&address, Duration::from_secs(10)).await
+            {
                 started = Some((guard, args, address, ports));
                 break;
             }
@@ -229,8 +244,11 @@ impl Stack {
         // twin), which can collide with another test's: retry on new ports.
         let mut started = None;
         for attempt in 1..=3 {
-            let weed = start_weed(dir.path(), attempt)?;
-            if s3_answers(&weed.endpoint, Duration::from_secs(30)).await {
+            let mut weed = start_weed(dir.path(), attempt)?;
+            if s3_answers(&weed.endpoint, Duration::from_secs(30)).await
+                && stays_up(&mut weed.guard).await
+                && s3_answers(&weed.endpoint, Duration::from_secs(10)).await
+            {
                 started = Some(weed);
                 break;
             }
