@@ -68,6 +68,7 @@ pub async fn build_state(cfg: Arc<Config>) -> anyhow::Result<AppState> {
             cfg.api.rate_limit_burst,
         )),
         metrics: Arc::new(observe::ApiMetrics::new()?),
+        admissions: tokio_util::task::TaskTracker::new(),
         cfg,
     })
 }
@@ -134,8 +135,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, base_path = %state.cfg.api.base_path, "API listening");
+    let admissions = state.admissions.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving the API")
+        .context("serving the API")?;
+    // The requests are answered; what a hung-up client's request started
+    // ends before the process does.
+    admissions.close();
+    admissions.wait().await;
+    Ok(())
 }

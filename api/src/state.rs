@@ -21,4 +21,7 @@ pub struct AppState {
     pub feed: Arc<Feed>,
     /// Each band's recent throughput (a QUEUED dissemination's estimate).
     pub queue: Arc<QueueWatch>,
+    /// Work a request starts that must end even if its client hangs up (a
+    /// batch's admission); a graceful shutdown waits for it.
+    pub admissions: tokio_util::task::TaskTracker,
 }

@@ -56,10 +56,13 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     // Admitted to the end even if the client (or a proxy's timeout) hangs
     // up: the items started so far get their batch, or are cancelled with
-    // it, never left without one. A retry finds them in progress.
+    // it, never left without one. A retry finds them in progress. A
+    // graceful shutdown waits for it.
     use tracing::Instrument;
+    let admissions = state.admissions.clone();
     let admission = admit_batch(state, claims, request).in_current_span();
-    tokio::spawn(admission)
+    admissions
+        .spawn(admission)
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("admitting the batch: {e}"))))
 }
