@@ -207,6 +207,15 @@ impl ChildGuard {
         }
     }
 
+    /// Waits at most `timeout` for its exit, which must be clean (0): a late
+    /// or failed exit fails the test.
+    pub fn exits_cleanly_within(&mut self, timeout: Duration) {
+        let status = self
+            .exited_within(timeout)
+            .unwrap_or_else(|| panic!("{} did not exit within {timeout:?}", self.name));
+        assert!(status.success(), "{} exits cleanly: {status}", self.name);
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();
