@@ -362,6 +362,9 @@ p6() {
     --key "$data/auth/private.pem" --ttl 86400)
   TOKEN_A=$("$bin/dissemination-api" mint-token --client-id bench-client-a --role 2d17_R \
     --key "$data/auth/private.pem" --ttl 86400)
+  # One first (a new stack's first delivery opens its connections), then
+  # the reference: a request alone, as the one during the batch will be.
+  single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000003 70 >/dev/null
   read -r P6_ALONE P6_ALONE_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000000 70)
   ids_json 6a00 "$a_n" >"$RUN/p6-batch.json"
   batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \

@@ -1,10 +1,11 @@
 //! Where a QUEUED dissemination stands (v1.2): how many requests of its
 //! band start before it, and an estimate of when it starts.
 //!
-//! - `ahead`: the running disseminations of its band (task queue) not yet
-//!   final, of a higher priority or of the same priority and older (the
-//!   order the task queue serves them in), less the ones the band's
-//!   workers are moving (its slots times the workers polling it).
+//! - `ahead`: the running disseminations of its task queue (its band's, or
+//!   its band's for batch items) not yet final, of a higher priority or of
+//!   the same priority and older (the order the task queue serves them
+//!   in), less the ones the queue's workers are moving (its slots times
+//!   the workers polling it).
 //! - `estimatedStart`: from the band's throughput — items that reached a
 //!   final status per second, sampled every `api.queue_sample_ms` over the
 //!   last `QUEUE_WINDOW` — the time for `ahead + 1` slots to free up. Each
@@ -60,8 +61,11 @@ impl QueueWatch {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                for band in &cfg.bands {
-                    let queue = cfg.band_queue(band);
+                let queues = cfg
+                    .bands
+                    .iter()
+                    .flat_map(|band| [cfg.band_queue(band), cfg.batched_queue(band)]);
+                for queue in queues {
                     let status = names().0;
                     let query = format!("TaskQueue = '{queue}' AND {status} IN {FINAL}");
                     let counted = tokio::time::timeout(
@@ -109,17 +113,22 @@ impl QueueWatch {
 }
 
 /// The place of a QUEUED dissemination of `priority` created at
-/// `created`; `None` when Temporal did not answer.
+/// `created` on `task_queue` (its band's, or its band's for batch items);
+/// `None` when Temporal did not answer.
 pub async fn position(
     client: &Client,
     cfg: &Config,
     watch: &QueueWatch,
     priority: model::Priority,
     created: &Timestamp,
+    task_queue: &str,
 ) -> Option<QueuePosition> {
     let band = cfg.band_for(priority);
-    let task_queue = cfg.band_queue(band);
-    let task_queue = task_queue.as_str();
+    let slots = if task_queue == cfg.batched_queue(band) {
+        band.batch_slots()
+    } else {
+        band.slots
+    };
     let priority = priority.get();
     let since = created;
     let (status, prio) = names();
@@ -134,7 +143,7 @@ pub async fn position(
         workers(client, task_queue)
     );
     let before = before.ok()?.count() as u64;
-    let capacity = (band.slots * workers.max(1)) as u64;
+    let capacity = (slots * workers.max(1)) as u64;
     let ahead = before.saturating_sub(capacity);
     let estimated_start = if before < capacity {
         Some(Timestamp::utc(SystemTime::now()))

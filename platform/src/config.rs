@@ -139,6 +139,11 @@ impl Config {
                 "bands must have increasing max_priority within 1..=100"
             );
             anyhow::ensure!(band.slots > 0, "band {} needs at least one slot", band.name);
+            anyhow::ensure!(
+                band.batch_slots() > 0,
+                "band {} needs at least one batch slot",
+                band.name
+            );
             last = band.max_priority;
         }
         anyhow::ensure!(last == 100, "the last band must end at priority 100");
@@ -170,6 +175,13 @@ impl Config {
     /// The task queue a band's workflows and activities run on.
     pub fn band_queue(&self, band: &BandConfig) -> String {
         format!("{}-{}", self.temporal.task_queue_prefix, band.name)
+    }
+
+    /// The task queue of a band's batch items: polled with workflow-task,
+    /// local and activity slots of their own, so a collection's items never
+    /// hold the slots a single request of the band starts on.
+    pub fn batched_queue(&self, band: &BandConfig) -> String {
+        format!("{}-{}-batched", self.temporal.task_queue_prefix, band.name)
     }
 
     /// The queue of the batch workflows (and their webhook).
@@ -228,6 +240,9 @@ mod tests {
             c.band_queue(c.band_for(Priority::new(100).expect("ok"))),
             "dissemination-low"
         );
+        let normal = c.band_for(Priority::new(50).expect("ok")).clone();
+        assert_eq!(c.batched_queue(&normal), "dissemination-normal-batched");
+        assert_eq!(normal.batch_slots(), normal.slots);
     }
 
     #[test]

@@ -113,12 +113,19 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
 
     let mut workers = Vec::new();
-    for band in &cfg.bands {
-        let queue = cfg.band_queue(band);
+    // Each band twice: its single requests, and its batch items with slots
+    // of their own (a collection never holds the slots a request starts on).
+    let queues = cfg.bands.iter().flat_map(|band| {
+        [
+            (cfg.band_queue(band), band.slots),
+            (cfg.batched_queue(band), band.batch_slots()),
+        ]
+    });
+    for (queue, slots) in queues {
         let opts = WorkerOptions::new(queue.clone())
             .register_workflow::<DisseminationWorkflow>()?
             .register_activities(acts.clone())
-            .tuner(tuner(band.slots, cfg.worker.local_slots))
+            .tuner(tuner(slots, cfg.worker.local_slots))
             .max_heartbeat_throttle_interval(throttle)
             // New work arrives on the shared queue (where the server's
             // priority and fairness order it); continuations of workflows

@@ -240,16 +240,17 @@ pub(crate) async fn admit(
             staged_by_batch: staged_by_batch.is_some(),
         },
         staged_by_batch,
-        band_queue: cfg.band_queue(cfg.band_for(priority)),
-        lock_queue: cfg.held_lock_queue(),
-        // A batch's items queue behind single requests of the same priority:
-        // a collection never holds back another request for longer than
-        // one item (within a priority, clients share by fairness key).
-        priority_key: if ask.batch.is_some() {
-            (priority.priority_key() + 1).min(5)
+        // A batch's items run on their band's queue for batch items, with
+        // worker slots of their own: a collection never holds the slots a
+        // single request starts on (within it, clients share by fairness
+        // key, and its items yield to another batch's more urgent ones).
+        band_queue: if ask.batch.is_some() {
+            cfg.batched_queue(cfg.band_for(priority))
         } else {
-            priority.priority_key()
+            cfg.band_queue(cfg.band_for(priority))
         },
+        lock_queue: cfg.held_lock_queue(),
+        priority_key: priority.priority_key(),
         view: &queued,
         tries,
     };

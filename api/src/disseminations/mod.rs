@@ -56,13 +56,26 @@ async fn own_view(
     claims: &Claims,
     id: &DisseminationId,
 ) -> Result<DisseminationView, ApiError> {
+    Ok(own_view_and_queue(state, claims, id).await?.0)
+}
+
+/// `own_view`, with the task queue its workflow runs on.
+async fn own_view_and_queue(
+    state: &AppState,
+    claims: &Claims,
+    id: &DisseminationId,
+) -> Result<(DisseminationView, String), ApiError> {
     let not_found = || {
         ApiError::new(
             ErrorCode::DisseminationNotFound,
             format!("no dissemination {id}"),
         )
     };
-    let view = state.temporal.read_view(id).await?.ok_or_else(not_found)?;
+    let (view, queue) = state
+        .temporal
+        .read_view_and_queue(id)
+        .await?
+        .ok_or_else(not_found)?;
     // Another client's dissemination, or one of a contract the token no
     // longer has a role for (revoked since it was created), does not exist
     // for this caller: the role is checked on every call, not only at creation.
@@ -70,5 +83,5 @@ async fn own_view(
         return Err(not_found());
     }
     let signer = state.cfg.link_signer(claims.client_id.as_str());
-    Ok(view.with_links(signer))
+    Ok((view.with_links(signer), queue))
 }

@@ -1,6 +1,6 @@
 //! `GET /v1/disseminations/{id}` and its audit trail, `…/events`.
 
-use super::own_view;
+use super::{own_view, own_view_and_queue};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{AuthenticatedClient, DisseminationPath},
@@ -27,7 +27,7 @@ pub async fn read(
     AuthenticatedClient(claims): AuthenticatedClient,
     DisseminationPath(id): DisseminationPath,
 ) -> Result<Json<DisseminationView>, ApiError> {
-    let mut view = own_view(&state, &claims, &id).await?;
+    let (mut view, task_queue) = own_view_and_queue(&state, &claims, &id).await?;
     if view.status == model::DisseminationStatus::Queued {
         view.queue = crate::queue::position(
             &state.temporal.client,
@@ -35,6 +35,7 @@ pub async fn read(
             &state.queue,
             view.record.priority,
             &view.record.date_created,
+            &task_queue,
         )
         .await;
     }

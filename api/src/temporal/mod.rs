@@ -57,6 +57,16 @@ impl Temporal {
             .await
     }
 
+    /// `read_view`, with the task queue the workflow runs on.
+    pub async fn read_view_and_queue(
+        &self,
+        id: &DisseminationId,
+    ) -> Result<Option<(DisseminationView, String)>, ApiError> {
+        BUDGET
+            .scope(self.budget, read::read_view_and_queue(&self.client, id))
+            .await
+    }
+
     /// Describes a dissemination's workflow; `None` when there is none.
     pub async fn describe(&self, id: &DisseminationId) -> Result<Option<Described>, ApiError> {
         BUDGET

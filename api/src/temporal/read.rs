@@ -28,10 +28,25 @@ pub async fn read_view(
     client: &Client,
     id: &DisseminationId,
 ) -> Result<Option<DisseminationView>, ApiError> {
+    Ok(read_view_and_queue(client, id).await?.map(|(view, _)| view))
+}
+
+/// `read_view`, with the task queue the workflow runs on (a band's, or a
+/// band's for batch items).
+pub async fn read_view_and_queue(
+    client: &Client,
+    id: &DisseminationId,
+) -> Result<Option<(DisseminationView, String)>, ApiError> {
     let Some(described) = bounded(describe(client, id)).await? else {
         return Ok(None);
     };
     let by_batch = described.staged_by_batch.clone();
+    let queue = described
+        .raw
+        .workflow_execution_info
+        .as_ref()
+        .map(|i| i.task_queue.clone())
+        .unwrap_or_default();
     let mut view = described.live_view();
     // A batch's item whose files its batch recalls: the batch's step has
     // its progress.
@@ -40,7 +55,7 @@ pub async fn read_view(
             v.progress = Some(batch_staging(client, &staged).await);
         }
     }
-    Ok(view)
+    Ok(view.map(|v| (v, queue)))
 }
 
 /// A batch item's recall, from its group in the batch's `stage` heartbeat

@@ -50,6 +50,10 @@ pub struct BandConfig {
     /// Concurrent activities a worker runs for this band.
     #[serde(default = "default_slots")]
     pub slots: usize,
+    /// Concurrent activities a worker runs for the band's batch items,
+    /// which have a task queue and slots of their own (unset: `slots`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_slots: Option<usize>,
 }
 
 fn default_slots() -> usize {
@@ -64,7 +68,13 @@ impl BandConfig {
                 name: name.into(),
                 max_priority,
                 slots: default_slots(),
+                batch_slots: None,
             })
             .collect()
+    }
+
+    /// Activity slots for the band's batch items.
+    pub fn batch_slots(&self) -> usize {
+        self.batch_slots.unwrap_or(self.slots)
     }
 }

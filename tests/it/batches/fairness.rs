@@ -1,6 +1,6 @@
-//! A batch's items yield to single requests, and clients share the workers
-//! by fairness key: another client's request is not held behind a large
-//! batch.
+//! A batch's items run on task queues with worker slots of their own, and
+//! clients share them by fairness key: another client's request is not
+//! held behind a large batch, whether its items are small or large.
 
 use super::small_aips;
 use crate::support::{Options, TestApp, OTHER_CLIENT};
@@ -33,7 +33,7 @@ async fn another_clients_request_is_not_held_behind_a_large_batch() {
     let page = a.batch(&batch_id).await;
     let ahead = page.batch.counts.disseminated;
     println!("client B's request took {waited:?}; {ahead} of the batch's 20 items ended before it");
-    // Ahead of the batch's queue (its items yield to single requests, and
+    // Beside the batch's queue (its items have slots of their own, and
     // clients share by fairness key): after the items already moving and a
     // few more on a busy machine, never after the whole batch.
     assert!(
@@ -41,6 +41,66 @@ async fn another_clients_request_is_not_held_behind_a_large_batch() {
         "{ahead} items of the batch went first: {page:?}"
     );
     assert!(!id.is_empty());
+    a.until_batch_completed(&batch_id, Duration::from_secs(120))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band() {
+    // One activity slot per band, and reads of 1 MiB/s: the batch's first
+    // large item holds it for about 24 s, the second waits for it.
+    let app = TestApp::start_with(Options {
+        max_read_bytes_per_sec: Some(1024 * 1024),
+        band_slots: Some(1),
+        ..Default::default()
+    })
+    .await;
+    let a = app.api(&app.client_token());
+    let large: Vec<String> = (0..2)
+        .map(|i| format!("019e404e-fa1a-7000-8000-{i:012x}"))
+        .collect();
+    for id in &large {
+        worker::demo::seed_large(&app.cfg, id, 24).await.unwrap();
+    }
+    // Client B's request is large too (over `local_max_bytes`): it needs an
+    // activity slot of the band, not only a workflow task.
+    let own = "019e404e-fa1b-7000-8000-000000000000";
+    worker::demo::seed_large(&app.cfg, own, 2).await.unwrap();
+    let created = a.create_batch(json!({"archiveIds": large})).await;
+    let batch_id = created.id();
+    let items = created.owned();
+    // One of them moving bytes (it holds the band's slot for batch items).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let moving = 'moving: loop {
+        for id in &items {
+            let view = a.view(id).await;
+            if view.status == model::DisseminationStatus::DownloadingFromRepository {
+                break 'moving view;
+            }
+        }
+        assert!(Instant::now() < deadline, "no item of the batch moved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let b = app.api(&app.token(OTHER_CLIENT, &["2d17_R"]));
+    let id = b
+        .create(json!({"archiveId": own, "priority": 50}))
+        .await
+        .dissemination_id;
+    let done = b.until_final(&id, Duration::from_secs(120)).await;
+    assert_eq!(
+        done.status,
+        model::DisseminationStatus::Disseminated,
+        "{done:?}"
+    );
+    // The batch's items have slots of their own: B's request did not wait
+    // for the item holding the band's one slot (which the batch's second
+    // item is still waiting for).
+    let page = a.batch(&batch_id).await;
+    assert_eq!(
+        page.batch.counts.disseminated, 0,
+        "client B's request waited for the batch's item: {page:?} (it was moving: {moving:?})"
+    );
+    a.cancel_batch(&batch_id).await;
     a.until_batch_completed(&batch_id, Duration::from_secs(120))
         .await;
 }
