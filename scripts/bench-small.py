@@ -8,6 +8,10 @@
   bench-small.py batch API TOKEN PREFIX N WEBHOOK_LOG
       the same N archiveIds as one batch (POSTed in chunks of the API's
       1,000-item limit); the same measure.
+  bench-small.py requests API TOKEN PRIORITY ARCHIVE_ID...
+      one client's single requests, one after another: each POSTed, then
+      read every 20 ms on a kept-alive connection until DISSEMINATED; prints
+      each one's seconds from its POST and its id, as JSON.
   bench-small.py history TEMPORAL_CLI ADDRESS WORKFLOW_ID [LOCK_ID]
       one dissemination's history (and its lock's) by `temporal workflow
       show`: events, workflow tasks and Temporal Cloud actions, as JSON.
@@ -17,11 +21,13 @@ line `verified dissemination.delivered <id> ... at=<unix seconds>` per
 message it verified with the Standard Webhooks reference library.
 """
 import datetime
+import http.client
 import json
 import re
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -90,6 +96,38 @@ def batch(api, token, prefix, n, log):
     last = wait_verified(log, ids)
     return {"items": n, "seconds": last - t0, "posted_after": posted - t0,
             "items_per_sec": n / (last - t0), "sample": ids[n // 2], "sample_archive": all_archives[n // 2]}
+
+
+def requests(api, token, priority, archives):
+    """As a client polling for its result sees it: no process started per
+    read, so what is measured is the service, not the measuring client."""
+    url = urllib.parse.urlsplit(api)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def call(method, path, body=None):
+        headers = dict(auth, **({"Content-Type": "application/json"} if body else {}))
+        conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
+        res = conn.getresponse()
+        return res.status, json.loads(res.read())
+
+    out = []
+    for archive_id in archives:
+        t0 = time.time()
+        status, body = call("POST", "/v1/disseminations", {"archiveId": archive_id, "priority": priority})
+        if status != 201:
+            sys.exit(f"POST {archive_id}: {status} {body}")
+        posted, did = time.time(), body["disseminationId"]
+        deadline = t0 + 300
+        while True:
+            status, view = call("GET", f"/v1/disseminations/{did}")
+            if status == 200 and view["status"] == "DISSEMINATED":
+                break
+            if time.time() > deadline:
+                sys.exit(f"{did}: not delivered within 300 s: {view}")
+            time.sleep(0.02)
+        out.append({"seconds": time.time() - t0, "post": posted - t0, "id": did})
+    return out
 
 
 # History event types that are Temporal Cloud actions (docs.temporal.io/cloud/actions):
@@ -164,6 +202,9 @@ if __name__ == "__main__":
     elif cmd == "batch":
         api, token, prefix, n, log = args
         print(json.dumps(batch(api, token, prefix, int(n), log)))
+    elif cmd == "requests":
+        api, token, priority, *archives = args
+        print(json.dumps(requests(api, token, int(priority), archives)))
     elif cmd == "history":
         print(json.dumps(history(*args)))
     elif cmd == "timeline":

@@ -27,11 +27,12 @@
 #       a new database file): a run after another finds a fuller database
 #       and the other's disseminations waiting out their retention.
 #   P6  (with P5, or alone with BENCH_PARTS=p6 on the in-memory server, or
-#       the file-backed one with P5_SERVER=file) client B's single request
-#       while client A's 500-item batch runs: its wait beyond its own
-#       transfer; an urgent one; and where each one's time went (its first
-#       workflow task, which holds the transfer: waiting for a worker, and
-#       running).
+#       the file-backed one with P5_SERVER=file) client B's single requests
+#       (P6_REQUESTS, 5, one after another, read every 20 ms by a client
+#       that keeps its connection) while client A's 500-item batch runs:
+#       their median wait beyond the same requests alone; urgent ones; and
+#       where their time went (the first workflow task, which holds the
+#       transfer: waiting for a worker, and running; the POST).
 #   P3  API latency and throughput under load (wrk, 32 connections, --latency,
 #       P3_SECS each): GET of one delivered dissemination (worker running);
 #       POST, each request for a distinct AIP (P3_AIPS catalog copies of the
@@ -328,20 +329,11 @@ print(f"P2 bagit worker peak RSS: {rss:.0f} MiB ({large} MiB AIP), {small_rss:.0
       f"(target <= 150 MiB)")
 PY
 }
-# P6: client A's 500-item batch under way, then client B's single request
-# (and an urgent one): how long B waits beyond its own transfer.
-single() { # token archiveId priority; prints seconds to DISSEMINATED, and its id
-  local t0 id
-  t0=$(now)
-  id=$(curl -s -X POST "$API/v1/disseminations" -H "Authorization: Bearer $1" \
-    -H 'Content-Type: application/json' -d "{\"archiveId\":\"$2\",\"priority\":$3}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["disseminationId"])')
-  for _ in $(seq 1 6000); do
-    curl -s "$API/v1/disseminations/$id" -H "Authorization: Bearer $1" | grep -q '"status":"DISSEMINATED"' && break
-    sleep 0.05
-  done
-  echo "$(secs "$t0" "$(now)") $id"
-}
+# P6: client A's 500-item batch under way, then client B's single requests
+# (and urgent ones), one after another: how long B waits beyond its own
+# transfer. Several of each, read by a client that keeps its connection
+# (scripts/bench-small.py requests): one request is one sample of a noisy
+# host, and a process started per read would time the measuring client.
 batch_completed() { # token batchId
   for _ in $(seq 1 12000); do
     curl -s "$API/v1/dissemination-batches/$2?pageSize=1" -H "Authorization: Bearer $1" |
@@ -355,55 +347,65 @@ ids_json() { # prefix count
   python3 -c "import json,sys; print(json.dumps({'archiveIds': [f'019e404e-{sys.argv[1]}-7000-8000-{i:012x}' for i in range(int(sys.argv[2]))], 'priority': 70}))" "$1" "$2"
 }
 p6() {
-  local a_n=${P6_ITEMS:-500} batch
+  local a_n=${P6_ITEMS:-500} n=${P6_REQUESTS:-5} batch b
   "$bin/dissemination-worker" seed-demo --small "$a_n" --small-prefix 6a00 >/dev/null
-  "$bin/dissemination-worker" seed-demo --small 4 --small-prefix 6b00 >/dev/null
+  "$bin/dissemination-worker" seed-demo --small $((3 * n + 1)) --small-prefix 6b00 >/dev/null
   TOKEN_B=$("$bin/dissemination-api" mint-token --client-id bench-client-b --role 2d17_R \
     --key "$data/auth/private.pem" --ttl 86400)
   TOKEN_A=$("$bin/dissemination-api" mint-token --client-id bench-client-a --role 2d17_R \
     --key "$data/auth/private.pem" --ttl 86400)
+  b() { # first count: client B's AIPs 6b00-first..first+count-1
+    python3 -c 'import sys; f, c = map(int, sys.argv[1:]); print(" ".join(f"019e404e-6b00-7000-8000-{i:012x}" for i in range(f, f + c)))' "$1" "$2"
+  }
+  local requests=(python3 scripts/bench-small.py requests "$API" "$TOKEN_B")
   # One first (a new stack's first delivery opens its connections), then
-  # the reference: a request alone, as the one during the batch will be.
-  single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000003 70 >/dev/null
-  read -r P6_ALONE P6_ALONE_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000000 70)
+  # the reference: requests alone, as the ones during the batch will be.
+  "${requests[@]}" 70 $(b "$((3 * n))" 1) >/dev/null
+  P6_ALONE=$("${requests[@]}" 70 $(b 0 "$n"))
   ids_json 6a00 "$a_n" >"$RUN/p6-batch.json"
   batch=$(curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN_A" \
     -H 'Content-Type: application/json' -d @"$RUN/p6-batch.json" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["batchId"])')
   sleep 2 # the batch's first items at work
-  read -r P6_DURING P6_DURING_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000001 70)
-  read -r P6_URGENT P6_URGENT_ID < <(single "$TOKEN_B" 019e404e-6b00-7000-8000-000000000002 1)
+  P6_DURING=$("${requests[@]}" 70 $(b "$n" "$n"))
+  P6_URGENT=$("${requests[@]}" 1 $(b "$((2 * n))" "$n"))
+  # Still under way after them (the batch takes ~30 s, they a few).
+  P6_LEFT=$(curl -s "$API/v1/dissemination-batches/$batch?pageSize=1" -H "Authorization: Bearer $TOKEN_A" |
+    python3 -c 'import json,sys; c = json.load(sys.stdin)["counts"]; print(c["total"] - c["disseminated"])')
   local cli="$root/.tools/bin/temporal" addr="127.0.0.1:$T_PORT"
-  P6_TIMES=$(for id in "$P6_ALONE_ID" "$P6_DURING_ID" "$P6_URGENT_ID"; do
-    python3 scripts/bench-small.py timeline "$cli" "$addr" "$id"
+  P6_TIMES=$(for run in "$P6_ALONE" "$P6_DURING" "$P6_URGENT"; do
+    python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.loads(sys.argv[1])))' "$run" |
+      tr ' ' '\n' | while read -r id; do
+        python3 scripts/bench-small.py timeline "$cli" "$addr" "$id"
+      done | python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in sys.stdin]))'
   done | python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in sys.stdin]))')
   curl -s -o /dev/null -X DELETE "$API/v1/dissemination-batches/$batch" -H "Authorization: Bearer $TOKEN_A"
   batch_completed "$TOKEN_A" "$batch"
 }
 p6_lines() {
-  python3 - "$P6_ALONE" "$P6_DURING" "$P6_URGENT" "$P6_TIMES" <<'PY'
-import json, sys
-alone, during, urgent = map(float, sys.argv[1:4])
-times = json.loads(sys.argv[4])
-print(f"P6 client B's request during client A's batch: {during:.2f} s, alone {alone:.2f} s -> waited "
-      f"{max(during - alone, 0):.2f} s beyond its own transfer (target <= one item's, ~{alone:.2f} s); "
-      f"urgent (priority 1): {urgent:.2f} s")
+  python3 - "$P6_ALONE" "$P6_DURING" "$P6_URGENT" "$P6_TIMES" "$P6_LEFT" <<'PY'
+import json, statistics, sys
+alone, during, urgent, times = map(json.loads, sys.argv[1:5])
+left = int(sys.argv[5])
+med = lambda runs, key="seconds": statistics.median(r[key] for r in runs)
+top = lambda runs: max(r["seconds"] for r in runs)
+a, d, u = med(alone), med(during), med(urgent)
+n = len(during)
+print(f"P6 client B's requests during client A's batch ({n} one after another, {left} of its items "
+      f"still to deliver after them): {d:.2f} s (median; at most {top(during):.2f} s), alone {a:.2f} s "
+      f"(at most {top(alone):.2f} s) -> waited {max(d - a, 0):.2f} s beyond its own transfer "
+      f"(target <= one item's, ~{a:.2f} s); urgent (priority 1): {u:.2f} s (at most {top(urgent):.2f} s)")
 names = ("alone", "during the batch", "urgent")
-print("   its first workflow task (the transfer inside): " + "; ".join(
-    f"{n}: waited {t['task_waited']:.2f} s for a worker, ran {t['task_ran']:.2f} s, "
-    f"ended {t['until_task_end']:.2f} s after the start" for n, t in zip(names, times)))
-d = times[1]
-print(f"   during the batch its wait for a worker was {d['task_waited'] / max(d['task_ran'], 1e-3):.1f}x "
-      f"its own transfer under the same load (an item's); the rest of what the client saw "
-      f"({max(during - d['until_task_end'], 0):.2f} s) is the POST, its lock and the polling GETs")
+print("   their first workflow task (the transfer inside), medians: " + "; ".join(
+    f"{name}: waited {med(t, 'task_waited'):.2f} s for a worker, ran {med(t, 'task_ran'):.2f} s, "
+    f"ended {med(t, 'until_task_end'):.2f} s after the start" for name, t in zip(names, times)))
+waited, ran = med(times[1], "task_waited"), med(times[1], "task_ran")
+print(f"   during the batch the wait for a worker was {waited / max(ran, 1e-3):.1f}x their own transfer "
+      f"under the same load (an item's); the POST took {med(during, 'post'):.2f} s (alone "
+      f"{med(alone, 'post'):.2f} s); the rest of what the client saw "
+      f"({max(d - med(times[1], 'until_task_end'), 0):.2f} s) is the POST, its lock and the polling GETs")
 PY
 }
-
-# P5: small AIPs as singles, as one batch, beside the floor; one small
-# dissemination's history through delivery and over its whole life.
-# A new Temporal server on the same ports, with no workflow of an earlier
-# run (the file-backed one on a new database); the API and the worker
-# reconnect, as after an outage.
 p5_fresh_temporal() { # n: the warm-up AIP (019e404e-5f00-…-n)
   local pid keep=()
   kill "$TEMPORAL_PID" 2>/dev/null || true

@@ -148,6 +148,10 @@ impl Config {
         }
         anyhow::ensure!(last == 100, "the last band must end at priority 100");
         anyhow::ensure!(
+            self.worker.local_slots > 0 && self.worker.batch_local_slots > 0,
+            "worker.local_slots and worker.batch_local_slots must be positive"
+        );
+        anyhow::ensure!(
             self.timings.link_lifetime_secs <= 7 * 24 * 3600,
             "timings.link_lifetime_secs is over the 7-day SigV4 limit"
         );
@@ -243,6 +247,10 @@ mod tests {
         let normal = c.band_for(Priority::new(50).expect("ok")).clone();
         assert_eq!(c.batched_queue(&normal), "dissemination-normal-batched");
         assert_eq!(normal.batch_slots(), normal.slots);
+        assert!(c.worker.batch_local_slots < c.worker.local_slots);
+        c.worker.batch_local_slots = 0;
+        let refused = c.validate().expect_err("no local slot for batch items");
+        assert!(refused.to_string().contains("batch_local_slots"));
     }
 
     #[test]

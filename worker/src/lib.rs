@@ -34,9 +34,10 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Slots of a worker: `activity_slots` bound the transfers in activities
-/// of their own (large AIPs: each holds its part buffers), `local_slots`
-/// the small AIPs moved inside their workflow task. Memory stays about
+/// Slots of a worker on one queue: `activity_slots` bound the transfers in
+/// activities of their own (large AIPs: each holds its part buffers),
+/// `local_slots` the small AIPs moved inside their workflow task (fewer on
+/// a batch's queue: see `worker.batch_local_slots`). Memory stays about
 /// activity_slots × (upload_concurrency + 1) × part size, plus local_slots
 /// × `worker.local_max_bytes`: admission is by bytes, not only by count.
 /// As many workflow tasks as local slots: a task that started never waits
@@ -117,15 +118,21 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     // of their own (a collection never holds the slots a request starts on).
     let queues = cfg.bands.iter().flat_map(|band| {
         [
-            (cfg.band_queue(band), band.slots),
-            (cfg.batched_queue(band), band.batch_slots()),
+            (
+                cfg.band_queue(band),
+                tuner(band.slots, cfg.worker.local_slots),
+            ),
+            (
+                cfg.batched_queue(band),
+                tuner(band.batch_slots(), cfg.worker.batch_local_slots),
+            ),
         ]
     });
     for (queue, slots) in queues {
         let opts = WorkerOptions::new(queue.clone())
             .register_workflow::<DisseminationWorkflow>()?
             .register_activities(acts.clone())
-            .tuner(tuner(slots, cfg.worker.local_slots))
+            .tuner(slots)
             .max_heartbeat_throttle_interval(throttle)
             // New work arrives on the shared queue (where the server's
             // priority and fairness order it); continuations of workflows

@@ -26,6 +26,10 @@ pub struct WorkerConfig {
     pub local_max_bytes: u64,
     /// Local activities a worker runs at once, per band (small AIPs).
     pub local_slots: usize,
+    /// The same for a band's batch items. Fewer than `local_slots`: a
+    /// collection of small AIPs leaves a single request of the band the
+    /// CPU and the Temporal server it needs, at some of its own pace.
+    pub batch_local_slots: usize,
 }
 
 impl Default for WorkerConfig {
@@ -38,6 +42,7 @@ impl Default for WorkerConfig {
             health_addr: None,
             local_max_bytes: 1024 * 1024,
             local_slots: 20,
+            batch_local_slots: 2,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Priorities that hold: an urgent request starts next, however full the
 //! low band's queue.
 
-use crate::support::{Options, TestApp};
+use crate::support::{is_transferring, Options, TestApp};
 use model::DisseminationStatus as Status;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -83,12 +83,4 @@ async fn statuses(app: &TestApp, items: &[(String, String)]) -> Vec<Status> {
         .iter()
         .map(|(token, id)| async move { app.api(token).view(id).await.status });
     futures::future::join_all(views).await
-}
-
-/// Holding a worker's slot: the one-pass transfer reads, checks and uploads.
-fn is_transferring(status: Status) -> bool {
-    matches!(
-        status,
-        Status::DownloadingFromRepository | Status::FixityCheck | Status::UploadingToS3
-    )
 }

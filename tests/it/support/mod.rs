@@ -28,7 +28,7 @@ pub mod tape;
 mod tempdir;
 
 pub use app::{Options, TestApp};
-pub use client::{expect, refused};
+pub use client::{expect, is_transferring, refused};
 pub use ports::free_ports;
 pub use process::{
     spawn_api_process, spawn_trace_viewer, spawn_worker_process, write_config_toml, ChildGuard,

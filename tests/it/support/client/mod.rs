@@ -283,3 +283,13 @@ pub async fn expect<T: serde::de::DeserializeOwned>(
     answer.expect_status(status, what);
     answer.json()
 }
+
+/// Holding a worker's slot: the one-pass transfer reads, checks and
+/// uploads.
+pub fn is_transferring(status: model::DisseminationStatus) -> bool {
+    use model::DisseminationStatus as Status;
+    matches!(
+        status,
+        Status::DownloadingFromRepository | Status::FixityCheck | Status::UploadingToS3
+    )
+}
