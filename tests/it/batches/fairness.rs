@@ -27,16 +27,17 @@ async fn another_clients_request_is_not_held_behind_a_large_batch() {
     let batch_id = created.id();
     let items = created.owned();
     // The batch moves no more items at once than its slots, though the
-    // worker has more for single requests. A moment after an item ends its
-    // status may still show it (the task recording its end waits on a busy
-    // machine while the next starts): at most one more.
+    // worker has more for single requests (before they had as many: 10 of
+    // the 20 showed a transfer at once). The twenty reads are not one
+    // instant: while they run, each slot may pass from an item ending to
+    // the next, which both read as moving: at most twice the slots.
     let mut most = 0;
     for _ in 0..10 {
         let views =
             futures::future::join_all(items.iter().map(|id| async { a.view(id).await })).await;
         let moving = views.iter().filter(|v| is_transferring(v.status)).count();
         assert!(
-            moving <= 3,
+            moving <= 4,
             "two slots for batch items, yet {moving} moved at once: {views:?}"
         );
         most = most.max(moving);
