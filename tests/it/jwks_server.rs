@@ -47,18 +47,10 @@ impl JwksServer {
         let app = Router::new()
             .route("/realms/dps/protocol/openid-connect/certs", get(certs))
             .with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-        });
         let server = Self {
             url,
             shared,
-            stop: Some(tx),
+            stop: Some(crate::support::serve_until_stopped(listener, app)),
         };
         server.publish(sets);
         server

@@ -33,7 +33,7 @@ pub use ports::free_ports;
 pub use process::{
     spawn_api_process, spawn_trace_viewer, spawn_worker_process, write_config_toml, ChildGuard,
 };
-pub use receiver::{verify_with_standardwebhooks, Received};
+pub use receiver::{serve_until_stopped, verify_with_standardwebhooks, Received};
 pub use scale::{start_replicas, start_workers, worker_identity, Haproxy};
 // (Also `tape::{make_pki, Pki, put_tape_aip}`.)
 pub use tape::{

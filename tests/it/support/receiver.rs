@@ -142,15 +142,7 @@ impl Receiver {
         let app = Router::new()
             .route("/hooks/dissemination", post(receive))
             .with_state(self.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        *self.stop.lock().unwrap() = Some(tx);
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-        });
+        *self.stop.lock().unwrap() = Some(serve_until_stopped(listener, app));
     }
 
     /// The endpoint goes down: connections are refused.
@@ -274,4 +266,18 @@ pub fn verify_with_standardwebhooks(secret: &str, r: &Received) -> Result<(), St
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
+}
+
+/// Serves `app` on `listener` in the background until the returned sender
+/// is used or dropped.
+pub fn serve_until_stopped(listener: tokio::net::TcpListener, app: Router) -> oneshot::Sender<()> {
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tx
 }
