@@ -406,6 +406,12 @@ print(f"   during the batch the wait for a worker was {waited / max(ran, 1e-3):.
       f"({max(d - med(times[1], 'until_task_end'), 0):.2f} s) is the POST, its lock and the polling GETs")
 PY
 }
+
+# P5: small AIPs as singles, as one batch, beside the floor; one small
+# dissemination's history through delivery and over its whole life.
+# A new Temporal server on the same ports, with no workflow of an earlier
+# run (the file-backed one on a new database); the API and the worker
+# reconnect, as after an outage.
 p5_fresh_temporal() { # n: the warm-up AIP (019e404e-5f00-…-n)
   local pid keep=()
   kill "$TEMPORAL_PID" 2>/dev/null || true
