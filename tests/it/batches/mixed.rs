@@ -21,7 +21,6 @@ async fn a_mixed_batch_delivers_the_rest_gradually_counts_right_and_tells_once()
             // Short histories: the batch continues as new several times.
             cfg.api.batch_continue_after_events = 6;
             cfg.api.batch_poll_ms = 200;
-            cfg.worker.local_slots = 2;
             cfg.worker.batch_local_slots = 2;
         })),
         ..Default::default()
