@@ -11,7 +11,7 @@
 
 use crate::faults::no_open_upload;
 use crate::formats::{assert_valid_premis, pax_tar, validate_bag};
-use crate::support::{free_ports, spawn_worker_process, tape_aip, AipFile, Options, TestApp};
+use crate::support::{free_ports, spawn_worker_process, tape_aip, AipFile, Options, TestApp, Wait};
 use platform::config::{LocationConfig, TapeLocationConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -388,14 +388,7 @@ async fn a_location_that_cannot_be_read_is_reported_at_start_and_by_readyz() {
     );
     let worker = spawn_worker_process(&cfg, "worker-misconfigured");
     let url = format!("http://127.0.0.1:{port}/readyz");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        if let Ok(res) = reqwest::get(&url).await {
-            break res;
-        }
-        assert!(std::time::Instant::now() < deadline, "no /readyz");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let answer = Wait::secs(30).until("/readyz", || reqwest::get(&url)).await;
     assert_eq!(answer.status(), 503);
     let body: serde_json::Value = answer.json().await.unwrap();
     let problem = body["checks"]["repository"]["mounted"].as_str().unwrap();

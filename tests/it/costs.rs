@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{Options, TestApp, CLIENT};
+use crate::support::{ok_when, Options, TestApp, Wait, CLIENT};
 use futures::StreamExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use temporalio_client::WorkflowExecutionStatus;
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use worker::demo;
@@ -66,18 +66,14 @@ async fn one_life(app: &TestApp, token: &str) -> Life {
     app.assert_every_link_delivers(token, &id).await;
     let client = app.stack_client().await;
     let handle = client.get_workflow_handle::<DisseminationWorkflow>(id.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let desc = handle.describe(Default::default()).await.unwrap();
-        if desc.status() == WorkflowExecutionStatus::Completed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the dissemination never completed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let completed = || async {
+        let status = handle.describe(Default::default()).await.unwrap().status();
+        ok_when(status == WorkflowExecutionStatus::Completed, status)
+    };
+    Wait::secs(60)
+        .every_ms(200)
+        .until("the dissemination completed", completed)
+        .await;
     let view = app.api(token).view(&id).await;
     assert!(view.objects_deleted, "{view:?}");
     let lock_id = workflows::lock::lock_id(CLIENT, demo::DEMO_SINGLE);

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{Options, TestApp};
+use crate::support::{ok_when, Options, TestApp, Wait};
 use model::DisseminationStatus;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -221,21 +221,19 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
     // for `retry_for_ms`, then the record says it failed.
     let mut app = app;
     app.stack.stop_s3();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let deletion = loop {
+    let deletion = || async {
         let events = api.events(&id).await;
-        if let Some(e) = events.iter().find(|e| e.event_type == EventType::Deletion) {
-            break e.clone();
-        }
-        if std::time::Instant::now() >= deadline {
-            let d = app.temporal_cli(&["workflow", "describe", "--workflow-id", &id]);
-            panic!(
-                "no deletion event: {events:?}\n{}",
-                String::from_utf8_lossy(&d.stdout)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let deletion = events.iter().find(|e| e.event_type == EventType::Deletion);
+        deletion.cloned().ok_or(events)
     };
+    let deletion = Wait::secs(30).every_ms(200).within(deletion).await;
+    let deletion = deletion.unwrap_or_else(|events| {
+        let d = app.temporal_cli(&["workflow", "describe", "--workflow-id", &id]);
+        panic!(
+            "no deletion event: {events:?}\n{}",
+            String::from_utf8_lossy(&d.stdout)
+        )
+    });
     assert_eq!(deletion.outcome, Outcome::Failure, "{deletion:?}");
     assert!(deletion.detail.contains("failed"), "{deletion:?}");
     let view = api.view(&id).await;
@@ -288,16 +286,10 @@ async fn a_deletion_that_fails_at_retention_is_retried_and_recorded_as_failed() 
     // truth. (Its listing answers a while after its port does, longer on a
     // loaded machine.)
     app.stack.start_s3().await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
+    let kept = || async {
         let now = app.try_delivered_keys(&id).await;
-        if now.as_ref().is_ok_and(|now| *now == keys) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "after S3 came back: {now:?}, not {keys:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        ok_when(now.as_ref().is_ok_and(|now| *now == keys), now)
+    };
+    let what = format!("the objects {keys:?} listed after S3 came back");
+    Wait::secs(90).every_ms(500).until(&what, kept).await;
 }

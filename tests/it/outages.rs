@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::faults::{delivered_intact, large_transfer_under_way, no_open_upload, transfer_results};
-use crate::support::{Options, TestApp, CLIENT};
+use crate::support::{Options, TestApp, Wait, CLIENT};
 use model::DisseminationStatus as Status;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -289,20 +289,21 @@ async fn parallel_posts_during_a_hand_over_get_only_201_or_409() {
             *tally.entry(status).or_insert(0) += 1;
         }
         // Let every dissemination of the round end before the next.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let free = || async {
             let answer = api.create(single.clone()).answer().await;
-            if answer.status == 201 {
-                let id = answer.created().dissemination_id;
-                api.wait_for(&id, Duration::from_secs(60), |v| {
-                    v.status == Status::Disseminated
-                })
-                .await;
-                break;
+            match answer.status {
+                201 => Ok(answer.created().dissemination_id),
+                _ => Err(answer.text),
             }
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        };
+        let id = Wait::secs(60)
+            .every_ms(200)
+            .until("a POST after the round", free)
+            .await;
+        api.wait_for(&id, Duration::from_secs(60), |v| {
+            v.status == Status::Disseminated
+        })
+        .await;
         let _ = first;
     }
     println!("10 rounds of 50 parallel POSTs: {tally:?}");

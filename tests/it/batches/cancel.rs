@@ -2,13 +2,10 @@
 //! those waiting for their turn, and tells the client once.
 
 use super::BATCH_COMPLETED;
-use crate::support::{Options, TestApp};
+use crate::support::{ok_when, Options, TestApp, Wait};
 use model::DisseminationStatus;
 use serde_json::json;
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 use worker::demo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,20 +29,21 @@ async fn cancelling_a_batch_cancels_every_item_not_final() {
     let batch_id = created.id();
     // One item is moving bytes; the others wait for the slot.
     let ids = created.owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let one_moving = || async {
         let mut statuses = Vec::new();
         for id in &ids {
             statuses.push(api.view(id).await.status);
         }
         let count = |s| statuses.iter().filter(|t| **t == s).count();
         let moving = count(DisseminationStatus::DownloadingFromRepository);
-        if moving == 1 && count(DisseminationStatus::Queued) == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{statuses:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ok_when(
+            moving == 1 && count(DisseminationStatus::Queued) == 2,
+            statuses,
+        )
+    };
+    Wait::secs(30)
+        .until("one item moving, two waiting", one_moving)
+        .await;
     api.cancel_batch(&batch_id).await;
     let (done, _) = api
         .until_batch_completed(&batch_id, Duration::from_secs(60))

@@ -3,7 +3,7 @@
 //! held behind a large batch, whether its items are small or large.
 
 use super::small_aips;
-use crate::support::{is_transferring, Options, TestApp, OTHER_CLIENT};
+use crate::support::{is_transferring, Options, TestApp, Wait, OTHER_CLIENT};
 use serde_json::json;
 use std::{
     sync::Arc,
@@ -87,17 +87,18 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
     let batch_id = created.id();
     let items = created.owned();
     // One of them moving bytes (it holds the band's slot for batch items).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let moving = 'moving: loop {
+    let one_moving = || async {
         for id in &items {
             let view = a.view(id).await;
             if view.status == model::DisseminationStatus::DownloadingFromRepository {
-                break 'moving view;
+                return Ok(view);
             }
         }
-        assert!(Instant::now() < deadline, "no item of the batch moved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        Err("none")
     };
+    let moving = Wait::secs(60)
+        .until("an item of the batch moving", one_moving)
+        .await;
     let b = app.api(&app.token(OTHER_CLIENT, &["2d17_R"]));
     let id = b
         .create(json!({"archiveId": own, "priority": 50}))

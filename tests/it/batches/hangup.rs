@@ -2,9 +2,9 @@
 //! timeout, a proxy's) leaves a whole batch, not items without one; also
 //! when the API is sent SIGTERM right after.
 
-use crate::support::{spawn_api_process, TestApp};
+use crate::support::{spawn_api_process, TestApp, Wait};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_hangs_up_mid_post_leaves_a_whole_batch() {
@@ -54,18 +54,12 @@ async fn hang_up_mid_post(app: &TestApp, base: &str, archive_ids: &[String]) {
 /// delivered.
 async fn one_whole_batch_delivered(app: &TestApp, total: u32) {
     let api = app.api(&app.client_token());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let batch = loop {
-        let list = api.batches().await;
-        if let Some(b) = list.items.first() {
-            break b.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no batch: the items started before the hang-up have none"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    // None would leave the items started before the hang-up without one.
+    let listed = || async { api.batches().await.items.first().cloned().ok_or("none") };
+    let batch = Wait::secs(120)
+        .every_ms(250)
+        .until("the batch listed", listed)
+        .await;
     assert_eq!(batch.counts.total, total, "{batch:?}");
     let id = batch.record.batch_id.to_string();
     let (done, _) = api

@@ -7,8 +7,8 @@
 
 use super::{events_at, recover, walk, walk_from, FeedPage, Recovery};
 use crate::support::{
-    expect, refused, start_replicas, start_workers, verify_with_standardwebhooks, Options, TestApp,
-    OTHER_CLIENT,
+    expect, ok_when, refused, start_replicas, start_workers, verify_with_standardwebhooks, Options,
+    TestApp, Wait, OTHER_CLIENT,
 };
 use chrono::{SecondsFormat, Utc};
 use model::DisseminationStatus;
@@ -132,15 +132,8 @@ async fn a_client_whose_endpoint_was_down_catches_up_through_the_feed_and_recove
     let started: Recovery = expect(res, 202, "the recovery").await;
     assert_eq!(started.count, 3);
     assert!(started.recovery_id.is_some());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let resent = loop {
-        let got: Vec<_> = app.receiver.all().into_iter().skip(before).collect();
-        if got.len() >= 3 {
-            break got;
-        }
-        assert!(Instant::now() < deadline, "resent: {}", got.len());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let resent = app.wait_webhooks(before + 3, Duration::from_secs(60)).await;
+    let resent = &resent[before..];
     assert_eq!(resent.len(), 3);
     for (r, e) in resent.iter().zip(&events) {
         verify_with_standardwebhooks(&app.webhook_secret, r).expect("signature verifies");
@@ -149,16 +142,15 @@ async fn a_client_whose_endpoint_was_down_catches_up_through_the_feed_and_recove
         assert_eq!(body, e.payload, "the same message");
     }
     // Taken now: a second recovery has nothing to send.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let nothing_left = || async {
         let res = recover(&app, &token, json!({"since": since})).await;
         let again: Recovery = expect(res, 202, "the second recovery").await;
-        if again.count == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {} to resend", again.count);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        ok_when(again.count == 0, again.count)
+    };
+    Wait::secs(20)
+        .every_ms(300)
+        .until("nothing left to resend", nothing_left)
+        .await;
     assert_eq!(app.receiver.all().len(), before + 3, "nothing sent twice");
 }
 
@@ -243,8 +235,7 @@ async fn two_workers_and_two_replicas_feed_every_event_once_in_order() {
     let (rest, _) = walk_from(&app, &app.api_url, &token, after, 100).await;
     assert!(rest.is_empty(), "{rest:?}");
     // The same messages the endpoint got.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let every_one = || async {
         let got: BTreeSet<String> = app
             .receiver
             .all()
@@ -252,12 +243,13 @@ async fn two_workers_and_two_replicas_feed_every_event_once_in_order() {
             .filter_map(|r| r.headers.get("webhook-id"))
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        if got.len() >= n {
-            let fed: BTreeSet<String> = webhook_ids.iter().map(|s| (*s).to_owned()).collect();
-            assert_eq!(got, fed);
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let count = got.len();
+        ok_when(count >= n, count).map(|()| got)
+    };
+    let got = Wait::secs(30)
+        .every_ms(200)
+        .until("every message", every_one)
+        .await;
+    let fed: BTreeSet<String> = webhook_ids.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(got, fed);
 }

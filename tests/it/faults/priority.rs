@@ -1,7 +1,7 @@
 //! Priorities that hold: an urgent request starts next, however full the
 //! low band's queue.
 
-use crate::support::{is_transferring, Options, TestApp};
+use crate::support::{is_transferring, ok_when, Options, TestApp, Wait};
 use model::DisseminationStatus as Status;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -27,23 +27,18 @@ async fn an_urgent_request_starts_next_however_full_the_low_queue_is() {
     // ended holds no slot, though its status may say so a moment longer (on
     // a loaded machine the workflow task that records its end waits while
     // the next item already starts): at most two show a transfer at once.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let one_started = || async {
         let now = statuses(&app, &low).await;
         let transferring = now.iter().filter(|s| is_transferring(**s)).count();
         assert!(
             transferring <= 2,
             "one slot, yet {transferring} low-priority transfers at once: {now:?}"
         );
-        if transferring >= 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no low-priority download started: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ok_when(transferring > 0, now)
+    };
+    Wait::secs(30)
+        .until("a low-priority download", one_started)
+        .await;
 
     let queued = |now: &[Status]| now.iter().filter(|s| **s == Status::Queued).count();
     let before = queued(&statuses(&app, &low).await);

@@ -2,7 +2,7 @@
 //! corrupt, after S3 was away at the start (and Temporal restarted), and
 //! after an operator's reset of a run an S3 outage failed.
 
-use crate::support::{Options, TestApp};
+use crate::support::{Options, TestApp, Wait};
 use model::DisseminationStatus as Status;
 use std::time::Duration;
 use worker::demo;
@@ -94,16 +94,18 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
     app.stack.start_s3().await.unwrap();
     let hook = app.webhook_of(&id).await;
     assert_eq!(hook.kind, "dissemination.failed", "{hook:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
+    let second = || async {
         let events = api.events(&id).await;
-        if deletions(&events).len() == 2 {
-            assert_eq!(deletions(&events)[1].0, Outcome::Success, "{events:?}");
-            break;
+        match deletions(&events).get(1) {
+            Some(&(outcome, _)) => Ok((outcome, events)),
+            None => Err(events),
         }
-        assert!(std::time::Instant::now() < deadline, "{events:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    };
+    let (outcome, events) = Wait::secs(90)
+        .every_ms(500)
+        .until("a second deletion", second)
+        .await;
+    assert_eq!(outcome, Outcome::Success, "{events:?}");
 
     // The operator resets the run (as the Web UI's Reset does).
     app.temporal_cli(&[

@@ -4,9 +4,9 @@
 //! nothing half-done.
 
 use super::{delivered_intact, large_transfer_under_way, no_open_upload, transfer_results};
-use crate::support::{spawn_api_process, spawn_worker_process, Options, TestApp};
+use crate::support::{ok_when, spawn_api_process, spawn_worker_process, Options, TestApp, Wait};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use worker::demo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,11 +65,14 @@ async fn a_worker_killed_as_its_upload_starts_leaves_no_upload_behind() {
     // the upload's own announcement reaches Temporal. The next attempt
     // either goes on with the upload it was told of, or aborts the one it
     // was not told of and starts afresh.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while open_uploads_if_any(&app).await == 0 {
-        assert!(Instant::now() < deadline, "no multipart upload started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let started = || async {
+        let open = open_uploads_if_any(&app).await;
+        ok_when(open > 0, open)
+    };
+    Wait::secs(60)
+        .every_ms(10)
+        .until("a multipart upload", started)
+        .await;
     first.kill_hard();
     delivered_intact(&app, &aip, &token, &id).await;
     assert_eq!(transfer_results(&app, &id).await.len(), 1);

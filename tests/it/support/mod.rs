@@ -12,7 +12,8 @@
 //! - `ports`: free loopback ports;
 //! - `scale`: several workers and API replicas, haproxy in front;
 //! - `tape`: the tape-library stand-in as a process, and AIPs with tape copies;
-//! - `tempdir`: folders that remove themselves.
+//! - `tempdir`: folders that remove themselves;
+//! - `wait`: bounded waits, one way for every test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -26,6 +27,7 @@ mod scale;
 mod stack;
 pub mod tape;
 mod tempdir;
+mod wait;
 
 pub use app::{Options, TestApp};
 pub use client::{expect, is_transferring, refused};
@@ -40,6 +42,7 @@ pub use tape::{
     tape_aip, AipFile, TapeAip, TapeEntry, TapeLibrary, TapeOptions, TapeState, TAPE_PREFIX,
 };
 pub use tempdir::{log_tail, tempdir, TempDir};
+pub use wait::{ok_when, Wait};
 
 pub const CLIENT: &str = "client-a";
 pub const OTHER_CLIENT: &str = "client-b";

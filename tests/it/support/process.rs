@@ -154,14 +154,9 @@ pub async fn spawn_api_process(cfg: &Config, name: &'static str) -> ChildGuard {
 
 /// Whether `url` answers 200 within `timeout`.
 pub(crate) async fn http_answers(url: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok_and(|r| r.status() == 200) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    let ok =
+        || async { super::ok_when(reqwest::get(url).await.is_ok_and(|r| r.status() == 200), ()) };
+    super::Wait::up_to(timeout).within(ok).await.is_ok()
 }
 
 /// One of the service's binaries in the workspace's debug build.

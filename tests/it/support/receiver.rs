@@ -2,7 +2,7 @@
 //! plan, the messages typed as a test reads them, bounded waits for them,
 //! and the reference library that verifies their signatures.
 
-use super::app::TestApp;
+use super::{app::TestApp, ok_when, Wait};
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
 use serde::Deserialize;
 use std::{
@@ -180,50 +180,39 @@ impl TestApp {
         what: &str,
         done: impl Fn(&[(Hook, Received)]) -> bool,
     ) -> Vec<(Hook, Received)> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let so = || async {
             let hooks = self.hooks();
-            if done(&hooks) {
-                return hooks;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {timeout:?} ({} messages)",
-                hooks.len()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let count = hooks.len();
+            ok_when(done(&hooks), count).map(|()| hooks)
+        };
+        Wait::up_to(timeout)
+            .until(&format!("{what} (messages)"), so)
+            .await
     }
 
     /// Waits (bounded) until the receiver has at least `n` requests.
     pub async fn wait_webhooks(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let so = || async {
             let all = self.receiver.all();
-            if all.len() >= n {
-                return all;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} webhook(s), got {}",
-                all.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let count = all.len();
+            ok_when(count >= n, count).map(|()| all)
+        };
+        let what = format!("{n} webhook(s) (the count so far)");
+        Wait::up_to(timeout).every_ms(50).until(&what, so).await
     }
 
     /// The first message `pick` chooses, once it arrived (bounded),
     /// verified with `standardwebhooks`.
     pub async fn webhook(&self, what: &str, pick: impl Fn(&Hook) -> bool) -> Hook {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some((hook, r)) = self.hooks().into_iter().find(|(h, _)| pick(h)) {
-                verify_with_standardwebhooks(&self.webhook_secret, &r).expect("signature verifies");
-                return hook;
-            }
-            assert!(Instant::now() < deadline, "no webhook: {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let picked = || async {
+            let hooks = self.hooks();
+            let count = hooks.len();
+            hooks.into_iter().find(|(h, _)| pick(h)).ok_or(count)
+        };
+        let what = format!("a webhook {what} (among the messages)");
+        let (hook, r) = Wait::secs(30).every_ms(50).until(&what, picked).await;
+        verify_with_standardwebhooks(&self.webhook_secret, &r).expect("signature verifies");
+        hook
     }
 
     /// The first message about dissemination `id`, verified.

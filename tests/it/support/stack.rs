@@ -10,7 +10,7 @@ use std::{
     path::Path,
     process::Command,
     sync::atomic::{AtomicUsize, Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// Starts the Temporal dev server (file-backed, so a restart keeps every
@@ -92,17 +92,8 @@ async fn temporal_answers(address: &str, timeout: Duration) -> bool {
         address: address.to_owned(),
         ..Default::default()
     };
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if platform::temporal::connect(&cfg, "test-probe")
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    let probe = || platform::temporal::connect(&cfg, "test-probe");
+    super::Wait::up_to(timeout).within(probe).await.is_ok()
 }
 
 /// A SeaweedFS server: its guard, arguments, S3 endpoint and ports.
@@ -170,14 +161,8 @@ async fn s3_answers(endpoint: &str, timeout: Duration) -> bool {
         endpoint: endpoint.to_owned(),
         ..Default::default()
     });
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if s3.client().list_buckets().send().await.is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    let probe = || s3.client().list_buckets().send();
+    super::Wait::up_to(timeout).within(probe).await.is_ok()
 }
 
 /// Real Temporal and S3.

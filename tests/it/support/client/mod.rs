@@ -12,13 +12,13 @@ mod waits;
 pub use answer::{Answer, Created, Refused};
 pub use calls::BatchPage;
 
-use super::app::TestApp;
+use super::{app::TestApp, ok_when, Wait};
 use reqwest::Method;
 use serde_json::Value;
 use std::{
     future::{Future, IntoFuture},
     pin::Pin,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// One caller of the API: where it reaches it and with which token.
@@ -209,15 +209,19 @@ impl<'a, T> Req<'a, T> {
 
     /// What the API answered, whatever it is.
     pub async fn answer(&self) -> Answer {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        // A patient call asks again while the API answers 503 (a
+        // dependency coming back), as a client honouring Retry-After would.
+        let ask = || async {
             let answer = Answer::read(self.response().await).await;
-            if self.patient && answer.status == 503 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
+            match self.patient && answer.status == 503 {
+                true => Err(answer),
+                false => Ok(answer),
             }
-            return answer;
-        }
+        };
+        let wait = Wait::secs(30).every_ms(500);
+        wait.within(ask)
+            .await
+            .unwrap_or_else(|unavailable| unavailable)
     }
 
     /// Expects `status` and the error envelope with `code`.
@@ -235,22 +239,14 @@ impl<'a, T> Req<'a, T> {
     /// Asks again until `done` holds for the answer (bounded): what lists
     /// show follows the visibility store, which is eventually consistent.
     pub async fn until(&self, timeout: Duration, done: impl Fn(&T) -> bool) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = self.what();
+        let so = || async {
             let answer = self.answer().await;
-            answer.expect_status(self.status, &self.what());
+            answer.expect_status(self.status, &what);
             let got = (self.read)(&answer);
-            if done(&got) {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not so within {timeout:?}: {}",
-                self.what(),
-                answer.text
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            ok_when(done(&got), answer.text).map(|()| got)
+        };
+        Wait::up_to(timeout).until(&what, so).await
     }
 }
 
