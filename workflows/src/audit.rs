@@ -1,7 +1,7 @@
 //! The audit trail: PREMIS-style events stamped with workflow time
 //! (deterministic), kept in the workflow's state and answered by query.
 
-use crate::contract::{DisseminationEvent, EventType, Outcome};
+use crate::contract::{DeliveredFile, DisseminationEvent, DisseminationRecord, EventType, Outcome};
 use crate::state::DisseminationState;
 use model::time::Timestamp;
 use temporalio_sdk::WorkflowContext;
@@ -25,6 +25,27 @@ impl Event {
             location: None,
             algorithm: None,
         })
+    }
+    /// The request itself: who asked, and with which priority.
+    pub(crate) fn requested(r: &DisseminationRecord) -> Self {
+        let detail = format!(
+            "requested by {} with priority {}",
+            r.client_id,
+            r.priority.get()
+        );
+        Self::new(EventType::Requested, Outcome::Success, detail)
+    }
+    /// The delivery: how many files, and their names.
+    pub(crate) fn delivered(files: &[DeliveredFile]) -> Self {
+        let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+        let detail = format!("{} file(s) available: {}", files.len(), names.join(", "));
+        Self::new(EventType::Delivery, Outcome::Success, detail)
+    }
+    /// A copy that could not be read, on the record: `why` it failed.
+    pub(crate) fn unreadable(path: &str, location_id: &str, why: String) -> Self {
+        Self::new(EventType::Retrieval, Outcome::Failure, why)
+            .file(path)
+            .location(location_id)
     }
     pub(crate) fn file(mut self, f: &str) -> Self {
         self.0.file = Some(f.into());

@@ -95,15 +95,7 @@ impl DisseminationWorkflow {
             return crate::flow::run(ctx).await;
         }
         let input = ctx.state(|s| s.input.clone());
-        let requested = format!(
-            "requested by {} with priority {}",
-            input.record.client_id,
-            input.record.priority.get()
-        );
-        record(
-            ctx,
-            Event::new(EventType::Requested, Outcome::Success, requested),
-        );
+        record(ctx, Event::requested(&input.record));
         set_status(
             ctx,
             DisseminationStatus::Queued,
@@ -152,12 +144,7 @@ impl DisseminationWorkflow {
 
         match outcome {
             Ok(files) => {
-                let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
-                let detail = format!("{} file(s) available: {}", files.len(), names.join(", "));
-                record(
-                    ctx,
-                    Event::new(EventType::Delivery, Outcome::Success, detail),
-                );
+                record(ctx, Event::delivered(&files));
                 ctx.state_mut(|s| s.view.files = files);
                 set_status(ctx, DisseminationStatus::Disseminated, "delivered");
             }

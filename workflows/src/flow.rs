@@ -45,15 +45,7 @@ pub(crate) async fn run(
             input.flow
         );
     }
-    let requested = format!(
-        "requested by {} with priority {}",
-        input.record.client_id,
-        input.record.priority.get()
-    );
-    record(
-        ctx,
-        Event::new(EventType::Requested, Outcome::Success, requested),
-    );
+    record(ctx, Event::requested(&input.record));
     // The API started the execution QUEUED, in its memo and search attributes.
     ctx.state_mut(|s| s.view.status = DisseminationStatus::Queued);
     crate::mirror::describe(ctx, "waiting for a worker to start the transfer".into());
@@ -124,12 +116,7 @@ async fn conclude(
 ) -> (String, Removal) {
     match outcome {
         Ok(files) => {
-            let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
-            let detail = format!("{} file(s) available: {}", files.len(), names.join(", "));
-            record(
-                ctx,
-                Event::new(EventType::Delivery, Outcome::Success, detail),
-            );
+            record(ctx, Event::delivered(&files));
             let secs = input.settings.retention_secs.unwrap_or(7 * 24 * 3600);
             let ends_at = ctx
                 .workflow_time()
@@ -256,25 +243,21 @@ async fn finish(
 
 /// The tape pins `finish` released, or could not (they expire then).
 fn record_releases(ctx: &mut WorkflowContext<DisseminationWorkflow>, out: &FinishOutcome) {
-    if !out.released.is_empty() {
-        let detail = format!(
-            "tape copies released (stage request {})",
-            out.released.join(", ")
-        );
-        record(
-            ctx,
-            Event::new(EventType::Retrieval, Outcome::Success, detail),
-        );
-    }
-    if !out.not_released.is_empty() {
-        let detail = format!(
-            "tape copies not released, their pins expire by themselves: {}",
-            out.not_released.join("; ")
-        );
-        record(
-            ctx,
-            Event::new(EventType::Retrieval, Outcome::Failure, detail),
-        );
+    let released = format!(
+        "tape copies released (stage request {})",
+        out.released.join(", ")
+    );
+    let kept = format!(
+        "tape copies not released, their pins expire by themselves: {}",
+        out.not_released.join("; ")
+    );
+    for (requests, outcome, detail) in [
+        (&out.released, Outcome::Success, released),
+        (&out.not_released, Outcome::Failure, kept),
+    ] {
+        if !requests.is_empty() {
+            record(ctx, Event::new(EventType::Retrieval, outcome, detail));
+        }
     }
 }
 

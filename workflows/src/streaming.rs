@@ -263,16 +263,8 @@ pub(crate) async fn retry_copy_after<W: DisseminationState>(
     wait: Duration,
     message: &str,
 ) {
-    record(
-        ctx,
-        Event::new(
-            EventType::Retrieval,
-            Outcome::Failure,
-            format!("copy unreadable, trying it again in {wait:?}: {message}"),
-        )
-        .file(path)
-        .location(location_id),
-    );
+    let why = format!("copy unreadable, trying it again in {wait:?}: {message}");
+    record(ctx, Event::unreadable(path, location_id, why));
     describe(
         ctx,
         format!("waiting for the bit repository: {message}, next try in {wait:?}"),
@@ -288,16 +280,8 @@ pub(crate) fn record_skipped<W: DisseminationState>(
     location_id: &str,
     message: &str,
 ) {
-    record(
-        ctx,
-        Event::new(
-            EventType::Retrieval,
-            Outcome::Failure,
-            format!("copy skipped as unreadable: {message}"),
-        )
-        .file(path)
-        .location(location_id),
-    );
+    let why = format!("copy skipped as unreadable: {message}");
+    record(ctx, Event::unreadable(path, location_id, why));
 }
 
 /// "; not read: s3: lower preference (20)", for the copies after the one
