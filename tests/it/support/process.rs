@@ -46,14 +46,8 @@ pub(crate) fn spawn(
     cmd: &mut Command,
     log: &Path,
 ) -> anyhow::Result<ChildGuard> {
-    let out = std::fs::File::create(log)?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .with_context(|| format!("starting {name} (run scripts/install-tools.sh first)"))?;
-    Ok(ChildGuard { name, child })
+    spawn_logging(name, cmd, std::fs::File::create(log)?)
+        .with_context(|| format!("{name}: is it installed? (scripts/install-tools.sh)"))
 }
 
 /// Like [`spawn`], for a tool that is started again on the same log (a
@@ -63,10 +57,16 @@ pub(crate) fn spawn_appending(
     cmd: &mut Command,
     log: &Path,
 ) -> anyhow::Result<ChildGuard> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
+    let mut append = std::fs::OpenOptions::new();
+    spawn_logging(name, cmd, append.create(true).append(true).open(log)?)
+}
+
+/// `cmd` started with no input, its output and errors into `out`.
+fn spawn_logging(
+    name: &'static str,
+    cmd: &mut Command,
+    out: std::fs::File,
+) -> anyhow::Result<ChildGuard> {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)

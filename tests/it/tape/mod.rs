@@ -65,14 +65,27 @@ pub(super) async fn on_tape(
 ) -> (crate::support::TempDir, TapeLibrary, TestApp) {
     let dir = tempdir().unwrap();
     let aip = tape_only(archive_id, files, "V001");
-    let options = TapeOptions {
-        mount_ms,
-        ..Default::default()
-    };
-    let lib = TapeLibrary::start(dir.path(), &aip.entries(), options).await;
+    let lib = TapeLibrary::mounting_in(dir.path(), &aip.entries(), mount_ms).await;
     let app = app_with(&lib, opts, more).await;
     aip.put(&app).await;
     (dir, lib, app)
+}
+
+/// The service with `quick` as its `hpss` location and `slow` as
+/// `hpss-slow` (and `more` applied).
+pub(super) async fn app_with_slow(
+    quick: &TapeLibrary,
+    slow: &TapeLibrary,
+    opts: Options,
+    more: impl Fn(&mut Config) + Send + Sync + 'static,
+) -> TestApp {
+    let slow = LocationConfig::Tape(slow.location_config(TAPE_PREFIX));
+    app_with(quick, opts, move |cfg| {
+        let slow = slow.clone();
+        cfg.repository.locations.insert("hpss-slow".into(), slow);
+        more(cfg);
+    })
+    .await
 }
 
 /// The service with `lib` as its `hpss` location (and `more` applied).

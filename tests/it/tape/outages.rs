@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{app_with, bytes, has_event, on_tape, until_requested};
+use super::{app_with, app_with_slow, bytes, has_event, on_tape, until_requested};
 use crate::support::{
     tape_aip, tempdir, AipFile, Options, TapeLibrary, TapeOptions, TestApp, TAPE_PREFIX,
 };
@@ -167,32 +167,9 @@ async fn history_does_not_grow_with_recall_time() {
     };
     let quick = tape_aip(quick_id, &[file(61, "hpss")], "V001", 1);
     let slow = tape_aip(slow_id, &[file(62, "hpss-slow")], "V001", 1);
-    let quick_lib = TapeLibrary::start(
-        quick_dir.path(),
-        &quick.entries(),
-        TapeOptions {
-            mount_ms: 250,
-            ..Default::default()
-        },
-    )
-    .await;
-    let slow_lib = TapeLibrary::start(
-        slow_dir.path(),
-        &slow.entries(),
-        TapeOptions {
-            mount_ms: 15_000,
-            ..Default::default()
-        },
-    )
-    .await;
-    let slow_location = slow_lib.location_config(TAPE_PREFIX);
-    let app = app_with(&quick_lib, Options::default(), move |cfg| {
-        cfg.repository.locations.insert(
-            "hpss-slow".into(),
-            LocationConfig::Tape(slow_location.clone()),
-        );
-    })
-    .await;
+    let quick_lib = TapeLibrary::mounting_in(quick_dir.path(), &quick.entries(), 250).await;
+    let slow_lib = TapeLibrary::mounting_in(slow_dir.path(), &slow.entries(), 15_000).await;
+    let app = app_with_slow(&quick_lib, &slow_lib, Options::default(), |_| {}).await;
     quick.put(&app).await;
     slow.put(&app).await;
     let token = app.client_token();

@@ -3,11 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::app_with;
-use crate::support::{
-    tape_aip, tempdir, AipFile, Options, TapeAip, TapeLibrary, TapeOptions, TAPE_PREFIX,
-};
-use platform::config::LocationConfig;
+use super::app_with_slow;
+use crate::support::{tape_aip, tempdir, AipFile, Options, TapeAip, TapeLibrary};
 use serde_json::json;
 use std::time::Duration;
 
@@ -29,39 +26,16 @@ async fn record_tape_histories() {
     };
     let quick = [one(0, "hpss"), one(1, "hpss"), one(2, "hpss")];
     let slow = [one(3, "hpss-slow"), one(4, "hpss-slow")];
-    let quick_lib = TapeLibrary::start(
-        quick_dir.path(),
-        &quick.iter().flat_map(TapeAip::entries).collect::<Vec<_>>(),
-        TapeOptions {
-            mount_ms: 300,
-            ..Default::default()
-        },
-    )
-    .await;
-    let slow_lib = TapeLibrary::start(
-        slow_dir.path(),
-        &slow.iter().flat_map(TapeAip::entries).collect::<Vec<_>>(),
-        TapeOptions {
-            mount_ms: 600_000,
-            ..Default::default()
-        },
-    )
-    .await;
-    let slow_location = slow_lib.location_config(TAPE_PREFIX);
-    let app = app_with(
-        &quick_lib,
-        Options {
-            retention_secs: 2,
-            ..Default::default()
-        },
-        move |cfg| {
-            cfg.timings.stage_timeout_ms = 5_000;
-            cfg.repository.locations.insert(
-                "hpss-slow".into(),
-                LocationConfig::Tape(slow_location.clone()),
-            );
-        },
-    )
+    let entries = |aips: &[TapeAip]| aips.iter().flat_map(TapeAip::entries).collect::<Vec<_>>();
+    let quick_lib = TapeLibrary::mounting_in(quick_dir.path(), &entries(&quick), 300).await;
+    let slow_lib = TapeLibrary::mounting_in(slow_dir.path(), &entries(&slow), 600_000).await;
+    let opts = Options {
+        retention_secs: 2,
+        ..Default::default()
+    };
+    let app = app_with_slow(&quick_lib, &slow_lib, opts, |cfg| {
+        cfg.timings.stage_timeout_ms = 5_000;
+    })
     .await;
     for aip in quick.iter().chain(&slow) {
         aip.put(&app).await;
