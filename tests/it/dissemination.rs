@@ -187,17 +187,8 @@ async fn delivers_an_aip_end_to_end() {
 async fn delivers_every_repository_file_of_an_aip() {
     let app = TestApp::start().await;
     let token = app.client_token();
-    let api = app.api(&token);
-    let id = api
-        .create(json!({"archiveId": demo::DEMO_TWO_FILES, "priority": 1}))
-        .await
-        .dissemination_id;
-    let done = api
-        .wait_for(&id, Duration::from_secs(60), |v| {
-            v.status == Status::Disseminated
-        })
-        .await;
-    assert_eq!(done.status, Status::Disseminated);
+    let body = json!({"archiveId": demo::DEMO_TWO_FILES, "priority": 1});
+    let (id, _) = app.api(&token).deliver(body, Duration::from_secs(60)).await;
     // Every link, from GET and from the webhook, downloads the bytes its
     // SHA-256 describes, and those are the catalog's.
     let delivered = app.assert_every_link_delivers(&token, &id).await;

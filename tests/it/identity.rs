@@ -151,14 +151,13 @@ async fn a_revoked_role_hides_the_contracts_disseminations_on_every_call() {
 async fn the_embedded_default_checks_and_mints_issuer_and_audience() {
     // The embedded default's own auth settings; only the key file is the test's.
     let app = TestApp::start_with(Options {
-        with_worker: false,
         configure: Some(Arc::new(|cfg: &mut Config| {
             cfg.auth = platform::config::AuthConfig {
                 jwks_path: cfg.auth.jwks_path.clone(),
                 ..Default::default()
             };
         })),
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let key = app.dir.path().join("auth/private.pem");
@@ -204,14 +203,13 @@ async fn the_issuers_jwks_url_follows_key_rotation_and_outlives_an_outage() {
     let ttl = Duration::from_secs(2);
     let url = issuer.url.clone();
     let app = TestApp::start_with(Options {
-        with_worker: false,
         configure: Some(Arc::new(move |cfg: &mut Config| {
             cfg.auth.jwks_url = Some(url.clone());
             cfg.auth.jwks_cache_ttl_secs = 2;
             cfg.auth.jwks_min_refresh_interval_ms = 300;
             cfg.auth.jwks_fetch_timeout_ms = 1_000;
         })),
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let token = |pair: &dev::KeyPair, kid: &str| {

@@ -61,15 +61,8 @@ async fn links_regenerate_without_a_transfer_until_retention_deletes_the_objects
     })
     .await;
     let api = app.api(&app.client_token());
-    let id = api
-        .create(json!({"archiveId": demo::DEMO_SINGLE}))
-        .await
-        .dissemination_id;
-    let delivered = api
-        .wait_for(&id, Duration::from_secs(60), |v| {
-            v.status == DisseminationStatus::Disseminated
-        })
-        .await;
+    let body = json!({"archiveId": demo::DEMO_SINGLE});
+    let (id, delivered) = api.deliver(body, Duration::from_secs(60)).await;
     let old = &delivered.files[0];
 
     // Proof that nothing is fetched again: the repository copies are gone.

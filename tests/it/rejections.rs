@@ -255,9 +255,8 @@ fn forged_tokens(app: &TestApp) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() {
     let app = TestApp::start_with(Options {
-        with_worker: false,
         rate_limit_per_minute: 60,
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let api = app.api(&app.client_token());
@@ -296,9 +295,8 @@ async fn over_the_rate_limit_is_429_with_retry_after_and_probes_need_no_token() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_paths_huge_headers_and_a_base_path() {
     let app = TestApp::start_with(Options {
-        with_worker: false,
         base_path: "/dps-submission".into(),
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let token = app.client_token();

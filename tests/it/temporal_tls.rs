@@ -114,11 +114,7 @@ fn run_until_exit(cfg: &Config, name: &str, bin: &str, command: &str) -> (bool, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_ca_fails_at_start_naming_temporal_and_tls() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let dir = app.dir.path();
     let pki = Pki::generate(dir, "temporal");
     let stranger = Pki::generate(dir, "stranger");

@@ -12,9 +12,8 @@ use workflows::{BatchCounts, BatchStatus};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_read_with_no_worker_running() {
     let app = TestApp::start_with(Options {
-        with_worker: false,
         configure: Some(Arc::new(|cfg| cfg.api.batch_poll_ms = 200)),
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let api = app.api(&app.client_token());

@@ -6,25 +6,14 @@
 use super::{acknowledge, downloaded_digests};
 use crate::formats::assert_valid_premis;
 use crate::support::{expect, refused, Options, TestApp, OTHER_CLIENT};
-use model::DisseminationStatus;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use worker::demo;
 use workflows::{DisseminationView, EventType, Outcome};
 
 async fn delivered(app: &TestApp, token: &str, archive_id: &str) -> (String, DisseminationView) {
-    let api = app.api(token);
-    let id = api
-        .create(json!({"archiveId": archive_id}))
-        .await
-        .dissemination_id;
-    let view = api
-        .wait_for(&id, Duration::from_secs(90), |v| {
-            v.status == DisseminationStatus::Disseminated
-        })
-        .await;
-    assert_eq!(view.status, DisseminationStatus::Disseminated, "{view:?}");
-    (id, view)
+    let body = json!({"archiveId": archive_id});
+    app.api(token).deliver(body, Duration::from_secs(90)).await
 }
 
 /// Waits (bounded) until S3 holds none of the dissemination's objects.
@@ -145,11 +134,7 @@ async fn a_mismatch_names_the_file_and_keeps_the_objects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_or_untimely_acknowledgement_is_refused_with_its_code() {
     // Without a worker nothing is delivered: NOT_DELIVERED first.
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let token = app.client_token();
     let queued = app
         .api(&token)

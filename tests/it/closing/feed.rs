@@ -156,11 +156,7 @@ async fn a_client_whose_endpoint_was_down_catches_up_through_the_feed_and_recove
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_and_two_replicas_feed_every_event_once_in_order() {
-    let app = TestApp::start_with(Options {
-        with_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::without_worker()).await;
     let _workers = start_workers(&app, 2);
     let (_replicas, urls) = start_replicas(&app, 2).await;
     let token = app.client_token();

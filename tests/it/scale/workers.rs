@@ -17,12 +17,11 @@ use std::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_aips_through_haproxy_are_delivered_once_each_by_both_workers() {
     let app = TestApp::start_with(Options {
-        with_worker: false,
         // Two slots per band and worker, and transfers that take a moment:
         // one worker alone cannot take all twenty.
         band_slots: Some(2),
         max_read_bytes_per_sec: Some(1024 * 1024),
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let _workers = start_workers(&app, 2);
@@ -97,9 +96,8 @@ async fn twenty_aips_through_haproxy_are_delivered_once_each_by_both_workers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_item_batch_survives_a_killed_worker_and_a_restarted_replica() {
     let app = TestApp::start_with(Options {
-        with_worker: false,
         configure: Some(std::sync::Arc::new(|cfg| cfg.api.batch_poll_ms = 500)),
-        ..Default::default()
+        ..Options::without_worker()
     })
     .await;
     let smalls = crate::batches::small_aips(&app, "5ca1", 200).await;

@@ -77,6 +77,15 @@ impl Api {
         self.track(id, timeout, done).await.1
     }
 
+    /// POSTs `body` and waits (bounded) until it is DISSEMINATED: its id
+    /// and view.
+    pub async fn deliver(&self, body: Value, timeout: Duration) -> (String, DisseminationView) {
+        let id = self.create(body).await.dissemination_id;
+        let done = |v: &DisseminationView| v.status == DisseminationStatus::Disseminated;
+        let view = self.wait_for(&id, timeout, done).await;
+        (id, view)
+    }
+
     /// Waits (bounded) until the dissemination is final; the last view.
     pub async fn until_final(&self, id: &str, timeout: Duration) -> DisseminationView {
         self.wait_for(id, timeout, |v| v.status.is_final()).await
