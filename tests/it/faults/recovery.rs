@@ -96,9 +96,9 @@ async fn after_an_s3_outage_an_operator_reset_delivers() {
     assert_eq!(hook.kind, "dissemination.failed", "{hook:?}");
     let second = || async {
         let events = api.events(&id).await;
-        match deletions(&events).get(1) {
-            Some(&(outcome, _)) => Ok((outcome, events)),
-            None => Err(events),
+        match deletions(&events)[..] {
+            [_, (outcome, _)] => Ok((outcome, events)),
+            _ => Err(events),
         }
     };
     let (outcome, events) = Wait::secs(90)

@@ -154,8 +154,10 @@ pub async fn spawn_api_process(cfg: &Config, name: &'static str) -> ChildGuard {
 
 /// Whether `url` answers 200 within `timeout`.
 pub(crate) async fn http_answers(url: &str, timeout: Duration) -> bool {
-    let ok =
-        || async { super::ok_when(reqwest::get(url).await.is_ok_and(|r| r.status() == 200), ()) };
+    let ok = || async {
+        let answer = reqwest::get(url).await;
+        super::ok_when(answer.is_ok_and(|r| r.status() == 200), ())
+    };
     super::Wait::up_to(timeout).within(ok).await.is_ok()
 }
 

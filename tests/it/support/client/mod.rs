@@ -213,9 +213,11 @@ impl<'a, T> Req<'a, T> {
         // dependency coming back), as a client honouring Retry-After would.
         let ask = || async {
             let answer = Answer::read(self.response().await).await;
-            match self.patient && answer.status == 503 {
-                true => Err(answer),
-                false => Ok(answer),
+            let unavailable = self.patient && answer.status == 503;
+            if unavailable {
+                Err(answer)
+            } else {
+                Ok(answer)
             }
         };
         let wait = Wait::secs(30).every_ms(500);

@@ -155,9 +155,6 @@ pub struct TapeLibrary {
 }
 
 impl TapeLibrary {
-    /// Writes `files` to the tape folder and the manifest under `dir`, the
-    /// token file and the PKI, and starts the library on a free port;
-    /// returns once it serves.
     /// [`start`](Self::start) with the default options but `mount_ms`.
     pub async fn mounting_in(dir: &Path, files: &[TapeEntry], mount_ms: u64) -> Self {
         let opts = TapeOptions {
@@ -167,6 +164,9 @@ impl TapeLibrary {
         Self::start(dir, files, opts).await
     }
 
+    /// Writes `files` to the tape folder and the manifest under `dir`, the
+    /// token file and the PKI, and starts the library on a free port;
+    /// returns once it serves.
     pub async fn start(dir: &Path, files: &[TapeEntry], opts: TapeOptions) -> Self {
         let tape_dir = dir.join("tape");
         let buffer_dir = dir.join("buffer");
