@@ -53,30 +53,27 @@ if [ ! -f "$tools/py/.installed-3-$pins" ]; then
   touch "$tools/py/.installed-3-$pins"
 fi
 
-# schemathesis (property-based API tests) in its own virtualenv: its
-# dependencies stay apart from everything else.
-SCHEMATHESIS_VERSION=4.32.5
-if [ ! -f "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION-$pins" ]; then
-  echo "installing schemathesis==$SCHEMATHESIS_VERSION into $tools/schemathesis" >&2
-  rm -rf "$tools/schemathesis"
-  python3 -m venv "$tools/schemathesis"
-  "$tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check --no-input \
-    -c "$constraints" "schemathesis==$SCHEMATHESIS_VERSION"
-  touch "$tools/schemathesis/.installed-$SCHEMATHESIS_VERSION-$pins"
-fi
+# A Python tool in a virtualenv of its own, its dependencies apart from
+# everything else: venv_tool NAME VERSION.
+venv_tool() {
+  local name=$1 version=$2 dir="$tools/$1"
+  if [ ! -f "$dir/.installed-$version-$pins" ]; then
+    echo "installing $name==$version into $dir" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check --no-input \
+      -c "$constraints" "$name==$version"
+    touch "$dir/.installed-$version-$pins"
+  fi
+}
 
-# check-jsonschema in its own virtualenv: the tests validate
-# docker-compose.temporal.yml against the Compose specification with its
-# built-in schema `vendor.compose-spec` (no Docker needed).
-CHECK_JSONSCHEMA_VERSION=0.39.0
-if [ ! -f "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION-$pins" ]; then
-  echo "installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION into $tools/check-jsonschema" >&2
-  rm -rf "$tools/check-jsonschema"
-  python3 -m venv "$tools/check-jsonschema"
-  "$tools/check-jsonschema/bin/pip" install --quiet --disable-pip-version-check --no-input \
-    -c "$constraints" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
-  touch "$tools/check-jsonschema/.installed-$CHECK_JSONSCHEMA_VERSION-$pins"
-fi
+# schemathesis: property-based API tests.
+venv_tool schemathesis 4.32.5
+
+# check-jsonschema: the tests validate docker-compose.temporal.yml against
+# the Compose specification with its built-in schema `vendor.compose-spec`
+# (no Docker needed).
+venv_tool check-jsonschema 0.39.0
 
 apt_install() { # command package
   command -v "$1" >/dev/null 2>&1 && return 0
