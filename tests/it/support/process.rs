@@ -28,6 +28,19 @@ impl ChildGuard {
         self.child.id()
     }
 
+    /// Whether the kernel may back its memory with transparent huge pages:
+    /// `THP_enabled` in `/proc/{pid}/status`, 0 once the process asked for
+    /// none (`PR_SET_THP_DISABLE`).
+    pub fn huge_pages_allowed(&self) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap_or_else(|e| panic!("{} is not running: {e}", self.name));
+        let field = status
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:"))
+            .expect("THP_enabled in /proc/{pid}/status (Linux 5.0 or later)");
+        field.trim() == "1"
+    }
+
     /// Its exit status, if it has exited (reaped); `None` while it runs.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
