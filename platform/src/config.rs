@@ -152,6 +152,10 @@ impl Config {
             "worker.local_slots and worker.batch_local_slots must be positive"
         );
         anyhow::ensure!(
+            (0..=19).contains(&self.worker.batch_nice),
+            "worker.batch_nice must be from 0 to 19"
+        );
+        anyhow::ensure!(
             self.timings.link_lifetime_secs <= 7 * 24 * 3600,
             "timings.link_lifetime_secs is over the 7-day SigV4 limit"
         );
@@ -251,6 +255,10 @@ mod tests {
         c.worker.batch_local_slots = 0;
         let refused = c.validate().expect_err("no local slot for batch items");
         assert!(refused.to_string().contains("batch_local_slots"));
+        c.worker.batch_local_slots = 3;
+        c.worker.batch_nice = 20;
+        let refused = c.validate().expect_err("past the lowest priority");
+        assert!(refused.to_string().contains("batch_nice"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! priority band's task queue (each band with its own slots, so urgent work
 //! never waits behind a full low queue) and the lock workflows on their queue.
 
+mod batch_items;
 pub mod demo;
 pub mod floor;
 pub mod health;
@@ -83,19 +84,11 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     let meter = prometheus
         .as_ref()
         .map(|p| p.meter.clone() as Arc<dyn CoreMeter>);
-    let telemetry = TelemetryOptions::builder()
-        .maybe_metrics(meter.clone())
-        .build();
-    let runtime = Runtime::from_current_tokio(
-        RuntimeOptions::builder()
-            .telemetry_options(telemetry)
-            .build()
-            .map_err(anyhow::Error::msg)?,
-    )
-    .context("starting the Temporal runtime")?;
+    let runtime = Runtime::from_current_tokio(telemetry_for(meter.clone())?)
+        .context("starting the Temporal runtime")?;
     let client = platform::temporal::connect(&cfg.temporal, &identity).await?;
     let acts = Activities::new(cfg.clone())?
-        .with_metrics(meter.map(WorkerMetrics::new).unwrap_or_default());
+        .with_metrics(meter.clone().map(WorkerMetrics::new).unwrap_or_default());
     report_locations(&acts).await;
     let health = match cfg.worker.health_addr {
         Some(addr) => {
@@ -112,40 +105,22 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     };
     let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
     let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
-
     let mut workers = Vec::new();
-    // Each band twice: its single requests, and its batch items with slots
-    // of their own (a collection never holds the slots a request starts on).
-    let queues = cfg.bands.iter().flat_map(|band| {
-        [
-            (
-                cfg.band_queue(band),
-                tuner(band.slots, cfg.worker.local_slots),
-            ),
-            (
-                cfg.batched_queue(band),
-                tuner(band.batch_slots(), cfg.worker.batch_local_slots),
-            ),
-        ]
-    });
-    for (queue, slots) in queues {
-        let opts = WorkerOptions::new(queue.clone())
-            .register_workflow::<DisseminationWorkflow>()?
-            .register_activities(acts.clone())
-            .tuner(slots)
-            .max_heartbeat_throttle_interval(throttle)
-            // New work arrives on the shared queue (where the server's
-            // priority and fairness order it); continuations of workflows
-            // this worker runs on its sticky queue. As many polls for the
-            // one as for the other: new requests are not starved by them.
-            .nonsticky_to_sticky_poll_ratio(1.0)
-            .maybe_graceful_shutdown_period(grace)
-            .build();
-        workers.push(
-            Worker::new(&runtime, client.clone(), opts)
-                .with_context(|| format!("worker for {queue}"))?,
-        );
+    // Each band twice: its single requests here, and its batch items with
+    // slots of their own (a collection never holds the slots a request
+    // starts on), on threads of their own at a lower CPU priority.
+    for band in &cfg.bands {
+        let slots = tuner(band.slots, cfg.worker.local_slots);
+        workers.push(band_worker(
+            &runtime,
+            &client,
+            &acts,
+            &cfg,
+            cfg.band_queue(band),
+            slots,
+        )?);
     }
+    let batch_items = batch_items::BatchItems::spawn(&cfg, &client, &acts, meter)?;
     let locks = WorkerOptions::new(cfg.lock_queue())
         .register_workflow::<DisseminationLock>()?
         .tuner(tuner(1, 1))
@@ -179,16 +154,54 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             for stop in &stops {
                 stop();
             }
+            batch_items.initiate_shutdown();
             all.await
         }
     };
+    let batch_items = batch_items.stop().await;
     if let Some(h) = health {
         h.abort();
     }
     for r in results {
         r.context("worker stopped with an error")?;
     }
-    Ok(())
+    batch_items
+}
+
+/// The Temporal runtime's telemetry: the SDK's worker metrics into the
+/// process's Prometheus endpoint, if it has one.
+fn telemetry_for(meter: Option<Arc<dyn CoreMeter>>) -> anyhow::Result<RuntimeOptions> {
+    RuntimeOptions::builder()
+        .telemetry_options(TelemetryOptions::builder().maybe_metrics(meter).build())
+        .build()
+        .map_err(anyhow::Error::msg)
+}
+
+/// The worker of one band's queue: dissemination workflows and their
+/// activities, with the queue's slots.
+fn band_worker(
+    runtime: &Runtime,
+    client: &temporalio_client::Client,
+    acts: &Activities,
+    cfg: &Config,
+    queue: String,
+    slots: TunerHolder,
+) -> anyhow::Result<Worker> {
+    let opts = WorkerOptions::new(queue.clone())
+        .register_workflow::<DisseminationWorkflow>()?
+        .register_activities(acts.clone())
+        .tuner(slots)
+        .max_heartbeat_throttle_interval(Duration::from_millis(cfg.worker.heartbeat_throttle_ms))
+        // New work arrives on the shared queue (where the server's
+        // priority and fairness order it); continuations of workflows
+        // this worker runs on its sticky queue. As many polls for the
+        // one as for the other: new requests are not starved by them.
+        .nonsticky_to_sticky_poll_ratio(1.0)
+        .maybe_graceful_shutdown_period(Some(Duration::from_secs(
+            cfg.worker.graceful_shutdown_secs,
+        )))
+        .build();
+    Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
 }
 
 /// At start: a location that cannot be read is an operator's mistake to

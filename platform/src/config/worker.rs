@@ -28,8 +28,13 @@ pub struct WorkerConfig {
     pub local_slots: usize,
     /// The same for a band's batch items. Fewer than `local_slots`: a
     /// collection of small AIPs leaves a single request of the band the
-    /// CPU and the Temporal server it needs, at some of its own pace.
+    /// CPU and the Temporal server it needs (with `batch_nice`).
     pub batch_local_slots: usize,
+    /// How many nice levels below the rest of the worker the threads that
+    /// run batch items work (0 to 19): beside a single request, a batch
+    /// then gets the CPU only when the request leaves it some; alone, it
+    /// takes every core.
+    pub batch_nice: i32,
     /// Whether the worker's memory may be backed by transparent huge pages
     /// where the kernel offers them (`madvise` or `always`). Off: its
     /// allocator's arenas then grow by 4 KiB pages as they are touched, not
@@ -47,7 +52,8 @@ impl Default for WorkerConfig {
             health_addr: None,
             local_max_bytes: 1024 * 1024,
             local_slots: 20,
-            batch_local_slots: 2,
+            batch_local_slots: 3,
+            batch_nice: 19,
             transparent_huge_pages: false,
         }
     }

@@ -3,7 +3,9 @@
 //! held behind a large batch, whether its items are small or large.
 
 use super::small_aips;
-use crate::support::{is_transferring, Options, TestApp, Wait, OTHER_CLIENT};
+use crate::support::{
+    is_transferring, ok_when, spawn_worker_process, Options, TestApp, Wait, OTHER_CLIENT,
+};
 use serde_json::json;
 use std::{
     sync::Arc,
@@ -121,4 +123,41 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
     a.cancel_batch(&batch_id).await;
     a.until_batch_completed(&batch_id, Duration::from_secs(120))
         .await;
+}
+
+/// A worker process runs the batch items on threads of their own,
+/// `worker.batch_nice` levels below the rest: beside single requests, the
+/// kernel gives those the CPU first.
+#[tokio::test]
+async fn a_worker_runs_batch_items_at_a_lower_cpu_priority() {
+    let app = TestApp::start_with(Options::without_worker()).await;
+    let mut cfg = (*app.cfg).clone();
+    cfg.worker.batch_nice = platform::config::Config::default().worker.batch_nice;
+    assert!(cfg.worker.batch_nice > 0, "a batch yields by default");
+    let worker = spawn_worker_process(&cfg, "worker-nice");
+    let threads = Wait::secs(30)
+        .until("the batch items' threads", || async {
+            let threads = worker.thread_nices();
+            let started = threads.iter().any(|(name, _)| name == "batch-items");
+            ok_when(started, threads.clone()).map(|()| threads)
+        })
+        .await;
+    let nice_of = |name: &str| -> Vec<i32> {
+        threads
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, nice)| *nice)
+            .collect()
+    };
+    let batch = nice_of("batch-items");
+    assert!(
+        batch.iter().all(|&n| n == cfg.worker.batch_nice),
+        "batch items' threads at {batch:?}, not {}",
+        cfg.worker.batch_nice
+    );
+    let rest = nice_of("tokio-rt-worker");
+    assert!(
+        !rest.is_empty() && rest.iter().all(|&n| n == 0),
+        "single requests' threads at {rest:?}"
+    );
 }

@@ -123,6 +123,10 @@ pub fn test_config(
     .collect();
     cfg.worker.graceful_shutdown_secs = 2;
     cfg.worker.heartbeat_throttle_ms = 500;
+    // Tests share two cores: a batch kept to the CPU the other tests leave
+    // would wait on them. The worker process's own default is tested in
+    // `batches::fairness`.
+    cfg.worker.batch_nice = 0;
     cfg.s3.endpoint = stack.s3_endpoint.clone();
     cfg.s3.part_size_mib = 5;
     cfg.timings.heartbeat_timeout_ms = 5_000;

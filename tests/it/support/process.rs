@@ -41,6 +41,24 @@ impl ChildGuard {
         field.trim() == "1"
     }
 
+    /// Each of its threads' name and nice value (`/proc/{pid}/task/*/stat`:
+    /// Linux keeps a nice value per thread).
+    pub fn thread_nices(&self) -> Vec<(String, i32)> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .unwrap_or_else(|e| panic!("{} is not running: {e}", self.name));
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+            .filter_map(|stat| {
+                // `tid (name) state …`: the name may hold spaces; the nice
+                // value is the 19th field, the 17th after the name.
+                let (head, rest) = stat.rsplit_once(')')?;
+                let name = head.split_once('(')?.1.to_owned();
+                let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+                Some((name, nice))
+            })
+            .collect()
+    }
+
     /// Its exit status, if it has exited (reaped); `None` while it runs.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()

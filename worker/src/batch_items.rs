@@ -1,0 +1,131 @@
+//! The batch items' workers: each band's `{prefix}-{band}-batched` queue,
+//! polled from a thread of their own whose runtime runs at a lower CPU
+//! priority (`worker.batch_nice`). Alone, a batch takes every core it
+//! finds; beside single requests, the kernel gives those the CPU first, so
+//! a collection slows another client's request down less (P6) without
+//! being held to fewer slots when it runs alone (P5).
+
+use super::{band_worker, telemetry_for, tuner};
+use activities::Activities;
+use anyhow::Context;
+use platform::config::Config;
+use std::{sync::Arc, thread::JoinHandle};
+use temporalio_client::Client;
+use temporalio_common::telemetry::metrics::CoreMeter;
+use temporalio_sdk::Runtime;
+use tokio::sync::oneshot;
+
+type Stop = Box<dyn Fn() + Send>;
+
+/// The running batch items' workers.
+pub(crate) struct BatchItems {
+    stops: Vec<Stop>,
+    done: oneshot::Receiver<anyhow::Result<()>>,
+    thread: JoinHandle<()>,
+}
+
+impl BatchItems {
+    /// Starts them and returns once every one of their workers is built
+    /// (or with the error that kept one from it).
+    pub(crate) fn spawn(
+        cfg: &Arc<Config>,
+        client: &Client,
+        acts: &Activities,
+        meter: Option<Arc<dyn CoreMeter>>,
+    ) -> anyhow::Result<Self> {
+        let (cfg, client, acts) = (cfg.clone(), client.clone(), acts.clone());
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (done_tx, done) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("batch-items".into())
+            .spawn(move || {
+                let run = || -> anyhow::Result<_> {
+                    // Linux keeps a nice value per thread, and the threads
+                    // this one starts (its runtime's, the SDK's) inherit it.
+                    rustix::process::nice(cfg.worker.batch_nice)
+                        .context("lowering the batch items' CPU priority")?;
+                    let tokio = tokio::runtime::Builder::new_multi_thread()
+                        .thread_name("batch-items")
+                        .enable_all()
+                        .build()?;
+                    Ok(tokio)
+                };
+                let tokio = match run() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let result = tokio.block_on(async move {
+                    let built = (|| -> anyhow::Result<_> {
+                        let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
+                            .context("starting the batch items' Temporal runtime")?;
+                        let workers = cfg
+                            .bands
+                            .iter()
+                            .map(|band| {
+                                let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
+                                band_worker(
+                                    &runtime,
+                                    &client,
+                                    &acts,
+                                    &cfg,
+                                    cfg.batched_queue(band),
+                                    slots,
+                                )
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()?;
+                        Ok((runtime, workers))
+                    })();
+                    let (_runtime, mut workers) = match built {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    let stops: Vec<Stop> = workers
+                        .iter()
+                        .map(|w| Box::new(w.shutdown_handle()) as Stop)
+                        .collect();
+                    let _ = started_tx.send(Ok(stops));
+                    let results =
+                        futures::future::join_all(workers.iter_mut().map(|w| w.run())).await;
+                    for r in results {
+                        r.context("batch items' worker stopped with an error")?;
+                    }
+                    Ok(())
+                });
+                let _ = done_tx.send(result);
+            })
+            .context("starting the batch items' thread")?;
+        let stops = started_rx
+            .recv()
+            .context("the batch items' thread ended as it started")??;
+        Ok(Self {
+            stops,
+            done,
+            thread,
+        })
+    }
+
+    /// Stops their polling; running items may finish within the graceful
+    /// period.
+    pub(crate) fn initiate_shutdown(&self) {
+        for stop in &self.stops {
+            stop();
+        }
+    }
+
+    /// Stops them (if not yet) and waits for their workers to end.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.initiate_shutdown();
+        let result = self
+            .done
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the batch items' thread panicked")));
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+        result
+    }
+}
