@@ -9,10 +9,13 @@ use super::{band_worker, telemetry_for, tuner};
 use activities::Activities;
 use anyhow::Context;
 use platform::config::Config;
-use std::{sync::Arc, thread::JoinHandle};
+use std::{
+    sync::{mpsc, Arc},
+    thread::JoinHandle,
+};
 use temporalio_client::Client;
 use temporalio_common::telemetry::metrics::CoreMeter;
-use temporalio_sdk::Runtime;
+use temporalio_sdk::{Runtime, Worker};
 use tokio::sync::oneshot;
 
 type Stop = Box<dyn Fn() + Send>;
@@ -34,70 +37,50 @@ impl BatchItems {
         meter: Option<Arc<dyn CoreMeter>>,
     ) -> anyhow::Result<Self> {
         let (cfg, client, acts) = (cfg.clone(), client.clone(), acts.clone());
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (started_tx, started_rx) = mpsc::channel();
         let (done_tx, done) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("batch-items".into())
             .spawn(move || {
-                let run = || -> anyhow::Result<_> {
-                    // Linux keeps a nice value per thread, and the threads
-                    // this one starts (its runtime's, the SDK's) inherit it.
-                    rustix::process::nice(cfg.worker.batch_nice)
-                        .context("lowering the batch items' CPU priority")?;
-                    let tokio = tokio::runtime::Builder::new_multi_thread()
-                        .thread_name("batch-items")
-                        .enable_all()
-                        .build()?;
-                    Ok(tokio)
-                };
-                let tokio = match run() {
-                    Ok(t) => t,
+                // Linux keeps a nice value per thread, and the threads this
+                // one starts (its runtime's, the SDK's) inherit it.
+                let tokio = rustix::process::nice(cfg.worker.batch_nice)
+                    .context("lowering the batch items' CPU priority")
+                    .and_then(|_| {
+                        tokio::runtime::Builder::new_multi_thread()
+                            .thread_name("batch-items")
+                            .enable_all()
+                            .build()
+                            .context("starting the batch items' runtime")
+                    });
+                let tokio = match tokio {
+                    Ok(tokio) => tokio,
                     Err(e) => {
                         let _ = started_tx.send(Err(e));
                         return;
                     }
                 };
-                let result = tokio.block_on(async move {
-                    let built = (|| -> anyhow::Result<_> {
-                        let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
-                            .context("starting the batch items' Temporal runtime")?;
-                        let workers = cfg
-                            .bands
-                            .iter()
-                            .map(|band| {
-                                let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
-                                band_worker(
-                                    &runtime,
-                                    &client,
-                                    &acts,
-                                    &cfg,
-                                    cfg.batched_queue(band),
-                                    slots,
-                                )
-                            })
-                            .collect::<anyhow::Result<Vec<_>>>()?;
-                        Ok((runtime, workers))
-                    })();
-                    let (_runtime, mut workers) = match built {
-                        Ok(b) => b,
+                tokio.block_on(async move {
+                    let (_runtime, mut workers) = match build(&cfg, &client, &acts, meter) {
+                        Ok(built) => built,
                         Err(e) => {
                             let _ = started_tx.send(Err(e));
-                            return Ok(());
+                            return;
                         }
                     };
-                    let stops: Vec<Stop> = workers
+                    let stops = workers
                         .iter()
                         .map(|w| Box::new(w.shutdown_handle()) as Stop)
                         .collect();
                     let _ = started_tx.send(Ok(stops));
-                    let results =
-                        futures::future::join_all(workers.iter_mut().map(|w| w.run())).await;
-                    for r in results {
-                        r.context("batch items' worker stopped with an error")?;
-                    }
-                    Ok(())
+                    let ends = futures::future::join_all(workers.iter_mut().map(|w| w.run()));
+                    let _ = done_tx.send(
+                        ends.await
+                            .into_iter()
+                            .try_for_each(|r| r)
+                            .context("a batch items' worker stopped with an error"),
+                    );
                 });
-                let _ = done_tx.send(result);
             })
             .context("starting the batch items' thread")?;
         let stops = started_rx
@@ -128,4 +111,25 @@ impl BatchItems {
         let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
         result
     }
+}
+
+/// The Temporal runtime of the batch items' thread, and a worker for each
+/// band's batch queue on it.
+fn build(
+    cfg: &Config,
+    client: &Client,
+    acts: &Activities,
+    meter: Option<Arc<dyn CoreMeter>>,
+) -> anyhow::Result<(Runtime, Vec<Worker>)> {
+    let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
+        .context("starting the batch items' Temporal runtime")?;
+    let workers = cfg
+        .bands
+        .iter()
+        .map(|band| {
+            let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
+            band_worker(&runtime, client, acts, cfg, cfg.batched_queue(band), slots)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((runtime, workers))
 }

@@ -120,7 +120,6 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             slots,
         )?);
     }
-    let batch_items = batch_items::BatchItems::spawn(&cfg, &client, &acts, meter)?;
     let locks = WorkerOptions::new(cfg.lock_queue())
         .register_workflow::<DisseminationLock>()?
         .tuner(tuner(1, 1))
@@ -142,6 +141,8 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .build();
     workers.push(Worker::new(&runtime, client.clone(), staging).context("staging worker")?);
 
+    // Last, so that no error above leaves their thread polling.
+    let batch_items = batch_items::BatchItems::spawn(&cfg, &client, &acts, meter)?;
     info!(%identity, bands = cfg.bands.len(), "worker polling");
     let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
     let mut all = std::pin::pin!(futures::future::join_all(
