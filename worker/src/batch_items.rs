@@ -16,15 +16,13 @@ use std::{
 use temporalio_client::Client;
 use temporalio_common::telemetry::metrics::CoreMeter;
 use temporalio_sdk::{Runtime, Worker};
-use tokio::sync::oneshot;
 
 type Stop = Box<dyn Fn() + Send>;
 
 /// The running batch items' workers.
 pub(crate) struct BatchItems {
     stops: Vec<Stop>,
-    done: oneshot::Receiver<anyhow::Result<()>>,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<anyhow::Result<()>>,
 }
 
 impl BatchItems {
@@ -38,59 +36,36 @@ impl BatchItems {
     ) -> anyhow::Result<Self> {
         let (cfg, client, acts) = (cfg.clone(), client.clone(), acts.clone());
         let (started_tx, started_rx) = mpsc::channel();
-        let (done_tx, done) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("batch-items".into())
             .spawn(move || {
-                // Linux keeps a nice value per thread, and the threads this
-                // one starts (its runtime's, the SDK's) inherit it.
-                let tokio = rustix::process::nice(cfg.worker.batch_nice)
-                    .context("lowering the batch items' CPU priority")
-                    .and_then(|_| {
-                        tokio::runtime::Builder::new_multi_thread()
-                            .thread_name("batch-items")
-                            .enable_all()
-                            .build()
-                            .context("starting the batch items' runtime")
-                    });
-                let tokio = match tokio {
-                    Ok(tokio) => tokio,
+                let (tokio, runtime, mut workers) = match start(&cfg, &client, &acts, meter) {
+                    Ok(started) => started,
                     Err(e) => {
                         let _ = started_tx.send(Err(e));
-                        return;
+                        return Ok(());
                     }
                 };
+                let stops = workers
+                    .iter()
+                    .map(|w| Box::new(w.shutdown_handle()) as Stop)
+                    .collect();
+                let _ = started_tx.send(Ok(stops));
+                // The workers and their Temporal runtime end inside it too.
                 tokio.block_on(async move {
-                    let (_runtime, mut workers) = match build(&cfg, &client, &acts, meter) {
-                        Ok(built) => built,
-                        Err(e) => {
-                            let _ = started_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let stops = workers
-                        .iter()
-                        .map(|w| Box::new(w.shutdown_handle()) as Stop)
-                        .collect();
-                    let _ = started_tx.send(Ok(stops));
+                    let _runtime = runtime;
                     let ends = futures::future::join_all(workers.iter_mut().map(|w| w.run()));
-                    let _ = done_tx.send(
-                        ends.await
-                            .into_iter()
-                            .try_for_each(|r| r)
-                            .context("a batch items' worker stopped with an error"),
-                    );
-                });
+                    ends.await
+                        .into_iter()
+                        .try_for_each(|r| r)
+                        .context("a batch items' worker stopped with an error")
+                })
             })
             .context("starting the batch items' thread")?;
         let stops = started_rx
             .recv()
             .context("the batch items' thread ended as it started")??;
-        Ok(Self {
-            stops,
-            done,
-            thread,
-        })
+        Ok(Self { stops, thread })
     }
 
     /// Stops their polling; running items may finish within the graceful
@@ -104,32 +79,43 @@ impl BatchItems {
     /// Stops them (if not yet) and waits for their workers to end.
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.initiate_shutdown();
-        let result = self
-            .done
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the batch items' thread panicked")));
-        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
-        result
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the batch items' thread panicked")))
     }
 }
 
-/// The Temporal runtime of the batch items' thread, and a worker for each
-/// band's batch queue on it.
-fn build(
+/// On the calling thread: its priority lowered by `worker.batch_nice`
+/// (Linux keeps a nice value per thread, and the threads it starts, its
+/// runtime's and the SDK's, inherit it), a runtime, the Temporal runtime
+/// on it, and a worker for each band's batch queue.
+fn start(
     cfg: &Config,
     client: &Client,
     acts: &Activities,
     meter: Option<Arc<dyn CoreMeter>>,
-) -> anyhow::Result<(Runtime, Vec<Worker>)> {
-    let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
-        .context("starting the batch items' Temporal runtime")?;
-    let workers = cfg
-        .bands
-        .iter()
-        .map(|band| {
-            let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
-            band_worker(&runtime, client, acts, cfg, cfg.batched_queue(band), slots)
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok((runtime, workers))
+) -> anyhow::Result<(tokio::runtime::Runtime, Runtime, Vec<Worker>)> {
+    rustix::process::nice(cfg.worker.batch_nice)
+        .context("lowering the batch items' CPU priority")?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("batch-items")
+        .enable_all()
+        .build()
+        .context("starting the batch items' runtime")?;
+    let (runtime, workers) = {
+        let _inside = tokio.enter();
+        let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
+            .context("starting the batch items' Temporal runtime")?;
+        let workers = cfg
+            .bands
+            .iter()
+            .map(|band| {
+                let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
+                band_worker(&runtime, client, acts, cfg, cfg.batched_queue(band), slots)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        (runtime, workers)
+    };
+    Ok((tokio, runtime, workers))
 }
