@@ -15,10 +15,16 @@ use std::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_clients_request_is_not_held_behind_a_large_batch() {
     // Two of the batch's small AIPs move at a time (its own local slots;
-    // single requests keep the default), each slowed to about a second.
+    // single requests keep the default), each slowed to about a second,
+    // on threads at the default lower priority (the suite's apps run them
+    // at the same priority: on a loaded host, their own threads could
+    // then take the CPU from a request's, which is what this test is for).
     let app = TestApp::start_with(Options {
         max_read_bytes_per_sec: Some(16 * 1024),
-        configure: Some(Arc::new(|cfg| cfg.worker.batch_local_slots = 2)),
+        configure: Some(Arc::new(|cfg| {
+            cfg.worker.batch_local_slots = 2;
+            cfg.worker.batch_nice = platform::config::Config::default().worker.batch_nice;
+        })),
         ..Default::default()
     })
     .await;
