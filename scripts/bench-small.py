@@ -15,6 +15,10 @@
   bench-small.py history TEMPORAL_CLI ADDRESS WORKFLOW_ID [LOCK_ID]
       one dissemination's history (and its lock's) by `temporal workflow
       show`: events, workflow tasks and Temporal Cloud actions, as JSON.
+  bench-small.py server-writes METRICS_URL
+      the Temporal server's database calls so far, from its Prometheus
+      metrics: writes (executions, tasks, visibility records, by name) and
+      all calls, as JSON; two readings around a run give its cost.
 
 The webhook log is the demo endpoint's (scripts/webhook-receiver.py): one
 line `verified dissemination.delivered <id> ... at=<unix seconds>` per
@@ -175,6 +179,28 @@ def history(cli, address, workflow_id, lock_id=None):
     return out
 
 
+# Calls that change the database (the execution and history, its tasks,
+# its visibility record), by the names of the server's persistence metrics.
+WRITE = re.compile(r"^(Create|Update|Upsert|Record|Delete|RangeComplete|Complete|ConflictResolve)")
+CALL = re.compile(r'^(?:visibility_)?persistence_requests\{([^}]*)\} ([0-9.e+]+)$')
+
+
+def server_writes(url):
+    with urllib.request.urlopen(url, timeout=30) as res:
+        text = res.read().decode()
+    out = {"writes": 0.0, "calls": 0.0}
+    for line in text.splitlines():
+        m = CALL.match(line)
+        if not m:
+            continue
+        op = re.search(r'operation="([^"]*)"', m.group(1))
+        n = float(m.group(2))
+        out["calls"] += n
+        if op and WRITE.match(op.group(1)):
+            out["writes"] += n
+    return out
+
+
 def timeline(cli, address, workflow_id):
     """Where one dissemination's time went until its first workflow task
     ended (a small AIP is delivered inside it): how long that task waited
@@ -209,5 +235,7 @@ if __name__ == "__main__":
         print(json.dumps(history(*args)))
     elif cmd == "timeline":
         print(json.dumps(timeline(*args)))
+    elif cmd == "server-writes":
+        print(json.dumps(server_writes(*args)))
     else:
         sys.exit(__doc__)

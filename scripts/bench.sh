@@ -21,7 +21,9 @@
 #       one S3 PUT, `dissemination-worker floor`, same server); and one small
 #       dissemination's history, lock included: events, workflow tasks and
 #       Temporal Cloud actions through delivery, and over its whole life
-#       (through a second API process whose retention is 3 s).
+#       (through a second API process whose retention is 3 s); and what
+#       each costs Temporal's database per item (writes and all calls, from
+#       the server's persistence metrics read before and after each run).
 #       The floor, the singles and the batch each start on a Temporal
 #       server of their own (restarted on the same ports; in memory, or on
 #       a new database file): a run after another finds a fuller database
@@ -442,12 +444,17 @@ p5() {
   "$bin/dissemination-worker" seed-demo --small 1 --small-prefix 5e00 --small-kib "$kib" >/dev/null
   "$bin/dissemination-worker" seed-demo --small 2 --small-prefix 5f00 --small-kib "$kib" >/dev/null
   local files=("$STACK_DATA"/repository/019e404e-5c00-*/primary.tar)
+  local writes="python3 scripts/bench-small.py server-writes http://127.0.0.1:$T_METRICS/metrics"
+  P5_W0=$($writes)
   P5_FLOOR=$("$bin/dissemination-worker" floor --count "$n" --concurrency 32 --files "${files[@]}" 2>/dev/null | tail -1)
+  P5_W1=$($writes)
   # Each on a Temporal server of its own: a run after another finds a
   # fuller database and the other's disseminations waiting out their
   # retention (the second was 10-40 % slower on the in-memory server).
   p5_fresh_temporal 0
+  P5_W2=$($writes)
   P5_SINGLES=$(python3 scripts/bench-small.py singles "$API" "$TOKEN" 5c00 "$n" 32 "$RUN/logs/webhooks.log")
+  P5_W3=$($writes)
   sample=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sample"])' "$P5_SINGLES")
   lock="lock:demo-client:$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sample_archive"])' "$P5_SINGLES")"
   P5_HISTORY=$(python3 scripts/bench-small.py history "$cli" "127.0.0.1:$T_PORT" "$sample" "$lock")
@@ -473,13 +480,16 @@ p5() {
   P5_LIFE=$(python3 scripts/bench-small.py history "$cli" "127.0.0.1:$T_PORT" "$id" \
     "lock:demo-client:019e404e-5e00-7000-8000-000000000000")
   p5_fresh_temporal 1
+  P5_W4=$($writes)
   P5_BATCH=$(python3 scripts/bench-small.py batch "$API" "$TOKEN" 5d00 "$n" "$RUN/logs/webhooks.log")
-  printf '%s\n' "$P5_FLOOR" "$P5_SINGLES" "$P5_BATCH" "$P5_HISTORY" "$P5_LIFE" >"$RUN/p5-raw.txt"
+  P5_W5=$($writes)
+  P5_WRITES="[$P5_W0,$P5_W1,$P5_W2,$P5_W3,$P5_W4,$P5_W5]"
+  printf '%s\n' "$P5_FLOOR" "$P5_SINGLES" "$P5_BATCH" "$P5_HISTORY" "$P5_LIFE" "$P5_WRITES" >"$RUN/p5-raw.txt"
 }
 p5_lines() {
-  python3 - "${P5_SERVER:-memory}" "$P5_FLOOR" "$P5_SINGLES" "$P5_BATCH" "$P5_HISTORY" "$P5_LIFE" <<'PY'
+  python3 - "${P5_SERVER:-memory}" "$P5_FLOOR" "$P5_SINGLES" "$P5_BATCH" "$P5_HISTORY" "$P5_LIFE" "$P5_WRITES" <<'PY'
 import json, re, sys
-server, floor, singles, batch, hist, life = sys.argv[1:]
+server, floor, singles, batch, hist, life, writes = sys.argv[1:]
 floor_rate = float(re.match(r"([\d.]+) items/s", floor).group(1))
 floor_events = re.search(r"(\d+) events, (\d+) workflow tasks", floor)
 singles, batch, hist, life = map(json.loads, (singles, batch, hist, life))
@@ -493,6 +503,15 @@ def shape(h):
 print(f"   per small dissemination, through delivery: {shape(hist)}; whole life: {shape(life)}; "
       f"the floor's item: {floor_events.group(1)} events, {floor_events.group(2)} workflow tasks")
 print(f"   its events: {' '.join(life['types'])}")
+w = json.loads(writes)
+n = singles["items"]
+def per_item(a, b, key):
+    return (b[key] - a[key]) / n
+fw, sw, bw = (per_item(w[i], w[i + 1], "writes") for i in (0, 2, 4))
+fc, sc, bc = (per_item(w[i], w[i + 1], "calls") for i in (0, 2, 4))
+print(f"   Temporal's database per item (its persistence metrics, from the first POST to the last webhook): "
+      f"singles {sw:.1f} writes ({sc:.1f} calls), batch {bw:.1f} ({bc:.1f}), floor {fw:.1f} ({fc:.1f}) "
+      f"-> singles/floor = {sw / fw:.2f}, batch/floor = {bw / fw:.2f}")
 PY
 }
 if [ "${BENCH_PARTS:-all}" = p6 ]; then
