@@ -2,7 +2,7 @@
 //! event and workflow task is a persistence write (and a billed action on
 //! Temporal Cloud). A small AIP's whole life, lock included, stays within
 //! 25 events and 4 workflow tasks; two hundred at once are each delivered
-//! exactly once.
+//! exactly once; a released lock leaves no task behind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -163,4 +163,65 @@ async fn two_hundred_small_aips_at_once_are_each_delivered_exactly_once() {
     for (archive_id, id) in smalls.iter().zip(&ids) {
         app.assert_delivered_once(&hooks, archive_id, id).await;
     }
+}
+
+/// A lock is a workflow no worker runs: started with a delay longer than
+/// it is held, it gets no workflow task, so releasing it (terminating it)
+/// leaves nothing in the locks' task queue, which no worker polls. (Each
+/// lock started at once left one task there for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_lock_leaves_no_task_behind() {
+    let app = TestApp::start().await;
+    let token = app.client_token();
+    let smalls = crate::batches::small_aips(&app, "c10c", 3).await;
+    let api = app.api(&token);
+    for archive_id in &smalls {
+        api.deliver(
+            serde_json::json!({"archiveId": archive_id}),
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    for archive_id in &smalls {
+        let lock_id = workflows::lock::lock_id(CLIENT, archive_id);
+        let released = || async {
+            let events = history_of(&app, &lock_id, true).await;
+            if events.last() == Some(&EventType::WorkflowExecutionTerminated) {
+                Ok(events)
+            } else {
+                Err(events)
+            }
+        };
+        let events = Wait::secs(30)
+            .every_ms(200)
+            .until("the lock released", released)
+            .await;
+        assert_eq!(
+            events,
+            [
+                EventType::WorkflowExecutionStarted,
+                EventType::WorkflowExecutionTerminated
+            ],
+            "{lock_id}: no workflow task"
+        );
+    }
+    let queue = app.cfg.held_lock_queue();
+    let out = app.temporal_cli(&[
+        "task-queue",
+        "describe",
+        "--task-queue",
+        &queue,
+        "--task-queue-type",
+        "workflow",
+        "--output",
+        "json",
+    ]);
+    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let backlog: i64 = described["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["approximateBacklogCount"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(backlog, 0, "tasks left in {queue}: {described}");
 }

@@ -250,6 +250,7 @@ pub(crate) async fn admit(
             cfg.band_queue(cfg.band_for(priority))
         },
         lock_queue: cfg.held_lock_queue(),
+        lock_start_delay_secs: cfg.api.lock_start_delay_secs,
         priority_key: priority.priority_key(),
         view: &queued,
         tries,

@@ -9,18 +9,32 @@ use model::DisseminationId;
 use std::time::{Duration, SystemTime};
 use temporalio_client::{
     errors::{WorkflowInteractionError, WorkflowStartError},
+    grpc::WorkflowService,
+    tonic::{self, IntoRequest},
     Client, NamespacedClient, Priority, WorkflowExecutionInfo, WorkflowExecutionStatus,
     WorkflowHandle, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
     WorkflowTerminateOptions,
 };
+use temporalio_common::protos::{
+    coresdk::AsJsonPayloadExt,
+    temporal::api::{
+        common::v1::{Memo, Payload, Payloads, WorkflowType},
+        enums::v1::{self as proto, TaskQueueKind},
+        sdk::v1::UserMetadata,
+        taskqueue::v1::TaskQueue,
+        workflowservice::v1::StartWorkflowExecutionRequest,
+    },
+};
 use temporalio_common::{search_attributes::SearchAttributes, MemoValues};
+use tracing::Instrument;
 use workflows::{
     dissemination::{
         SA_ARCHIVE_ID, SA_BATCH_ID, SA_CLIENT_ID, SA_CONTRACT_ID, SA_PRIORITY, SA_STATUS,
     },
     lock::lock_id,
     DisseminationInput, DisseminationLock, DisseminationView, DisseminationWorkflow, LockInput,
-    LockRef, StagedByBatch, MEMO_LOCK_HOLDER, MEMO_MOVES_LOCALLY, MEMO_STAGED_BY_BATCH, MEMO_VIEW,
+    LockRef, StagedByBatch, LOCK_WORKFLOW, MEMO_LOCK_HOLDER, MEMO_MOVES_LOCALLY,
+    MEMO_STAGED_BY_BATCH, MEMO_VIEW,
 };
 
 /// A lock whose dissemination never appeared is stale after this long
@@ -45,6 +59,8 @@ pub struct StartRequest<'a> {
     pub input: DisseminationInput,
     pub band_queue: String,
     pub lock_queue: String,
+    /// `api.lock_start_delay_secs`.
+    pub lock_start_delay_secs: u64,
     pub priority_key: u8,
     pub view: &'a DisseminationView,
     /// A batch item whose tape files its batch stages (its memo says so).
@@ -67,32 +83,11 @@ pub async fn start(
     let lock_wf = lock_id(record.client_id.as_str(), record.archive_id.as_str());
     let mut holder = None;
     for _ in 0..LOCK_TRIES {
-        let mut memo = MemoValues::new();
-        memo.insert(MEMO_LOCK_HOLDER, record.dissemination_id.to_string());
-        let opts = WorkflowStartOptions::new(req.lock_queue.clone(), lock_wf.clone())
-            .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .memo(memo)
-            .static_summary(format!(
-                "lock of AIP {} for {}",
-                record.archive_id, record.client_id
-            ))
-            .build();
-        let input = LockInput {
-            dissemination_id: record.dissemination_id.clone(),
-        };
+        let lock = lock_request(client, &req, &lock_wf)?;
         let started = persist(req.tries, || {
-            temporal.bounded(async {
-                match client
-                    .start_workflow(DisseminationLock::run, input.clone(), opts.clone())
-                    .await
-                {
-                    Ok(handle) => Ok(Some(handle.info().run_id.clone().unwrap_or_default())),
-                    Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(None),
-                    Err(e) => Err(e.into()),
-                }
-            })
+            temporal.bounded(start_lock(client, lock.clone()))
         })
+        .instrument(tracing::info_span!("StartWorkflow:DisseminationLock", lock = %lock_wf))
         .await?;
         let taken = match started {
             Some(run_id) => run_id,
@@ -210,6 +205,79 @@ enum Holder {
     },
     /// No running lock any more.
     Gone,
+}
+
+/// The lock's start: its id is the check (a second start with it fails);
+/// its memo names the holder. It starts after `api.lock_start_delay_secs`:
+/// until then Temporal schedules no workflow task for it, so a lock
+/// released (terminated) before leaves nothing in its task queue, which no
+/// worker polls. (Started at once, every lock would leave one task there
+/// for good.) The SDK's start options have no start delay: the request is
+/// made here, with the SDK's JSON payloads.
+fn lock_request(
+    client: &Client,
+    req: &StartRequest<'_>,
+    lock_wf: &str,
+) -> Result<StartWorkflowExecutionRequest, ApiError> {
+    let record = &req.input.record;
+    let input = LockInput {
+        dissemination_id: record.dissemination_id.clone(),
+    };
+    let holder = record.dissemination_id.to_string();
+    let summary = format!("lock of AIP {} for {}", record.archive_id, record.client_id);
+    Ok(StartWorkflowExecutionRequest {
+        namespace: client.namespace(),
+        workflow_id: lock_wf.to_owned(),
+        workflow_type: Some(WorkflowType {
+            name: LOCK_WORKFLOW.to_owned(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: req.lock_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        input: Some(Payloads {
+            payloads: vec![json(&input)?],
+        }),
+        identity: client.identity(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        workflow_id_reuse_policy: proto::WorkflowIdReusePolicy::AllowDuplicate as i32,
+        workflow_id_conflict_policy: proto::WorkflowIdConflictPolicy::Fail as i32,
+        memo: Some(Memo {
+            fields: [(MEMO_LOCK_HOLDER.to_owned(), json(&holder)?)].into(),
+        }),
+        user_metadata: Some(UserMetadata {
+            summary: Some(json(&summary)?),
+            details: None,
+        }),
+        workflow_start_delay: Some(
+            Duration::from_secs(req.lock_start_delay_secs)
+                .try_into()
+                .map_err(ApiError::internal)?,
+        ),
+        ..Default::default()
+    })
+}
+
+/// A value as the SDK's default converter writes it (JSON).
+fn json<T: serde::Serialize>(value: &T) -> Result<Payload, ApiError> {
+    value
+        .as_json_payload()
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Starts the lock: its run id, or `None` when a run with its id is open.
+/// A retried start (same request id) that did happen answers with its run.
+async fn start_lock(
+    client: &Client,
+    request: StartWorkflowExecutionRequest,
+) -> Result<Option<String>, ApiError> {
+    let mut service = client.clone();
+    match WorkflowService::start_workflow_execution(&mut service, request.into_request()).await {
+        Ok(started) => Ok(Some(started.into_inner().run_id)),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(None),
+        Err(status) => Err(WorkflowStartError::from(status).into()),
+    }
 }
 
 async fn existing_holder(

@@ -50,6 +50,12 @@ pub struct ApiConfig {
     /// disseminations, the throughput a QUEUED one's `queue.estimatedStart`
     /// is estimated from.
     pub queue_sample_ms: u64,
+    /// A dissemination's (client, AIP) lock is a workflow no worker runs,
+    /// started with this delay: Temporal schedules no task for it before,
+    /// so a lock released sooner (every one but the longest transfers)
+    /// leaves nothing in the task queue of the locks, which no worker
+    /// polls. Its start timer stays in Temporal's timer queue this long.
+    pub lock_start_delay_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +78,7 @@ impl Default for ApiConfig {
             batch_start_tries: 3,
             batch_continue_after_events: 20_000,
             queue_sample_ms: 10_000,
+            lock_start_delay_secs: 30 * 24 * 3600,
         }
     }
 }
