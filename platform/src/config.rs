@@ -164,6 +164,10 @@ impl Config {
             "timings.link_lifetime_secs must be positive"
         );
         anyhow::ensure!(
+            self.api.lock_start_delay_secs <= 366 * 24 * 3600,
+            "api.lock_start_delay_secs is over a year (a lock's start timer stays in Temporal that long)"
+        );
+        anyhow::ensure!(
             self.s3.part_size_mib >= 5,
             "s3.part_size_mib must be at least 5 (the S3 minimum part size)"
         );

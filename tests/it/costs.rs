@@ -172,9 +172,8 @@ async fn two_hundred_small_aips_at_once_are_each_delivered_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_lock_leaves_no_task_behind() {
     let app = TestApp::start().await;
-    let token = app.client_token();
     let smalls = crate::batches::small_aips(&app, "c10c", 3).await;
-    let api = app.api(&token);
+    let api = app.api(&app.client_token());
     for archive_id in &smalls {
         api.deliver(
             serde_json::json!({"archiveId": archive_id}),
