@@ -103,8 +103,6 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         }
         None => None,
     };
-    let grace = Some(Duration::from_secs(cfg.worker.graceful_shutdown_secs));
-    let throttle = Duration::from_millis(cfg.worker.heartbeat_throttle_ms);
     let mut workers = Vec::new();
     // Each band twice: its single requests here, and its batch items with
     // slots of their own (a collection never holds the slots a request
@@ -136,8 +134,8 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     let staging = WorkerOptions::new(cfg.staging_queue())
         .register_activities(acts.clone())
         .tuner(tuner(cfg.tape.staging_slots, 1))
-        .max_heartbeat_throttle_interval(throttle)
-        .maybe_graceful_shutdown_period(grace)
+        .max_heartbeat_throttle_interval(cfg.worker.heartbeat_throttle())
+        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
         .build();
     workers.push(Worker::new(&runtime, client.clone(), staging).context("staging worker")?);
 
@@ -192,15 +190,13 @@ fn band_worker(
         .register_workflow::<DisseminationWorkflow>()?
         .register_activities(acts.clone())
         .tuner(slots)
-        .max_heartbeat_throttle_interval(Duration::from_millis(cfg.worker.heartbeat_throttle_ms))
+        .max_heartbeat_throttle_interval(cfg.worker.heartbeat_throttle())
         // New work arrives on the shared queue (where the server's
         // priority and fairness order it); continuations of workflows
         // this worker runs on its sticky queue. As many polls for the
         // one as for the other: new requests are not starved by them.
         .nonsticky_to_sticky_poll_ratio(1.0)
-        .maybe_graceful_shutdown_period(Some(Duration::from_secs(
-            cfg.worker.graceful_shutdown_secs,
-        )))
+        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
         .build();
     Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
 }

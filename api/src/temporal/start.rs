@@ -261,9 +261,7 @@ fn lock_request(
 
 /// A value as the SDK's default converter writes it (JSON).
 fn json<T: serde::Serialize>(value: &T) -> Result<Payload, ApiError> {
-    value
-        .as_json_payload()
-        .map_err(|e| ApiError::internal(e.to_string()))
+    value.as_json_payload().map_err(ApiError::internal)
 }
 
 /// Starts the lock: its run id, or `None` when a run with its id is open.

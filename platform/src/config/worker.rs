@@ -42,6 +42,18 @@ pub struct WorkerConfig {
     pub transparent_huge_pages: bool,
 }
 
+impl WorkerConfig {
+    /// `graceful_shutdown_secs`, as the SDK's workers take it.
+    pub fn graceful_shutdown(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.graceful_shutdown_secs)
+    }
+
+    /// `heartbeat_throttle_ms`, as the SDK's workers take it.
+    pub fn heartbeat_throttle(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.heartbeat_throttle_ms)
+    }
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
