@@ -2,6 +2,9 @@
 # stops everything it started, by PID, on exit. Inputs (environment):
 #   STACK_DATA       folder for data and logs (default .data)
 #   STACK_TEMPORAL_DB  "memory" for an in-memory Temporal server
+#   STACK_SQLITE_PRAGMAS  the file-backed server's SQLite pragmas (default
+#                    "journal_mode=wal synchronous=normal"; empty for
+#                    SQLite's own: a rollback journal synced at every commit)
 #   STACK_WORKERS    worker processes (default 1); with more than one, each has
 #                    the identity worker-<i>@<host>, its own metrics port and
 #                    its own log (logs/worker-<i>.log)
@@ -196,7 +199,12 @@ CFG
 # STACK_TEMPORAL_DB=memory) on the ports start_stack chose; its PID in
 # TEMPORAL_PID.
 start_temporal() {
-  local db=(--db-filename "$data/temporal.db")
+  local db=(--db-filename "$data/temporal.db") pragma
+  # SQLite with a write-ahead log, synced at checkpoints (STACK_SQLITE_PRAGMAS
+  # empty: SQLite's own rollback journal, synced at every commit).
+  for pragma in ${STACK_SQLITE_PRAGMAS-journal_mode=wal synchronous=normal}; do
+    db+=(--sqlite-pragma "$pragma")
+  done
   [ "${STACK_TEMPORAL_DB:-}" = memory ] && db=()
   # Temporal dev server with the service's search attributes, fairness, and
   # one partition per task queue (a band serves in the order a queued

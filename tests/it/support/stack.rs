@@ -58,9 +58,15 @@ fn start_temporal(
     for ns in namespaces {
         cmd.args(["--namespace", ns]);
     }
+    // SQLite with a write-ahead log, synced at checkpoints, as
+    // scripts/stack.sh runs it.
     cmd.args([
         "--db-filename",
         dir.join(format!("temporal-{attempt}.db")).to_str().unwrap(),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
     ]);
     let args: Vec<String> = cmd
         .get_args()
