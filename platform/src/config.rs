@@ -207,9 +207,11 @@ impl Config {
         format!("{}-locks", self.temporal.task_queue_prefix)
     }
 
-    /// The queue of the locks from flow 10 on: no worker polls it. A lock
-    /// only holds its workflow id (Temporal's uniqueness is the check) and
-    /// is released by terminating it, so it costs no workflow task.
+    /// The queue of the locks from flow 10 on. A lock only holds its
+    /// workflow id (Temporal's uniqueness is the check), starts with a delay
+    /// and is released by terminating it before, so it costs no workflow
+    /// task; the workers poll the queue for one held longer (or started
+    /// without a delay), so no task stays in its backlog.
     pub fn held_lock_queue(&self) -> String {
         format!("{}-locks-held", self.temporal.task_queue_prefix)
     }

@@ -2,11 +2,12 @@
 //! event and workflow task is a persistence write (and a billed action on
 //! Temporal Cloud). A small AIP's whole life, lock included, stays within
 //! 25 events and 4 workflow tasks; two hundred at once are each delivered
-//! exactly once; a released lock leaves no task behind.
+//! exactly once; a released lock leaves no task behind, and a worker takes
+//! the tasks older locks left.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::{ok_when, Options, TestApp, Wait, CLIENT};
+use crate::support::{ok_when, start_workers, Options, TestApp, Wait, CLIENT};
 use futures::StreamExt;
 use std::time::Duration;
 use temporalio_client::WorkflowExecutionStatus;
@@ -165,10 +166,10 @@ async fn two_hundred_small_aips_at_once_are_each_delivered_exactly_once() {
     }
 }
 
-/// A lock is a workflow no worker runs: started with a delay longer than
-/// it is held, it gets no workflow task, so releasing it (terminating it)
-/// leaves nothing in the locks' task queue, which no worker polls. (Each
-/// lock started at once left one task there for good.)
+/// A lock is a workflow no worker needs to run: started with a delay
+/// longer than it is held, it gets no workflow task, so releasing it
+/// (terminating it) leaves nothing in the locks' task queue. (Each lock
+/// started at once had one task there, run or dropped by a worker.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_lock_leaves_no_task_behind() {
     let app = TestApp::start().await;
@@ -205,22 +206,78 @@ async fn a_released_lock_leaves_no_task_behind() {
         );
     }
     let queue = app.cfg.held_lock_queue();
+    assert_eq!(backlog(&app, &queue), 0, "tasks left in {queue}");
+}
+
+/// The workflow tasks waiting in a task queue, as `temporal task-queue
+/// describe` counts them.
+fn backlog(app: &TestApp, queue: &str) -> i64 {
     let out = app.temporal_cli(&[
         "task-queue",
         "describe",
         "--task-queue",
-        &queue,
+        queue,
         "--task-queue-type",
         "workflow",
         "--output",
         "json",
     ]);
     let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let backlog: i64 = described["stats"]
+    described["stats"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["approximateBacklogCount"].as_i64().unwrap_or(0))
-        .sum();
-    assert_eq!(backlog, 0, "tasks left in {queue}: {described}");
+        .sum()
+}
+
+/// A lock started at once (as the API did before `api.lock_start_delay_secs`)
+/// left a workflow task in the locks' queue. A worker takes it: a released
+/// lock's task is dropped, a held lock's runs (and waits for its release).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_takes_the_tasks_locks_left_behind() {
+    let app = TestApp::start_with(Options::without_worker()).await;
+    let queue = app.cfg.held_lock_queue();
+    let locks: Vec<String> = (0..3)
+        .map(|i| workflows::lock::lock_id(CLIENT, &format!("left-behind-{i}")))
+        .collect();
+    for lock in &locks {
+        let input = serde_json::json!({"disseminationId": model::DisseminationId::generate()});
+        app.temporal_cli(&[
+            "workflow",
+            "start",
+            "--type",
+            workflows::LOCK_WORKFLOW,
+            "--task-queue",
+            &queue,
+            "--workflow-id",
+            lock,
+            "--input",
+            &input.to_string(),
+        ]);
+    }
+    // Two released, one still held.
+    for lock in &locks[..2] {
+        app.temporal_cli(&["workflow", "terminate", "--workflow-id", lock]);
+    }
+    let left = || async { ok_when(backlog(&app, &queue) == 3, "not yet") };
+    Wait::secs(30)
+        .every_ms(500)
+        .until("three tasks in the backlog", left)
+        .await;
+    let _worker = start_workers(&app, 1);
+    let taken = || async {
+        let n = backlog(&app, &queue);
+        ok_when(n == 0, n)
+    };
+    Wait::secs(60)
+        .every_ms(500)
+        .until("the backlog taken", taken)
+        .await;
+    let held = history_of(&app, &locks[2], true).await;
+    assert_eq!(
+        held.last(),
+        Some(&EventType::WorkflowTaskCompleted),
+        "the held lock ran and waits: {held:?}"
+    );
 }

@@ -118,11 +118,16 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
             slots,
         )?);
     }
-    let locks = WorkerOptions::new(cfg.lock_queue())
-        .register_workflow::<DisseminationLock>()?
-        .tuner(tuner(1, 1))
-        .build();
-    workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
+    // The locks of executions before flow 10 run until released; a lock
+    // from flow 10 on only has a task if it is held past its start delay,
+    // or was started without one: taken here, so none stays in a backlog.
+    for queue in [cfg.lock_queue(), cfg.held_lock_queue()] {
+        let locks = WorkerOptions::new(queue)
+            .register_workflow::<DisseminationLock>()?
+            .tuner(tuner(1, 1))
+            .build();
+        workers.push(Worker::new(&runtime, client.clone(), locks).context("lock worker")?);
+    }
     let batches = WorkerOptions::new(cfg.batch_queue())
         .register_workflow::<DisseminationBatch>()?
         .register_workflow::<workflows::WebhookRecovery>()?
