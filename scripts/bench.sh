@@ -27,7 +27,9 @@
 #       The floor, the singles and the batch each start on a Temporal
 #       server of their own (restarted on the same ports; in memory, or on
 #       a new database file): a run after another finds a fuller database
-#       and the other's disseminations waiting out their retention.
+#       and the other's disseminations waiting out their retention. The
+#       file-backed server's SQLite runs with scripts/stack.sh's pragmas
+#       (STACK_SQLITE_PRAGMAS= measures SQLite's own journal).
 #   P6  (with P5, or alone with BENCH_PARTS=p6 on the in-memory server, or
 #       the file-backed one with P5_SERVER=file) client B's single requests
 #       (P6_REQUESTS, 5, one after another, read every 20 ms by a client
