@@ -167,9 +167,11 @@ async fn two_hundred_small_aips_at_once_are_each_delivered_exactly_once() {
 }
 
 /// A lock is a workflow no worker needs to run: started with a delay
-/// longer than it is held, it gets no workflow task, so releasing it
-/// (terminating it) leaves nothing in the locks' task queue. (Each lock
-/// started at once had one task there, run or dropped by a worker.)
+/// longer than it is held, it gets no workflow task (its history shows
+/// it), so releasing it (terminating it) leaves nothing in the locks' task
+/// queue. A lock started at once had one task there: the next test shows
+/// a worker taking such tasks, which is why an empty backlog alone does
+/// not show the delay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_lock_leaves_no_task_behind() {
     let app = TestApp::start().await;
