@@ -3,7 +3,7 @@
 //! factor of two of the real one, and an urgent request is first in its
 //! own band.
 
-use crate::support::{Options, TestApp};
+use crate::support::{ok_when, Options, TestApp, Wait};
 use model::DisseminationStatus;
 use serde_json::json;
 use std::{
@@ -57,6 +57,23 @@ async fn queued_requests_count_down_and_their_estimate_holds() {
         );
     }
     let last = ids.last().unwrap().clone();
+    // `ahead` counts the requests the visibility store has recorded, which
+    // lags their start (more so on a loaded host): the count-down is
+    // watched from when all of them are there.
+    let client = app.stack_client().await;
+    let query = format!("WorkflowType = '{}'", workflows::DISSEMINATION_WORKFLOW);
+    let recorded = || async {
+        let count = client
+            .count_workflows(query.clone(), Default::default())
+            .await
+            .map(|c| c.count())
+            .unwrap_or(0);
+        ok_when(count >= n, count)
+    };
+    Wait::secs(30)
+        .every_ms(100)
+        .until("every request in the visibility store", recorded)
+        .await;
 
     // `ahead` counts down while the last one waits.
     let first = api.view(&last).await;
