@@ -497,7 +497,8 @@ floor_events = re.search(r"(\d+) events, (\d+) workflow tasks", floor)
 singles, batch, hist, life = map(json.loads, (singles, batch, hist, life))
 s, b = singles["items_per_sec"], batch["items_per_sec"]
 print(f"P5 [{server} Temporal] {singles['items']} small AIPs: singles {s:.1f} items/s "
-      f"(32 clients, {singles['seconds']:.1f} s), one batch {b:.1f} items/s ({batch['seconds']:.1f} s); "
+      f"(32 clients, {singles['seconds']:.1f} s), one batch {b:.1f} items/s ({batch['seconds']:.1f} s, "
+      f"its POST answered after {batch['posted_after']:.1f} s); "
       f"floor {floor_rate:.1f} items/s -> singles/floor = {s / floor_rate:.2f}, batch/singles = {b / s:.2f}")
 def shape(h):
     return (f"{h['events'] + h['lock_events']} events ({h['events']} + lock {h['lock_events']}), "
