@@ -38,6 +38,7 @@ pub fn workflow_settings(cfg: &Config) -> WorkflowSettings {
         local_max_bytes: Some(cfg.worker.local_max_bytes).filter(|b| *b > 0),
         batch_poll_ms: Some(cfg.api.batch_poll_ms),
         staging_queue: Some(cfg.staging_queue()),
+        steps_queue: Some(cfg.steps_queue()),
         stage_timeout_ms: Some(t.stage_timeout_ms),
         release_on_ack: cfg.retention.release_on_ack,
     }

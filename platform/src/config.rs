@@ -148,8 +148,10 @@ impl Config {
         }
         anyhow::ensure!(last == 100, "the last band must end at priority 100");
         anyhow::ensure!(
-            self.worker.local_slots > 0 && self.worker.batch_local_slots > 0,
-            "worker.local_slots and worker.batch_local_slots must be positive"
+            self.worker.local_slots > 0
+                && self.worker.batch_local_slots > 0
+                && self.worker.steps_slots > 0,
+            "worker.local_slots, worker.batch_local_slots and worker.steps_slots must be positive"
         );
         anyhow::ensure!(
             (0..=19).contains(&self.worker.batch_nice),
@@ -214,6 +216,14 @@ impl Config {
     /// without a delay), so no task stays in its backlog.
     pub fn held_lock_queue(&self) -> String {
         format!("{}-locks-held", self.temporal.task_queue_prefix)
+    }
+
+    /// The queue of the short steps (`finish`, webhook attempts,
+    /// clean-ups): polled with `worker.steps_slots` of its own, so they
+    /// never wait behind long transfers for a band's slots. Priority and
+    /// fairness are the execution's, as on its band's queue.
+    pub fn steps_queue(&self) -> String {
+        format!("{}-steps", self.temporal.task_queue_prefix)
     }
 
     /// The queue of the `stage` steps (waiting for tape): polled with

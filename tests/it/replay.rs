@@ -382,3 +382,54 @@ async fn record_removal_histories() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "records new histories: only for deliberate, versioned workflow changes"]
+async fn record_steps_histories() {
+    // The short steps (`finish`, the webhook's later attempts, a link
+    // regeneration, a batch's counting) on the steps queue, which the
+    // execution's settings name (`stepsQueue`).
+    const VERSION: &str = "v13";
+    let app = TestApp::start_with(crate::support::Options {
+        retention_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    let token = app.client_token();
+    let api = app.api(&token);
+    let id = disseminate(&app, demo::DEMO_SINGLE, "DISSEMINATED").await;
+    api.links(&id).await;
+    record(
+        &app,
+        &id,
+        &format!("{VERSION}-delivered-links-regenerated-retention-ended"),
+    )
+    .await;
+
+    // The endpoint down for the first attempts, then back.
+    app.receiver.go_down().await;
+    let id = app.create(&token, demo::DEMO_TWO_FILES, 50).await;
+    api.wait_for(&id, Duration::from_secs(60), |v| {
+        v.webhook.as_ref().is_some_and(|w| w.attempts >= 2)
+    })
+    .await;
+    app.receiver.come_back().await;
+    record(&app, &id, &format!("{VERSION}-delivered-webhook-retried")).await;
+
+    // A batch of two, one item refused.
+    let created = api
+        .create_batch(
+            serde_json::json!({"archiveIds": [demo::DEMO_SINGLE, demo::DEMO_NOT_PRESERVED]}),
+        )
+        .await;
+    let item = created.items[0].dissemination_id.clone().unwrap();
+    let handle = app
+        .stack_client()
+        .await
+        .get_workflow_handle::<workflows::DisseminationBatch>(
+            created.batch.record.batch_id.to_string(),
+        );
+    let _ = handle.get_result(WorkflowGetResultOptions::default()).await;
+    save_history(handle, &format!("{VERSION}-batch-completed")).await;
+    record(&app, &item, &format!("{VERSION}-batch-item-delivered")).await;
+}

@@ -143,6 +143,15 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .graceful_shutdown_period(cfg.worker.graceful_shutdown())
         .build();
     workers.push(Worker::new(&runtime, client.clone(), staging).context("staging worker")?);
+    // Short steps on slots of their own: a band whose slots all hold long
+    // transfers still releases the other disseminations' locks and sends
+    // their webhooks.
+    let steps = WorkerOptions::new(cfg.steps_queue())
+        .register_activities(acts.clone())
+        .tuner(tuner(cfg.worker.steps_slots, 1))
+        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
+        .build();
+    workers.push(Worker::new(&runtime, client.clone(), steps).context("steps worker")?);
 
     // Last, so that no error above leaves their thread polling.
     let batch_items = batch_items::BatchItems::spawn(&cfg, &client, &acts, meter)?;

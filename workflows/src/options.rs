@@ -44,11 +44,21 @@ pub(crate) fn transfer_options(s: &WorkflowSettings) -> ActivityOptions {
         .build()
 }
 
+/// A short step on the steps queue, where the execution's settings name
+/// one (slots of its own: never behind its band's long transfers);
+/// executions started without it keep it on their own queue.
+fn on_steps_queue(mut opts: ActivityOptions, s: &WorkflowSettings) -> ActivityOptions {
+    if let Some(queue) = &s.steps_queue {
+        opts.task_queue = Some(queue.clone());
+    }
+    opts
+}
+
 /// A webhook retried by Temporal's policy: backoff from
 /// `webhook_retry_initial_ms`, until `webhook_give_up_after_ms`; 410 Gone
 /// and a missing configuration stop at once.
 pub(crate) fn webhook_options(s: &WorkflowSettings, summary: String) -> ActivityOptions {
-    ActivityOptions::with_close_timeouts(
+    let opts = ActivityOptions::with_close_timeouts(
         temporalio_common::ActivityCloseTimeouts::ScheduleAndStartToClose {
             schedule_to_close: ms(s.webhook_give_up_after_ms),
             start_to_close: ms(s.short_activity_timeout_ms),
@@ -65,10 +75,12 @@ pub(crate) fn webhook_options(s: &WorkflowSettings, summary: String) -> Activity
             .build(),
     )
     .summary(summary)
-    .build()
+    .build();
+    on_steps_queue(opts, s)
 }
 
-/// Short steps: each attempt bounded; all of them within `retry_for_ms`.
+/// Short steps: each attempt bounded; all of them within `retry_for_ms`;
+/// on the steps queue.
 pub(crate) fn short_options(
     s: &WorkflowSettings,
     non_retryable: &[FailureType],
@@ -82,7 +94,7 @@ pub(crate) fn short_options(
             start_to_close: ms(s.short_activity_timeout_ms),
         };
     }
-    opts
+    on_steps_queue(opts, s)
 }
 
 /// The line operators read in the Web UI's event list.

@@ -30,6 +30,12 @@ pub struct WorkerConfig {
     /// collection of small AIPs leaves a single request of the band the
     /// CPU and the Temporal server it needs (with `batch_nice`).
     pub batch_local_slots: usize,
+    /// Short steps a worker runs at once on the queue `{prefix}-steps`:
+    /// `finish` (the lock released, the webhook's first attempt), the
+    /// webhook's later attempts and the clean-ups. Slots of their own, so
+    /// a band whose activity slots all hold long transfers still releases
+    /// every other dissemination's lock and sends its webhook.
+    pub steps_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
     /// then gets the CPU only when the request leaves it some; alone, it
@@ -65,6 +71,7 @@ impl Default for WorkerConfig {
             local_max_bytes: 1024 * 1024,
             local_slots: 20,
             batch_local_slots: 3,
+            steps_slots: 32,
             batch_nice: 19,
             transparent_huge_pages: false,
         }

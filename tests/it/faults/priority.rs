@@ -79,3 +79,50 @@ async fn statuses(app: &TestApp, items: &[(String, String)]) -> Vec<Status> {
         .map(|(token, id)| async move { app.api(token).view(id).await.status });
     futures::future::join_all(views).await
 }
+
+/// Short steps have slots of their own: while a band's every activity slot
+/// holds a long transfer, a small request of the same band is delivered,
+/// its webhook sent and its lock released, not after that transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_and_a_lock_release_never_wait_behind_long_transfers() {
+    // One activity slot per band, held for about 100 s by a large AIP.
+    let app = TestApp::start_with(Options {
+        band_slots: Some(1),
+        max_read_bytes_per_sec: Some(256 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let api = app.api(&app.client_token());
+    let large = "019e404e-5e95-7000-8000-000000000000";
+    demo::seed_large(&app.cfg, large, 24).await.unwrap();
+    let held = api
+        .create(json!({"archiveId": large}))
+        .await
+        .dissemination_id;
+    api.wait_for(&held, Duration::from_secs(60), |v| {
+        is_transferring(v.status)
+    })
+    .await;
+    // A small AIP moves inside its workflow task; what follows (the lock
+    // released, the webhook's first attempt) needs no slot of the band.
+    let small = api
+        .create(json!({"archiveId": demo::DEMO_SINGLE}))
+        .await
+        .dissemination_id;
+    let hook = app.webhook_of(&small).await;
+    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+    // Released: the same AIP can be asked for again at once.
+    let again = api
+        .create(json!({"archiveId": demo::DEMO_SINGLE}))
+        .await
+        .dissemination_id;
+    assert_ne!(again, small);
+    let large_now = api.view(&held).await.status;
+    assert!(
+        is_transferring(large_now),
+        "the long transfer should still hold the band's slot, but is {large_now:?}"
+    );
+    api.cancel(&held).await;
+    api.until_final(&held, Duration::from_secs(60)).await;
+    api.until_final(&again, Duration::from_secs(60)).await;
+}

@@ -143,6 +143,11 @@ pub struct WorkflowSettings {
     /// no transfer slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staging_queue: Option<String>,
+    /// The queue of the short steps (`finish`, webhook attempts,
+    /// clean-ups), with slots of their own; absent: they run on the
+    /// execution's own queue, behind its band's transfers, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_queue: Option<String>,
     /// A recall not done after this long makes its copy unreadable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_timeout_ms: Option<u64>,
