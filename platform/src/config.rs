@@ -150,8 +150,10 @@ impl Config {
         anyhow::ensure!(
             self.worker.local_slots > 0
                 && self.worker.batch_local_slots > 0
-                && self.worker.steps_slots > 0,
-            "worker.local_slots, worker.batch_local_slots and worker.steps_slots must be positive"
+                && self.worker.steps_slots > 0
+                && self.worker.batch_steps_slots > 0,
+            "worker.local_slots, worker.batch_local_slots, worker.steps_slots and \
+             worker.batch_steps_slots must be positive"
         );
         anyhow::ensure!(
             (0..=19).contains(&self.worker.batch_nice),
@@ -224,6 +226,12 @@ impl Config {
     /// fairness are the execution's, as on its band's queue.
     pub fn steps_queue(&self) -> String {
         format!("{}-steps", self.temporal.task_queue_prefix)
+    }
+
+    /// The steps queue of batch items: `worker.batch_steps_slots` of its
+    /// own, on the batch items' threads.
+    pub fn batched_steps_queue(&self) -> String {
+        format!("{}-steps-batched", self.temporal.task_queue_prefix)
     }
 
     /// The queue of the `stage` steps (waiting for tape): polled with

@@ -5,7 +5,7 @@
 //! a collection slows another client's request down less (P6) without
 //! being held to fewer slots when it runs alone (P5).
 
-use super::{band_worker, telemetry_for, tuner};
+use super::{band_worker, steps_worker, telemetry_for, tuner};
 use activities::Activities;
 use anyhow::Context;
 use platform::config::Config;
@@ -89,7 +89,8 @@ impl BatchItems {
 /// On the calling thread: its priority lowered by `worker.batch_nice`
 /// (Linux keeps a nice value per thread, and the threads it starts, its
 /// runtime's and the SDK's, inherit it), a runtime, the Temporal runtime
-/// on it, and a worker for each band's batch queue.
+/// on it, a worker for each band's batch queue and one for the batch
+/// items' steps.
 fn start(
     cfg: &Config,
     client: &Client,
@@ -107,14 +108,22 @@ fn start(
         let _inside = tokio.enter();
         let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
             .context("starting the batch items' Temporal runtime")?;
-        let workers = cfg
+        let mut workers = cfg
             .bands
             .iter()
             .map(|band| {
                 let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
                 band_worker(&runtime, client, acts, cfg, cfg.batched_queue(band), slots)
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        workers.push(steps_worker(
+            &runtime,
+            client,
+            acts,
+            cfg.batched_steps_queue(),
+            cfg.worker.batch_steps_slots,
+            cfg.worker.graceful_shutdown(),
+        )?);
         (runtime, workers)
     };
     Ok((tokio, runtime, workers))

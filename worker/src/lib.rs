@@ -145,13 +145,15 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     workers.push(Worker::new(&runtime, client.clone(), staging).context("staging worker")?);
     // Short steps on slots of their own: a band whose slots all hold long
     // transfers still releases the other disseminations' locks and sends
-    // their webhooks.
-    let steps = WorkerOptions::new(cfg.steps_queue())
-        .register_activities(acts.clone())
-        .tuner(tuner(cfg.worker.steps_slots, 1))
-        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
-        .build();
-    workers.push(Worker::new(&runtime, client.clone(), steps).context("steps worker")?);
+    // their webhooks (batch items': with the batch queues, below).
+    workers.push(steps_worker(
+        &runtime,
+        &client,
+        &acts,
+        cfg.steps_queue(),
+        cfg.worker.steps_slots,
+        cfg.worker.graceful_shutdown(),
+    )?);
 
     // Last, so that no error above leaves their thread polling.
     let batch_items = batch_items::BatchItems::spawn(&cfg, &client, &acts, meter)?;
@@ -211,6 +213,23 @@ fn band_worker(
         // one as for the other: new requests are not starved by them.
         .nonsticky_to_sticky_poll_ratio(1.0)
         .graceful_shutdown_period(cfg.worker.graceful_shutdown())
+        .build();
+    Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
+}
+
+/// The worker of a steps queue: short activities only, with `slots`.
+fn steps_worker(
+    runtime: &Runtime,
+    client: &temporalio_client::Client,
+    acts: &Activities,
+    queue: String,
+    slots: usize,
+    grace: Duration,
+) -> anyhow::Result<Worker> {
+    let opts = WorkerOptions::new(queue.clone())
+        .register_activities(acts.clone())
+        .tuner(tuner(slots, 1))
+        .graceful_shutdown_period(grace)
         .build();
     Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
 }

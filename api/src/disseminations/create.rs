@@ -207,7 +207,11 @@ pub(crate) async fn admit(
         status: model::DisseminationStatus::Queued,
         ..view.clone()
     };
-    let settings = crate::settings::workflow_settings(cfg);
+    let mut settings = crate::settings::workflow_settings(cfg);
+    if ask.batch.is_some() {
+        // A batch's item: its short steps too on slots of the batch's own.
+        settings.steps_queue = Some(cfg.batched_steps_queue());
+    }
     // A batch's item: its first tape copies are staged by the batch.
     let tape = match &ask.staging {
         Some(staging) => {

@@ -36,6 +36,11 @@ pub struct WorkerConfig {
     /// a band whose activity slots all hold long transfers still releases
     /// every other dissemination's lock and sends its webhook.
     pub steps_slots: usize,
+    /// The same for batch items, on `{prefix}-steps-batched`, on the batch
+    /// items' threads (`batch_nice`): a collection's steps never hold the
+    /// slots a single request's take, and no more of them than this press
+    /// on the Temporal server at once beside another client's request.
+    pub batch_steps_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
     /// then gets the CPU only when the request leaves it some; alone, it
@@ -72,6 +77,7 @@ impl Default for WorkerConfig {
             local_slots: 20,
             batch_local_slots: 3,
             steps_slots: 32,
+            batch_steps_slots: 4,
             batch_nice: 19,
             transparent_huge_pages: false,
         }
