@@ -5,7 +5,7 @@
 //! a collection slows another client's request down less (P6) without
 //! being held to fewer slots when it runs alone (P5).
 
-use super::{band_worker, steps_worker, telemetry_for, tuner};
+use super::{activity_worker, band_worker, telemetry_for, tuner};
 use activities::Activities;
 use anyhow::Context;
 use platform::config::Config;
@@ -116,13 +116,13 @@ fn start(
                 band_worker(&runtime, client, acts, cfg, cfg.batched_queue(band), slots)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        workers.push(steps_worker(
+        workers.push(activity_worker(
             &runtime,
             client,
             acts,
+            cfg,
             cfg.batched_steps_queue(),
             cfg.worker.batch_steps_slots,
-            cfg.worker.graceful_shutdown(),
         )?);
         (runtime, workers)
     };

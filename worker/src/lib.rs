@@ -136,23 +136,24 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .build();
     workers.push(Worker::new(&runtime, client.clone(), batches).context("batch worker")?);
     // Waiting for tape on slots of its own: a recall holds no transfer slot.
-    let staging = WorkerOptions::new(cfg.staging_queue())
-        .register_activities(acts.clone())
-        .tuner(tuner(cfg.tape.staging_slots, 1))
-        .max_heartbeat_throttle_interval(cfg.worker.heartbeat_throttle())
-        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
-        .build();
-    workers.push(Worker::new(&runtime, client.clone(), staging).context("staging worker")?);
-    // Short steps on slots of their own: a band whose slots all hold long
-    // transfers still releases the other disseminations' locks and sends
-    // their webhooks (batch items': with the batch queues, below).
-    workers.push(steps_worker(
+    workers.push(activity_worker(
         &runtime,
         &client,
         &acts,
+        &cfg,
+        cfg.staging_queue(),
+        cfg.tape.staging_slots,
+    )?);
+    // Short steps on slots of their own: a band whose slots all hold long
+    // transfers still releases the other disseminations' locks and sends
+    // their webhooks (batch items': with the batch queues, below).
+    workers.push(activity_worker(
+        &runtime,
+        &client,
+        &acts,
+        &cfg,
         cfg.steps_queue(),
         cfg.worker.steps_slots,
-        cfg.worker.graceful_shutdown(),
     )?);
 
     // Last, so that no error above leaves their thread polling.
@@ -217,19 +218,21 @@ fn band_worker(
     Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
 }
 
-/// The worker of a steps queue: short activities only, with `slots`.
-fn steps_worker(
+/// The worker of a queue of activities only (tape's `stage` steps, the
+/// short steps), with `slots` of its own.
+fn activity_worker(
     runtime: &Runtime,
     client: &temporalio_client::Client,
     acts: &Activities,
+    cfg: &Config,
     queue: String,
     slots: usize,
-    grace: Duration,
 ) -> anyhow::Result<Worker> {
     let opts = WorkerOptions::new(queue.clone())
         .register_activities(acts.clone())
         .tuner(tuner(slots, 1))
-        .graceful_shutdown_period(grace)
+        .max_heartbeat_throttle_interval(cfg.worker.heartbeat_throttle())
+        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
         .build();
     Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
 }
