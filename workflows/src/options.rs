@@ -114,3 +114,44 @@ pub(crate) fn detached_signal() -> SignalWorkflowOptions {
     opts.cancellation_token = Some(WorkflowCancellationToken::new());
     opts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Settings as an execution's recorded input holds them, with `extra`.
+    fn recorded(extra: serde_json::Value) -> WorkflowSettings {
+        let mut input = json!({
+            "heartbeatTimeoutMs": 30000, "transferTimeoutMs": 60000,
+            "shortActivityTimeoutMs": 1000, "retryInitialMs": 100,
+            "retryMaxIntervalMs": 1000, "retryMaxAttempts": 3,
+            "webhookRetryInitialMs": 100, "webhookRetryMaxIntervalMs": 1000,
+            "webhookGiveUpAfterMs": 10000, "linkLifetimeSecs": 60,
+        });
+        if let (Some(all), Some(more)) = (input.as_object_mut(), extra.as_object()) {
+            all.extend(more.clone());
+        }
+        serde_json::from_value(input).expect("settings as recorded")
+    }
+
+    #[test]
+    fn the_short_steps_go_to_the_steps_queue_the_input_names() {
+        let s = recorded(json!({"stepsQueue": "d-steps"}));
+        let queue = |o: ActivityOptions| o.task_queue;
+        assert_eq!(queue(short_options(&s, &[])).as_deref(), Some("d-steps"));
+        assert_eq!(
+            queue(webhook_options(&s, "webhook".into())).as_deref(),
+            Some("d-steps")
+        );
+        // Transfers stay on the execution's own queue and its band's slots.
+        assert_eq!(queue(transfer_options(&s)), None);
+    }
+
+    #[test]
+    fn an_execution_started_without_a_steps_queue_keeps_its_steps_on_its_own_queue() {
+        let s = recorded(json!({}));
+        assert_eq!(short_options(&s, &[]).task_queue, None);
+        assert_eq!(webhook_options(&s, "webhook".into()).task_queue, None);
+    }
+}
