@@ -5,7 +5,7 @@
 //! a collection slows another client's request down less (P6) without
 //! being held to fewer slots when it runs alone (P5).
 
-use super::{activity_worker, band_worker, telemetry_for, tuner};
+use super::{telemetry_for, tuner, Pollers};
 use activities::Activities;
 use anyhow::Context;
 use platform::config::Config;
@@ -108,22 +108,21 @@ fn start(
         let _inside = tokio.enter();
         let runtime = Runtime::from_current_tokio(telemetry_for(meter)?)
             .context("starting the batch items' Temporal runtime")?;
+        let pollers = Pollers {
+            runtime: &runtime,
+            client,
+            acts,
+            cfg,
+        };
         let mut workers = cfg
             .bands
             .iter()
             .map(|band| {
                 let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
-                band_worker(&runtime, client, acts, cfg, cfg.batched_queue(band), slots)
+                pollers.band(cfg.batched_queue(band), slots)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        workers.push(activity_worker(
-            &runtime,
-            client,
-            acts,
-            cfg,
-            cfg.batched_steps_queue(),
-            cfg.worker.batch_steps_slots,
-        )?);
+        workers.push(pollers.activities(cfg.batched_steps_queue(), cfg.worker.batch_steps_slots)?);
         (runtime, workers)
     };
     Ok((tokio, runtime, workers))

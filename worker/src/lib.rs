@@ -107,16 +107,15 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     // Each band twice: its single requests here, and its batch items with
     // slots of their own (a collection never holds the slots a request
     // starts on), on threads of their own at a lower CPU priority.
+    let pollers = Pollers {
+        runtime: &runtime,
+        client: &client,
+        acts: &acts,
+        cfg: &cfg,
+    };
     for band in &cfg.bands {
         let slots = tuner(band.slots, cfg.worker.local_slots);
-        workers.push(band_worker(
-            &runtime,
-            &client,
-            &acts,
-            &cfg,
-            cfg.band_queue(band),
-            slots,
-        )?);
+        workers.push(pollers.band(cfg.band_queue(band), slots)?);
     }
     // The locks of executions before flow 10 run until released; a lock
     // from flow 10 on only has a task if it is held past its start delay,
@@ -136,25 +135,11 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         .build();
     workers.push(Worker::new(&runtime, client.clone(), batches).context("batch worker")?);
     // Waiting for tape on slots of its own: a recall holds no transfer slot.
-    workers.push(activity_worker(
-        &runtime,
-        &client,
-        &acts,
-        &cfg,
-        cfg.staging_queue(),
-        cfg.tape.staging_slots,
-    )?);
+    workers.push(pollers.activities(cfg.staging_queue(), cfg.tape.staging_slots)?);
     // Short steps on slots of their own: a band whose slots all hold long
     // transfers still releases the other disseminations' locks and sends
     // their webhooks (batch items': with the batch queues, below).
-    workers.push(activity_worker(
-        &runtime,
-        &client,
-        &acts,
-        &cfg,
-        cfg.steps_queue(),
-        cfg.worker.steps_slots,
-    )?);
+    workers.push(pollers.activities(cfg.steps_queue(), cfg.worker.steps_slots)?);
 
     // Last, so that no error above leaves their thread polling.
     let batch_items = batch_items::BatchItems::spawn(&cfg, &client, &acts, meter)?;
@@ -193,48 +178,52 @@ fn telemetry_for(meter: Option<Arc<dyn CoreMeter>>) -> anyhow::Result<RuntimeOpt
         .map_err(anyhow::Error::msg)
 }
 
-/// The worker of one band's queue: dissemination workflows and their
-/// activities, with the queue's slots.
-fn band_worker(
-    runtime: &Runtime,
-    client: &temporalio_client::Client,
-    acts: &Activities,
-    cfg: &Config,
-    queue: String,
-    slots: TunerHolder,
-) -> anyhow::Result<Worker> {
-    let opts = WorkerOptions::new(queue.clone())
-        .register_workflow::<DisseminationWorkflow>()?
-        .register_activities(acts.clone())
-        .tuner(slots)
-        .max_heartbeat_throttle_interval(cfg.worker.heartbeat_throttle())
-        // New work arrives on the shared queue (where the server's
-        // priority and fairness order it); continuations of workflows
-        // this worker runs on its sticky queue. As many polls for the
-        // one as for the other: new requests are not starved by them.
-        .nonsticky_to_sticky_poll_ratio(1.0)
-        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
-        .build();
-    Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
+/// What the workers of one Temporal runtime share.
+pub(crate) struct Pollers<'a> {
+    pub runtime: &'a Runtime,
+    pub client: &'a temporalio_client::Client,
+    pub acts: &'a Activities,
+    pub cfg: &'a Config,
 }
 
-/// The worker of a queue of activities only (tape's `stage` steps, the
-/// short steps), with `slots` of its own.
-fn activity_worker(
-    runtime: &Runtime,
-    client: &temporalio_client::Client,
-    acts: &Activities,
-    cfg: &Config,
-    queue: String,
-    slots: usize,
-) -> anyhow::Result<Worker> {
-    let opts = WorkerOptions::new(queue.clone())
-        .register_activities(acts.clone())
-        .tuner(tuner(slots, 1))
-        .max_heartbeat_throttle_interval(cfg.worker.heartbeat_throttle())
-        .graceful_shutdown_period(cfg.worker.graceful_shutdown())
-        .build();
-    Worker::new(runtime, client.clone(), opts).with_context(|| format!("worker for {queue}"))
+impl Pollers<'_> {
+    /// The worker of one band's queue: dissemination workflows and their
+    /// activities, with the queue's slots.
+    pub fn band(&self, queue: String, slots: TunerHolder) -> anyhow::Result<Worker> {
+        self.worker(queue, slots, true)
+    }
+
+    /// The worker of a queue of activities only (tape's `stage` steps, the
+    /// short steps), with `slots` of its own.
+    pub fn activities(&self, queue: String, slots: usize) -> anyhow::Result<Worker> {
+        self.worker(queue, tuner(slots, 1), false)
+    }
+
+    fn worker(
+        &self,
+        queue: String,
+        slots: TunerHolder,
+        disseminations: bool,
+    ) -> anyhow::Result<Worker> {
+        let mut opts = WorkerOptions::new(queue.clone());
+        if disseminations {
+            opts = opts.register_workflow::<DisseminationWorkflow>()?;
+        }
+        let cfg = &self.cfg.worker;
+        let opts = opts
+            .register_activities(self.acts.clone())
+            .tuner(slots)
+            .max_heartbeat_throttle_interval(cfg.heartbeat_throttle())
+            // New work arrives on the shared queue (where the server's
+            // priority and fairness order it); continuations of workflows
+            // this worker runs on its sticky queue. As many polls for the
+            // one as for the other: new requests are not starved by them.
+            .nonsticky_to_sticky_poll_ratio(1.0)
+            .graceful_shutdown_period(cfg.graceful_shutdown())
+            .build();
+        Worker::new(self.runtime, self.client.clone(), opts)
+            .with_context(|| format!("worker for {queue}"))
+    }
 }
 
 /// At start: a location that cannot be read is an operator's mistake to
