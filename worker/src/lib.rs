@@ -104,15 +104,15 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         None => None,
     };
     let mut workers = Vec::new();
-    // Each band twice: its single requests here, and its batch items with
-    // slots of their own (a collection never holds the slots a request
-    // starts on), on threads of their own at a lower CPU priority.
     let pollers = Pollers {
         runtime: &runtime,
         client: &client,
         acts: &acts,
         cfg: &cfg,
     };
+    // Each band twice: its single requests here, and its batch items with
+    // slots of their own (a collection never holds the slots a request
+    // starts on), on threads of their own at a lower CPU priority.
     for band in &cfg.bands {
         let slots = tuner(band.slots, cfg.worker.local_slots);
         workers.push(pollers.band(cfg.band_queue(band), slots)?);
