@@ -1,8 +1,9 @@
 //! Where a QUEUED dissemination stands (v1.2): how many requests of its
 //! band start before it, and an estimate of when it starts.
 //!
-//! - `ahead`: the running disseminations of its task queue (its band's, or
-//!   its band's for batch items) not yet final, of a higher priority or of
+//! - `ahead`: the running disseminations of its task queue (its band's,
+//!   its band's for batch items, or the small AIPs') not yet final, of a
+//!   higher priority or of
 //!   the same priority and older (the order the task queue serves them
 //!   in), less the ones the queue's workers are moving (its slots times
 //!   the workers polling it).
@@ -64,7 +65,8 @@ impl QueueWatch {
                 let queues = cfg
                     .bands
                     .iter()
-                    .flat_map(|band| [cfg.band_queue(band), cfg.batched_queue(band)]);
+                    .flat_map(|band| [cfg.band_queue(band), cfg.batched_queue(band)])
+                    .chain([cfg.small_queue()]);
                 for queue in queues {
                     let status = names().0;
                     let query = format!("TaskQueue = '{queue}' AND {status} IN {FINAL}");
@@ -126,6 +128,8 @@ pub async fn position(
     let band = cfg.band_for(priority);
     let slots = if task_queue == cfg.batched_queue(band) {
         band.batch_slots()
+    } else if task_queue == cfg.small_queue() {
+        cfg.worker.small_slots
     } else {
         band.slots
     };

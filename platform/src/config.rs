@@ -151,9 +151,10 @@ impl Config {
             self.worker.local_slots > 0
                 && self.worker.batch_local_slots > 0
                 && self.worker.steps_slots > 0
-                && self.worker.batch_steps_slots > 0,
-            "worker.local_slots, worker.batch_local_slots, worker.steps_slots and \
-             worker.batch_steps_slots must be positive"
+                && self.worker.batch_steps_slots > 0
+                && self.worker.small_slots > 0,
+            "worker.local_slots, worker.batch_local_slots, worker.steps_slots, \
+             worker.batch_steps_slots and worker.small_slots must be positive"
         );
         anyhow::ensure!(
             (0..=19).contains(&self.worker.batch_nice),
@@ -234,6 +235,27 @@ impl Config {
         format!("{}-steps-batched", self.temporal.task_queue_prefix)
     }
 
+    /// The queue of single requests for small AIPs: too large to move
+    /// inside a workflow task (over `worker.local_max_bytes`), up to
+    /// `worker.small_max_bytes`. Every band's, served urgent first (the
+    /// execution's priority key) with `worker.small_slots` of its own, so
+    /// such an AIP never waits behind its band's long transfers.
+    pub fn small_queue(&self) -> String {
+        format!("{}-small", self.temporal.task_queue_prefix)
+    }
+
+    /// The task queue a single request's dissemination runs on, whose slots
+    /// its transfer takes: the small AIPs' queue for an AIP of
+    /// `total_bytes` in that range, else its band's.
+    pub fn request_queue(&self, priority: Priority, total_bytes: u64) -> String {
+        let w = &self.worker;
+        if total_bytes > w.local_max_bytes && total_bytes <= w.small_max_bytes {
+            self.small_queue()
+        } else {
+            self.band_queue(self.band_for(priority))
+        }
+    }
+
     /// The queue of the `stage` steps (waiting for tape): polled with
     /// slots of its own, so a recall holds no transfer slot.
     pub fn staging_queue(&self) -> String {
@@ -283,6 +305,21 @@ mod tests {
         c.worker.batch_nice = 20;
         let refused = c.validate().expect_err("past the lowest priority");
         assert!(refused.to_string().contains("batch_nice"));
+    }
+
+    #[test]
+    fn a_small_aips_request_runs_on_the_small_queue_whatever_its_band() {
+        let mut c = Config::default();
+        c.fill_defaults();
+        let (mib, p) = (1024 * 1024, |p| Priority::new(p).expect("in range"));
+        // Moved inside its workflow task: its band's queue.
+        assert_eq!(c.request_queue(p(50), mib), "dissemination-normal");
+        assert_eq!(c.request_queue(p(50), 2 * mib), "dissemination-small");
+        assert_eq!(c.request_queue(p(1), 64 * mib), "dissemination-small");
+        // Large: its band's slots.
+        assert_eq!(c.request_queue(p(1), 64 * mib + 1), "dissemination-urgent");
+        c.worker.small_max_bytes = 0;
+        assert_eq!(c.request_queue(p(50), 2 * mib), "dissemination-normal");
     }
 
     #[test]

@@ -248,10 +248,12 @@ pub(crate) async fn admit(
         // worker slots of their own: a collection never holds the slots a
         // single request starts on (within it, clients share by fairness
         // key, and its items yield to another batch's more urgent ones).
+        // A single request for a small AIP takes the small AIPs' queue:
+        // its transfer never waits behind its band's long ones.
         band_queue: if ask.batch.is_some() {
             cfg.batched_queue(cfg.band_for(priority))
         } else {
-            cfg.band_queue(cfg.band_for(priority))
+            cfg.request_queue(priority, aip.repository_files.iter().map(|f| f.size).sum())
         },
         lock_queue: cfg.held_lock_queue(),
         lock_start_delay_secs: cfg.api.lock_start_delay_secs,

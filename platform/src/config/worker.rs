@@ -41,6 +41,17 @@ pub struct WorkerConfig {
     /// slots a single request's take, and no more of them than this press
     /// on the Temporal server at once beside another client's request.
     pub batch_steps_slots: usize,
+    /// Single requests for AIPs up to this many bytes in all (and over
+    /// `local_max_bytes`) run on the queue `{prefix}-small`, with
+    /// `small_slots` of their own: a photograph never waits behind its
+    /// band's terabyte transfers, which hold the band's slots for hours.
+    /// 0: every request on its band's queue. Batch items stay on their
+    /// band's queue for batch items.
+    pub small_max_bytes: u64,
+    /// Transfers a worker runs at once on `{prefix}-small`, every band's
+    /// (the server hands them out urgent first). Each holds at most its
+    /// AIP's size, and never more than a large transfer's part buffers.
+    pub small_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
     /// then gets the CPU only when the request leaves it some; alone, it
@@ -78,6 +89,8 @@ impl Default for WorkerConfig {
             batch_local_slots: 3,
             steps_slots: 32,
             batch_steps_slots: 4,
+            small_max_bytes: 64 * 1024 * 1024,
+            small_slots: 4,
             batch_nice: 19,
             transparent_huge_pages: false,
         }

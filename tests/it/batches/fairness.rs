@@ -73,10 +73,12 @@ async fn another_clients_request_is_not_held_behind_a_large_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band() {
     // One activity slot per band, and reads of 1 MiB/s: the batch's first
-    // large item holds it for about 24 s, the second waits for it.
+    // large item holds it for about 24 s, the second waits for it. Every
+    // request on its band's queue (none on the small AIPs').
     let app = TestApp::start_with(Options {
         max_read_bytes_per_sec: Some(1024 * 1024),
         band_slots: Some(1),
+        configure: Some(std::sync::Arc::new(|cfg| cfg.worker.small_max_bytes = 0)),
         ..Default::default()
     })
     .await;

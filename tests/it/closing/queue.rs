@@ -26,12 +26,16 @@ fn queued(v: &DisseminationView) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_requests_count_down_and_their_estimate_holds() {
     let app = TestApp::start_with(Options {
-        // One transfer at a time per band, each about two seconds: the
-        // throttle, not the host's load, sets the band's pace, so the
-        // queue is steady even on a busy CI host.
+        // One transfer at a time on the small AIPs' queue (every one of
+        // these AIPs is over the size a workflow moves by itself and small),
+        // each about two seconds: the throttle, not the host's load, sets
+        // the queue's pace, so it is steady even on a busy CI host.
         band_slots: Some(1),
         max_read_bytes_per_sec: Some(1024 * 1024),
-        configure: Some(Arc::new(|cfg| cfg.api.queue_sample_ms = 200)),
+        configure: Some(Arc::new(|cfg| {
+            cfg.api.queue_sample_ms = 200;
+            cfg.worker.small_slots = 1;
+        })),
         ..Default::default()
     })
     .await;
@@ -128,8 +132,9 @@ async fn queued_requests_count_down_and_their_estimate_holds() {
         "estimated/real start {median:.2} (of {ratios:.2?}), started at {started:.1} s: {seen:?}"
     );
 
-    // An urgent request is first in its band: behind the one transfer it
-    // has, more urgent than that, nothing ahead of it.
+    // An urgent request is first in its band (on the small AIPs' queue,
+    // served urgent first): behind the one transfer it has, more urgent
+    // than that, nothing ahead of it.
     let running = api
         .create(json!({"archiveId": aips[n], "priority": 10}))
         .await

@@ -80,15 +80,20 @@ async fn statuses(app: &TestApp, items: &[(String, String)]) -> Vec<Status> {
     futures::future::join_all(views).await
 }
 
-/// Short steps have slots of their own: while a band's every activity slot
-/// holds a long transfer, a small request of the same band is delivered,
-/// its webhook sent and its lock released, not after that transfer.
+/// Short steps and small AIPs have slots of their own: while a band's
+/// every activity slot holds a long transfer, a small request of the same
+/// band is delivered, its webhook sent and its lock released, and a
+/// photograph-sized AIP transferred, none of them after that transfer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_and_a_lock_release_never_wait_behind_long_transfers() {
-    // One activity slot per band, held for about 100 s by a large AIP.
+async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
+    // One activity slot per band, held for about 100 s by a large AIP;
+    // AIPs up to 4 MiB are small.
     let app = TestApp::start_with(Options {
         band_slots: Some(1),
         max_read_bytes_per_sec: Some(256 * 1024),
+        configure: Some(std::sync::Arc::new(|cfg| {
+            cfg.worker.small_max_bytes = 4 * 1024 * 1024;
+        })),
         ..Default::default()
     })
     .await;
@@ -117,6 +122,17 @@ async fn a_webhook_and_a_lock_release_never_wait_behind_long_transfers() {
         .await
         .dissemination_id;
     assert_ne!(again, small);
+    // Too large to move inside its workflow task (over 1 MiB), too small
+    // to wait for the band's slot: a transfer of its own on the small
+    // queue, read at the same pace (about 8 s).
+    let photo = "019e404e-5e95-7000-8000-000000000002";
+    demo::seed_large(&app.cfg, photo, 2).await.unwrap();
+    let photo = api
+        .create(json!({"archiveId": photo}))
+        .await
+        .dissemination_id;
+    let hook = app.webhook_of(&photo).await;
+    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
     let large_now = api.view(&held).await.status;
     assert!(
         is_transferring(large_now),
