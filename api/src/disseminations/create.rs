@@ -250,7 +250,7 @@ pub(crate) async fn admit(
         // key, and its items yield to another batch's more urgent ones).
         // A single request for a small AIP takes the small AIPs' queue:
         // its transfer never waits behind its band's long ones.
-        band_queue: if ask.batch.is_some() {
+        task_queue: if ask.batch.is_some() {
             cfg.batched_queue(cfg.band_for(priority))
         } else {
             cfg.request_queue(priority, aip.repository_files.iter().map(|f| f.size).sum())

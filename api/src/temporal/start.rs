@@ -57,7 +57,9 @@ pub struct Existing {
 
 pub struct StartRequest<'a> {
     pub input: DisseminationInput,
-    pub band_queue: String,
+    /// The execution's task queue: its band's, its band's for batch
+    /// items, or the small AIPs' (`Config::request_queue`).
+    pub task_queue: String,
     pub lock_queue: String,
     /// `api.lock_start_delay_secs`.
     pub lock_start_delay_secs: u64,
@@ -156,7 +158,7 @@ async fn start_dissemination(temporal: &Temporal, req: &StartRequest<'_>) -> Res
         attributes.push(SA_BATCH_ID.value_set(batch.to_string()));
     }
     let opts =
-        WorkflowStartOptions::new(req.band_queue.clone(), record.dissemination_id.to_string())
+        WorkflowStartOptions::new(req.task_queue.clone(), record.dissemination_id.to_string())
             .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
             .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
             // Within a band: urgent first, then each client's fair share

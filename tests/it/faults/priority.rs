@@ -98,12 +98,23 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     })
     .await;
     let api = app.api(&app.client_token());
-    let large = "019e404e-5e95-7000-8000-000000000000";
-    demo::seed_large(&app.cfg, large, 24).await.unwrap();
-    let held = api
-        .create(json!({"archiveId": large}))
-        .await
-        .dissemination_id;
+    // An AIP of `mib` MiB, seeded and asked for.
+    let ask = |archive_id: &'static str, mib| {
+        let (app, api) = (&app, &api);
+        async move {
+            demo::seed_large(&app.cfg, archive_id, mib).await.unwrap();
+            let created = api.create(json!({"archiveId": archive_id})).await;
+            created.dissemination_id
+        }
+    };
+    let delivered = |id: String| {
+        let app = &app;
+        async move {
+            let hook = app.webhook_of(&id).await;
+            assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+        }
+    };
+    let held = ask("019e404e-5e95-7000-8000-000000000000", 24).await;
     api.wait_for(&held, Duration::from_secs(60), |v| {
         is_transferring(v.status)
     })
@@ -114,8 +125,7 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
         .create(json!({"archiveId": demo::DEMO_SINGLE}))
         .await
         .dissemination_id;
-    let hook = app.webhook_of(&small).await;
-    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+    delivered(small.clone()).await;
     // Released: the same AIP can be asked for again at once.
     let again = api
         .create(json!({"archiveId": demo::DEMO_SINGLE}))
@@ -124,15 +134,8 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     assert_ne!(again, small);
     // Too large to move inside its workflow task (over 1 MiB), too small
     // to wait for the band's slot: a transfer of its own on the small
-    // queue, read at the same pace (about 8 s).
-    let photo = "019e404e-5e95-7000-8000-000000000002";
-    demo::seed_large(&app.cfg, photo, 2).await.unwrap();
-    let photo = api
-        .create(json!({"archiveId": photo}))
-        .await
-        .dissemination_id;
-    let hook = app.webhook_of(&photo).await;
-    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+    // AIPs' queue, read at the same pace (about 8 s).
+    delivered(ask("019e404e-5e95-7000-8000-000000000002", 2).await).await;
     let large_now = api.view(&held).await.status;
     assert!(
         is_transferring(large_now),
