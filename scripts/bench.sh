@@ -73,6 +73,13 @@
 #       ratios and whether the targets (batch <= 2 mounts per volume, wall
 #       <= 0.5x singles) were met; the load average before and after each
 #       run; one item's history per run (scripts/bench-tape.py).
+#   P9  (BENCH_PARTS=p9 alone, never in the default run) a small AIP
+#       behind its band's large transfers: a P9_SMALL_MIB (16) MiB request
+#       alone, then the same posted once 4 requests of P9_LARGE_MIB (1024)
+#       MiB of its band (priority 50) are each transferring; each from the
+#       POST to the verified webhook, and busy/alone. The large ones are
+#       cancelled after. DISSEMINATION_WORKER__SMALL_MAX_BYTES=0 runs it as
+#       before the small AIPs' queue (the request waits for a band's slot).
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
@@ -114,7 +121,7 @@ start_stack
 
 LARGE_ID=019e404e-ffff-7000-8000-00000000b001
 SMALL_ID=019e404e-ffff-7000-8000-00000000b002
-if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ] && [ "${BENCH_PARTS:-all}" != p6 ] && [ "${BENCH_PARTS:-all}" != tape ]; then
+if [ "${BENCH_PARTS:-all}" != p7 ] && [ "${BENCH_PARTS:-all}" != p5 ] && [ "${BENCH_PARTS:-all}" != p6 ] && [ "${BENCH_PARTS:-all}" != tape ] && [ "${BENCH_PARTS:-all}" != p9 ]; then
   echo "creating the $LARGE_MIB MiB and $SMALL_MIB MiB AIPs..." >&2
   "$bin/dissemination-worker" seed-demo --large-mib "$LARGE_MIB" --large-id "$LARGE_ID" >/dev/null
   "$bin/dissemination-worker" seed-demo --large-mib "$SMALL_MIB" --large-id "$SMALL_ID" >/dev/null
@@ -532,6 +539,101 @@ if [ "${BENCH_PARTS:-all}" = p5 ]; then
   exit 0
 fi
 
+stop_worker() {
+  kill "$WORKER_PID" 2>/dev/null || true
+  wait "$WORKER_PID" 2>/dev/null || true
+}
+
+# Copies catalog entry $1 under fresh archive ids (same repository files);
+# writes the new ids to file $3, one a line.
+copy_aip() { # archive_id count ids_file
+  python3 - "$STACK_DATA/catalog" "$1" "$2" "$3" <<'PY'
+import json, os, sys, uuid
+catalog, source, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+with open(os.path.join(catalog, source + ".json")) as f:
+    aip = json.load(f)
+ids = [str(uuid.uuid4()) for _ in range(count)]
+for i in ids:
+    aip["intellectualEntity"]["archiveId"] = i
+    with open(os.path.join(catalog, i + ".json"), "w") as f:
+        json.dump(aip, f)
+with open(out, "w") as f:
+    f.write("\n".join(ids) + "\n")
+PY
+}
+
+# P9: a small AIP's request while its band's slots all hold large transfers.
+# Seeds P9_LARGE_MIB (1024) and P9_SMALL_MIB (16) MiB AIPs; the small one
+# alone (POST to verified webhook), then the same beside 4 large requests
+# of its band (each transferring before it is posted); sets P9_* figures.
+p9() {
+  local large_mib=${P9_LARGE_MIB:-1024} small_mib=${P9_SMALL_MIB:-16} id status t0 t1 s
+  local large=019e404e-ffff-7000-8000-00000000b009 small=019e404e-ffff-7000-8000-00000000b00a
+  echo "P9: creating the $large_mib MiB and $small_mib MiB AIPs..." >&2
+  "$bin/dissemination-worker" seed-demo --large-mib "$large_mib" --large-id "$large" >/dev/null
+  "$bin/dissemination-worker" seed-demo --large-mib "$small_mib" --large-id "$small" >/dev/null
+  copy_aip "$large" 4 "$RUN/p9-large"
+  copy_aip "$small" 2 "$RUN/p9-small"
+  local larges smalls busy=()
+  mapfile -t larges <"$RUN/p9-large"
+  mapfile -t smalls <"$RUN/p9-small"
+  P9_LARGE_MIB=$large_mib P9_SMALL_MIB=$small_mib
+  # Each one timed from its POST to its verified webhook.
+  p9_one() { # archive_id; sets DUR
+    t0=$(now)
+    id=$(post_dissemination "$1" 50)
+    status=$(wait_final "$id")
+    wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
+    t1=$(now)
+    [ "$status" = DISSEMINATED ] || { echo "$id ended $status" >&2; exit 1; }
+    DUR=$(secs "$t0" "$t1")
+  }
+  echo "P9: the $small_mib MiB request alone..." >&2
+  p9_one "${smalls[0]}"
+  P9_ALONE=$DUR
+  echo "P9: 4 requests of $large_mib MiB, then the $small_mib MiB one..." >&2
+  for a in "${larges[@]}"; do
+    busy+=("$(post_dissemination "$a" 50)")
+  done
+  for id in "${busy[@]}"; do
+    for _ in $(seq 1 600); do
+      s=$(curl -s "$API/v1/disseminations/$id" -H "Authorization: Bearer $TOKEN" |
+        sed -n 's/.*"status":"\([A-Z_]*\)".*/\1/p')
+      [ "$s" != QUEUED ] && [ "$s" != RECEIVED ] && break
+      sleep 0.1
+    done
+  done
+  p9_one "${smalls[1]}"
+  P9_BUSY=$DUR
+  P9_RUNNING=0
+  for id in "${busy[@]}"; do
+    s=$(curl -s "$API/v1/disseminations/$id" -H "Authorization: Bearer $TOKEN" |
+      sed -n 's/.*"status":"\([A-Z_]*\)".*/\1/p')
+    case "$s" in DISSEMINATED | FAILED | REJECTED | CANCELLED) ;; *) P9_RUNNING=$((P9_RUNNING + 1)) ;; esac
+    curl -s -o /dev/null -X DELETE "$API/v1/disseminations/$id" -H "Authorization: Bearer $TOKEN"
+  done
+  for id in "${busy[@]}"; do wait_final "$id" >/dev/null; done
+}
+
+p9_lines() {
+  python3 - "$P9_SMALL_MIB" "$P9_LARGE_MIB" "$P9_ALONE" "$P9_BUSY" "$P9_RUNNING" \
+    "${DISSEMINATION_WORKER__SMALL_MAX_BYTES:-default}" <<'PY'
+import sys
+small, large, alone, busy, running, small_max = sys.argv[1:]
+alone, busy = float(alone), float(busy)
+print(f"P9 a {small} MiB request while its band's 4 slots hold {large} MiB transfers: {busy:.2f} s "
+      f"(POST -> verified webhook), beside {alone:.2f} s alone -> busy/alone = {busy / alone:.2f}")
+print(f"   ({running} of the 4 large transfers still running when it was delivered; "
+      f"worker.small_max_bytes {small_max})")
+PY
+}
+if [ "${BENCH_PARTS:-all}" = p9 ]; then
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (${STACK_PROFILE} profile)"
+  p9
+  p9_lines
+  exit 0
+fi
+
 if [ "${BENCH_PARTS:-all}" = bagit ]; then
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), $LARGE_MIB MiB and $SMALL_MIB MiB AIPs"
   bagit
@@ -584,29 +686,6 @@ if [ "${BENCH_PARTS:-all}" = p1 ]; then
   bagit_lines
   exit 0
 fi
-
-stop_worker() {
-  kill "$WORKER_PID" 2>/dev/null || true
-  wait "$WORKER_PID" 2>/dev/null || true
-}
-
-# Copies catalog entry $1 under fresh archive ids (same repository files);
-# writes the new ids to file $3, one a line.
-copy_aip() { # archive_id count ids_file
-  python3 - "$STACK_DATA/catalog" "$1" "$2" "$3" <<'PY'
-import json, os, sys, uuid
-catalog, source, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-with open(os.path.join(catalog, source + ".json")) as f:
-    aip = json.load(f)
-ids = [str(uuid.uuid4()) for _ in range(count)]
-for i in ids:
-    aip["intellectualEntity"]["archiveId"] = i
-    with open(os.path.join(catalog, i + ".json"), "w") as f:
-        json.dump(aip, f)
-with open(out, "w") as f:
-    f.write("\n".join(ids) + "\n")
-PY
-}
 
 # wrk's --latency output -> "p50_ms p99_ms req_per_s non_2xx_3xx socket_errors".
 wrk_stats() { # wrk_output_file
