@@ -565,7 +565,7 @@ PY
 # P9: a small AIP's request while its band's slots all hold large transfers.
 # Seeds P9_LARGE_MIB (1024) and P9_SMALL_MIB (16) MiB AIPs; the small one
 # alone (POST to verified webhook), then the same beside 4 large requests
-# of its band (each transferring before it is posted); sets P9_* figures.
+# of its band (each transferring before it is posted); prints the P9 lines.
 p9() {
   local large_mib=${P9_LARGE_MIB:-1024} small_mib=${P9_SMALL_MIB:-16} id status t0 t1 s
   local large=019e404e-ffff-7000-8000-00000000b009 small=019e404e-ffff-7000-8000-00000000b00a
@@ -613,6 +613,7 @@ p9() {
     curl -s -o /dev/null -X DELETE "$API/v1/disseminations/$id" -H "Authorization: Bearer $TOKEN"
   done
   for id in "${busy[@]}"; do wait_final "$id" >/dev/null; done
+  p9_lines
 }
 
 p9_lines() {
@@ -630,7 +631,6 @@ PY
 if [ "${BENCH_PARTS:-all}" = p9 ]; then
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (${STACK_PROFILE} profile)"
   p9
-  p9_lines
   exit 0
 fi
 

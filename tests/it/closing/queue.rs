@@ -32,10 +32,7 @@ async fn queued_requests_count_down_and_their_estimate_holds() {
         // the queue's pace, so it is steady even on a busy CI host.
         band_slots: Some(1),
         max_read_bytes_per_sec: Some(1024 * 1024),
-        configure: Some(Arc::new(|cfg| {
-            cfg.api.queue_sample_ms = 200;
-            cfg.worker.small_slots = 1;
-        })),
+        configure: Some(Arc::new(|cfg| cfg.api.queue_sample_ms = 200)),
         ..Default::default()
     })
     .await;

@@ -21,7 +21,8 @@ pub struct Options {
     pub retention_secs: u64,
     pub max_read_bytes_per_sec: Option<u64>,
     pub base_path: String,
-    /// Activity slots of every band (default: the configured ones).
+    /// Activity slots of every band, and of the small AIPs' queue
+    /// (default: the configured ones).
     pub band_slots: Option<usize>,
     /// First webhook retry backoff (default 200 ms).
     pub webhook_retry_initial_ms: Option<u64>,
@@ -234,6 +235,7 @@ impl TestApp {
         }
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
+            cfg.worker.small_slots = slots;
         }
         if let Some(configure) = &opts.configure {
             configure(&mut cfg);

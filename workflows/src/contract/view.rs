@@ -47,9 +47,10 @@ pub struct DisseminationView {
     pub queue: Option<QueuePosition>,
 }
 
-/// A QUEUED dissemination's place: how many requests of its band start
-/// before it (priority, then age) and, from the band's recent throughput,
-/// an estimate of when it starts.
+/// A QUEUED dissemination's place: how many requests start before it on
+/// its queue (its band's; every band's small AIPs share one) by priority,
+/// then age, and, from the queue's recent throughput, an estimate of when
+/// it starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuePosition {
