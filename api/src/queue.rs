@@ -1,16 +1,15 @@
 //! Where a QUEUED dissemination stands (v1.2): how many requests of its
-//! band start before it, and an estimate of when it starts.
+//! queue start before it, and an estimate of when it starts.
 //!
 //! - `ahead`: the running disseminations of its task queue (its band's,
 //!   its band's for batch items, or the small AIPs') not yet final, of a
-//!   higher priority or of
-//!   the same priority and older (the order the task queue serves them
-//!   in), less the ones the queue's workers are moving (its slots times
-//!   the workers polling it).
-//! - `estimatedStart`: from the band's throughput — items that reached a
+//!   higher priority or of the same priority and older (the order the
+//!   task queue serves them in), less the ones the queue's workers are
+//!   moving (its slots times the workers polling it).
+//! - `estimatedStart`: from the queue's throughput — items that reached a
 //!   final status per second, sampled every `api.queue_sample_ms` over the
 //!   last `QUEUE_WINDOW` — the time for `ahead + 1` slots to free up. Each
-//!   API replica samples on its own (a few count queries per band).
+//!   API replica samples on its own (a few count queries per queue).
 //!
 //! Both come from Temporal's visibility store, which lags by up to a
 //! second or so: they are estimates, and labelled so.
@@ -115,8 +114,8 @@ impl QueueWatch {
 }
 
 /// The place of a QUEUED dissemination of `priority` created at
-/// `created` on `task_queue` (its band's, or its band's for batch items);
-/// `None` when Temporal did not answer.
+/// `created` on `task_queue` (its band's, its band's for batch items, or
+/// the small AIPs'); `None` when Temporal did not answer.
 pub async fn position(
     client: &Client,
     cfg: &Config,
