@@ -233,17 +233,16 @@ pub(crate) async fn admit(
         }),
         _ => None,
     };
+    let input = DisseminationInput {
+        record: record.clone(),
+        files: aip.repository_files.clone(),
+        lock: None,
+        settings,
+        batch: ask.batch.cloned(),
+        flow: workflows::FLOW,
+        staged_by_batch: staged_by_batch.is_some(),
+    };
     let request = StartRequest {
-        input: DisseminationInput {
-            record: record.clone(),
-            files: aip.repository_files.clone(),
-            lock: None,
-            settings,
-            batch: ask.batch.cloned(),
-            flow: workflows::FLOW,
-            staged_by_batch: staged_by_batch.is_some(),
-        },
-        staged_by_batch,
         // A batch's items run on their band's queue for batch items, with
         // worker slots of their own: a collection never holds the slots a
         // single request starts on (within it, clients share by fairness
@@ -253,8 +252,10 @@ pub(crate) async fn admit(
         task_queue: if ask.batch.is_some() {
             cfg.batched_queue(cfg.band_for(priority))
         } else {
-            cfg.request_queue(priority, aip.repository_files.iter().map(|f| f.size).sum())
+            cfg.request_queue(priority, input.total_bytes())
         },
+        input,
+        staged_by_batch,
         lock_queue: cfg.held_lock_queue(),
         lock_start_delay_secs: cfg.api.lock_start_delay_secs,
         priority_key: priority.priority_key(),
