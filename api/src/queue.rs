@@ -2,10 +2,11 @@
 //! queue start before it, and an estimate of when it starts.
 //!
 //! - `ahead`: the running disseminations of its task queue (its band's,
-//!   its band's for batch items, or the small AIPs') not yet final, of a
-//!   higher priority or of the same priority and older (the order the
-//!   task queue serves them in), less the ones the queue's workers are
-//!   moving (its slots times the workers polling it).
+//!   its band's for batch items, or the small AIPs' of single requests or
+//!   of batch items) not yet final, of a higher priority or of the same
+//!   priority and older (the order the task queue serves them in), less
+//!   the ones the queue's workers are moving (its slots times the workers
+//!   polling it).
 //! - `estimatedStart`: from the queue's throughput — items that reached a
 //!   final status per second, sampled every `api.queue_sample_ms` over the
 //!   last `QUEUE_WINDOW` — the time for `ahead + 1` slots to free up. Each
@@ -65,7 +66,7 @@ impl QueueWatch {
                     .bands
                     .iter()
                     .flat_map(|band| [cfg.band_queue(band), cfg.batched_queue(band)])
-                    .chain([cfg.small_queue()]);
+                    .chain([cfg.small_queue(), cfg.batched_small_queue()]);
                 for queue in queues {
                     let status = names().0;
                     let query = format!("TaskQueue = '{queue}' AND {status} IN {FINAL}");
@@ -115,7 +116,7 @@ impl QueueWatch {
 
 /// The place of a QUEUED dissemination of `priority` created at
 /// `created` on `task_queue` (its band's, its band's for batch items, or
-/// the small AIPs'); `None` when Temporal did not answer.
+/// either small AIPs' queue); `None` when Temporal did not answer.
 pub async fn position(
     client: &Client,
     cfg: &Config,
@@ -127,7 +128,7 @@ pub async fn position(
     let band = cfg.band_for(priority);
     let slots = if task_queue == cfg.batched_queue(band) {
         band.batch_slots()
-    } else if task_queue == cfg.small_queue() {
+    } else if task_queue == cfg.small_queue() || task_queue == cfg.batched_small_queue() {
         cfg.worker.small_slots
     } else {
         band.slots

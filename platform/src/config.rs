@@ -244,15 +244,29 @@ impl Config {
         format!("{}-small", self.temporal.task_queue_prefix)
     }
 
-    /// The task queue a single request's dissemination runs on, whose slots
-    /// its transfer takes: the small AIPs' queue for an AIP of
-    /// `total_bytes` in that range, else its band's.
-    pub fn request_queue(&self, priority: Priority, total_bytes: u64) -> String {
+    /// The batch items' small AIPs' queue: the same range as
+    /// `small_queue`, polled with `worker.small_slots` of its own on the
+    /// batch items' threads, so a collection's photographs never wait
+    /// behind its own terabyte items, nor hold the slots of another
+    /// client's single request.
+    pub fn batched_small_queue(&self) -> String {
+        format!("{}-small-batched", self.temporal.task_queue_prefix)
+    }
+
+    /// The task queue a dissemination runs on, whose slots its transfer
+    /// takes: for an AIP of `total_bytes` in the small range (over
+    /// `worker.local_max_bytes`, up to `worker.small_max_bytes`) the small
+    /// AIPs' queue, else its band's; a batch item's (`batched`) the batch
+    /// items' queue of each.
+    pub fn request_queue(&self, priority: Priority, total_bytes: u64, batched: bool) -> String {
         let w = &self.worker;
-        if total_bytes > w.local_max_bytes && total_bytes <= w.small_max_bytes {
-            self.small_queue()
-        } else {
-            self.band_queue(self.band_for(priority))
+        let small = total_bytes > w.local_max_bytes && total_bytes <= w.small_max_bytes;
+        let band = self.band_for(priority);
+        match (small, batched) {
+            (true, false) => self.small_queue(),
+            (true, true) => self.batched_small_queue(),
+            (false, false) => self.band_queue(band),
+            (false, true) => self.batched_queue(band),
         }
     }
 
@@ -312,14 +326,23 @@ mod tests {
         let mut c = Config::default();
         c.fill_defaults();
         let (mib, p) = (1024 * 1024, |p| Priority::new(p).expect("in range"));
+        let single = |c: &Config, prio, bytes| c.request_queue(p(prio), bytes, false);
+        let item = |c: &Config, prio, bytes| c.request_queue(p(prio), bytes, true);
         // Moved inside its workflow task: its band's queue.
-        assert_eq!(c.request_queue(p(50), mib), "dissemination-normal");
-        assert_eq!(c.request_queue(p(50), 2 * mib), "dissemination-small");
-        assert_eq!(c.request_queue(p(1), 64 * mib), "dissemination-small");
+        assert_eq!(single(&c, 50, mib), "dissemination-normal");
+        assert_eq!(item(&c, 50, mib), "dissemination-normal-batched");
+        assert_eq!(single(&c, 50, 2 * mib), "dissemination-small");
+        assert_eq!(single(&c, 1, 64 * mib), "dissemination-small");
+        // A batch's small items: the batch items' small queue, not behind
+        // the batch's large ones nor on a single request's slots.
+        assert_eq!(item(&c, 70, 2 * mib), "dissemination-small-batched");
+        assert_eq!(item(&c, 1, 64 * mib), "dissemination-small-batched");
         // Large: its band's slots.
-        assert_eq!(c.request_queue(p(1), 64 * mib + 1), "dissemination-urgent");
+        assert_eq!(single(&c, 1, 64 * mib + 1), "dissemination-urgent");
+        assert_eq!(item(&c, 1, 64 * mib + 1), "dissemination-urgent-batched");
         c.worker.small_max_bytes = 0;
-        assert_eq!(c.request_queue(p(50), 2 * mib), "dissemination-normal");
+        assert_eq!(single(&c, 50, 2 * mib), "dissemination-normal");
+        assert_eq!(item(&c, 50, 2 * mib), "dissemination-normal-batched");
     }
 
     #[test]

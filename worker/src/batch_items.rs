@@ -1,5 +1,5 @@
-//! The batch items' workers: each band's `{prefix}-{band}-batched` queue,
-//! polled from a thread of their own whose runtime runs at a lower CPU
+//! The batch items' workers: each band's `{prefix}-{band}-batched` queue
+//! and their small AIPs' `{prefix}-small-batched`, polled from a thread of their own whose runtime runs at a lower CPU
 //! priority (`worker.batch_nice`). Alone, a batch takes every core it
 //! finds; beside single requests, the kernel gives those the CPU first, so
 //! a collection slows another client's request down less (P6) without
@@ -89,8 +89,8 @@ impl BatchItems {
 /// On the calling thread: its priority lowered by `worker.batch_nice`
 /// (Linux keeps a nice value per thread, and the threads it starts, its
 /// runtime's and the SDK's, inherit it), a runtime, the Temporal runtime
-/// on it, a worker for each band's batch queue and one for the batch
-/// items' steps.
+/// on it, a worker for each band's batch queue, one for the batch items'
+/// small AIPs and one for their steps.
 fn start(
     cfg: &Config,
     client: &Client,
@@ -122,6 +122,10 @@ fn start(
                 pollers.band(cfg.batched_queue(band), slots)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // Their small AIPs, every band's, on slots of their own: never
+        // behind the batch's own terabyte items.
+        let slots = tuner(cfg.worker.small_slots, cfg.worker.batch_local_slots);
+        workers.push(pollers.band(cfg.batched_small_queue(), slots)?);
         workers.push(pollers.activities(cfg.batched_steps_queue(), cfg.worker.batch_steps_slots)?);
         (runtime, workers)
     };

@@ -243,17 +243,13 @@ pub(crate) async fn admit(
         staged_by_batch: staged_by_batch.is_some(),
     };
     let request = StartRequest {
-        // A batch's items run on their band's queue for batch items, with
-        // worker slots of their own: a collection never holds the slots a
-        // single request starts on (within it, clients share by fairness
-        // key, and its items yield to another batch's more urgent ones).
-        // A single request for a small AIP takes the small AIPs' queue:
-        // its transfer never waits behind its band's long ones.
-        task_queue: if ask.batch.is_some() {
-            cfg.batched_queue(cfg.band_for(priority))
-        } else {
-            cfg.request_queue(priority, input.total_bytes())
-        },
+        // A batch's items run on the batch items' queues, with worker
+        // slots of their own: a collection never holds the slots a single
+        // request starts on (within it, clients share by fairness key, and
+        // its items yield to another batch's more urgent ones). A small
+        // AIP takes the small AIPs' queue (a batch item's: the batch
+        // items' one): its transfer never waits behind long ones.
+        task_queue: cfg.request_queue(priority, input.total_bytes(), ask.batch.is_some()),
         input,
         staged_by_batch,
         lock_queue: cfg.held_lock_queue(),
