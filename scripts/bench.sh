@@ -80,6 +80,9 @@
 #       POST to the verified webhook, and busy/alone. The large ones are
 #       cancelled after. DISSEMINATION_WORKER__SMALL_MAX_BYTES=0 runs it as
 #       before the small AIPs' queue (the request waits for a band's slot).
+#       P9_BATCH=1: each one a batch of one item instead, timed to the
+#       item's webhook (the band's slots for batch items, the batch items'
+#       small AIPs' queue).
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
@@ -578,10 +581,20 @@ p9() {
   mapfile -t larges <"$RUN/p9-large"
   mapfile -t smalls <"$RUN/p9-small"
   P9_LARGE_MIB=$large_mib P9_SMALL_MIB=$small_mib
+  # A request, or (P9_BATCH=1) a batch of it alone; its disseminationId.
+  p9_post() { # archive_id
+    if [ "${P9_BATCH:-0}" = 1 ]; then
+      curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -d "{\"archiveIds\":[\"$1\"],\"priority\":50}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["disseminationId"])'
+    else
+      post_dissemination "$1" 50
+    fi
+  }
   # Each one timed from its POST to its verified webhook.
   p9_one() { # archive_id; sets DUR
     t0=$(now)
-    id=$(post_dissemination "$1" 50)
+    id=$(p9_post "$1")
     status=$(wait_final "$id")
     wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
     t1=$(now)
@@ -593,7 +606,7 @@ p9() {
   P9_ALONE=$DUR
   echo "P9: 4 requests of $large_mib MiB, then the $small_mib MiB one..." >&2
   for a in "${larges[@]}"; do
-    busy+=("$(post_dissemination "$a" 50)")
+    busy+=("$(p9_post "$a")")
   done
   for id in "${busy[@]}"; do
     for _ in $(seq 1 600); do
@@ -618,11 +631,12 @@ p9() {
 
 p9_lines() {
   python3 - "$P9_SMALL_MIB" "$P9_LARGE_MIB" "$P9_ALONE" "$P9_BUSY" "$P9_RUNNING" \
-    "${DISSEMINATION_WORKER__SMALL_MAX_BYTES:-default}" <<'PY'
+    "${DISSEMINATION_WORKER__SMALL_MAX_BYTES:-default}" "${P9_BATCH:-0}" <<'PY'
 import sys
-small, large, alone, busy, running, small_max = sys.argv[1:]
+small, large, alone, busy, running, small_max, batch = sys.argv[1:]
 alone, busy = float(alone), float(busy)
-print(f"P9 a {small} MiB request while its band's 4 slots hold {large} MiB transfers: {busy:.2f} s "
+what, slots = ("batch item", "slots for batch items") if batch == "1" else ("request", "slots")
+print(f"P9 a {small} MiB {what} while its band's 4 {slots} hold {large} MiB transfers: {busy:.2f} s "
       f"(POST -> verified webhook), beside {alone:.2f} s alone -> busy/alone = {busy / alone:.2f}")
 print(f"   ({running} of the 4 large transfers still running when it was delivered; "
       f"worker.small_max_bytes {small_max})")
