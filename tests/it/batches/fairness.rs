@@ -141,36 +141,27 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
 async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     // One slot per band for batch items, held for about 100 s by a 24 MiB
     // AIP; AIPs up to 4 MiB are small.
-    let app = TestApp::start_with(Options {
-        band_slots: Some(1),
-        max_read_bytes_per_sec: Some(256 * 1024),
-        configure: Some(Arc::new(|cfg| {
-            cfg.worker.small_max_bytes = 4 * 1024 * 1024;
-        })),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let a = app.api(&app.client_token());
-    // A batch of one AIP of `mib` MiB, seeded and asked for: its id and
-    // its item's.
-    let ask = |archive_id: &'static str, mib| {
-        let (app, a) = (&app, &a);
-        async move {
-            worker::demo::seed_large(&app.cfg, archive_id, mib)
-                .await
-                .unwrap();
-            let created = a.create_batch(json!({"archiveIds": [archive_id]})).await;
-            (created.id(), created.owned().remove(0))
-        }
-    };
-    let (large_batch, held) = ask("019e404e-fa1c-7000-8000-000000000000", 24).await;
+    let (large, small) = (
+        "019e404e-fa1c-7000-8000-000000000000",
+        "019e404e-fa1c-7000-8000-000000000001",
+    );
+    for (archive_id, mib) in [(large, 24), (small, 2)] {
+        worker::demo::seed_large(&app.cfg, archive_id, mib)
+            .await
+            .unwrap();
+    }
+    let large_batch = a.create_batch(json!({"archiveIds": [large]})).await;
+    let held = large_batch.owned().remove(0);
     a.wait_for(&held, Duration::from_secs(60), |v| {
         is_transferring(v.status)
     })
     .await;
     // Over 1 MiB: a transfer of its own (about 8 s at this pace), on the
     // batch items' small AIPs' queue.
-    let (small_batch, small) = ask("019e404e-fa1c-7000-8000-000000000001", 2).await;
+    let small_batch = a.create_batch(json!({"archiveIds": [small]})).await;
+    let small = small_batch.owned().remove(0);
     let hook = app.webhook_of(&small).await;
     assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
     let large_now = a.view(&held).await.status;
@@ -178,10 +169,10 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
         is_transferring(large_now),
         "the batch's small item waited for its large one, now {large_now:?}"
     );
-    a.until_batch_completed(&small_batch, Duration::from_secs(60))
+    a.until_batch_completed(&small_batch.id(), Duration::from_secs(60))
         .await;
-    a.cancel_batch(&large_batch).await;
-    a.until_batch_completed(&large_batch, Duration::from_secs(120))
+    a.cancel_batch(&large_batch.id()).await;
+    a.until_batch_completed(&large_batch.id(), Duration::from_secs(120))
         .await;
 }
 

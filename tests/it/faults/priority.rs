@@ -86,17 +86,9 @@ async fn statuses(app: &TestApp, items: &[(String, String)]) -> Vec<Status> {
 /// photograph-sized AIP transferred, none of them after that transfer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
-    // One activity slot per band, held for about 100 s by a large AIP;
+    // One activity slot per band, held for about 100 s by a 24 MiB AIP;
     // AIPs up to 4 MiB are small.
-    let app = TestApp::start_with(Options {
-        band_slots: Some(1),
-        max_read_bytes_per_sec: Some(256 * 1024),
-        configure: Some(std::sync::Arc::new(|cfg| {
-            cfg.worker.small_max_bytes = 4 * 1024 * 1024;
-        })),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let api = app.api(&app.client_token());
     // An AIP of `mib` MiB, seeded and asked for.
     let ask = |archive_id: &'static str, mib| {
