@@ -1,8 +1,9 @@
 //! The batch items' workers: each band's `{prefix}-{band}-batched` queue
-//! and their small AIPs' `{prefix}-small-batched`, polled from a thread of their own whose runtime runs at a lower CPU
-//! priority (`worker.batch_nice`). Alone, a batch takes every core it
-//! finds; beside single requests, the kernel gives those the CPU first, so
-//! a collection slows another client's request down less (P6) without
+//! and their small AIPs' `{prefix}-small-batched`, polled from a thread
+//! of their own whose runtime runs at a lower CPU priority
+//! (`worker.batch_nice`). Alone, a batch takes every core it finds;
+//! beside single requests, the kernel gives those the CPU first, so a
+//! collection slows another client's request down less (P6) without
 //! being held to fewer slots when it runs alone (P5).
 
 use super::{telemetry_for, tuner, Pollers};
