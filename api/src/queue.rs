@@ -2,8 +2,8 @@
 //! queue start before it, and an estimate of when it starts.
 //!
 //! - `ahead`: the running disseminations of its task queue (its band's,
-//!   its band's for batch items, or the small AIPs' of single requests or
-//!   of batch items) not yet final, of a higher priority or of the same
+//!   its band's for batch items, or its size class's, of single requests
+//!   or of batch items) not yet final, of a higher priority or of the same
 //!   priority and older (the order the task queue serves them in), less
 //!   the ones the queue's workers are moving (its slots times the workers
 //!   polling it).
@@ -16,7 +16,7 @@
 //! second or so: they are estimates, and labelled so.
 
 use model::time::Timestamp;
-use platform::config::Config;
+use platform::config::{Config, SizeClass};
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
@@ -66,7 +66,9 @@ impl QueueWatch {
                     .bands
                     .iter()
                     .flat_map(|band| [cfg.band_queue(band), cfg.batched_queue(band)])
-                    .chain([cfg.small_queue(), cfg.batched_small_queue()]);
+                    .chain(SizeClass::ALL.into_iter().flat_map(|class| {
+                        [cfg.class_queue(class, false), cfg.class_queue(class, true)]
+                    }));
                 for queue in queues {
                     let status = names().0;
                     let query = format!("TaskQueue = '{queue}' AND {status} IN {FINAL}");
@@ -116,7 +118,7 @@ impl QueueWatch {
 
 /// The place of a QUEUED dissemination of `priority` created at
 /// `created` on `task_queue` (its band's, its band's for batch items, or
-/// either small AIPs' queue); `None` when Temporal did not answer.
+/// one of its size class's); `None` when Temporal did not answer.
 pub async fn position(
     client: &Client,
     cfg: &Config,
@@ -126,12 +128,13 @@ pub async fn position(
     task_queue: &str,
 ) -> Option<QueuePosition> {
     let band = cfg.band_for(priority);
-    let slots = if task_queue == cfg.batched_queue(band) {
-        band.batch_slots()
-    } else if task_queue == cfg.small_queue() || task_queue == cfg.batched_small_queue() {
-        cfg.worker.small_slots
-    } else {
-        band.slots
+    let class = SizeClass::ALL.into_iter().find(|class| {
+        task_queue == cfg.class_queue(*class, false) || task_queue == cfg.class_queue(*class, true)
+    });
+    let slots = match class {
+        Some(class) => cfg.class_slots(class),
+        None if task_queue == cfg.batched_queue(band) => band.batch_slots(),
+        None => band.slots,
     };
     let priority = priority.get();
     let since = created;

@@ -38,7 +38,7 @@ pub use tape::{TapeConfig, TapeLocationConfig};
 pub use telemetry::{LogConfig, TelemetryConfig};
 pub use temporal::TemporalConfig;
 pub use timings::Timings;
-pub use worker::{BandConfig, WorkerConfig};
+pub use worker::{BandConfig, SizeClass, WorkerConfig};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -152,9 +152,11 @@ impl Config {
                 && self.worker.batch_local_slots > 0
                 && self.worker.steps_slots > 0
                 && self.worker.batch_steps_slots > 0
-                && self.worker.small_slots > 0,
+                && self.worker.small_slots > 0
+                && self.worker.medium_slots > 0,
             "worker.local_slots, worker.batch_local_slots, worker.steps_slots, \
-             worker.batch_steps_slots and worker.small_slots must be positive"
+             worker.batch_steps_slots, worker.small_slots and worker.medium_slots \
+             must be positive"
         );
         anyhow::ensure!(
             (0..=19).contains(&self.worker.batch_nice),
@@ -235,38 +237,57 @@ impl Config {
         format!("{}-steps-batched", self.temporal.task_queue_prefix)
     }
 
-    /// The queue of single requests for small AIPs: too large to move
-    /// inside a workflow task (over `worker.local_max_bytes`), up to
-    /// `worker.small_max_bytes`. Every band's, served urgent first (the
-    /// execution's priority key) with `worker.small_slots` of its own, so
-    /// such an AIP never waits behind its band's long transfers.
-    pub fn small_queue(&self) -> String {
-        format!("{}-small", self.temporal.task_queue_prefix)
+    /// The size class of an AIP of `total_bytes`, whose queues it runs on
+    /// instead of its band's: `None` for one that moves inside its
+    /// workflow task (up to `worker.local_max_bytes`) or a large one (over
+    /// every class's bound), which take their band's.
+    pub fn size_class(&self, total_bytes: u64) -> Option<SizeClass> {
+        if total_bytes <= self.worker.local_max_bytes {
+            return None;
+        }
+        SizeClass::ALL
+            .into_iter()
+            .find(|class| total_bytes <= self.class_max_bytes(*class))
     }
 
-    /// The batch items' small AIPs' queue: the same range as
-    /// `small_queue`, polled with `worker.small_slots` of its own on the
-    /// batch items' threads, so a collection's photographs never wait
-    /// behind its own terabyte items, nor hold the slots of another
-    /// client's single request.
-    pub fn batched_small_queue(&self) -> String {
-        format!("{}-small-batched", self.temporal.task_queue_prefix)
+    fn class_max_bytes(&self, class: SizeClass) -> u64 {
+        match class {
+            SizeClass::Small => self.worker.small_max_bytes,
+            SizeClass::Medium => self.worker.medium_max_bytes,
+        }
+    }
+
+    /// Transfers a worker runs at once on each of the class's queues.
+    pub fn class_slots(&self, class: SizeClass) -> usize {
+        match class {
+            SizeClass::Small => self.worker.small_slots,
+            SizeClass::Medium => self.worker.medium_slots,
+        }
+    }
+
+    /// A size class's queue: every band's single requests of that size
+    /// (`{prefix}-small`, `{prefix}-medium`), served urgent first (the
+    /// execution's priority key) with slots of its own, so such an AIP
+    /// never waits behind its band's longer transfers; `batched`, the
+    /// batch items' (`{prefix}-small-batched`, …), polled with as many
+    /// slots on the batch items' threads, so a collection's photographs
+    /// never wait behind its own terabyte items, nor hold the slots of
+    /// another client's single request.
+    pub fn class_queue(&self, class: SizeClass, batched: bool) -> String {
+        let prefix = &self.temporal.task_queue_prefix;
+        let suffix = if batched { "-batched" } else { "" };
+        format!("{prefix}-{}{suffix}", class.name())
     }
 
     /// The task queue a dissemination runs on, whose slots its transfer
-    /// takes: for an AIP of `total_bytes` in the small range (over
-    /// `worker.local_max_bytes`, up to `worker.small_max_bytes`) the small
-    /// AIPs' queue, else its band's; a batch item's (`batched`) the batch
-    /// items' queue of each.
+    /// takes: its size class's (`size_class`) if it has one, else its
+    /// band's; a batch item's (`batched`) the batch items' queue of each.
     pub fn request_queue(&self, priority: Priority, total_bytes: u64, batched: bool) -> String {
-        let w = &self.worker;
-        let small = total_bytes > w.local_max_bytes && total_bytes <= w.small_max_bytes;
         let band = self.band_for(priority);
-        match (small, batched) {
-            (true, false) => self.small_queue(),
-            (true, true) => self.batched_small_queue(),
-            (false, false) => self.band_queue(band),
-            (false, true) => self.batched_queue(band),
+        match (self.size_class(total_bytes), batched) {
+            (Some(class), batched) => self.class_queue(class, batched),
+            (None, false) => self.band_queue(band),
+            (None, true) => self.batched_queue(band),
         }
     }
 
@@ -322,10 +343,11 @@ mod tests {
     }
 
     #[test]
-    fn a_small_aips_request_runs_on_the_small_queue_whatever_its_band() {
+    fn an_aip_runs_on_its_size_class_queue_whatever_its_band() {
         let mut c = Config::default();
         c.fill_defaults();
-        let (mib, p) = (1024 * 1024, |p| Priority::new(p).expect("in range"));
+        let (mib, gib) = (1024 * 1024, 1024 * 1024 * 1024);
+        let p = |p| Priority::new(p).expect("in range");
         let single = |c: &Config, prio, bytes| c.request_queue(p(prio), bytes, false);
         let item = |c: &Config, prio, bytes| c.request_queue(p(prio), bytes, true);
         // Moved inside its workflow task: its band's queue.
@@ -337,12 +359,22 @@ mod tests {
         // the batch's large ones nor on a single request's slots.
         assert_eq!(item(&c, 70, 2 * mib), "dissemination-small-batched");
         assert_eq!(item(&c, 1, 64 * mib), "dissemination-small-batched");
+        // Medium: a class of its own, not behind the band's terabyte AIPs.
+        assert_eq!(single(&c, 1, 64 * mib + 1), "dissemination-medium");
+        assert_eq!(single(&c, 90, 4 * gib), "dissemination-medium");
+        assert_eq!(item(&c, 1, 64 * mib + 1), "dissemination-medium-batched");
         // Large: its band's slots.
-        assert_eq!(single(&c, 1, 64 * mib + 1), "dissemination-urgent");
-        assert_eq!(item(&c, 1, 64 * mib + 1), "dissemination-urgent-batched");
+        assert_eq!(single(&c, 1, 4 * gib + 1), "dissemination-urgent");
+        assert_eq!(item(&c, 1, 4 * gib + 1), "dissemination-urgent-batched");
+        // A class turned off: the next one up takes its AIPs.
         c.worker.small_max_bytes = 0;
+        assert_eq!(single(&c, 50, 2 * mib), "dissemination-medium");
+        c.worker.medium_max_bytes = 0;
         assert_eq!(single(&c, 50, 2 * mib), "dissemination-normal");
         assert_eq!(item(&c, 50, 2 * mib), "dissemination-normal-batched");
+        c.worker.medium_slots = 0;
+        let refused = c.validate().expect_err("no slot for medium AIPs");
+        assert!(refused.to_string().contains("medium_slots"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The batch items' workers: each band's `{prefix}-{band}-batched` queue
-//! and their small AIPs' `{prefix}-small-batched`, polled from a thread
+//! and each size class's (`{prefix}-small-batched`,
+//! `{prefix}-medium-batched`), polled from a thread
 //! of their own whose runtime runs at a lower CPU priority
 //! (`worker.batch_nice`). Alone, a batch takes every core it finds;
 //! beside single requests, the kernel gives those the CPU first, so a
@@ -9,7 +10,7 @@
 use super::{telemetry_for, tuner, Pollers};
 use activities::Activities;
 use anyhow::Context;
-use platform::config::Config;
+use platform::config::{Config, SizeClass};
 use std::{
     sync::{mpsc, Arc},
     thread::JoinHandle,
@@ -123,10 +124,12 @@ fn start(
                 pollers.band(cfg.batched_queue(band), slots)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        // Their small AIPs, every band's, on slots of their own: never
-        // behind the batch's own terabyte items.
-        let slots = tuner(cfg.worker.small_slots, cfg.worker.batch_local_slots);
-        workers.push(pollers.band(cfg.batched_small_queue(), slots)?);
+        // Their small and medium AIPs, every band's, on slots of their
+        // own: never behind the batch's own terabyte items.
+        for class in SizeClass::ALL {
+            let slots = tuner(cfg.class_slots(class), cfg.worker.batch_local_slots);
+            workers.push(pollers.band(cfg.class_queue(class, true), slots)?);
+        }
         workers.push(pollers.activities(cfg.batched_steps_queue(), cfg.worker.batch_steps_slots)?);
         (runtime, workers)
     };

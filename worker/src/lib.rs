@@ -11,7 +11,7 @@ pub mod spans;
 
 use activities::{observe::WorkerMetrics, Activities};
 use anyhow::Context;
-use platform::config::Config;
+use platform::config::{Config, SizeClass};
 use std::{future::Future, sync::Arc, time::Duration};
 use temporalio_common::telemetry::{
     metrics::CoreMeter, start_prometheus_metric_exporter, PrometheusExporterOptions,
@@ -41,8 +41,8 @@ pub fn hostname() -> String {
 /// a batch's queue: see `worker.batch_local_slots`). Memory stays about
 /// activity_slots × (upload_concurrency + 1) × part size, plus local_slots
 /// × `worker.local_max_bytes`; the small AIPs' queue's transfers hold at
-/// most `worker.small_max_bytes` each: admission is by bytes, not only by
-/// count.
+/// most `worker.small_max_bytes` each, the medium AIPs' a large transfer's
+/// part buffers: admission is by size class, not only by count.
 /// As many workflow tasks as local slots: a task that started never waits
 /// for a local slot behind others the worker holds, so the next task the
 /// server hands out (urgent first, then by fair share) is the next to move.
@@ -119,10 +119,12 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         let slots = tuner(band.slots, cfg.worker.local_slots);
         workers.push(pollers.band(cfg.band_queue(band), slots)?);
     }
-    // Single requests for small AIPs, every band's, on slots of their own:
-    // never behind a band's terabyte transfers.
-    let slots = tuner(cfg.worker.small_slots, cfg.worker.local_slots);
-    workers.push(pollers.band(cfg.small_queue(), slots)?);
+    // Single requests by size class (small, medium), every band's, on
+    // slots of their own: never behind a band's terabyte transfers.
+    for class in SizeClass::ALL {
+        let slots = tuner(cfg.class_slots(class), cfg.worker.local_slots);
+        workers.push(pollers.band(cfg.class_queue(class, false), slots)?);
+    }
     // The locks of executions before flow 10 run until released; a lock
     // from flow 10 on only has a task if it is held past its start delay,
     // or was started without one: taken here, so none stays in a backlog.

@@ -246,9 +246,9 @@ pub(crate) async fn admit(
         // A batch's items run on the batch items' queues, with worker
         // slots of their own: a collection never holds the slots a single
         // request starts on (within it, clients share by fairness key, and
-        // its items yield to another batch's more urgent ones). A small
-        // AIP takes the small AIPs' queue (a batch item's: the batch
-        // items' one): its transfer never waits behind long ones.
+        // its items yield to another batch's more urgent ones). A small or
+        // medium AIP takes its size class's queue (a batch item's: the
+        // batch items' one): its transfer never waits behind longer ones.
         task_queue: cfg.request_queue(priority, input.total_bytes(), ask.batch.is_some()),
         input,
         staged_by_batch,

@@ -45,13 +45,25 @@ pub struct WorkerConfig {
     /// `local_max_bytes`) run on the queue `{prefix}-small`, with
     /// `small_slots` of their own: a photograph never waits behind its
     /// band's terabyte transfers, which hold the band's slots for hours.
-    /// 0: every request on its band's queue. Batch items stay on their
-    /// band's queue for batch items.
+    /// A batch's items of that size run on `{prefix}-small-batched` with
+    /// `small_slots` of their own on the batch items' threads. 0: no small
+    /// class (the next class up, or the band's queue, takes them).
     pub small_max_bytes: u64,
     /// Transfers a worker runs at once on `{prefix}-small`, every band's
     /// (the server hands them out urgent first). Each holds at most its
     /// AIP's size, and never more than a large transfer's part buffers.
     pub small_slots: usize,
+    /// AIPs over `small_max_bytes` and up to this many bytes in all (a
+    /// book's scans, an hour of film) run on `{prefix}-medium` (a batch's:
+    /// `{prefix}-medium-batched`) with `medium_slots` of their own: they
+    /// wait at most behind transfers of their own class, never behind a
+    /// band's terabyte ones. 0: every AIP over `small_max_bytes` on its
+    /// band's queue.
+    pub medium_max_bytes: u64,
+    /// Transfers a worker runs at once on `{prefix}-medium`, every band's,
+    /// and as many on `{prefix}-medium-batched`. Each holds a large
+    /// transfer's part buffers: (`s3.upload_concurrency` + 1) × part size.
+    pub medium_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
     /// then gets the CPU only when the request leaves it some; alone, it
@@ -91,8 +103,33 @@ impl Default for WorkerConfig {
             batch_steps_slots: 4,
             small_max_bytes: 64 * 1024 * 1024,
             small_slots: 4,
+            medium_max_bytes: 4 * 1024 * 1024 * 1024,
+            medium_slots: 4,
             batch_nice: 19,
             transparent_huge_pages: false,
+        }
+    }
+}
+
+/// A range of AIP sizes with task queues and slots of their own, so that
+/// an AIP waits at most behind transfers of its own class, never behind a
+/// band's terabyte ones: `small` up to `worker.small_max_bytes`, `medium`
+/// up to `worker.medium_max_bytes` (smallest class first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeClass {
+    Small,
+    Medium,
+}
+
+impl SizeClass {
+    /// Every class, smallest first.
+    pub const ALL: [SizeClass; 2] = [SizeClass::Small, SizeClass::Medium];
+
+    /// The name its queues carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            SizeClass::Small => "small",
+            SizeClass::Medium => "medium",
         }
     }
 }

@@ -75,11 +75,14 @@ async fn another_clients_request_is_not_held_behind_a_large_batch() {
 async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band() {
     // One activity slot per band, and reads of 1 MiB/s: the batch's first
     // large item holds it for about 24 s, the second waits for it. Every
-    // request on its band's queue (none on the small AIPs').
+    // request on its band's queue (none on a size class's).
     let app = TestApp::start_with(Options {
         max_read_bytes_per_sec: Some(1024 * 1024),
         band_slots: Some(1),
-        configure: Some(std::sync::Arc::new(|cfg| cfg.worker.small_max_bytes = 0)),
+        configure: Some(std::sync::Arc::new(|cfg| {
+            cfg.worker.small_max_bytes = 0;
+            cfg.worker.medium_max_bytes = 0;
+        })),
         ..Default::default()
     })
     .await;
@@ -134,20 +137,22 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
         .await;
 }
 
-/// A batch's small AIPs have slots of their own: while the band's slot
-/// for batch items holds one of the client's large items for minutes, a
-/// photograph-sized item of its next batch is delivered, not after it.
+/// A batch's small and medium AIPs have slots of their own: while the
+/// band's slot for batch items holds one of the client's large items for
+/// minutes, a photograph-sized item and a medium one of its next batch are
+/// delivered, not after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     // One slot per band for batch items, held for about 100 s by a 24 MiB
-    // AIP; AIPs up to 4 MiB are small.
+    // AIP; AIPs up to 4 MiB are small, up to 8 MiB medium.
     let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let a = app.api(&app.client_token());
-    let (large, small) = (
+    let (large, small, medium) = (
         "019e404e-fa1c-7000-8000-000000000000",
         "019e404e-fa1c-7000-8000-000000000001",
+        "019e404e-fa1c-7000-8000-000000000002",
     );
-    for (archive_id, mib) in [(large, 24), (small, 2)] {
+    for (archive_id, mib) in [(large, 24), (small, 2), (medium, 5)] {
         worker::demo::seed_large(&app.cfg, archive_id, mib)
             .await
             .unwrap();
@@ -159,11 +164,15 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     })
     .await;
     // Over 1 MiB: a transfer of its own (about 8 s at this pace), on the
-    // batch items' small AIPs' queue.
-    let small_batch = a.create_batch(json!({"archiveIds": [small]})).await;
-    let small = small_batch.owned().remove(0);
-    let hook = app.webhook_of(&small).await;
-    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+    // batch items' small AIPs' queue; the medium one (about 20 s) on the
+    // batch items' medium AIPs' queue, beside it.
+    let small_batch = a.create_batch(json!({"archiveIds": [small, medium]})).await;
+    let items = small_batch.owned();
+    assert_eq!(items.len(), 2, "{small_batch:?}");
+    for item in items {
+        let hook = app.webhook_of(&item).await;
+        assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+    }
     let large_now = a.view(&held).await.status;
     assert!(
         is_transferring(large_now),

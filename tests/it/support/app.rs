@@ -59,15 +59,16 @@ impl Default for Options {
 }
 
 impl Options {
-    /// One activity slot per band (and per small AIPs' queue), which a
+    /// One activity slot per band (and per size class's queue), which a
     /// 24 MiB AIP holds for about 100 s at the reads' pace (256 KiB/s);
-    /// AIPs over 1 MiB and up to 4 MiB are small.
+    /// AIPs over 1 MiB and up to 4 MiB are small, up to 8 MiB medium.
     pub fn one_slot_held_long() -> Self {
         Self {
             band_slots: Some(1),
             max_read_bytes_per_sec: Some(256 * 1024),
             configure: Some(Arc::new(|cfg| {
                 cfg.worker.small_max_bytes = 4 * 1024 * 1024;
+                cfg.worker.medium_max_bytes = 8 * 1024 * 1024;
             })),
             ..Default::default()
         }
@@ -252,6 +253,7 @@ impl TestApp {
         if let Some(slots) = opts.band_slots {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
             cfg.worker.small_slots = slots;
+            cfg.worker.medium_slots = slots;
         }
         if let Some(configure) = &opts.configure {
             configure(&mut cfg);

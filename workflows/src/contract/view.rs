@@ -48,9 +48,10 @@ pub struct DisseminationView {
 }
 
 /// A QUEUED dissemination's place: how many requests start before it on
-/// its queue (its band's, or the one every band's small AIPs share; a
-/// batch's items have queues of their own) by priority, then age, and,
-/// from the queue's recent throughput, an estimate of when it starts.
+/// its queue (its band's, or the one every band's AIPs of its size class
+/// share; a batch's items have queues of their own) by priority, then
+/// age, and, from the queue's recent throughput, an estimate of when it
+/// starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuePosition {
