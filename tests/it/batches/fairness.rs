@@ -144,7 +144,7 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     // One slot per band for batch items, held for about 100 s by a 24 MiB
-    // AIP; AIPs up to 4 MiB are small, up to 8 MiB medium.
+    // AIP; AIPs up to 3 MiB are small, up to 8 MiB medium.
     let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let a = app.api(&app.client_token());
     let (large, small, medium) = (
@@ -152,7 +152,7 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
         "019e404e-fa1c-7000-8000-000000000001",
         "019e404e-fa1c-7000-8000-000000000002",
     );
-    for (archive_id, mib) in [(large, 24), (small, 2), (medium, 5)] {
+    for (archive_id, mib) in [(large, 24), (small, 2), (medium, 4)] {
         worker::demo::seed_large(&app.cfg, archive_id, mib)
             .await
             .unwrap();
@@ -164,7 +164,7 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     })
     .await;
     // Over 1 MiB: a transfer of its own (about 8 s at this pace), on the
-    // batch items' small AIPs' queue; the medium one (about 20 s) on the
+    // batch items' small AIPs' queue; the medium one (about 16 s) on the
     // batch items' medium AIPs' queue, beside it.
     let small_batch = a.create_batch(json!({"archiveIds": [small, medium]})).await;
     let items = small_batch.owned();

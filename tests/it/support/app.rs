@@ -61,13 +61,13 @@ impl Default for Options {
 impl Options {
     /// One activity slot per band (and per size class's queue), which a
     /// 24 MiB AIP holds for about 100 s at the reads' pace (256 KiB/s);
-    /// AIPs over 1 MiB and up to 4 MiB are small, up to 8 MiB medium.
+    /// AIPs over 1 MiB and up to 3 MiB are small, up to 8 MiB medium.
     pub fn one_slot_held_long() -> Self {
         Self {
             band_slots: Some(1),
             max_read_bytes_per_sec: Some(256 * 1024),
             configure: Some(Arc::new(|cfg| {
-                cfg.worker.small_max_bytes = 4 * 1024 * 1024;
+                cfg.worker.small_max_bytes = 3 * 1024 * 1024;
                 cfg.worker.medium_max_bytes = 8 * 1024 * 1024;
             })),
             ..Default::default()
