@@ -1,11 +1,11 @@
 //! The batch items' workers: each band's `{prefix}-{band}-batched` queue
 //! and each size class's (`{prefix}-small-batched`,
-//! `{prefix}-medium-batched`), polled from a thread
-//! of their own whose runtime runs at a lower CPU priority
-//! (`worker.batch_nice`). Alone, a batch takes every core it finds;
-//! beside single requests, the kernel gives those the CPU first, so a
-//! collection slows another client's request down less (P6) without
-//! being held to fewer slots when it runs alone (P5).
+//! `{prefix}-medium-batched`), polled from a thread of their own whose
+//! runtime runs at a lower CPU priority (`worker.batch_nice`). Alone, a
+//! batch takes every core it finds; beside single requests, the kernel
+//! gives those the CPU first, so a collection slows another client's
+//! request down less (P6) without being held to fewer slots when it runs
+//! alone (P5).
 
 use super::{telemetry_for, tuner, Pollers};
 use activities::Activities;
