@@ -82,11 +82,12 @@
 #       before the small AIPs' queue (the request waits for a band's slot).
 #       P9_BATCH=1: each one a batch of one item instead, timed to the
 #       item's webhook (the band's slots for batch items, the batch items'
-#       small AIPs' queue). The medium class ends at half P9_LARGE_MIB
-#       (DISSEMINATION_WORKER__MEDIUM_MAX_BYTES unless set), so the large
-#       ones hold their band's slots: P9_SMALL_MIB=256 measures a medium
-#       AIP, and with DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=0 as before
-#       the medium AIPs' queue.
+#       small AIPs' queue). The medium class ends at 3/8 of P9_LARGE_MIB
+#       and the large class at 3/4 (DISSEMINATION_WORKER__MEDIUM_MAX_BYTES
+#       and __LARGE_MAX_BYTES unless set), so the large ones hold their
+#       band's slots: P9_SMALL_MIB=256 measures a medium AIP, 512 one of
+#       the large class; with DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=0
+#       DISSEMINATION_WORKER__LARGE_MAX_BYTES=0 as before those classes.
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
@@ -123,10 +124,12 @@ if ! command -v wrk >/dev/null; then
 fi
 rm -rf "$STACK_DATA"
 [ "${BENCH_PARTS:-all}" = p7 ] && export STACK_WORKERS=2
-# P9's large AIPs take their band's slots: the medium class ends below them
-# (half their size) unless the environment says otherwise.
+# P9's large AIPs take their band's slots: the medium and large classes end
+# below them (at 3/8 and 3/4 of their size) unless the environment says
+# otherwise.
 if [ "${BENCH_PARTS:-all}" = p9 ]; then
-  export DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=${DISSEMINATION_WORKER__MEDIUM_MAX_BYTES:-$((${P9_LARGE_MIB:-1024} * 512 * 1024))}
+  export DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=${DISSEMINATION_WORKER__MEDIUM_MAX_BYTES:-$((${P9_LARGE_MIB:-1024} * 384 * 1024))}
+  export DISSEMINATION_WORKER__LARGE_MAX_BYTES=${DISSEMINATION_WORKER__LARGE_MAX_BYTES:-$((${P9_LARGE_MIB:-1024} * 768 * 1024))}
 fi
 source "$here/scripts/stack.sh"
 start_stack
@@ -641,15 +644,16 @@ p9() {
 p9_lines() {
   python3 - "$P9_SMALL_MIB" "$P9_LARGE_MIB" "$P9_ALONE" "$P9_BUSY" "$P9_RUNNING" \
     "${DISSEMINATION_WORKER__SMALL_MAX_BYTES:-default}" "${P9_BATCH:-0}" \
-    "$DISSEMINATION_WORKER__MEDIUM_MAX_BYTES" <<'PY'
+    "$DISSEMINATION_WORKER__MEDIUM_MAX_BYTES" "$DISSEMINATION_WORKER__LARGE_MAX_BYTES" <<'PY'
 import sys
-small, large, alone, busy, running, small_max, batch, medium_max = sys.argv[1:]
+small, large, alone, busy, running, small_max, batch, medium_max, large_max = sys.argv[1:]
 alone, busy = float(alone), float(busy)
 what, slots = ("batch item", "slots for batch items") if batch == "1" else ("request", "slots")
 print(f"P9 a {small} MiB {what} while its band's 4 {slots} hold {large} MiB transfers: {busy:.2f} s "
       f"(POST -> verified webhook), beside {alone:.2f} s alone -> busy/alone = {busy / alone:.2f}")
 print(f"   ({running} of the 4 large transfers still running when it was delivered; "
-      f"worker.small_max_bytes {small_max}, worker.medium_max_bytes {medium_max})")
+      f"worker.small_max_bytes {small_max}, worker.medium_max_bytes {medium_max}, "
+      f"worker.large_max_bytes {large_max})")
 PY
 }
 if [ "${BENCH_PARTS:-all}" = p9 ]; then

@@ -153,10 +153,11 @@ impl Config {
                 && self.worker.steps_slots > 0
                 && self.worker.batch_steps_slots > 0
                 && self.worker.small_slots > 0
-                && self.worker.medium_slots > 0,
+                && self.worker.medium_slots > 0
+                && self.worker.large_slots > 0,
             "worker.local_slots, worker.batch_local_slots, worker.steps_slots, \
-             worker.batch_steps_slots, worker.small_slots and worker.medium_slots \
-             must be positive"
+             worker.batch_steps_slots, worker.small_slots, worker.medium_slots \
+             and worker.large_slots must be positive"
         );
         anyhow::ensure!(
             (0..=19).contains(&self.worker.batch_nice),
@@ -239,8 +240,8 @@ impl Config {
 
     /// The size class of an AIP of `total_bytes`, whose queues it runs on
     /// instead of its band's: `None` for one that moves inside its
-    /// workflow task (up to `worker.local_max_bytes`) or a large one (over
-    /// every class's bound), which take their band's.
+    /// workflow task (up to `worker.local_max_bytes`) or one over every
+    /// class's bound (terabytes), which take their band's.
     pub fn size_class(&self, total_bytes: u64) -> Option<SizeClass> {
         if total_bytes <= self.worker.local_max_bytes {
             return None;
@@ -254,6 +255,7 @@ impl Config {
         match class {
             SizeClass::Small => self.worker.small_max_bytes,
             SizeClass::Medium => self.worker.medium_max_bytes,
+            SizeClass::Large => self.worker.large_max_bytes,
         }
     }
 
@@ -262,13 +264,15 @@ impl Config {
         match class {
             SizeClass::Small => self.worker.small_slots,
             SizeClass::Medium => self.worker.medium_slots,
+            SizeClass::Large => self.worker.large_slots,
         }
     }
 
     /// A size class's queue: every band's single requests of that size
-    /// (`{prefix}-small`, `{prefix}-medium`), served urgent first (the
-    /// execution's priority key) with slots of its own, so such an AIP
-    /// never waits behind its band's longer transfers; `batched`, the
+    /// (`{prefix}-small`, `{prefix}-medium`, `{prefix}-large`), served
+    /// urgent first (the execution's priority key) with slots of its own,
+    /// so such an AIP never waits behind its band's longer transfers;
+    /// `batched`, the
     /// batch items' (`{prefix}-small-batched`, …), polled with as many
     /// slots on the batch items' threads, so a collection's photographs
     /// never wait behind its own terabyte items, nor hold the slots of
@@ -363,18 +367,29 @@ mod tests {
         assert_eq!(single(&c, 1, 64 * mib + 1), "dissemination-medium");
         assert_eq!(single(&c, 90, 4 * gib), "dissemination-medium");
         assert_eq!(item(&c, 1, 64 * mib + 1), "dissemination-medium-batched");
-        // Large: its band's slots.
-        assert_eq!(single(&c, 1, 4 * gib + 1), "dissemination-urgent");
-        assert_eq!(item(&c, 1, 4 * gib + 1), "dissemination-urgent-batched");
+        // Just over the medium class: the large class, whose transfers end
+        // within the hour, not behind the band's terabyte AIPs.
+        assert_eq!(single(&c, 1, 4 * gib + 1), "dissemination-large");
+        assert_eq!(single(&c, 90, 256 * gib), "dissemination-large");
+        assert_eq!(item(&c, 50, 4 * gib + 1), "dissemination-large-batched");
+        // Over every class: its band's slots.
+        assert_eq!(single(&c, 1, 256 * gib + 1), "dissemination-urgent");
+        assert_eq!(item(&c, 1, 256 * gib + 1), "dissemination-urgent-batched");
         // A class turned off: the next one up takes its AIPs.
         c.worker.small_max_bytes = 0;
         assert_eq!(single(&c, 50, 2 * mib), "dissemination-medium");
         c.worker.medium_max_bytes = 0;
+        assert_eq!(single(&c, 50, 2 * mib), "dissemination-large");
+        c.worker.large_max_bytes = 0;
         assert_eq!(single(&c, 50, 2 * mib), "dissemination-normal");
         assert_eq!(item(&c, 50, 2 * mib), "dissemination-normal-batched");
         c.worker.medium_slots = 0;
         let refused = c.validate().expect_err("no slot for medium AIPs");
         assert!(refused.to_string().contains("medium_slots"));
+        c.worker.medium_slots = 4;
+        c.worker.large_slots = 0;
+        let refused = c.validate().expect_err("no slot for large AIPs");
+        assert!(refused.to_string().contains("large_slots"));
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The batch items' workers: each band's `{prefix}-{band}-batched` queue
 //! and each size class's (`{prefix}-small-batched`,
-//! `{prefix}-medium-batched`), polled from a thread of their own whose
-//! runtime runs at a lower CPU priority (`worker.batch_nice`). Alone, a
-//! batch takes every core it finds; beside single requests, the kernel
-//! gives those the CPU first, so a collection slows another client's
-//! request down less (P6) without being held to fewer slots when it runs
-//! alone (P5).
+//! `{prefix}-medium-batched`, `{prefix}-large-batched`), polled from a
+//! thread of their own whose runtime runs at a lower CPU priority
+//! (`worker.batch_nice`). Alone, a batch takes every core it finds; beside
+//! single requests, the kernel gives those the CPU first, so a collection
+//! slows another client's request down less (P6) without being held to
+//! fewer slots when it runs alone (P5).
 
 use super::{telemetry_for, tuner, Pollers};
 use activities::Activities;
@@ -124,7 +124,7 @@ fn start(
                 pollers.band(cfg.batched_queue(band), slots)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        // Their small and medium AIPs, every band's, on slots of their
+        // Their AIPs of each size class, every band's, on slots of their
         // own: never behind the batch's own terabyte items.
         for class in SizeClass::ALL {
             let slots = tuner(cfg.class_slots(class), cfg.worker.batch_local_slots);

@@ -41,8 +41,8 @@ pub fn hostname() -> String {
 /// a batch's queue: see `worker.batch_local_slots`). Memory stays about
 /// activity_slots × (upload_concurrency + 1) × part size, plus local_slots
 /// × `worker.local_max_bytes`; the small AIPs' queue's transfers hold at
-/// most `worker.small_max_bytes` each, the medium AIPs' a large transfer's
-/// part buffers: admission is by size class, not only by count.
+/// most `worker.small_max_bytes` each, the medium and large AIPs' a large
+/// transfer's part buffers: admission is by size class, not only by count.
 /// As many workflow tasks as local slots: a task that started never waits
 /// for a local slot behind others the worker holds, so the next task the
 /// server hands out (urgent first, then by fair share) is the next to move.
@@ -119,7 +119,7 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         let slots = tuner(band.slots, cfg.worker.local_slots);
         workers.push(pollers.band(cfg.band_queue(band), slots)?);
     }
-    // Single requests by size class (small, medium), every band's, on
+    // Single requests by size class (small, medium, large), every band's, on
     // slots of their own: never behind a band's terabyte transfers.
     for class in SizeClass::ALL {
         let slots = tuner(cfg.class_slots(class), cfg.worker.local_slots);

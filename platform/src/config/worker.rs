@@ -57,13 +57,25 @@ pub struct WorkerConfig {
     /// book's scans, an hour of film) run on `{prefix}-medium` (a batch's:
     /// `{prefix}-medium-batched`) with `medium_slots` of their own: they
     /// wait at most behind transfers of their own class, never behind a
-    /// band's terabyte ones. 0: every AIP over `small_max_bytes` on its
-    /// band's queue.
+    /// band's terabyte ones. 0: no medium class (the next class up, or the
+    /// band's queue, takes them).
     pub medium_max_bytes: u64,
     /// Transfers a worker runs at once on `{prefix}-medium`, every band's,
     /// and as many on `{prefix}-medium-batched`. Each holds a large
     /// transfer's part buffers: (`s3.upload_concurrency` + 1) × part size.
     pub medium_slots: usize,
+    /// AIPs over `medium_max_bytes` and up to this many bytes in all (a
+    /// film scanned frame by frame, a web harvest) run on `{prefix}-large`
+    /// (a batch's: `{prefix}-large-batched`) with `large_slots` of their
+    /// own: one just over `medium_max_bytes` waits at most behind a
+    /// transfer of this size, never behind a band's terabyte ones. Only
+    /// AIPs over it take their band's slots. 0: every AIP over the classes
+    /// below on its band's queue.
+    pub large_max_bytes: u64,
+    /// Transfers a worker runs at once on `{prefix}-large`, every band's,
+    /// and as many on `{prefix}-large-batched`. Each holds a large
+    /// transfer's part buffers, for up to an hour or so.
+    pub large_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
     /// then gets the CPU only when the request leaves it some; alone, it
@@ -105,6 +117,8 @@ impl Default for WorkerConfig {
             small_slots: 4,
             medium_max_bytes: 4 * 1024 * 1024 * 1024,
             medium_slots: 4,
+            large_max_bytes: 256 * 1024 * 1024 * 1024,
+            large_slots: 2,
             batch_nice: 19,
             transparent_huge_pages: false,
         }
@@ -114,22 +128,26 @@ impl Default for WorkerConfig {
 /// A range of AIP sizes with task queues and slots of their own, so that
 /// an AIP waits at most behind transfers of its own class, never behind a
 /// band's terabyte ones: `small` up to `worker.small_max_bytes`, `medium`
-/// up to `worker.medium_max_bytes` (smallest class first).
+/// up to `worker.medium_max_bytes`, `large` up to `worker.large_max_bytes`
+/// (smallest class first). Each class's bound is a small multiple of the
+/// last's transfer time away, so no AIP waits behind one far larger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeClass {
     Small,
     Medium,
+    Large,
 }
 
 impl SizeClass {
     /// Every class, smallest first.
-    pub const ALL: [SizeClass; 2] = [SizeClass::Small, SizeClass::Medium];
+    pub const ALL: [SizeClass; 3] = [SizeClass::Small, SizeClass::Medium, SizeClass::Large];
 
     /// The name its queues carry.
     pub fn name(self) -> &'static str {
         match self {
             SizeClass::Small => "small",
             SizeClass::Medium => "medium",
+            SizeClass::Large => "large",
         }
     }
 }

@@ -82,6 +82,7 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
         configure: Some(std::sync::Arc::new(|cfg| {
             cfg.worker.small_max_bytes = 0;
             cfg.worker.medium_max_bytes = 0;
+            cfg.worker.large_max_bytes = 0;
         })),
         ..Default::default()
     })
@@ -137,38 +138,43 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
         .await;
 }
 
-/// A batch's small and medium AIPs have slots of their own: while the
-/// band's slot for batch items holds one of the client's large items for
-/// minutes, a photograph-sized item and a medium one of its next batch are
-/// delivered, not after it.
+/// A batch's small, medium and large AIPs have slots of their own: while
+/// the band's slot for batch items holds one of the client's terabyte-like
+/// items for minutes, a photograph-sized item, a medium one and a large one
+/// of its next batch are delivered, not after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     // One slot per band for batch items, held for about 100 s by a 24 MiB
-    // AIP; AIPs up to 3 MiB are small, up to 8 MiB medium.
+    // AIP; AIPs up to 3 MiB are small, up to 5 MiB medium, up to 8 MiB
+    // large.
     let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let a = app.api(&app.client_token());
-    let (large, small, medium) = (
+    let (huge, small, medium, large) = (
         "019e404e-fa1c-7000-8000-000000000000",
         "019e404e-fa1c-7000-8000-000000000001",
         "019e404e-fa1c-7000-8000-000000000002",
+        "019e404e-fa1c-7000-8000-000000000003",
     );
-    for (archive_id, mib) in [(large, 24), (small, 2), (medium, 4)] {
+    for (archive_id, mib) in [(huge, 24), (small, 2), (medium, 4), (large, 6)] {
         worker::demo::seed_large(&app.cfg, archive_id, mib)
             .await
             .unwrap();
     }
-    let large_batch = a.create_batch(json!({"archiveIds": [large]})).await;
-    let held = large_batch.owned().remove(0);
+    let huge_batch = a.create_batch(json!({"archiveIds": [huge]})).await;
+    let held = huge_batch.owned().remove(0);
     a.wait_for(&held, Duration::from_secs(60), |v| {
         is_transferring(v.status)
     })
     .await;
     // Over 1 MiB: a transfer of its own (about 8 s at this pace), on the
-    // batch items' small AIPs' queue; the medium one (about 16 s) on the
-    // batch items' medium AIPs' queue, beside it.
-    let small_batch = a.create_batch(json!({"archiveIds": [small, medium]})).await;
+    // batch items' small AIPs' queue; the medium one (about 16 s) and the
+    // large one (about 24 s) on the batch items' queues of their classes,
+    // beside it.
+    let small_batch = a
+        .create_batch(json!({"archiveIds": [small, medium, large]}))
+        .await;
     let items = small_batch.owned();
-    assert_eq!(items.len(), 2, "{small_batch:?}");
+    assert_eq!(items.len(), 3, "{small_batch:?}");
     for item in items {
         let hook = app.webhook_of(&item).await;
         assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
@@ -180,8 +186,8 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     );
     a.until_batch_completed(&small_batch.id(), Duration::from_secs(60))
         .await;
-    a.cancel_batch(&large_batch.id()).await;
-    a.until_batch_completed(&large_batch.id(), Duration::from_secs(120))
+    a.cancel_batch(&huge_batch.id()).await;
+    a.until_batch_completed(&huge_batch.id(), Duration::from_secs(120))
         .await;
 }
 

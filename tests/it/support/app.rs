@@ -61,14 +61,16 @@ impl Default for Options {
 impl Options {
     /// One activity slot per band (and per size class's queue), which a
     /// 24 MiB AIP holds for about 100 s at the reads' pace (256 KiB/s);
-    /// AIPs over 1 MiB and up to 3 MiB are small, up to 8 MiB medium.
+    /// AIPs over 1 MiB and up to 3 MiB are small, up to 5 MiB medium, up
+    /// to 8 MiB large; the 24 MiB one takes its band's slot.
     pub fn one_slot_held_long() -> Self {
         Self {
             band_slots: Some(1),
             max_read_bytes_per_sec: Some(256 * 1024),
             configure: Some(Arc::new(|cfg| {
                 cfg.worker.small_max_bytes = 3 * 1024 * 1024;
-                cfg.worker.medium_max_bytes = 8 * 1024 * 1024;
+                cfg.worker.medium_max_bytes = 5 * 1024 * 1024;
+                cfg.worker.large_max_bytes = 8 * 1024 * 1024;
             })),
             ..Default::default()
         }
@@ -254,6 +256,7 @@ impl TestApp {
             cfg.bands.iter_mut().for_each(|b| b.slots = slots);
             cfg.worker.small_slots = slots;
             cfg.worker.medium_slots = slots;
+            cfg.worker.large_slots = slots;
         }
         if let Some(configure) = &opts.configure {
             configure(&mut cfg);
