@@ -163,6 +163,18 @@ impl Config {
             (0..=19).contains(&self.worker.batch_nice),
             "worker.batch_nice must be from 0 to 19"
         );
+        // A class whose bound is not over the one below it would never
+        // take an AIP: a mistake, not a choice (0 turns a class off).
+        let bounds: Vec<u64> = SizeClass::ALL
+            .into_iter()
+            .map(|class| self.class_max_bytes(class))
+            .filter(|&max| max > 0)
+            .collect();
+        anyhow::ensure!(
+            bounds.windows(2).all(|w| w[0] < w[1]),
+            "worker.small_max_bytes, worker.medium_max_bytes and worker.large_max_bytes \
+             must each be over the one before (or 0, for no such class)"
+        );
         anyhow::ensure!(
             self.timings.link_lifetime_secs <= 7 * 24 * 3600,
             "timings.link_lifetime_secs is over the 7-day SigV4 limit"
@@ -272,11 +284,10 @@ impl Config {
     /// (`{prefix}-small`, `{prefix}-medium`, `{prefix}-large`), served
     /// urgent first (the execution's priority key) with slots of its own,
     /// so such an AIP never waits behind its band's longer transfers;
-    /// `batched`, the
-    /// batch items' (`{prefix}-small-batched`, …), polled with as many
-    /// slots on the batch items' threads, so a collection's photographs
-    /// never wait behind its own terabyte items, nor hold the slots of
-    /// another client's single request.
+    /// `batched`, the batch items' (`{prefix}-small-batched`, …), polled
+    /// with as many slots on the batch items' threads, so a collection's
+    /// photographs never wait behind its own terabyte items, nor hold the
+    /// slots of another client's single request.
     pub fn class_queue(&self, class: SizeClass, batched: bool) -> String {
         let prefix = &self.temporal.task_queue_prefix;
         let suffix = if batched { "-batched" } else { "" };
@@ -390,6 +401,14 @@ mod tests {
         c.worker.large_slots = 0;
         let refused = c.validate().expect_err("no slot for large AIPs");
         assert!(refused.to_string().contains("large_slots"));
+        // Bounds in order, a class turned off aside.
+        let mut c = Config::default();
+        c.fill_defaults();
+        c.worker.medium_max_bytes = 0;
+        c.validate().expect("no medium class");
+        c.worker.large_max_bytes = 32 * mib;
+        let refused = c.validate().expect_err("the large class under the small");
+        assert!(refused.to_string().contains("large_max_bytes"));
     }
 
     #[test]

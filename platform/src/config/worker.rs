@@ -74,7 +74,7 @@ pub struct WorkerConfig {
     pub large_max_bytes: u64,
     /// Transfers a worker runs at once on `{prefix}-large`, every band's,
     /// and as many on `{prefix}-large-batched`. Each holds a large
-    /// transfer's part buffers, for up to an hour or so.
+    /// transfer's part buffers.
     pub large_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
@@ -129,8 +129,9 @@ impl Default for WorkerConfig {
 /// an AIP waits at most behind transfers of its own class, never behind a
 /// band's terabyte ones: `small` up to `worker.small_max_bytes`, `medium`
 /// up to `worker.medium_max_bytes`, `large` up to `worker.large_max_bytes`
-/// (smallest class first). Each class's bound is a small multiple of the
-/// last's transfer time away, so no AIP waits behind one far larger.
+/// (smallest class first). The bounds are 64 times apart by default, so an
+/// AIP waits at most behind transfers of about 64 times its size, where
+/// without the classes it could wait behind terabytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeClass {
     Small,
