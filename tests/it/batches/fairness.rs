@@ -145,8 +145,8 @@ async fn a_request_does_not_wait_for_a_batch_item_holding_every_slot_of_its_band
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     // One slot per band for batch items, held for about 100 s by a 24 MiB
-    // AIP; AIPs up to 3 MiB are small, up to 5 MiB medium, up to 8 MiB
-    // large.
+    // AIP; AIPs up to 2.5 MiB are small, up to 3.5 MiB medium, up to 8
+    // MiB large.
     let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let a = app.api(&app.client_token());
     let (huge, small, medium, large) = (
@@ -155,7 +155,7 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
         "019e404e-fa1c-7000-8000-000000000002",
         "019e404e-fa1c-7000-8000-000000000003",
     );
-    for (archive_id, mib) in [(huge, 24), (small, 2), (medium, 4), (large, 6)] {
+    for (archive_id, mib) in [(huge, 24), (small, 2), (medium, 3), (large, 4)] {
         worker::demo::seed_large(&app.cfg, archive_id, mib)
             .await
             .unwrap();
@@ -167,8 +167,8 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     })
     .await;
     // Over 1 MiB: a transfer of its own (about 8 s at this pace), on the
-    // batch items' small AIPs' queue; the medium one (about 16 s) and the
-    // large one (about 24 s) on the batch items' queues of their classes,
+    // batch items' small AIPs' queue; the medium one (about 12 s) and the
+    // large one (about 16 s) on the batch items' queues of their classes,
     // beside it.
     let small_batch = a
         .create_batch(json!({"archiveIds": [small, medium, large]}))

@@ -88,7 +88,8 @@ async fn statuses(app: &TestApp, items: &[(String, String)]) -> Vec<Status> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     // One activity slot per band, held for about 100 s by a 24 MiB AIP;
-    // AIPs up to 3 MiB are small, up to 5 MiB medium, up to 8 MiB large.
+    // AIPs up to 2.5 MiB are small, up to 3.5 MiB medium, up to 8 MiB
+    // large.
     let app = TestApp::start_with(Options::one_slot_held_long()).await;
     let api = app.api(&app.client_token());
     // An AIP of `mib` MiB, seeded and asked for.
@@ -130,10 +131,10 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     // AIPs' queue, read at the same pace (about 8 s).
     delivered(ask("019e404e-5e95-7000-8000-000000000002", 2).await).await;
     // Over the small class, under the band's terabytes: the medium AIPs'
-    // queue (about 16 s at this pace), and beside it, over the medium
-    // class, the large AIPs' queue (about 24 s).
-    let medium = ask("019e404e-5e95-7000-8000-000000000003", 4).await;
-    let large = ask("019e404e-5e95-7000-8000-000000000004", 6).await;
+    // queue (about 12 s at this pace), and beside it, over the medium
+    // class, the large AIPs' queue (about 16 s).
+    let medium = ask("019e404e-5e95-7000-8000-000000000003", 3).await;
+    let large = ask("019e404e-5e95-7000-8000-000000000004", 4).await;
     futures::future::join(delivered(medium), delivered(large)).await;
     let large_now = api.view(&held).await.status;
     assert!(

@@ -61,15 +61,15 @@ impl Default for Options {
 impl Options {
     /// One activity slot per band (and per size class's queue), which a
     /// 24 MiB AIP holds for about 100 s at the reads' pace (256 KiB/s);
-    /// AIPs over 1 MiB and up to 3 MiB are small, up to 5 MiB medium, up
-    /// to 8 MiB large; the 24 MiB one takes its band's slot.
+    /// AIPs over 1 MiB and up to 2.5 MiB are small, up to 3.5 MiB medium,
+    /// up to 8 MiB large; the 24 MiB one takes its band's slot.
     pub fn one_slot_held_long() -> Self {
         Self {
             band_slots: Some(1),
             max_read_bytes_per_sec: Some(256 * 1024),
             configure: Some(Arc::new(|cfg| {
-                cfg.worker.small_max_bytes = 3 * 1024 * 1024;
-                cfg.worker.medium_max_bytes = 5 * 1024 * 1024;
+                cfg.worker.small_max_bytes = 5 * 512 * 1024;
+                cfg.worker.medium_max_bytes = 7 * 512 * 1024;
                 cfg.worker.large_max_bytes = 8 * 1024 * 1024;
             })),
             ..Default::default()
