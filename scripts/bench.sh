@@ -86,8 +86,9 @@
 #       and the large class at 3/4 (DISSEMINATION_WORKER__MEDIUM_MAX_BYTES
 #       and __LARGE_MAX_BYTES unless set), so the large ones hold their
 #       band's slots: P9_SMALL_MIB=256 measures a medium AIP, 512 one of
-#       the large class; with DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=0
-#       DISSEMINATION_WORKER__LARGE_MAX_BYTES=0 as before those classes.
+#       the large class; DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=0 or
+#       DISSEMINATION_WORKER__LARGE_MAX_BYTES=0 runs it as before that
+#       class's queues.
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight

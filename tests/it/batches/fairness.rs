@@ -179,10 +179,10 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
         let hook = app.webhook_of(&item).await;
         assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
     }
-    let large_now = a.view(&held).await.status;
+    let held_now = a.view(&held).await.status;
     assert!(
-        is_transferring(large_now),
-        "the batch's small item waited for its large one, now {large_now:?}"
+        is_transferring(held_now),
+        "the batch's smaller items waited for its terabyte-like one, now {held_now:?}"
     );
     a.until_batch_completed(&small_batch.id(), Duration::from_secs(60))
         .await;

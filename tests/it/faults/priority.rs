@@ -136,10 +136,10 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     let medium = ask("019e404e-5e95-7000-8000-000000000003", 3).await;
     let large = ask("019e404e-5e95-7000-8000-000000000004", 4).await;
     futures::future::join(delivered(medium), delivered(large)).await;
-    let large_now = api.view(&held).await.status;
+    let held_now = api.view(&held).await.status;
     assert!(
-        is_transferring(large_now),
-        "the long transfer should still hold the band's slot, but is {large_now:?}"
+        is_transferring(held_now),
+        "the long transfer should still hold the band's slot, but is {held_now:?}"
     );
     api.cancel(&held).await;
     api.until_final(&held, Duration::from_secs(60)).await;
