@@ -88,7 +88,13 @@
 #       band's slots: P9_SMALL_MIB=256 measures a medium AIP, 512 one of
 #       the large class; DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=0 or
 #       DISSEMINATION_WORKER__LARGE_MAX_BYTES=0 runs it as before that
-#       class's queues.
+#       class's queues. P9_URGENT=1: an urgent request (priority 1) of a
+#       size class while less urgent ones of its class (priority 90, as
+#       many as worker.large_slots) hold every slot of the class: the large
+#       class then ends at twice P9_LARGE_MIB, so the large AIPs are of it,
+#       and P9_SMALL_MIB=512 puts the urgent one in it too;
+#       DISSEMINATION_WORKER__URGENT_CLASS_SLOTS=0 runs it as before the
+#       urgent band's class queues.
 #   P7  scale-out (BENCH_PARTS=p7 alone, never in the default run): with
 #       STACK_WORKERS=2, eight concurrent disseminations of eight distinct
 #       P7_MIB (256) MiB AIPs, from the first POST to the last of the eight
@@ -127,10 +133,12 @@ rm -rf "$STACK_DATA"
 [ "${BENCH_PARTS:-all}" = p7 ] && export STACK_WORKERS=2
 # P9's large AIPs take their band's slots: the medium and large classes end
 # below them (at 3/8 and 3/4 of their size) unless the environment says
-# otherwise.
+# otherwise; with P9_URGENT=1, the large class's (it ends at twice theirs).
 if [ "${BENCH_PARTS:-all}" = p9 ]; then
+  p9_large_max=$((${P9_LARGE_MIB:-1024} * 768 * 1024))
+  [ "${P9_URGENT:-0}" = 1 ] && p9_large_max=$((${P9_LARGE_MIB:-1024} * 2048 * 1024))
   export DISSEMINATION_WORKER__MEDIUM_MAX_BYTES=${DISSEMINATION_WORKER__MEDIUM_MAX_BYTES:-$((${P9_LARGE_MIB:-1024} * 384 * 1024))}
-  export DISSEMINATION_WORKER__LARGE_MAX_BYTES=${DISSEMINATION_WORKER__LARGE_MAX_BYTES:-$((${P9_LARGE_MIB:-1024} * 768 * 1024))}
+  export DISSEMINATION_WORKER__LARGE_MAX_BYTES=${DISSEMINATION_WORKER__LARGE_MAX_BYTES:-$p9_large_max}
 fi
 source "$here/scripts/stack.sh"
 start_stack
@@ -582,32 +590,38 @@ PY
 # Seeds P9_LARGE_MIB (1024) and P9_SMALL_MIB (16) MiB AIPs; the small one
 # alone (POST to verified webhook), then the same beside 4 large requests
 # of its band (each transferring before it is posted); prints the P9 lines.
+# P9_URGENT=1: the small one at priority 1, beside as many large ones as
+# the large class has slots, at priority 90.
 p9() {
   local large_mib=${P9_LARGE_MIB:-1024} small_mib=${P9_SMALL_MIB:-16} id status t0 t1 s
+  P9_HELD=4 P9_PRIO=50 P9_HELD_PRIO=50
+  if [ "${P9_URGENT:-0}" = 1 ]; then
+    P9_HELD=${DISSEMINATION_WORKER__LARGE_SLOTS:-2} P9_PRIO=1 P9_HELD_PRIO=90
+  fi
   local large=019e404e-ffff-7000-8000-00000000b009 small=019e404e-ffff-7000-8000-00000000b00a
   echo "P9: creating the $large_mib MiB and $small_mib MiB AIPs..." >&2
   "$bin/dissemination-worker" seed-demo --large-mib "$large_mib" --large-id "$large" >/dev/null
   "$bin/dissemination-worker" seed-demo --large-mib "$small_mib" --large-id "$small" >/dev/null
-  copy_aip "$large" 4 "$RUN/p9-large"
+  copy_aip "$large" "$P9_HELD" "$RUN/p9-large"
   copy_aip "$small" 2 "$RUN/p9-small"
   local larges smalls busy=()
   mapfile -t larges <"$RUN/p9-large"
   mapfile -t smalls <"$RUN/p9-small"
   P9_LARGE_MIB=$large_mib P9_SMALL_MIB=$small_mib
   # A request, or (P9_BATCH=1) a batch of it alone; its disseminationId.
-  p9_post() { # archive_id
+  p9_post() { # archive_id priority
     if [ "${P9_BATCH:-0}" = 1 ]; then
       curl -s -X POST "$API/v1/dissemination-batches" -H "Authorization: Bearer $TOKEN" \
-        -H 'Content-Type: application/json' -d "{\"archiveIds\":[\"$1\"],\"priority\":50}" |
+        -H 'Content-Type: application/json' -d "{\"archiveIds\":[\"$1\"],\"priority\":$2}" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["disseminationId"])'
     else
-      post_dissemination "$1" 50
+      post_dissemination "$1" "$2"
     fi
   }
   # Each one timed from its POST to its verified webhook.
   p9_one() { # archive_id; sets DUR
     t0=$(now)
-    id=$(p9_post "$1")
+    id=$(p9_post "$1" "$P9_PRIO")
     status=$(wait_final "$id")
     wait_webhook "$id" || { echo "no verified webhook for $id" >&2; exit 1; }
     t1=$(now)
@@ -617,9 +631,9 @@ p9() {
   echo "P9: the $small_mib MiB request alone..." >&2
   p9_one "${smalls[0]}"
   P9_ALONE=$DUR
-  echo "P9: 4 requests of $large_mib MiB, then the $small_mib MiB one..." >&2
+  echo "P9: $P9_HELD requests of $large_mib MiB, then the $small_mib MiB one..." >&2
   for a in "${larges[@]}"; do
-    busy+=("$(p9_post "$a")")
+    busy+=("$(p9_post "$a" "$P9_HELD_PRIO")")
   done
   for id in "${busy[@]}"; do
     for _ in $(seq 1 600); do
@@ -645,16 +659,21 @@ p9() {
 p9_lines() {
   python3 - "$P9_SMALL_MIB" "$P9_LARGE_MIB" "$P9_ALONE" "$P9_BUSY" "$P9_RUNNING" \
     "${DISSEMINATION_WORKER__SMALL_MAX_BYTES:-default}" "${P9_BATCH:-0}" \
-    "$DISSEMINATION_WORKER__MEDIUM_MAX_BYTES" "$DISSEMINATION_WORKER__LARGE_MAX_BYTES" <<'PY'
+    "$DISSEMINATION_WORKER__MEDIUM_MAX_BYTES" "$DISSEMINATION_WORKER__LARGE_MAX_BYTES" \
+    "$P9_HELD" "${P9_URGENT:-0}" "${DISSEMINATION_WORKER__URGENT_CLASS_SLOTS:-default}" <<'PY'
 import sys
-small, large, alone, busy, running, small_max, batch, medium_max, large_max = sys.argv[1:]
+(small, large, alone, busy, running, small_max, batch, medium_max, large_max, held, urgent,
+ urgent_slots) = sys.argv[1:]
 alone, busy = float(alone), float(busy)
 what, slots = ("batch item", "slots for batch items") if batch == "1" else ("request", "slots")
-print(f"P9 a {small} MiB {what} while its band's 4 {slots} hold {large} MiB transfers: {busy:.2f} s "
+holders = f"its band's {held} {slots} hold"
+if urgent == "1":
+    what, holders = f"urgent {what}", f"priority-90 requests hold the large class's {held} {slots} with"
+print(f"P9 a {small} MiB {what} while {holders} {large} MiB transfers: {busy:.2f} s "
       f"(POST -> verified webhook), beside {alone:.2f} s alone -> busy/alone = {busy / alone:.2f}")
-print(f"   ({running} of the 4 large transfers still running when it was delivered; "
+print(f"   ({running} of the {held} large transfers still running when it was delivered; "
       f"worker.small_max_bytes {small_max}, worker.medium_max_bytes {medium_max}, "
-      f"worker.large_max_bytes {large_max})")
+      f"worker.large_max_bytes {large_max}, worker.urgent_class_slots {urgent_slots})")
 PY
 }
 if [ "${BENCH_PARTS:-all}" = p9 ]; then

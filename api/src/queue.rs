@@ -2,11 +2,11 @@
 //! queue start before it, and an estimate of when it starts.
 //!
 //! - `ahead`: the running disseminations of its task queue (its band's,
-//!   its band's for batch items, or its size class's, of single requests
-//!   or of batch items) not yet final, of a higher priority or of the same
-//!   priority and older (the order the task queue serves them in), less
-//!   the ones the queue's workers are moving (its slots times the workers
-//!   polling it).
+//!   its band's for batch items, or its size class's: of single requests,
+//!   of the most urgent band's single requests or of batch items) not yet
+//!   final, of a higher priority or of the same priority and older (the
+//!   order the task queue serves them in), less the ones the queue's
+//!   workers are moving (its slots times the workers polling it).
 //! - `estimatedStart`: from the queue's throughput — items that reached a
 //!   final status per second, sampled every `api.queue_sample_ms` over the
 //!   last `QUEUE_WINDOW` — the time for `ahead + 1` slots to free up. Each
@@ -16,7 +16,7 @@
 //! second or so: they are estimates, and labelled so.
 
 use model::time::Timestamp;
-use platform::config::{Config, SizeClass};
+use platform::config::Config;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
@@ -62,14 +62,7 @@ impl QueueWatch {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                let queues = cfg
-                    .bands
-                    .iter()
-                    .flat_map(|band| [cfg.band_queue(band), cfg.batched_queue(band)])
-                    .chain(SizeClass::ALL.into_iter().flat_map(|class| {
-                        [cfg.class_queue(class, false), cfg.class_queue(class, true)]
-                    }));
-                for queue in queues {
+                for (queue, _) in cfg.dissemination_queues() {
                     let status = names().0;
                     let query = format!("TaskQueue = '{queue}' AND {status} IN {FINAL}");
                     let counted = tokio::time::timeout(
@@ -117,8 +110,8 @@ impl QueueWatch {
 }
 
 /// The place of a QUEUED dissemination of `priority` created at
-/// `created` on `task_queue` (its band's, its band's for batch items, or
-/// one of its size class's); `None` when Temporal did not answer.
+/// `created` on `task_queue` (one of `Config::dissemination_queues`);
+/// `None` when Temporal did not answer.
 pub async fn position(
     client: &Client,
     cfg: &Config,
@@ -128,14 +121,11 @@ pub async fn position(
     task_queue: &str,
 ) -> Option<QueuePosition> {
     let band = cfg.band_for(priority);
-    let class = SizeClass::ALL.into_iter().find(|class| {
-        task_queue == cfg.class_queue(*class, false) || task_queue == cfg.class_queue(*class, true)
-    });
-    let slots = match class {
-        Some(class) => cfg.class_slots(class),
-        None if task_queue == cfg.batched_queue(band) => band.batch_slots(),
-        None => band.slots,
-    };
+    let slots = cfg
+        .dissemination_queues()
+        .into_iter()
+        .find_map(|(queue, slots)| (queue == task_queue).then_some(slots))
+        .unwrap_or(band.slots);
     let priority = priority.get();
     let since = created;
     let (status, prio) = names();

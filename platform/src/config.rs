@@ -147,6 +147,29 @@ impl Config {
             last = band.max_priority;
         }
         anyhow::ensure!(last == 100, "the last band must end at priority 100");
+        // A band named like another queue (`small`, `steps`, `batched`, …)
+        // would have two kinds of work share one queue's slots.
+        let mut queues: Vec<String> = self
+            .dissemination_queues()
+            .into_iter()
+            .map(|q| q.0)
+            .collect();
+        queues.extend([
+            self.batch_queue(),
+            self.lock_queue(),
+            self.held_lock_queue(),
+            self.steps_queue(),
+            self.batched_steps_queue(),
+            self.staging_queue(),
+        ]);
+        let named = queues.len();
+        queues.sort();
+        queues.dedup();
+        anyhow::ensure!(
+            queues.len() == named,
+            "two task queues share a name: a band's name must differ from the others' and \
+             from small, medium, large, batches, locks, steps and staging"
+        );
         anyhow::ensure!(
             self.worker.local_slots > 0
                 && self.worker.batch_local_slots > 0
@@ -294,16 +317,59 @@ impl Config {
         format!("{prefix}-{}{suffix}", class.name())
     }
 
+    /// The queue of a size class's single requests from the most urgent
+    /// band (`{prefix}-large-urgent`, …), polled with
+    /// `worker.urgent_class_slots` of its own, so that an urgent AIP of a
+    /// class never waits for a less urgent transfer of its class to end;
+    /// `None` when there is none (a single band, or no such slot).
+    pub fn urgent_class_queue(&self, class: SizeClass) -> Option<String> {
+        let band = self.urgent_band()?;
+        let prefix = &self.temporal.task_queue_prefix;
+        Some(format!("{prefix}-{}-{}", class.name(), band.name))
+    }
+
+    /// The band whose single requests have each class's queue of their own.
+    fn urgent_band(&self) -> Option<&BandConfig> {
+        let reserved = self.bands.len() > 1 && self.worker.urgent_class_slots > 0;
+        self.bands.first().filter(|_| reserved)
+    }
+
     /// The task queue a dissemination runs on, whose slots its transfer
-    /// takes: its size class's (`size_class`) if it has one, else its
-    /// band's; a batch item's (`batched`) the batch items' queue of each.
+    /// takes: its size class's (`size_class`) if it has one (the most
+    /// urgent band's own, for its single requests), else its band's; a
+    /// batch item's (`batched`) the batch items' queue of each.
     pub fn request_queue(&self, priority: Priority, total_bytes: u64, batched: bool) -> String {
         let band = self.band_for(priority);
         match (self.size_class(total_bytes), batched) {
+            (Some(class), false) if self.urgent_band() == Some(band) => self
+                .urgent_class_queue(class)
+                .expect("the urgent band has its class queues"),
             (Some(class), batched) => self.class_queue(class, batched),
             (None, false) => self.band_queue(band),
             (None, true) => self.batched_queue(band),
         }
+    }
+
+    /// Every queue a dissemination can run on (`request_queue`), with the
+    /// activity slots each worker polls it with.
+    pub fn dissemination_queues(&self) -> Vec<(String, usize)> {
+        let bands = self.bands.iter().flat_map(|band| {
+            [
+                (self.band_queue(band), band.slots),
+                (self.batched_queue(band), band.batch_slots()),
+            ]
+        });
+        let classes = SizeClass::ALL.into_iter().flat_map(|class| {
+            let urgent = self.urgent_class_queue(class);
+            [
+                Some((self.class_queue(class, false), self.class_slots(class))),
+                Some((self.class_queue(class, true), self.class_slots(class))),
+                urgent.map(|queue| (queue, self.worker.urgent_class_slots)),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        bands.chain(classes).collect()
     }
 
     /// The queue of the `stage` steps (waiting for tape): polled with
@@ -369,23 +435,36 @@ mod tests {
         assert_eq!(single(&c, 50, mib), "dissemination-normal");
         assert_eq!(item(&c, 50, mib), "dissemination-normal-batched");
         assert_eq!(single(&c, 50, 2 * mib), "dissemination-small");
-        assert_eq!(single(&c, 1, 64 * mib), "dissemination-small");
+        assert_eq!(single(&c, 11, 64 * mib), "dissemination-small");
+        // The most urgent band's: each class's queue of its own, never
+        // behind a less urgent transfer of the class.
+        assert_eq!(single(&c, 1, 64 * mib), "dissemination-small-urgent");
+        assert_eq!(single(&c, 10, 4 * gib), "dissemination-medium-urgent");
+        assert_eq!(single(&c, 1, 256 * gib), "dissemination-large-urgent");
         // A batch's small items: the batch items' small queue, not behind
         // the batch's large ones nor on a single request's slots.
         assert_eq!(item(&c, 70, 2 * mib), "dissemination-small-batched");
         assert_eq!(item(&c, 1, 64 * mib), "dissemination-small-batched");
         // Medium: a class of its own, not behind the band's terabyte AIPs.
-        assert_eq!(single(&c, 1, 64 * mib + 1), "dissemination-medium");
+        assert_eq!(single(&c, 40, 64 * mib + 1), "dissemination-medium");
         assert_eq!(single(&c, 90, 4 * gib), "dissemination-medium");
         assert_eq!(item(&c, 1, 64 * mib + 1), "dissemination-medium-batched");
         // Just over the medium class: the large class, whose transfers end
         // within the hour, not behind the band's terabyte AIPs.
-        assert_eq!(single(&c, 1, 4 * gib + 1), "dissemination-large");
+        assert_eq!(single(&c, 11, 4 * gib + 1), "dissemination-large");
         assert_eq!(single(&c, 90, 256 * gib), "dissemination-large");
         assert_eq!(item(&c, 50, 4 * gib + 1), "dissemination-large-batched");
         // Over every class: its band's slots.
         assert_eq!(single(&c, 1, 256 * gib + 1), "dissemination-urgent");
         assert_eq!(item(&c, 1, 256 * gib + 1), "dissemination-urgent-batched");
+        // Without the urgent band's slots: the class's queue, every band's.
+        c.worker.urgent_class_slots = 0;
+        assert_eq!(single(&c, 1, 64 * mib), "dissemination-small");
+        assert_eq!(c.urgent_class_queue(SizeClass::Large), None);
+        c.worker.urgent_class_slots = 2;
+        let queues = c.dissemination_queues();
+        assert_eq!(queues.len(), 4 * 2 + 3 * 3, "{queues:?}");
+        assert!(queues.contains(&("dissemination-large-urgent".into(), 2)));
         // A class turned off: the next one up takes its AIPs.
         c.worker.small_max_bytes = 0;
         assert_eq!(single(&c, 50, 2 * mib), "dissemination-medium");
@@ -409,6 +488,36 @@ mod tests {
         c.worker.large_max_bytes = 32 * mib;
         let refused = c.validate().expect_err("the large class under the small");
         assert!(refused.to_string().contains("large_max_bytes"));
+    }
+
+    #[test]
+    fn a_band_named_like_another_queue_is_refused() {
+        // The most urgent band's class queues are `{prefix}-{class}-{band}`.
+        let names = [
+            (1, "small"),
+            (1, "steps"),
+            (2, "locks-held"),
+            (0, "batched"),
+            (3, "large-urgent"),
+        ];
+        for (band, name) in names {
+            let mut c = Config::default();
+            c.fill_defaults();
+            c.bands[band].name = name.into();
+            let refused = c.validate().expect_err(name);
+            assert!(
+                refused.to_string().contains("share a name"),
+                "{name}: {refused}"
+            );
+        }
+        let mut c = Config::default();
+        c.fill_defaults();
+        c.bands[2].name = c.bands[1].name.clone();
+        assert!(c.validate().is_err(), "two bands of one name");
+        // One band: every priority's, so no queue of its own per class.
+        c.bands = vec![c.bands[3].clone()];
+        c.validate().expect("one band");
+        assert_eq!(c.urgent_class_queue(SizeClass::Small), None);
     }
 
     #[test]

@@ -124,6 +124,12 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
     for class in SizeClass::ALL {
         let slots = tuner(cfg.class_slots(class), cfg.worker.local_slots);
         workers.push(pollers.band(cfg.class_queue(class, false), slots)?);
+        // The most urgent band's of the class, on slots of their own: never
+        // behind a less urgent transfer of the class.
+        if let Some(queue) = cfg.urgent_class_queue(class) {
+            let slots = tuner(cfg.worker.urgent_class_slots, cfg.worker.local_slots);
+            workers.push(pollers.band(queue, slots)?);
+        }
     }
     // The locks of executions before flow 10 run until released; a lock
     // from flow 10 on only has a task if it is held past its start delay,

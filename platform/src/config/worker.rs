@@ -76,6 +76,16 @@ pub struct WorkerConfig {
     /// and as many on `{prefix}-large-batched`. Each holds a large
     /// transfer's part buffers.
     pub large_slots: usize,
+    /// Transfers a worker runs at once on each size class's queue of the
+    /// most urgent band (the first of `[[bands]]`): its single requests of
+    /// a class run on `{prefix}-{class}-{band}` (`dissemination-large-urgent`
+    /// with the defaults), not on the class's queue every band shares,
+    /// so they never wait for a less urgent transfer of their class to end
+    /// (for the large class, up to an hour or so): only for one of their
+    /// own band. Each holds at most a large transfer's part buffers.
+    /// 0 (or a single band): they share the class's queue, where they are
+    /// served first, once one of its transfers ends.
+    pub urgent_class_slots: usize,
     /// How many nice levels below the rest of the worker the threads that
     /// run batch items work (0 to 19): beside a single request, a batch
     /// then gets the CPU only when the request leaves it some; alone, it
@@ -119,6 +129,7 @@ impl Default for WorkerConfig {
             medium_slots: 4,
             large_max_bytes: 256 * 1024 * 1024 * 1024,
             large_slots: 2,
+            urgent_class_slots: 2,
             batch_nice: 19,
             transparent_huge_pages: false,
         }

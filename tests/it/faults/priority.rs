@@ -145,3 +145,54 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     api.until_final(&held, Duration::from_secs(60)).await;
     api.until_final(&again, Duration::from_secs(60)).await;
 }
+
+/// The most urgent band's requests have each size class's queue to
+/// themselves: while a less urgent transfer holds the large class's slot
+/// (for about 100 s), an urgent AIP of that class is delivered, and a
+/// normal one of the class still waits for the slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_aip_never_waits_behind_a_less_urgent_transfer_of_its_class() {
+    // One slot per class; AIPs over 3.5 MiB and up to 32 MiB are large.
+    let mut opts = Options::one_slot_held_long();
+    let classes = opts.configure.take().expect("the classes' bounds");
+    opts.configure = Some(std::sync::Arc::new(move |cfg| {
+        classes(cfg);
+        cfg.worker.large_max_bytes = 32 * 1024 * 1024;
+    }));
+    let app = TestApp::start_with(opts).await;
+    let api = app.api(&app.client_token());
+    let ask = |archive_id: &'static str, mib, priority| {
+        let (app, api) = (&app, &api);
+        async move {
+            demo::seed_large(&app.cfg, archive_id, mib).await.unwrap();
+            let body = json!({"archiveId": archive_id, "priority": priority});
+            api.create(body).await.dissemination_id
+        }
+    };
+    // 24 MiB at 256 KiB/s: the large class's slot for about 100 s.
+    let held = ask("019e404e-5e95-7000-8000-000000000010", 24, 90).await;
+    api.wait_for(&held, Duration::from_secs(60), |v| {
+        is_transferring(v.status)
+    })
+    .await;
+    let normal = ask("019e404e-5e95-7000-8000-000000000011", 4, 50).await;
+    // About 16 s at this pace, on the urgent band's large-class queue.
+    let urgent = ask("019e404e-5e95-7000-8000-000000000012", 4, 1).await;
+    let hook = app.webhook_of(&urgent).await;
+    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+    let held_now = api.view(&held).await.status;
+    assert!(
+        is_transferring(held_now),
+        "the less urgent transfer should still hold the class's slot, but is {held_now:?}"
+    );
+    let normal_now = api.view(&normal).await.status;
+    assert_eq!(
+        normal_now,
+        Status::Queued,
+        "a normal request of the class waits for the class's slot"
+    );
+    for id in [&held, &normal] {
+        api.cancel(id).await;
+        api.until_final(id, Duration::from_secs(60)).await;
+    }
+}

@@ -21,7 +21,7 @@ pub struct Options {
     pub retention_secs: u64,
     pub max_read_bytes_per_sec: Option<u64>,
     pub base_path: String,
-    /// Activity slots of every band, and of the small AIPs' queue
+    /// Activity slots of every band, and of each size class's queues
     /// (default: the configured ones).
     pub band_slots: Option<usize>,
     /// First webhook retry backoff (default 200 ms).
@@ -257,6 +257,7 @@ impl TestApp {
             cfg.worker.small_slots = slots;
             cfg.worker.medium_slots = slots;
             cfg.worker.large_slots = slots;
+            cfg.worker.urgent_class_slots = slots;
         }
         if let Some(configure) = &opts.configure {
             configure(&mut cfg);
