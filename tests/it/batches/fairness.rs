@@ -162,10 +162,7 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     }
     let huge_batch = a.create_batch(json!({"archiveIds": [huge]})).await;
     let held = huge_batch.owned().remove(0);
-    a.wait_for(&held, Duration::from_secs(60), |v| {
-        is_transferring(v.status)
-    })
-    .await;
+    a.until_transferring(&held).await;
     // Over 1 MiB: a transfer of its own (about 8 s at this pace), on the
     // batch items' small AIPs' queue; the medium one (about 12 s) and the
     // large one (about 16 s) on the batch items' queues of their classes,
@@ -176,14 +173,10 @@ async fn a_batchs_small_items_never_wait_behind_its_large_ones() {
     let items = small_batch.owned();
     assert_eq!(items.len(), 3, "{small_batch:?}");
     for item in items {
-        let hook = app.webhook_of(&item).await;
-        assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+        app.delivered(&item).await;
     }
-    let held_now = a.view(&held).await.status;
-    assert!(
-        is_transferring(held_now),
-        "the batch's smaller items waited for its terabyte-like one, now {held_now:?}"
-    );
+    let why = "the batch's smaller items waited for its terabyte-like one";
+    a.assert_transferring(&held, why).await;
     a.until_batch_completed(&small_batch.id(), Duration::from_secs(60))
         .await;
     a.cancel_batch(&huge_batch.id()).await;

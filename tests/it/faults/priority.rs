@@ -101,25 +101,15 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
             created.dissemination_id
         }
     };
-    let delivered = |id: String| {
-        let app = &app;
-        async move {
-            let hook = app.webhook_of(&id).await;
-            assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
-        }
-    };
     let held = ask("019e404e-5e95-7000-8000-000000000000", 24).await;
-    api.wait_for(&held, Duration::from_secs(60), |v| {
-        is_transferring(v.status)
-    })
-    .await;
+    api.until_transferring(&held).await;
     // A small AIP moves inside its workflow task; what follows (the lock
     // released, the webhook's first attempt) needs no slot of the band.
     let small = api
         .create(json!({"archiveId": demo::DEMO_SINGLE}))
         .await
         .dissemination_id;
-    delivered(small.clone()).await;
+    app.delivered(&small).await;
     // Released: the same AIP can be asked for again at once.
     let again = api
         .create(json!({"archiveId": demo::DEMO_SINGLE}))
@@ -129,18 +119,16 @@ async fn short_steps_and_small_aips_never_wait_behind_long_transfers() {
     // Too large to move inside its workflow task (over 1 MiB), too small
     // to wait for the band's slot: a transfer of its own on the small
     // AIPs' queue, read at the same pace (about 8 s).
-    delivered(ask("019e404e-5e95-7000-8000-000000000002", 2).await).await;
+    app.delivered(&ask("019e404e-5e95-7000-8000-000000000002", 2).await)
+        .await;
     // Over the small class, under the band's terabytes: the medium AIPs'
     // queue (about 12 s at this pace), and beside it, over the medium
     // class, the large AIPs' queue (about 16 s).
     let medium = ask("019e404e-5e95-7000-8000-000000000003", 3).await;
     let large = ask("019e404e-5e95-7000-8000-000000000004", 4).await;
-    futures::future::join(delivered(medium), delivered(large)).await;
-    let held_now = api.view(&held).await.status;
-    assert!(
-        is_transferring(held_now),
-        "the long transfer should still hold the band's slot, but is {held_now:?}"
-    );
+    futures::future::join(app.delivered(&medium), app.delivered(&large)).await;
+    let why = "the long transfer should still hold the band's slot";
+    api.assert_transferring(&held, why).await;
     api.cancel(&held).await;
     api.until_final(&held, Duration::from_secs(60)).await;
     api.until_final(&again, Duration::from_secs(60)).await;
@@ -171,20 +159,13 @@ async fn an_urgent_aip_never_waits_behind_a_less_urgent_transfer_of_its_class() 
     };
     // 24 MiB at 256 KiB/s: the large class's slot for about 100 s.
     let held = ask("019e404e-5e95-7000-8000-000000000010", 24, 90).await;
-    api.wait_for(&held, Duration::from_secs(60), |v| {
-        is_transferring(v.status)
-    })
-    .await;
+    api.until_transferring(&held).await;
     let normal = ask("019e404e-5e95-7000-8000-000000000011", 4, 50).await;
     // About 16 s at this pace, on the urgent band's large-class queue.
     let urgent = ask("019e404e-5e95-7000-8000-000000000012", 4, 1).await;
-    let hook = app.webhook_of(&urgent).await;
-    assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
-    let held_now = api.view(&held).await.status;
-    assert!(
-        is_transferring(held_now),
-        "the less urgent transfer should still hold the class's slot, but is {held_now:?}"
-    );
+    app.delivered(&urgent).await;
+    let why = "the less urgent transfer should still hold the class's slot";
+    api.assert_transferring(&held, why).await;
     let normal_now = api.view(&normal).await.status;
     assert_eq!(
         normal_now,

@@ -41,8 +41,7 @@ async fn bags_validate_selected_members_arrive_exactly_and_receipts_are_premis()
     let bag = app.download(&file.download_url).await;
     assert_eq!(bag.len() as u64, file.filesize);
     assert_eq!(hex::encode(Sha256::digest(&bag)), file.checksum);
-    let hook = app.webhook_of(&id).await;
-    assert_eq!(hook.kind, "dissemination.delivered");
+    let hook = app.delivered(&id).await;
     assert_eq!(hook.data.files[0].checksum, file.checksum);
     assert_eq!(
         app.delivered_keys(&id).await,

@@ -220,6 +220,14 @@ impl TestApp {
         self.webhook(&format!("about {id}"), |h| h.is_about(id))
             .await
     }
+
+    /// Asserts that the first message about dissemination `id` (bounded,
+    /// verified) says it was delivered.
+    pub async fn delivered(&self, id: &str) -> Hook {
+        let hook = self.webhook_of(id).await;
+        assert_eq!(hook.kind, "dissemination.delivered", "{hook:?}");
+        hook
+    }
 }
 
 /// Verifies a Standard Webhooks signature with the reference Python library.

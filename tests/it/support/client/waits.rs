@@ -77,6 +77,20 @@ impl Api {
         self.track(id, timeout, done).await.1
     }
 
+    /// Waits (bounded) until `id`'s transfer holds a worker's slot.
+    pub async fn until_transferring(&self, id: &str) -> DisseminationView {
+        let timeout = Duration::from_secs(60);
+        self.wait_for(id, timeout, |v| super::is_transferring(v.status))
+            .await
+    }
+
+    /// Asserts that `id`'s transfer still holds its slot; `why` says what
+    /// it would mean otherwise.
+    pub async fn assert_transferring(&self, id: &str, why: &str) {
+        let now = self.view(id).await.status;
+        assert!(super::is_transferring(now), "{why}, but it is {now:?}");
+    }
+
     /// POSTs `body` and waits (bounded) until it is DISSEMINATED: its id
     /// and view.
     pub async fn deliver(&self, body: Value, timeout: Duration) -> (String, DisseminationView) {
