@@ -513,7 +513,8 @@ mod tests {
         let mut c = Config::default();
         c.fill_defaults();
         c.bands[2].name = c.bands[1].name.clone();
-        assert!(c.validate().is_err(), "two bands of one name");
+        let refused = c.validate().expect_err("two bands of one name");
+        assert!(refused.to_string().contains("share a name"), "{refused}");
         // One band: every priority's, so no queue of its own per class.
         c.bands = vec![c.bands[3].clone()];
         c.validate().expect("one band");
