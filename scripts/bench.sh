@@ -46,10 +46,13 @@
 #       start-rate`, same concurrency) as the ratio POST/raw. The rate limit
 #       is lifted for the whole run (DISSEMINATION_API__RATE_LIMIT_*).
 #   P4  priority: with the worker stopped, 20 priority-90 requests (64 MiB
-#       AIPs) are queued, then one priority-1 request; the worker is started
-#       and its log tells in which order the transfers started: how many
-#       priority-90 transfers started before the priority-1 one, and how many
-#       priority-90 transfers ran at once (the low band's slots).
+#       AIPs, the small class) are queued, then one priority-1 request (on
+#       the urgent band's queue of the class) and one priority-11 request
+#       (on the class's queue, with the 20); the worker is started and its
+#       log tells in which order the transfers started: how many
+#       priority-90 transfers started before the priority-1 one and before
+#       the priority-11 one (the server's priority order on one queue), and
+#       how many priority-90 transfers ran at once (the class's slots).
 #   P8  recovery: the LARGE_MIB AIP read at a capped rate (P8_RATE_MIB MiB/s),
 #       the worker killed (-9) at ~70 %, a new worker started: seconds from
 #       the kill to the verified webhook, and bytes the retry read again
@@ -761,11 +764,13 @@ wrk -t2 -c32 -d"${P3_SECS}s" --timeout 5s --latency -H "Authorization: Bearer $T
   "$API/v1/disseminations/$get_id" >"$RUN/logs/wrk-get.txt"
 read -r get_p50 get_p99 get_rps get_bad get_sock < <(wrk_stats "$RUN/logs/wrk-get.txt")
 
-# P4: 20 priority-90 requests queued before one priority-1 request.
+# P4: 20 priority-90 requests queued before one priority-1 request (on its
+# band's queue of the small class) and one priority-11 request (the high
+# band, on the class's queue every other band shares with the 20).
 P4_BASE=019e404e-ffff-7000-8000-00000000b004
-echo "P4: queueing 20 priority-90 requests, then one priority-1..." >&2
+echo "P4: queueing 20 priority-90 requests, then one priority-1 and one priority-11..." >&2
 "$bin/dissemination-worker" seed-demo --large-mib 64 --large-id "$P4_BASE" >/dev/null
-copy_aip "$P4_BASE" 21 "$RUN/p4-aips"
+copy_aip "$P4_BASE" 22 "$RUN/p4-aips"
 mapfile -t p4_aips <"$RUN/p4-aips"
 stop_worker
 p90_ids=()
@@ -773,10 +778,13 @@ for aip in "${p4_aips[@]:0:20}"; do
   p90_ids+=("$(post_dissemination "$aip" 90)")
 done
 p1_id=$(post_dissemination "${p4_aips[20]}" 1)
-printf '%s\n' "p1 $p1_id" "${p90_ids[@]/#/p90 }" >"$RUN/p4-disseminations"
+p11_id=$(post_dissemination "${p4_aips[21]}" 11)
+printf '%s\n' "p1 $p1_id" "p11 $p11_id" "${p90_ids[@]/#/p90 }" >"$RUN/p4-disseminations"
 start_worker
-status=$(wait_final "$p1_id")
-[ "$status" = DISSEMINATED ] || { echo "priority-1 $p1_id ended $status" >&2; exit 1; }
+for id in "$p1_id" "$p11_id"; do
+  status=$(wait_final "$id")
+  [ "$status" = DISSEMINATED ] || { echo "priority-1 or -11 $id ended $status" >&2; exit 1; }
+done
 for id in "${p90_ids[@]}"; do
   status=$(wait_final "$id")
   [ "$status" = DISSEMINATED ] || { echo "priority-90 $id ended $status" >&2; exit 1; }
@@ -784,13 +792,14 @@ done
 # The order of the first "transfer started" (streaming) or "download started"
 # (staged) line per dissemination; a p90 transfer ends at its "delivered" line.
 # Prints: p90 transfers started before the p1 one, most p90 transfers at once,
-# ms from the first of these 21 transfers starting to the p1 one starting,
-# p90 transfers that had ended before the p1 one started.
-read -r p4_before p4_slots p4_delay_ms p4_waited < <(
+# ms from the first of these 22 transfers starting to the p1 one starting,
+# p90 transfers that had ended before the p1 one started; p90 transfers
+# started before the p11 one.
+read -r p4_before p4_slots p4_delay_ms p4_waited p4_high < <(
   sed 's/\x1b\[[0-9;]*m//g' "$RUN/logs/worker.log" |
     python3 -c '
 import datetime, re, sys
-p1, p90 = sys.argv[1], set(sys.argv[2:])
+p1, p11, p90 = sys.argv[1], sys.argv[2], set(sys.argv[3:])
 start, end, order, at = {}, {}, [], {}
 for n, line in enumerate(sys.stdin):
     m = re.search(r"(transfer started|download started|delivered) .*dissemination_id=(\S+)", line)
@@ -799,13 +808,15 @@ for n, line in enumerate(sys.stdin):
     what, id = m.groups()
     if what == "delivered":
         end.setdefault(id, n)
-    elif id not in start and (id == p1 or id in p90):
+    elif id not in start and (id in (p1, p11) or id in p90):
         start[id] = n
         order.append(id)
         t = re.match(r"\s*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?)", line)
         if t:
             at[id] = datetime.datetime.fromisoformat(t.group(1)[:26])
-before = sum(1 for id in order[:order.index(p1)] if id in p90) if p1 in order else -1
+def ahead(first):
+    return sum(1 for id in order[:order.index(first)] if id in p90) if first in order else -1
+before, high = ahead(p1), ahead(p11)
 # p90 transfers that had ended before the p1 one started (it waited for them)
 waited = sum(1 for i in p90 if i in end and p1 in start and end[i] < start[p1])
 delay = "?"
@@ -817,8 +828,8 @@ running = most = 0
 for _, d in events:
     running += d
     most = max(most, running)
-print(before, most, delay, waited)
-' "$p1_id" "${p90_ids[@]}"
+print(before, most, delay, waited, high)
+' "$p1_id" "$p11_id" "${p90_ids[@]}"
 )
 
 # Raw SDK start rate, then P3 POST with the worker stopped (workflows queue).
@@ -838,11 +849,11 @@ post_statuses=$(awk '/^status / {printf "%s%s x%s", sep, $2, $3; sep=", "}' "$RU
 
 p1p2_lines
 python3 - "$post_p50" "$post_p99" "$post_rps" "$post_non201" "$post_statuses" "$post_reused" "$post_sock" \
-  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" <<'PY'
+  "$get_p50" "$get_p99" "$get_rps" "$get_bad" "$get_sock" "$raw_rate" "$P3_SECS" "$p4_before" "$p4_slots" "$p4_delay_ms" "$p4_waited" "$p4_high" <<'PY'
 import sys
 (post_p50, post_p99, post_rps, post_non201, post_statuses, post_reused, post_sock,
  get_p50, get_p99, get_rps, get_bad, get_sock, raw_rate, p3_secs, p4_before, p4_slots,
- p4_delay_ms, p4_waited) = sys.argv[1:]
+ p4_delay_ms, p4_waited, p4_high) = sys.argv[1:]
 post_p50, post_p99, post_rps, raw_rate = map(float, (post_p50, post_p99, post_rps, raw_rate))
 get_p50, get_p99, get_rps = map(float, (get_p50, get_p99, get_rps))
 print(f"P3 POST: p50 {post_p50:.2f} ms, p99 {post_p99:.2f} ms, {post_rps:.0f} req/s ({post_non201} non-201); "
@@ -859,8 +870,9 @@ if int(p4_before) < 0:
     print("P4 the priority-1 transfer's start was not found in the worker log")
 else:
     print(f"P4 priority 1 started after {p4_before} of the 20 queued priority-90 requests "
-          f"(the low band runs {p4_slots} at a time; target: starts next)")
-    print(f"   (its transfer started {p4_delay_ms} ms after the first of the 21; "
-          f"{p4_waited} priority-90 transfers had ended before it started)")
+          f"(they run {p4_slots} at a time on the small class's queue; target: starts next)")
+    print(f"   (its transfer started {p4_delay_ms} ms after the first of the 22; "
+          f"{p4_waited} priority-90 transfers had ended before it started; priority 11, on "
+          f"their queue, started after {p4_high} of them)")
 PY
 bagit_lines
