@@ -341,10 +341,11 @@ impl Config {
     pub fn request_queue(&self, priority: Priority, total_bytes: u64, batched: bool) -> String {
         let band = self.band_for(priority);
         match (self.size_class(total_bytes), batched) {
-            (Some(class), false) if self.urgent_band() == Some(band) => self
-                .urgent_class_queue(class)
-                .expect("the urgent band has its class queues"),
-            (Some(class), batched) => self.class_queue(class, batched),
+            (Some(class), false) => match self.urgent_class_queue(class) {
+                Some(queue) if self.urgent_band() == Some(band) => queue,
+                _ => self.class_queue(class, false),
+            },
+            (Some(class), true) => self.class_queue(class, true),
             (None, false) => self.band_queue(band),
             (None, true) => self.batched_queue(band),
         }
