@@ -62,7 +62,7 @@ impl QueueWatch {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                for (queue, _) in cfg.dissemination_queues() {
+                for queue in cfg.dissemination_queues().into_iter().map(|q| q.name) {
                     let status = names().0;
                     let query = format!("TaskQueue = '{queue}' AND {status} IN {FINAL}");
                     let counted = tokio::time::timeout(
@@ -124,7 +124,7 @@ pub async fn position(
     let slots = cfg
         .dissemination_queues()
         .into_iter()
-        .find_map(|(queue, slots)| (queue == task_queue).then_some(slots))
+        .find_map(|q| (q.name == task_queue).then_some(q.slots))
         .unwrap_or(band.slots);
     let priority = priority.get();
     let since = created;

@@ -152,7 +152,7 @@ impl Config {
         let mut queues: Vec<String> = self
             .dissemination_queues()
             .into_iter()
-            .map(|q| q.0)
+            .map(|q| q.name)
             .collect();
         queues.extend([
             self.batch_queue(),
@@ -351,21 +351,28 @@ impl Config {
         }
     }
 
-    /// Every queue a dissemination can run on (`request_queue`), with the
-    /// activity slots each worker polls it with.
-    pub fn dissemination_queues(&self) -> Vec<(String, usize)> {
+    /// Every queue a dissemination can run on (`request_queue`): what the
+    /// workers poll, the API counts queue positions on and `validate`
+    /// checks for names that collide.
+    pub fn dissemination_queues(&self) -> Vec<DisseminationQueue> {
+        let queue = |name, slots, batched| DisseminationQueue {
+            name,
+            slots,
+            batched,
+        };
         let bands = self.bands.iter().flat_map(|band| {
             [
-                (self.band_queue(band), band.slots),
-                (self.batched_queue(band), band.batch_slots()),
+                queue(self.band_queue(band), band.slots, false),
+                queue(self.batched_queue(band), band.batch_slots(), true),
             ]
         });
         let classes = SizeClass::ALL.into_iter().flat_map(|class| {
+            let slots = self.class_slots(class);
             let urgent = self.urgent_class_queue(class);
             [
-                Some((self.class_queue(class, false), self.class_slots(class))),
-                Some((self.class_queue(class, true), self.class_slots(class))),
-                urgent.map(|queue| (queue, self.worker.urgent_class_slots)),
+                Some(queue(self.class_queue(class, false), slots, false)),
+                Some(queue(self.class_queue(class, true), slots, true)),
+                urgent.map(|name| queue(name, self.worker.urgent_class_slots, false)),
             ]
             .into_iter()
             .flatten()
@@ -389,6 +396,16 @@ impl Config {
             .and_then(|c| c.bucket.clone())
             .unwrap_or_else(|| self.s3.default_bucket.clone())
     }
+}
+
+/// A task queue disseminations run on, with the activity slots each
+/// worker polls it with; `batched`: a batch's items', polled on the batch
+/// items' threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisseminationQueue {
+    pub name: String,
+    pub slots: usize,
+    pub batched: bool,
 }
 
 #[cfg(test)]
@@ -465,7 +482,13 @@ mod tests {
         c.worker.urgent_class_slots = 2;
         let queues = c.dissemination_queues();
         assert_eq!(queues.len(), 4 * 2 + 3 * 3, "{queues:?}");
-        assert!(queues.contains(&("dissemination-large-urgent".into(), 2)));
+        assert_eq!(queues.iter().filter(|q| q.batched).count(), 4 + 3);
+        let urgent = DisseminationQueue {
+            name: "dissemination-large-urgent".into(),
+            slots: 2,
+            batched: false,
+        };
+        assert!(queues.contains(&urgent), "{queues:?}");
         // A class turned off: the next one up takes its AIPs.
         c.worker.small_max_bytes = 0;
         assert_eq!(single(&c, 50, 2 * mib), "dissemination-medium");

@@ -10,7 +10,7 @@
 use super::{telemetry_for, tuner, Pollers};
 use activities::Activities;
 use anyhow::Context;
-use platform::config::{Config, SizeClass};
+use platform::config::Config;
 use std::{
     sync::{mpsc, Arc},
     thread::JoinHandle,
@@ -116,20 +116,15 @@ fn start(
             acts,
             cfg,
         };
+        // Each band's batch items, and their AIPs of each size class (every
+        // band's), on slots of their own: never behind the batch's own
+        // terabyte items.
         let mut workers = cfg
-            .bands
-            .iter()
-            .map(|band| {
-                let slots = tuner(band.batch_slots(), cfg.worker.batch_local_slots);
-                pollers.band(cfg.batched_queue(band), slots)
-            })
+            .dissemination_queues()
+            .into_iter()
+            .filter(|q| q.batched)
+            .map(|q| pollers.band(q.name, tuner(q.slots, cfg.worker.batch_local_slots)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        // Their AIPs of each size class, every band's, on slots of their
-        // own: never behind the batch's own terabyte items.
-        for class in SizeClass::ALL {
-            let slots = tuner(cfg.class_slots(class), cfg.worker.batch_local_slots);
-            workers.push(pollers.band(cfg.class_queue(class, true), slots)?);
-        }
         workers.push(pollers.activities(cfg.batched_steps_queue(), cfg.worker.batch_steps_slots)?);
         (runtime, workers)
     };

@@ -11,7 +11,7 @@ pub mod spans;
 
 use activities::{observe::WorkerMetrics, Activities};
 use anyhow::Context;
-use platform::config::{Config, SizeClass};
+use platform::config::Config;
 use std::{future::Future, sync::Arc, time::Duration};
 use temporalio_common::telemetry::{
     metrics::CoreMeter, start_prometheus_metric_exporter, PrometheusExporterOptions,
@@ -112,24 +112,19 @@ pub async fn run(cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> anyhow
         acts: &acts,
         cfg: &cfg,
     };
-    // Each band twice: its single requests here, and its batch items with
-    // slots of their own (a collection never holds the slots a request
+    // Single requests: each band's queue, and each size class's (every
+    // band's, and the most urgent band's own), each with slots of its own,
+    // so none waits behind a band's terabyte transfers nor an urgent one
+    // behind a less urgent transfer of its class. Batch items have queues
+    // and slots of their own (a collection never holds the slots a request
     // starts on), on threads of their own at a lower CPU priority.
-    for band in &cfg.bands {
-        let slots = tuner(band.slots, cfg.worker.local_slots);
-        workers.push(pollers.band(cfg.band_queue(band), slots)?);
-    }
-    // Single requests by size class (small, medium, large), every band's, on
-    // slots of their own: never behind a band's terabyte transfers.
-    for class in SizeClass::ALL {
-        let slots = tuner(cfg.class_slots(class), cfg.worker.local_slots);
-        workers.push(pollers.band(cfg.class_queue(class, false), slots)?);
-        // The most urgent band's of the class, on slots of their own: never
-        // behind a less urgent transfer of the class.
-        if let Some(queue) = cfg.urgent_class_queue(class) {
-            let slots = tuner(cfg.worker.urgent_class_slots, cfg.worker.local_slots);
-            workers.push(pollers.band(queue, slots)?);
-        }
+    for queue in cfg
+        .dissemination_queues()
+        .into_iter()
+        .filter(|q| !q.batched)
+    {
+        let slots = tuner(queue.slots, cfg.worker.local_slots);
+        workers.push(pollers.band(queue.name, slots)?);
     }
     // The locks of executions before flow 10 run until released; a lock
     // from flow 10 on only has a task if it is held past its start delay,
